@@ -1,0 +1,46 @@
+# Two commands do everything on a fresh machine:
+#   make run   install what is missing, start the local network and the REST gateways, print what runs where
+#   make test  install what is missing, run every test (Go chaincode tests, Python unit and integration tests)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TDSES  := $(BIN)/tdses
+
+.PHONY: run test tools venv down status clean test-go test-unit test-integration bench
+
+run: tools
+	$(TDSES) network up
+
+test: tools test-go
+	$(BIN)/python -m pytest -ra
+
+test-go:
+	cd chaincode && go vet ./... && go test -count=1 -cover ./...
+
+test-unit: venv
+	$(BIN)/python -m pytest -ra tests/unit
+
+test-integration: tools
+	$(BIN)/python -m pytest -ra tests/integration
+
+# Fabric binaries, built from Go modules once per version into ~/.cache/tdses (or $TDSES_CACHE_DIR).
+tools: venv
+	$(TDSES) toolchain install
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+down: venv
+	$(TDSES) network down
+
+status: venv
+	$(TDSES) network status
+
+clean: venv
+	$(TDSES) network clean

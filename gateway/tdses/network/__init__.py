@@ -1,0 +1,1 @@
+"""A real Fabric network on loopback: plain processes, no Docker."""

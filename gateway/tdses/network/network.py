@@ -1,0 +1,266 @@
+"""The local network's life cycle: up, down, status, logs, clean.
+
+`up` on a new state directory makes everything (crypto, configuration, channel, chaincode); on an existing
+one it starts what is not running and resumes the same ledger. Whatever fails, `up` stops what it started
+and names the problem.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from jinja2 import Environment, StrictUndefined
+
+from tdses.network import chaincode, channel, configtx, crypto, nodes, processes, toolchain
+from tdses.network.admin import Admin
+from tdses.network.errors import NetworkError
+from tdses.network.state import State
+from tdses.network.topology import Node, Topology, load, topology_path
+from tdses.paths import NETWORK_CONFIG
+
+FABRIC_CONFIG = NETWORK_CONFIG / "fabric"
+BUILDER = NETWORK_CONFIG / "builders" / "ccaas"
+DEFAULT_BASE_PORT = 7050
+START_TIMEOUT = 60.0
+
+
+@dataclass
+class Network:
+    state: State
+    topology: Topology
+
+    @classmethod
+    def open(cls, state_dir: Path) -> "Network":
+        state = State(state_dir)
+        return cls(state, state.topology())
+
+    def manifest(self) -> dict:
+        return self.state.read_manifest()
+
+    # --- up --------------------------------------------------------------------------------------
+
+    def render_config(self) -> None:
+        """Node configuration from network-config/fabric: rendered on every up, so edits apply on restart."""
+        env = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
+        peer_dir = self.state.config / "peer"
+        peer_dir.mkdir(parents=True, exist_ok=True)
+        core = env.from_string((FABRIC_CONFIG / "core.yaml").read_text())
+        (peer_dir / "core.yaml").write_text(core.render(ccaas_builder=str(BUILDER)))
+        orderer_dir = self.state.config / "orderer"
+        orderer_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(FABRIC_CONFIG / "orderer.yaml", orderer_dir / "orderer.yaml")
+        ca_config = env.from_string((FABRIC_CONFIG / "fabric-ca-server-config.yaml").read_text())
+        for org in self.topology.all_orgs:
+            home = self.state.node_dir(org.ca)
+            home.mkdir(parents=True, exist_ok=True)
+            target = home / "fabric-ca-server-config.yaml"
+            target.touch(mode=0o600)
+            target.write_text(ca_config.render(registrar_secret=self.state.registrar_secret(org).read_text().strip()))
+
+    def create(self, binaries: dict[str, Path]) -> None:
+        """Everything a new network needs before its processes start."""
+        crypto.generate(self.topology, self.state, binaries["cryptogen"])
+        self.state.secrets.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for org in self.topology.all_orgs:
+            secret_file = self.state.registrar_secret(org)
+            secret_file.touch(mode=0o600)
+            secret_file.write_text(secrets.token_urlsafe(24))
+        configtx.genesis_block(self.topology, self.state, binaries["configtxgen"])
+
+    def check_complete(self) -> None:
+        """A state directory that claims a network must still hold its crypto and genesis block."""
+        needed = [self.state.genesis_block(self.topology.channel)]
+        for org in self.topology.all_orgs:
+            needed += [self.state.org_msp(org), self.state.ca_key(org), self.state.registrar_secret(org)]
+        for node in self.topology.nodes:
+            if node.kind in ("peer", "orderer"):
+                needed.append(self.state.node_crypto(node) / "tls" / "server.key")
+        missing = [str(p) for p in needed if not p.exists()]
+        if missing:
+            raise NetworkError(
+                f"state directory {self.state.root} is corrupted: missing {', '.join(missing[:3])}"
+                f"{' and more' if len(missing) > 3 else ''}; run `tdses network clean` to start over"
+            )
+
+    def env(self, node: Node, package_ids: dict[str, str]) -> dict[str, str]:
+        if node.kind == "peer":
+            return nodes.peer_env(node, self.topology, self.state)
+        if node.kind == "orderer":
+            return nodes.orderer_env(node, self.topology, self.state)
+        if node.kind == "ca":
+            return nodes.ca_env(node, self.topology, self.state)
+        return nodes.chaincode_env(node, package_ids[node.org.name], self.state)
+
+    def start_node(self, node: Node, binaries: dict[str, Path], package_ids: dict[str, str]) -> None:
+        processes.start(
+            nodes.command(node, binaries, self.state),
+            self.env(node, package_ids),
+            self.state.log(node),
+            self.state.pid_file(node),
+            cwd=self.state.node_dir(node),
+        )
+
+    def wait_healthy(self, node: Node) -> None:
+        if node.kind == "chaincode":
+            check = lambda: processes.accepts(node.ports.listen)  # noqa: E731
+        else:
+            check = lambda: processes.healthz(node.ports.operations)  # noqa: E731
+        processes.wait_until(check, node.short_name, START_TIMEOUT, self.state.pid_file(node), self.state.log(node))
+
+    def up(self, out=sys.stdout) -> None:
+        binaries = toolchain.binaries()
+        server = chaincode.build_server(self.state)
+        binaries = {**binaries, "chaincode": server}
+        manifest = self.manifest()
+        try:
+            self._up(binaries, manifest, out)
+        except BaseException:
+            self.down(quiet=True)
+            raise
+
+    def _up(self, binaries: dict[str, Path], manifest: dict, out) -> None:
+        t = self.topology
+        todo = [n for n in t.nodes if processes.running_pid(self.state.pid_file(n)) is None]
+        for node in todo:
+            for port in node.ports.all():
+                if processes.port_in_use(port):
+                    raise NetworkError(
+                        f"port {port} ({node.short_name}) is already in use: stop what uses it or choose another "
+                        f"--base-port"
+                    )
+        if not manifest.get("created"):
+            _say(out, "generating crypto material and the channel genesis block")
+            self.create(binaries)
+            manifest["created"] = True
+            self.state.write_manifest(manifest)
+        self.check_complete()
+        self.render_config()
+
+        packages = {org.name: chaincode.package(t, self.state, org) for org in t.orgs}
+        package_ids = {name: pid for name, (_, pid) in packages.items()}
+        manifest["package_ids"] = package_ids
+        self.state.write_manifest(manifest)
+
+        for kind in ("ca", "orderer", "chaincode", "peer"):
+            batch = [n for n in todo if n.kind == kind]
+            for node in batch:
+                self.start_node(node, binaries, package_ids)
+            for node in batch:
+                self.wait_healthy(node)
+            if batch:
+                _say(out, f"started {len(batch)} {kind}{'s' if len(batch) > 1 else ''}")
+
+        admin = Admin(t, self.state, binaries)
+        if not manifest.get("channel_joined"):
+            _say(out, f"creating channel {t.channel} and joining every peer")
+            channel.join_orderers(admin)
+            channel.join_peers(admin)
+            manifest["channel_joined"] = True
+            self.state.write_manifest(manifest)
+        self.wait_raft_leader()
+        if not manifest.get("chaincode_committed"):
+            _say(out, f"deploying chaincode {t.chaincode_name} as a service")
+            chaincode.deploy(admin, packages)
+            manifest["chaincode_committed"] = True
+            self.state.write_manifest(manifest)
+
+    def wait_raft_leader(self) -> None:
+        """Transactions are refused until the orderers have elected a leader for the channel."""
+
+        def elected() -> bool:
+            return any(
+                processes.metric(o.ports.operations, "consensus_etcdraft_is_leader") == 1.0
+                for o in self.topology.orderers
+            )
+
+        processes.wait_until(elected, "the orderers' raft leader election", START_TIMEOUT)
+
+    # --- down, status, clean -----------------------------------------------------------------------
+
+    def down(self, quiet: bool = False, out=sys.stdout) -> int:
+        """Stop every process this state directory started (peers first); return how many were running."""
+        stopped = 0
+        for node in reversed(self.topology.nodes):
+            if processes.stop(self.state.pid_file(node)):
+                stopped += 1
+        if not quiet:
+            _say(out, f"stopped {stopped} process{'es' if stopped != 1 else ''}")
+        return stopped
+
+    def status(self) -> list[dict]:
+        rows = []
+        for node in self.topology.nodes:
+            pid = processes.running_pid(self.state.pid_file(node))
+            if node.kind == "chaincode":
+                healthy = pid is not None and processes.accepts(node.ports.listen)
+            else:
+                healthy = pid is not None and processes.healthz(node.ports.operations)
+            height = None
+            if healthy and node.kind == "peer":
+                value = processes.metric(node.ports.operations, "ledger_blockchain_height")
+                height = int(value) if value is not None else None
+            if healthy and node.kind == "orderer":
+                value = processes.metric(node.ports.operations, "consensus_etcdraft_committed_block_number")
+                height = int(value) + 1 if value is not None else None
+            rows.append(
+                {
+                    "node": node.short_name,
+                    "kind": node.kind,
+                    "address": node.address,
+                    "operations": f"127.0.0.1:{node.ports.operations}" if node.ports.operations else "",
+                    "pid": pid,
+                    "healthy": healthy,
+                    "height": height,
+                }
+            )
+        return rows
+
+
+def _say(out, text: str) -> None:
+    print(f"[network] {text}", file=out, flush=True)
+
+
+def init_state(state_dir: Path, topology_name: str, base_port: int | None) -> Network:
+    """Open the network in state_dir, creating its manifest if the directory holds none yet."""
+    state = State(state_dir)
+    if state.exists():
+        manifest = state.read_manifest()
+        if base_port is not None and int(manifest.get("base_port", -1)) != base_port:
+            raise NetworkError(
+                f"{state_dir} holds a network on base port {manifest.get('base_port')}, not {base_port}: "
+                "omit --base-port to resume it, or use another --state-dir"
+            )
+        return Network(state, state.topology())
+    if state_dir.exists() and any(state_dir.iterdir()):
+        raise NetworkError(
+            f"state directory {state_dir} is not empty and holds no {state.manifest.name}: it is corrupted or not a "
+            "network's; run `tdses network clean` or choose another --state-dir"
+        )
+    path = topology_path(topology_name)
+    stored = path.stem if path.parent == topology_path("default").parent else str(path.resolve())
+    base = DEFAULT_BASE_PORT if base_port is None else base_port
+    topology = load(stored, base)
+    state.write_manifest({"topology": stored, "base_port": base, "created": False,
+                          "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    return Network(state, topology)
+
+
+def clean(state_dir: Path) -> None:
+    """Stop the network (if its manifest is readable) and delete its state directory."""
+    state = State(state_dir)
+    if state.exists():
+        try:
+            Network.open(state_dir).down(quiet=True)
+        except NetworkError:
+            pass
+    # A corrupted manifest must not leave processes behind: stop whatever the pid files name.
+    run = state.root / "run"
+    if run.is_dir():
+        for pid_file in run.glob("*.pid"):
+            processes.stop(pid_file)
+    shutil.rmtree(state_dir, ignore_errors=True)

@@ -1,0 +1,199 @@
+"""The network's shape: organizations, their nodes and the loopback ports each node listens on.
+
+A topology file (network-config/topology/*.yaml) names organizations and node counts; everything else
+(host names, MSP directories, ports) is derived here, so that a base port alone places a whole network
+and two networks with different base ports run side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from tdses.network.errors import NetworkError
+from tdses.paths import NETWORK_CONFIG
+
+DOMAIN = "tdses.test"
+HOST = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """The ports of one node; 0 where the node kind has no such port."""
+
+    listen: int
+    operations: int
+    admin: int = 0  # orderer channel participation API
+    chaincode: int = 0  # peer: where chaincode would call back (unused with CCaaS, but bound)
+
+    def all(self) -> list[int]:
+        return [p for p in (self.listen, self.operations, self.admin, self.chaincode) if p]
+
+
+@dataclass(frozen=True)
+class Node:
+    kind: str  # "orderer", "peer", "ca" or "chaincode"
+    name: str  # e.g. peer0.org1.tdses.test
+    org: "Org"
+    ports: Ports
+
+    @property
+    def short_name(self) -> str:
+        """peer0.org1, orderer1.orderer, ca.org2, chaincode.org3."""
+        return self.name.removesuffix("." + DOMAIN)
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.ports.listen}"
+
+
+@dataclass
+class Org:
+    name: str
+    msp_id: str
+    is_orderer: bool = False
+    nodes: list[Node] = field(default_factory=list)
+
+    @property
+    def domain(self) -> str:
+        return f"{self.name}.{DOMAIN}"
+
+    def of_kind(self, kind: str) -> list[Node]:
+        return [n for n in self.nodes if n.kind == kind]
+
+    @property
+    def peers(self) -> list[Node]:
+        return self.of_kind("peer")
+
+    @property
+    def orderers(self) -> list[Node]:
+        return self.of_kind("orderer")
+
+    @property
+    def ca(self) -> Node:
+        return self.of_kind("ca")[0]
+
+    @property
+    def chaincode(self) -> Node | None:
+        found = self.of_kind("chaincode")
+        return found[0] if found else None
+
+
+@dataclass
+class Topology:
+    name: str
+    channel: str
+    chaincode_name: str
+    chaincode_version: str
+    base_port: int
+    orderer_org: Org
+    orgs: list[Org]
+
+    @property
+    def all_orgs(self) -> list[Org]:
+        return [self.orderer_org, *self.orgs]
+
+    @property
+    def nodes(self) -> list[Node]:
+        """Every node in start order: CAs, orderers, chaincode servers, peers."""
+        order = {"ca": 0, "orderer": 1, "chaincode": 2, "peer": 3}
+        nodes = [n for org in self.all_orgs for n in org.nodes]
+        return sorted(nodes, key=lambda n: order[n.kind])
+
+    @property
+    def peers(self) -> list[Node]:
+        return [p for org in self.orgs for p in org.peers]
+
+    @property
+    def orderers(self) -> list[Node]:
+        return self.orderer_org.orderers
+
+    def node(self, short_name: str) -> Node:
+        for n in self.nodes:
+            if short_name in (n.short_name, n.name):
+                return n
+        raise NetworkError(f"no node named {short_name!r}; nodes: {', '.join(n.short_name for n in self.nodes)}")
+
+    def org(self, name: str) -> Org:
+        for o in self.all_orgs:
+            if o.name == name or o.msp_id == name:
+                return o
+        raise NetworkError(f"no organization named {name!r}")
+
+    def ports(self) -> list[int]:
+        return [p for n in self.nodes for p in n.ports.all()]
+
+
+TOPOLOGY_DIR = NETWORK_CONFIG / "topology"
+
+
+def topology_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return path
+    candidate = TOPOLOGY_DIR / f"{name_or_path}.yaml"
+    if candidate.exists():
+        return candidate
+    known = ", ".join(sorted(p.stem for p in TOPOLOGY_DIR.glob("*.yaml")))
+    raise NetworkError(f"unknown topology {name_or_path!r}: give a file or one of {known}")
+
+
+def load(name_or_path: str, base_port: int) -> Topology:
+    """Read a topology file and place every node on consecutive ports from base_port."""
+    path = topology_path(name_or_path)
+    try:
+        spec = yaml.safe_load(path.read_text())
+        return _build(path.stem, spec, base_port)
+    except (KeyError, TypeError, ValueError, StopIteration, yaml.YAMLError) as exc:
+        raise NetworkError(f"topology {path} is malformed: {exc}") from exc
+
+
+def _build(name: str, spec: dict, base_port: int) -> Topology:
+    next_port = iter(range(base_port, 65536))
+
+    def ports(kind: str) -> Ports:
+        if kind == "orderer":
+            return Ports(listen=next(next_port), admin=next(next_port), operations=next(next_port))
+        if kind == "peer":
+            return Ports(listen=next(next_port), chaincode=next(next_port), operations=next(next_port))
+        if kind == "ca":
+            return Ports(listen=next(next_port), operations=next(next_port))
+        return Ports(listen=next(next_port), operations=0)
+
+    o = spec["orderer_org"]
+    orderer_org = Org(name=o["name"], msp_id=o["msp_id"], is_orderer=True)
+    count = int(o["orderers"])
+    if count < 1:
+        raise ValueError("an orderer organization needs at least one orderer")
+    for i in range(count):
+        orderer_org.nodes.append(Node("orderer", f"orderer{i}.{orderer_org.domain}", orderer_org, ports("orderer")))
+    orderer_org.nodes.append(Node("ca", f"ca.{orderer_org.domain}", orderer_org, ports("ca")))
+
+    orgs = []
+    for entry in spec["orgs"]:
+        org = Org(name=entry["name"], msp_id=entry["msp_id"])
+        peers = int(entry["peers"])
+        if peers < 1:
+            raise ValueError(f"organization {org.name} needs at least one peer")
+        for i in range(peers):
+            org.nodes.append(Node("peer", f"peer{i}.{org.domain}", org, ports("peer")))
+        org.nodes.append(Node("ca", f"ca.{org.domain}", org, ports("ca")))
+        org.nodes.append(Node("chaincode", f"chaincode.{org.domain}", org, ports("chaincode")))
+        orgs.append(org)
+    if not orgs:
+        raise ValueError("a network needs at least one peer organization")
+    names = [org.name for org in [orderer_org, *orgs]]
+    if len(set(names)) != len(names):
+        raise ValueError(f"organization names repeat: {names}")
+
+    return Topology(
+        name=name,
+        channel=spec["channel"],
+        chaincode_name=spec["chaincode"]["name"],
+        chaincode_version=str(spec["chaincode"]["version"]),
+        base_port=base_port,
+        orderer_org=orderer_org,
+        orgs=orgs,
+    )

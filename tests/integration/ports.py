@@ -1,0 +1,17 @@
+"""Free loopback ports for networks started by tests."""
+
+import random
+
+from tdses.network.processes import port_in_use
+from tdses.network.topology import load
+
+
+def free_base_port(topology: str = "default") -> int:
+    """A base port whose whole block of ports is free (below Linux's ephemeral range)."""
+    span = len(load(topology, 20000).ports())
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(15000, 32000 - span)
+        if not any(port_in_use(p) for p in range(base, base + span)):
+            return base
+    raise RuntimeError("no free block of loopback ports")
