@@ -112,12 +112,37 @@ def approve(admin: Admin, org: Org, package_id: str) -> None:
 
 
 def commit(admin: Admin) -> None:
-    endorsers: list[str] = []
-    for org in admin.topology.orgs:
-        endorsers += ["--peerAddresses", org.peers[0].address,
-                      "--tlsRootCertFiles", str(admin.state.tls_ca_cert(org))]
     admin.peer(admin.topology.peers[0], "lifecycle", "chaincode", "commit", *admin.orderer_tls_args(),
-               *_definition(admin), *endorsers, "--waitForEvent")
+               *_definition(admin), *_endorsers(admin), "--waitForEvent")
+
+
+def _endorsers(admin: Admin) -> list[str]:
+    """One peer of every organization: enough for the majority endorsement policy, whatever the majority is."""
+    args: list[str] = []
+    for org in admin.topology.orgs:
+        args += ["--peerAddresses", org.peers[0].address, "--tlsRootCertFiles", str(admin.state.tls_ca_cert(org))]
+    return args
+
+
+def initialized(admin: Admin) -> bool:
+    t = admin.topology
+    try:
+        admin.peer(t.peers[0], "chaincode", "query", "-C", t.channel, "-n", t.chaincode_name,
+                   "-c", json.dumps({"Args": ["TokenInfo"]}))
+    except NetworkError:
+        return False
+    return True
+
+
+def initialize(admin: Admin, genesis: dict) -> None:
+    """Call the chaincode's set-once Init as the first organization's admin (a maintaining organization)."""
+    if initialized(admin):
+        return
+    t = admin.topology
+    args = {**genesis, "maintainers": [org.msp_id for org in t.orgs]}
+    admin.peer(t.peers[0], "chaincode", "invoke", *admin.orderer_tls_args(), "-C", t.channel, "-n",
+               t.chaincode_name, *_endorsers(admin), "-c", json.dumps({"Args": ["Init", json.dumps(args)]}),
+               "--waitForEvent")
 
 
 def deploy(admin: Admin, packages: dict[str, tuple[Path, str]]) -> None:

@@ -14,7 +14,7 @@ import yaml
 
 from tdses.network.errors import NetworkError
 from tdses.network.state import State
-from tdses.network.topology import HOST, Org, Topology
+from tdses.network.topology import Org, Topology
 
 PROFILE = "TdsesChannel"
 
@@ -43,7 +43,8 @@ def _org(org: Org, state: State) -> dict:
         section["OrdererEndpoints"] = [o.address for o in org.orderers]
     else:
         section["Policies"]["Endorsement"] = _signature(f"OR('{m}.peer')")
-        section["AnchorPeers"] = [{"Host": HOST, "Port": org.peers[0].ports.listen}]
+        anchor = org.peers[0]
+        section["AnchorPeers"] = [{"Host": anchor.host, "Port": anchor.ports.listen}]
     return section
 
 
@@ -52,7 +53,7 @@ def configtx(topology: Topology, state: State) -> dict:
     orgs = [_org(org, state) for org in topology.orgs]
     consenters = [
         {
-            "Host": HOST,
+            "Host": o.host,
             "Port": o.ports.listen,
             "ClientTLSCert": str(state.node_crypto(o) / "tls" / "server.crt"),
             "ServerTLSCert": str(state.node_crypto(o) / "tls" / "server.crt"),

@@ -20,14 +20,16 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tdses.network.errors import NetworkError
 from tdses.network.state import State
-from tdses.network.topology import HOST, Node, Topology
+from tdses.network.topology import LOOPBACK, Node, Topology
 
-SANS = ["localhost", HOST]
+def sans(node: Node) -> list[str]:
+    """Names a node's TLS certificate is valid for: its MSP host name, how it is reached, and loopback."""
+    return sorted({node.name, node.host, "localhost", LOOPBACK})
 
 
 def crypto_config(topology: Topology) -> dict:
     def specs(nodes: list[Node]) -> list[dict]:
-        return [{"Hostname": n.name.split(".")[0], "SANS": SANS} for n in nodes]
+        return [{"Hostname": n.name.split(".")[0], "SANS": sans(n)} for n in nodes]
 
     o = topology.orderer_org
     return {
@@ -71,7 +73,12 @@ def issue_tls(state: State, node: Node) -> None:
 
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
-    names = [x509.DNSName(node.name), x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
+    names = []
+    for name in sans(node):
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            names.append(x509.DNSName(name))
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, node.name)]))

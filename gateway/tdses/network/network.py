@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
 from jinja2 import Environment, StrictUndefined
 
 from tdses.network import chaincode, channel, configtx, crypto, nodes, processes, toolchain
@@ -167,6 +168,11 @@ class Network:
             _say(out, f"deploying chaincode {t.chaincode_name} as a service")
             chaincode.deploy(admin, packages)
             manifest["chaincode_committed"] = True
+            self.state.write_manifest(manifest)
+        if not manifest.get("chaincode_initialized"):
+            _say(out, "initializing the SToken supply (network-config/stoken.yaml)")
+            chaincode.initialize(admin, yaml.safe_load((NETWORK_CONFIG / "stoken.yaml").read_text()))
+            manifest["chaincode_initialized"] = True
             self.state.write_manifest(manifest)
 
     def wait_raft_leader(self) -> None:

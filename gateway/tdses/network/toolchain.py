@@ -98,6 +98,7 @@ def install(toolchain: Toolchain, out=sys.stderr) -> Path:
         return bin_dir
     _check_pin(toolchain)
     print(f"building {toolchain.name} {toolchain.release} from Go modules into {bin_dir}", file=out, flush=True)
+    print(f"  {toolchain.name}: downloading modules (first time only)", file=out, flush=True)
     listed = _go(toolchain, "list", "-deps", "tool")
     total = len(listed.stdout.split()) if listed.returncode == 0 else 0
 

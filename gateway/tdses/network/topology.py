@@ -1,8 +1,9 @@
-"""The network's shape: organizations, their nodes and the loopback ports each node listens on.
+"""The network's shape: organizations, their nodes, and where each node listens.
 
 A topology file (network-config/topology/*.yaml) names organizations and node counts; everything else
-(host names, MSP directories, ports) is derived here, so that a base port alone places a whole network
-and two networks with different base ports run side by side.
+(host names, addresses, ports) is derived here. On loopback a base port alone places a whole network,
+so two networks with different base ports run side by side; on Kubernetes each node has its Service's
+DNS name and the standard Fabric ports.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from tdses.network.errors import NetworkError
 from tdses.paths import NETWORK_CONFIG
 
 DOMAIN = "tdses.test"
-HOST = "127.0.0.1"
+LOOPBACK = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,11 @@ class Ports:
 @dataclass(frozen=True)
 class Node:
     kind: str  # "orderer", "peer", "ca" or "chaincode"
-    name: str  # e.g. peer0.org1.tdses.test
+    name: str  # e.g. peer0.org1.tdses.test: the MSP identity's host name
     org: "Org"
     ports: Ports
+    host: str = LOOPBACK  # how other nodes and clients reach it
+    bind: str = LOOPBACK  # the interface it listens on
 
     @property
     def short_name(self) -> str:
@@ -46,7 +49,10 @@ class Node:
 
     @property
     def address(self) -> str:
-        return f"{HOST}:{self.ports.listen}"
+        return f"{self.host}:{self.ports.listen}"
+
+    def listen(self, port: int) -> str:
+        return f"{self.bind}:{port}"
 
 
 @dataclass
@@ -140,20 +146,36 @@ def topology_path(name_or_path: str) -> Path:
     raise NetworkError(f"unknown topology {name_or_path!r}: give a file or one of {known}")
 
 
-def load(name_or_path: str, base_port: int) -> Topology:
-    """Read a topology file and place every node on consecutive ports from base_port."""
+def load(name_or_path: str, base_port: int, kubernetes: bool = False) -> Topology:
+    """Read a topology file; place every node on consecutive loopback ports from base_port, or on Kubernetes."""
     path = topology_path(name_or_path)
     try:
         spec = yaml.safe_load(path.read_text())
-        return _build(path.stem, spec, base_port)
+        return _build(path.stem, spec, base_port, kubernetes)
     except (KeyError, TypeError, ValueError, StopIteration, yaml.YAMLError) as exc:
         raise NetworkError(f"topology {path} is malformed: {exc}") from exc
 
 
-def _build(name: str, spec: dict, base_port: int) -> Topology:
+# On Kubernetes every node has a pod (and an IP) of its own: Fabric's usual ports, the same for all.
+KUBERNETES_PORTS = {
+    "orderer": Ports(listen=7050, admin=7053, operations=9443),
+    "peer": Ports(listen=7051, chaincode=7052, operations=9443),
+    "ca": Ports(listen=7054, operations=9443),
+    "chaincode": Ports(listen=9999, operations=0),
+}
+
+
+def namespace(org: Org) -> str:
+    """The Kubernetes namespace of an organization."""
+    return f"tdses-{org.name}"
+
+
+def _build(name: str, spec: dict, base_port: int, kubernetes: bool = False) -> Topology:
     next_port = iter(range(base_port, 65536))
 
     def ports(kind: str) -> Ports:
+        if kubernetes:
+            return KUBERNETES_PORTS[kind]
         if kind == "orderer":
             return Ports(listen=next(next_port), admin=next(next_port), operations=next(next_port))
         if kind == "peer":
@@ -162,14 +184,22 @@ def _build(name: str, spec: dict, base_port: int) -> Topology:
             return Ports(listen=next(next_port), operations=next(next_port))
         return Ports(listen=next(next_port), operations=0)
 
+    def node(kind: str, host_label: str, org: Org) -> Node:
+        name = f"{host_label}.{org.domain}"
+        if kubernetes:
+            # The Service of the node, in its organization's namespace.
+            return Node(kind, name, org, ports(kind), host=f"{host_label}.{namespace(org)}.svc.cluster.local",
+                        bind="0.0.0.0")
+        return Node(kind, name, org, ports(kind))
+
     o = spec["orderer_org"]
     orderer_org = Org(name=o["name"], msp_id=o["msp_id"], is_orderer=True)
     count = int(o["orderers"])
     if count < 1:
         raise ValueError("an orderer organization needs at least one orderer")
     for i in range(count):
-        orderer_org.nodes.append(Node("orderer", f"orderer{i}.{orderer_org.domain}", orderer_org, ports("orderer")))
-    orderer_org.nodes.append(Node("ca", f"ca.{orderer_org.domain}", orderer_org, ports("ca")))
+        orderer_org.nodes.append(node("orderer", f"orderer{i}", orderer_org))
+    orderer_org.nodes.append(node("ca", "ca", orderer_org))
 
     orgs = []
     for entry in spec["orgs"]:
@@ -178,9 +208,9 @@ def _build(name: str, spec: dict, base_port: int) -> Topology:
         if peers < 1:
             raise ValueError(f"organization {org.name} needs at least one peer")
         for i in range(peers):
-            org.nodes.append(Node("peer", f"peer{i}.{org.domain}", org, ports("peer")))
-        org.nodes.append(Node("ca", f"ca.{org.domain}", org, ports("ca")))
-        org.nodes.append(Node("chaincode", f"chaincode.{org.domain}", org, ports("chaincode")))
+            org.nodes.append(node("peer", f"peer{i}", org))
+        org.nodes.append(node("ca", "ca", org))
+        org.nodes.append(node("chaincode", "chaincode", org))
         orgs.append(org)
     if not orgs:
         raise ValueError("a network needs at least one peer organization")
