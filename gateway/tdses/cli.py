@@ -1,25 +1,31 @@
-"""The `tdses` command."""
+"""The `tdses` command: each area of the project adds its subcommands here."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from tdses.network import cli as network_cli
 from tdses.network.errors import NetworkError
 
+# Each module has add_parsers(subparsers), and sets `handler` (args -> exit code) on its parsers.
+COMMANDS = [network_cli]
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tdses", description="T-DSES: a trusted decentralized service ecosystem on Fabric")
     sub = p.add_subparsers(dest="command", required=True)
-    network_cli.add_parsers(sub)
+    for module in COMMANDS:
+        module.add_parsers(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `tdses … | head` ends quietly
     args = parser().parse_args(argv)
     try:
-        return network_cli.run(args)
+        return args.handler(args)
     except NetworkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

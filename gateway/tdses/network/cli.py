@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tdses.network import toolchain
+from tdses.network import gateways, toolchain
 from tdses.network.network import Network, clean, init_state
 from tdses.network.state import State
 from tdses.paths import DEFAULT_STATE_DIR
@@ -17,6 +17,7 @@ from tdses.paths import DEFAULT_STATE_DIR
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     net = sub.add_parser("network", help="run a local Fabric network as plain processes on loopback")
+    net.set_defaults(handler=run)
     net_sub = net.add_subparsers(dest="action", required=True)
 
     def with_state(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -40,6 +41,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     with_state(net_sub.add_parser("clean", help="stop the network and delete its state directory"))
 
     tc = sub.add_parser("toolchain", help="the Fabric binaries, built from Go modules")
+    tc.set_defaults(handler=run)
     tc_sub = tc.add_subparsers(dest="action", required=True)
     tc_sub.add_parser("install", help="build what is missing into the cache")
     tc_sub.add_parser("path", help="print the directories of the installed binaries")
@@ -88,6 +90,8 @@ def describe(network: Network) -> dict:
             "ca_registrar_secret_file": str(s.registrar_secret(org)),
             "admin_msp": str(s.admin_msp(org)),
             "chaincode_server": org.chaincode.address if org.chaincode else None,
+            "gateway_url": f"http://{org.gateway.address}" if org.gateway else None,
+            "gateway_admin_token_file": str(gateways.admin_token_file(s, org)) if org.gateway else None,
         }
     return {
         "state_dir": str(s.root),
@@ -105,8 +109,9 @@ def print_endpoints(endpoints: dict) -> None:
           f"state in {endpoints['state_dir']}")
     _print_table(endpoints["nodes"])
     for name, org in endpoints["orgs"].items():
-        print(f"{name} ({org['msp_id']}): peers {', '.join(org['peers'])}; CA {org['ca_url']} ({org['ca_name']}); "
-              f"TLS root {org['tls_ca']}")
+        print(f"{name} ({org['msp_id']}): REST gateway {org['gateway_url']} (admin token in "
+              f"{org['gateway_admin_token_file']}); peers {', '.join(org['peers'])}; CA {org['ca_url']} "
+              f"({org['ca_name']}); TLS root {org['tls_ca']}")
     print("logs: tdses network logs NODE   status: tdses network status   stop: tdses network down")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 from jinja2 import Environment, StrictUndefined
 
-from tdses.network import chaincode, channel, configtx, crypto, nodes, processes, toolchain
+from tdses.network import chaincode, channel, configtx, crypto, gateways, nodes, processes, toolchain
 from tdses.network.admin import Admin
 from tdses.network.errors import NetworkError
 from tdses.network.state import State
@@ -98,19 +98,28 @@ class Network:
         return nodes.chaincode_env(node, package_ids[node.org.name], self.state)
 
     def start_node(self, node: Node, binaries: dict[str, Path], package_ids: dict[str, str]) -> None:
+        if node.kind == "gateway":
+            gateways.write_config(self.topology, self.state, node)
+            cmd, env = gateways.command(self.state, node), {}
+        else:
+            cmd, env = nodes.command(node, binaries, self.state), self.env(node, package_ids)
         processes.start(
-            nodes.command(node, binaries, self.state),
-            self.env(node, package_ids),
+            cmd,
+            env,
             self.state.log(node),
             self.state.pid_file(node),
             cwd=self.state.node_dir(node),
         )
 
-    def wait_healthy(self, node: Node) -> None:
+    def healthy(self, node: Node) -> bool:
         if node.kind == "chaincode":
-            check = lambda: processes.accepts(node.ports.listen)  # noqa: E731
-        else:
-            check = lambda: processes.healthz(node.ports.operations)  # noqa: E731
+            return processes.accepts(node.ports.listen)
+        if node.kind == "gateway":
+            return processes.healthz(node.ports.listen)
+        return processes.healthz(node.ports.operations)
+
+    def wait_healthy(self, node: Node) -> None:
+        check = lambda: self.healthy(node)  # noqa: E731
         processes.wait_until(check, node.short_name, START_TIMEOUT, self.state.pid_file(node), self.state.log(node))
 
     def up(self, out=sys.stdout) -> None:
@@ -148,13 +157,7 @@ class Network:
         self.state.write_manifest(manifest)
 
         for kind in ("ca", "orderer", "chaincode", "peer"):
-            batch = [n for n in todo if n.kind == kind]
-            for node in batch:
-                self.start_node(node, binaries, package_ids)
-            for node in batch:
-                self.wait_healthy(node)
-            if batch:
-                _say(out, f"started {len(batch)} {kind}{'s' if len(batch) > 1 else ''}")
+            self.start_kind(kind, todo, binaries, package_ids, out)
 
         admin = Admin(t, self.state, binaries)
         if not manifest.get("channel_joined"):
@@ -174,6 +177,17 @@ class Network:
             chaincode.initialize(admin, yaml.safe_load((NETWORK_CONFIG / "stoken.yaml").read_text()))
             manifest["chaincode_initialized"] = True
             self.state.write_manifest(manifest)
+        self.start_kind("gateway", todo, binaries, package_ids, out)
+
+    def start_kind(self, kind: str, todo: list[Node], binaries: dict[str, Path], package_ids: dict[str, str],
+                   out) -> None:
+        batch = [n for n in todo if n.kind == kind]
+        for node in batch:
+            self.start_node(node, binaries, package_ids)
+        for node in batch:
+            self.wait_healthy(node)
+        if batch:
+            _say(out, f"started {len(batch)} {kind}{'s' if len(batch) > 1 else ''}")
 
     def wait_raft_leader(self) -> None:
         """Transactions are refused until the orderers have elected a leader for the channel."""
@@ -202,10 +216,7 @@ class Network:
         rows = []
         for node in self.topology.nodes:
             pid = processes.running_pid(self.state.pid_file(node))
-            if node.kind == "chaincode":
-                healthy = pid is not None and processes.accepts(node.ports.listen)
-            else:
-                healthy = pid is not None and processes.healthz(node.ports.operations)
+            healthy = pid is not None and self.healthy(node)
             height = None
             if healthy and node.kind == "peer":
                 value = processes.metric(node.ports.operations, "ledger_blockchain_height")

@@ -127,4 +127,6 @@ def command(node: Node, binaries: dict[str, Path], state: Layout) -> list[str]:
     if node.kind == "ca":
         config = state.node_dir(node) / "fabric-ca-server-config.yaml"
         return [str(binaries["fabric-ca-server"]), "start", "-c", str(config)]
-    return [str(state.chaincode / "tdses-chaincode")]
+    if node.kind == "chaincode":
+        return [str(state.chaincode / "tdses-chaincode")]
+    raise ValueError(f"no command for a {node.kind} node")

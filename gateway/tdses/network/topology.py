@@ -8,6 +8,7 @@ DNS name and the standard Fabric ports.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +36,7 @@ class Ports:
 
 @dataclass(frozen=True)
 class Node:
-    kind: str  # "orderer", "peer", "ca" or "chaincode"
+    kind: str  # "orderer", "peer", "ca", "chaincode" or "gateway" (the organization's REST gateway)
     name: str  # e.g. peer0.org1.tdses.test: the MSP identity's host name
     org: "Org"
     ports: Ports
@@ -86,6 +87,11 @@ class Org:
         found = self.of_kind("chaincode")
         return found[0] if found else None
 
+    @property
+    def gateway(self) -> Node | None:
+        found = self.of_kind("gateway")
+        return found[0] if found else None
+
 
 @dataclass
 class Topology:
@@ -103,8 +109,8 @@ class Topology:
 
     @property
     def nodes(self) -> list[Node]:
-        """Every node in start order: CAs, orderers, chaincode servers, peers."""
-        order = {"ca": 0, "orderer": 1, "chaincode": 2, "peer": 3}
+        """Every node in start order: CAs, orderers, chaincode servers, peers, REST gateways."""
+        order = {"ca": 0, "orderer": 1, "chaincode": 2, "peer": 3, "gateway": 4}
         nodes = [n for org in self.all_orgs for n in org.nodes]
         return sorted(nodes, key=lambda n: order[n.kind])
 
@@ -151,9 +157,13 @@ def load(name_or_path: str, base_port: int, kubernetes: bool = False) -> Topolog
     path = topology_path(name_or_path)
     try:
         spec = yaml.safe_load(path.read_text())
-        return _build(path.stem, spec, base_port, kubernetes)
-    except (KeyError, TypeError, ValueError, StopIteration, yaml.YAMLError) as exc:
+        topology = _build(path.stem, spec, base_port, kubernetes)
+    except (KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
         raise NetworkError(f"topology {path} is malformed: {exc}") from exc
+    if not kubernetes and (base_port < 1024 or max(topology.ports()) > 65535):
+        raise NetworkError(f"base port {base_port} does not fit: the network needs ports "
+                           f"{base_port}–{base_port + len(topology.ports()) - 1} within 1024–65535")
+    return topology
 
 
 # On Kubernetes every node has a pod (and an IP) of its own: Fabric's usual ports, the same for all.
@@ -162,6 +172,7 @@ KUBERNETES_PORTS = {
     "peer": Ports(listen=7051, chaincode=7052, operations=9443),
     "ca": Ports(listen=7054, operations=9443),
     "chaincode": Ports(listen=9999, operations=0),
+    "gateway": Ports(listen=8080, operations=0),
 }
 
 
@@ -171,7 +182,7 @@ def namespace(org: Org) -> str:
 
 
 def _build(name: str, spec: dict, base_port: int, kubernetes: bool = False) -> Topology:
-    next_port = iter(range(base_port, 65536))
+    next_port = itertools.count(base_port)
 
     def ports(kind: str) -> Ports:
         if kubernetes:
@@ -211,6 +222,7 @@ def _build(name: str, spec: dict, base_port: int, kubernetes: bool = False) -> T
             org.nodes.append(node("peer", f"peer{i}", org))
         org.nodes.append(node("ca", "ca", org))
         org.nodes.append(node("chaincode", "chaincode", org))
+        org.nodes.append(node("gateway", "gateway", org))
         orgs.append(org)
     if not orgs:
         raise ValueError("a network needs at least one peer organization")

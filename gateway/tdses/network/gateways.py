@@ -1,0 +1,68 @@
+"""Each organization's REST gateway as a node of the local network: its configuration and secrets."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import sys
+from pathlib import Path
+
+import yaml
+
+from tdses.network.state import State
+from tdses.network.topology import Node, Org, Topology
+
+
+def _secret_file(path: Path, make) -> Path:
+    """A 0600 file holding a secret, created once and kept across restarts."""
+    if not path.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(make())
+    return path
+
+
+def admin_token_file(state: State, org: Org) -> Path:
+    return _secret_file(state.secrets / f"{org.name}-gateway-admin-token", lambda: secrets.token_urlsafe(32))
+
+
+def config(topology: Topology, state: State, org: Org) -> dict:
+    gateway = org.gateway
+    assert gateway is not None
+    kek = _secret_file(state.secrets / f"{org.name}-gateway-kek", lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+    return {
+        "org": org.name,
+        "msp_id": org.msp_id,
+        "channel": topology.channel,
+        "chaincode": topology.chaincode_name,
+        "listen": gateway.listen(gateway.ports.listen),
+        "peers": [
+            {"address": p.address, "server_name": p.name, "tls_ca_file": str(state.tls_ca_cert(org))} for p in org.peers
+        ],
+        "ca": {
+            "url": f"https://{org.ca.address}",
+            "name": f"ca-{org.name}",
+            "tls_ca_file": str(state.tls_ca_cert(org)),
+            "registrar": "admin",
+            "registrar_secret_file": str(state.registrar_secret(org)),
+        },
+        "admin_msp_dir": str(state.admin_msp(org)),
+        "admin_token_file": str(admin_token_file(state, org)),
+        "key_encryption_key_file": str(kek),
+        "store": str(state.node_dir(gateway) / "gateway.db"),
+    }
+
+
+def config_file(state: State, node: Node) -> Path:
+    return state.node_dir(node) / "gateway.yaml"
+
+
+def write_config(topology: Topology, state: State, node: Node) -> Path:
+    path = config_file(state, node)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config(topology, state, node.org), sort_keys=False))
+    return path
+
+
+def command(state: State, node: Node) -> list[str]:
+    return [sys.executable, "-m", "tdses.cli", "gateway", "serve", "--config", str(config_file(state, node))]

@@ -1,0 +1,73 @@
+"""A real default-topology network (3 orgs x 2 peers, 3 orderers, a CA per org) for the whole test session.
+
+It starts on free loopback ports in a temporary state directory and is torn down at the end. Tests that
+stop nodes start them again (`network.up()` starts only what is not running).
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fabric_ca import CAClient
+from fabric_gateway import EcdsaSigner, Gateway, Identity, connect
+from tdses.network.network import Network, init_state
+from tdses.network.topology import Node, Org
+
+from tests.integration.ports import free_base_port
+
+
+@pytest.fixture(scope="session")
+def network(tmp_path_factory) -> Network:
+    net = init_state(tmp_path_factory.mktemp("network"), "default", free_base_port("default"))
+    net.up(out=io.StringIO())
+    yield net
+    net.down(quiet=True)
+
+
+@dataclass
+class Member:
+    """A client identity enrolled at runtime from its organization's fabric-ca-server."""
+
+    org: Org
+    name: str
+    identity: Identity
+    signer: EcdsaSigner
+    tls_ca: Path
+
+    def gateway(self, peer: Node) -> Gateway:
+        return connect(peer.address, self.tls_ca.read_bytes(), self.identity, self.signer)
+
+
+def ca_client(network: Network, org: Org) -> CAClient:
+    return CAClient(
+        f"https://{org.ca.address}",
+        tls_root_certs=network.state.tls_ca_cert(org).read_bytes(),
+        ca_name=f"ca-{org.name}",
+    )
+
+
+def enroll_member(network: Network, org_name: str, prefix: str = "member") -> Member:
+    """Register a new client with org's CA (as its registrar) and enroll it with a key made here."""
+    org = network.topology.org(org_name)
+    with ca_client(network, org) as ca:
+        registrar = ca.enroll("admin", network.state.registrar_secret(org).read_text().strip())
+        name = f"{prefix}-{secrets.token_hex(4)}"
+        secret = ca.register(registrar, name, type="client")
+        enrollment = ca.enroll(name, secret)
+    return Member(
+        org=org,
+        name=name,
+        identity=Identity(org.msp_id, enrollment.certificate),
+        signer=EcdsaSigner(enrollment.key),
+        tls_ca=network.state.tls_ca_cert(org),
+    )
+
+
+@pytest.fixture(scope="session")
+def enroll(network):
+    return lambda org_name, prefix="member": enroll_member(network, org_name, prefix)

@@ -1,0 +1,51 @@
+"""The topology places nodes predictably: consecutive loopback ports, or Kubernetes Services."""
+
+import pytest
+
+from tdses.network.errors import NetworkError
+from tdses.network.topology import load
+
+
+def test_default_topology_is_the_papers_table_3():
+    t = load("default", 7050)
+    assert [o.name for o in t.orgs] == ["org1", "org2", "org3"]
+    assert all(len(o.peers) == 2 and o.ca and o.chaincode and o.gateway for o in t.orgs)
+    assert len(t.orderers) == 3
+
+
+def test_ports_are_consecutive_and_distinct_from_the_base():
+    t = load("default", 20000)
+    ports = t.ports()
+    assert len(ports) == len(set(ports))
+    assert sorted(ports) == list(range(20000, 20000 + len(ports)))
+
+
+def test_two_base_ports_place_two_networks_without_overlap():
+    a = load("small", 20000)
+    b = load("small", 20000 + len(a.ports()))
+    assert not set(a.ports()) & set(b.ports())
+
+
+def test_kubernetes_placement_uses_service_names_and_standard_ports():
+    t = load("default", 7050, kubernetes=True)
+    peer = t.node("peer1.org2")
+    assert peer.address == "peer1.tdses-org2.svc.cluster.local:7051"
+    assert peer.listen(peer.ports.operations) == "0.0.0.0:9443"
+
+
+def test_unknown_topology_and_node_names_are_clear_errors(tmp_path):
+    with pytest.raises(NetworkError, match="unknown topology 'nope'"):
+        load("nope", 7050)
+    with pytest.raises(NetworkError, match="no node named 'peer9.org1'"):
+        load("small", 7050).node("peer9.org1")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("channel: x\norgs: []\n")
+    with pytest.raises(NetworkError, match="malformed"):
+        load(str(bad), 7050)
+
+
+def test_a_base_port_outside_the_usable_range_is_refused():
+    with pytest.raises(NetworkError, match="base port"):
+        load("default", 65530)
+    with pytest.raises(NetworkError, match="base port"):
+        load("default", 80)
