@@ -15,8 +15,14 @@ run: tools
 test: tools test-go
 	$(BIN)/python -m pytest -ra
 
+FUZZTIME ?= 3s
+
+# Chaincode: vet, unit tests with coverage, then every fuzz target briefly (longer: make test-go FUZZTIME=1m).
 test-go:
-	cd chaincode && go vet ./... && go test -count=1 -cover ./...
+	cd chaincode && test -z "$$(gofmt -l .)" && go vet ./... && go test -count=1 -cover ./...
+	cd chaincode && for target in $$(go test ./contract -list '^Fuzz' | grep '^Fuzz'); do \
+		go test ./contract -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) || exit 1; \
+		echo "fuzzed $$target for $(FUZZTIME)"; done
 
 test-unit: venv
 	$(BIN)/python -m pytest -ra tests/unit

@@ -1,0 +1,84 @@
+package contract
+
+import (
+	"github.com/hyperledger/fabric-chaincode-go/v2/pkg/cid"
+)
+
+// caller is the transaction's client identity: MSP ID + certificate ID, never an argument.
+type caller struct {
+	mspID  string
+	certID string
+	admin  bool // the certificate carries the NodeOU role "admin"
+}
+
+// identityBinding ties one client identity to the one user it registered, forever.
+type identityBinding struct {
+	User string `json:"user"`
+}
+
+// identify reads the caller from the signed proposal. An identity without an MSP ID or an X.509 certificate
+// is rejected (defect 4 of the original code accepted an empty sender).
+func (t *txn) identify() (caller, error) {
+	id, err := cid.New(t.stub)
+	if err != nil {
+		return caller{}, unauthenticated("cannot read the caller's identity: %v", err)
+	}
+	mspID, _ := id.GetMSPID()
+	if mspID == "" {
+		return caller{}, unauthenticated("the caller's identity has no MSP ID")
+	}
+	certID, err := id.GetID()
+	if err != nil || certID == "" {
+		return caller{}, unauthenticated("the caller's identity has no X.509 certificate")
+	}
+	admin, err := id.HasOUValue("admin")
+	if err != nil {
+		admin = false
+	}
+	return caller{mspID: mspID, certID: certID, admin: admin}, nil
+}
+
+// actingUser returns the active user bound to the caller: every mutating function acts only as this user.
+func (t *txn) actingUser() (caller, *userRecord, error) {
+	c, err := t.identify()
+	if err != nil {
+		return caller{}, nil, err
+	}
+	var b identityBinding
+	found, err := t.get(&b, nsIdentity, c.mspID, c.certID)
+	if err != nil {
+		return caller{}, nil, err
+	}
+	if !found {
+		return caller{}, nil, unauthenticated("the caller is not a registered user; call RegisterUser first")
+	}
+	u, err := t.loadUser(b.User)
+	if err != nil {
+		return caller{}, nil, err
+	}
+	if u.Status != userActive {
+		return caller{}, nil, forbidden("user %q was removed", u.Name)
+	}
+	return c, u, nil
+}
+
+// maintainerAdmin checks that the caller is an admin of one of the maintaining organizations.
+func (t *txn) maintainerAdmin(cfg *config) (caller, error) {
+	c, err := t.identify()
+	if err != nil {
+		return caller{}, err
+	}
+	if !c.admin || !contains(cfg.Maintainers, c.mspID) {
+		return caller{}, forbidden("only an admin of a maintaining organization may do this")
+	}
+	return c, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

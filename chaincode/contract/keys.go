@@ -1,0 +1,30 @@
+package contract
+
+// Key layout: every object lives under a composite key whose object type is its namespace, so keys of
+// different types never collide and attributes are separated by U+0000 (which names cannot contain).
+const (
+	nsConfig       = "tdses.config"      // () -> config
+	nsPool         = "tdses.pool"        // () -> pool
+	nsUser         = "tdses.user"        // (name) -> user
+	nsIdentity     = "tdses.identity"    // (mspId, certId) -> identity binding
+	nsService      = "tdses.service"     // (name) -> service
+	nsByDeveloper  = "tdses.svc~dev"     // (developer, service) -> marker
+	nsByStatus     = "tdses.svc~status"  // (status, service) -> marker
+	nsRights       = "tdses.rights"      // (service, user) -> service call time
+	nsBuyRecord    = "tdses.buy"         // (service, user, txId) -> buy record
+	nsReduceRecord = "tdses.reduce"      // (service, user, txId) -> reduce record
+	nsServer       = "tdses.server"      // (service, server user) -> authorization
+	nsTally        = "tdses.tally"       // (kind, owner) -> folded counters
+	nsTallyDelta   = "tdses.tally~delta" // (kind, owner, txId, seq) -> counter increments
+)
+
+// Tally owner kinds.
+const (
+	ownerUser    = "user"
+	ownerOrg     = "org"
+	ownerService = "service"
+)
+
+// An index entry carries no data: the object it points to is the one source of truth.
+// Fabric treats an empty value as a delete, hence one byte.
+var indexMarker = []byte{0}

@@ -1,0 +1,140 @@
+package contract
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+)
+
+// txn is one transaction's view of the ledger: the stub, its id and timestamp, a counter that makes the keys
+// written by this transaction unique, and the rule of one event per transaction.
+type txn struct {
+	stub    shim.ChaincodeStubInterface
+	id      string
+	now     string // RFC 3339 UTC, from the transaction timestamp: identical on every endorser
+	seq     int
+	emitted bool
+}
+
+func begin(stub shim.ChaincodeStubInterface) (*txn, error) {
+	id := stub.GetTxID()
+	if id == "" {
+		return nil, invalidArg("transaction has no id")
+	}
+	ts, err := stub.GetTxTimestamp()
+	if err != nil || ts == nil {
+		return nil, internal("reading the transaction timestamp", err)
+	}
+	if err := ts.CheckValid(); err != nil {
+		return nil, invalidArg("transaction timestamp is invalid: %v", err)
+	}
+	now := ts.AsTime().UTC().Format(time.RFC3339Nano)
+	return &txn{stub: stub, id: id, now: now}, nil
+}
+
+func (t *txn) key(ns string, attrs ...string) (string, error) {
+	k, err := t.stub.CreateCompositeKey(ns, attrs)
+	if err != nil {
+		// Inputs are validated before keys are built, so this is our bug, not the client's.
+		return "", internal("building key", err)
+	}
+	return k, nil
+}
+
+// get reads a JSON object; found is false if the key is absent.
+func (t *txn) get(v any, ns string, attrs ...string) (found bool, err error) {
+	k, err := t.key(ns, attrs...)
+	if err != nil {
+		return false, err
+	}
+	b, err := t.stub.GetState(k)
+	if err != nil {
+		return false, internal("reading state", err)
+	}
+	if b == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, internal(fmt.Sprintf("decoding %s", ns), err)
+	}
+	return true, nil
+}
+
+func (t *txn) exists(ns string, attrs ...string) (bool, error) {
+	k, err := t.key(ns, attrs...)
+	if err != nil {
+		return false, err
+	}
+	b, err := t.stub.GetState(k)
+	if err != nil {
+		return false, internal("reading state", err)
+	}
+	return b != nil, nil
+}
+
+func (t *txn) put(v any, ns string, attrs ...string) error {
+	k, err := t.key(ns, attrs...)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return internal("encoding state", err)
+	}
+	if err := t.stub.PutState(k, b); err != nil {
+		return internal("writing state", err)
+	}
+	return nil
+}
+
+func (t *txn) putMarker(ns string, attrs ...string) error {
+	k, err := t.key(ns, attrs...)
+	if err != nil {
+		return err
+	}
+	if err := t.stub.PutState(k, indexMarker); err != nil {
+		return internal("writing index", err)
+	}
+	return nil
+}
+
+func (t *txn) del(ns string, attrs ...string) error {
+	k, err := t.key(ns, attrs...)
+	if err != nil {
+		return err
+	}
+	return t.delKey(k)
+}
+
+func (t *txn) delKey(k string) error {
+	if err := t.stub.DelState(k); err != nil {
+		return internal("deleting state", err)
+	}
+	return nil
+}
+
+// nextSeq numbers the delta keys written by this transaction so that two credits in one transaction never
+// overwrite each other.
+func (t *txn) nextSeq() string {
+	t.seq++
+	return fmt.Sprintf("%06d", t.seq)
+}
+
+// emit sets the transaction's single chaincode event. Fabric keeps only one per transaction, so a second
+// call is a bug in this chaincode.
+func (t *txn) emit(name string, payload any) error {
+	if t.emitted {
+		return internal("emitting "+name, fmt.Errorf("an event was already emitted in this transaction"))
+	}
+	b, err := json.Marshal(payload)
+	if err != nil {
+		return internal("encoding event", err)
+	}
+	if err := t.stub.SetEvent(name, b); err != nil {
+		return internal("setting event", err)
+	}
+	t.emitted = true
+	return nil
+}

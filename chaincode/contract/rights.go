@@ -1,0 +1,373 @@
+package contract
+
+import (
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+)
+
+// ServiceCallTime is a user's call-time rights on one service. Remaining = Bought - Used, never negative.
+type ServiceCallTime struct {
+	Bought    int64  `json:"bought"`
+	Paid      int64  `json:"paid"`
+	Remaining int64  `json:"remaining"`
+	Service   string `json:"service"`
+	UpdatedAt string `json:"updatedAt"`
+	Used      int64  `json:"used"`
+	User      string `json:"user"`
+}
+
+// BuyRecord and ReduceRecord are written once per transaction under a key that ends in the transaction id,
+// so no record ever overwrites another.
+type BuyRecord struct {
+	Buyer     string `json:"buyer"`
+	Calls     int64  `json:"calls"`
+	Cost      int64  `json:"cost"`
+	Price     int64  `json:"price"`
+	Service   string `json:"service"`
+	Timestamp string `json:"timestamp"`
+	TxID      string `json:"txId"`
+}
+
+type ReduceRecord struct {
+	Calls     int64  `json:"calls"`
+	Reducer   string `json:"reducer"`
+	Service   string `json:"service"`
+	Timestamp string `json:"timestamp"`
+	TxID      string `json:"txId"`
+	User      string `json:"user"`
+}
+
+// ServiceUsage is the folded call and composition counters of one service.
+type ServiceUsage struct {
+	CallsBought  int64  `json:"callsBought"`
+	CallsUsed    int64  `json:"callsUsed"`
+	Compositions int64  `json:"compositions"`
+	Service      string `json:"service"`
+}
+
+// ServerGrant records that a developer lets a server user decrement rights on one service.
+type ServerGrant struct {
+	AuthorizedAt string `json:"authorizedAt"`
+	Server       string `json:"server"`
+	Service      string `json:"service"`
+}
+
+// RewardReceipt describes a reward paid to a service's developer.
+type RewardReceipt struct {
+	Amount    int64  `json:"amount"`
+	Developer string `json:"developer"`
+	From      string `json:"from"`
+	Service   string `json:"service"`
+	TxID      string `json:"txId"`
+}
+
+func (t *txn) loadRights(service, user string) (*ServiceCallTime, bool, error) {
+	r := &ServiceCallTime{Service: service, User: user}
+	found, err := t.get(r, nsRights, service, user)
+	if err != nil {
+		return nil, false, err
+	}
+	return r, found, nil
+}
+
+// CallService buys n calls of an available service: the caller pays price × n to the developer and its rights
+// grow by n. It writes only keys of the buyer and fresh delta keys, never the service or the developer's
+// records, so concurrent buyers of one service do not conflict.
+func (c *SmartContract) CallService(ctx contractapi.TransactionContextInterface, service, calls string) (*ServiceCallTime, error) {
+	if err := validateName("service", service); err != nil {
+		return nil, err
+	}
+	n, err := parseInt("calls", calls, 1, maxCallsPerBuy)
+	if err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	_, buyer, err := t.actingUser()
+	if err != nil {
+		return nil, err
+	}
+	s, err := t.loadService(service)
+	if err != nil {
+		return nil, err
+	}
+	if s.Status != statusAvailable {
+		return nil, invalidState("service %q is %s, not available", service, s.Status)
+	}
+	if s.Developer == buyer.Name {
+		return nil, forbidden("a developer cannot buy calls on its own service %q", service)
+	}
+	cost, err := mulChecked(s.Price, n)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.debit(ownerUser, buyer.Name, cost); err != nil {
+		return nil, err
+	}
+	r, _, err := t.loadRights(service, buyer.Name)
+	if err != nil {
+		return nil, err
+	}
+	if r.Bought, err = addChecked(r.Bought, n); err != nil {
+		return nil, err
+	}
+	if r.Paid, err = addChecked(r.Paid, cost); err != nil {
+		return nil, err
+	}
+	if r.Remaining, err = addChecked(r.Remaining, n); err != nil {
+		return nil, err
+	}
+	r.UpdatedAt = t.now
+	if err := t.put(r, nsRights, service, buyer.Name); err != nil {
+		return nil, err
+	}
+	rec := BuyRecord{Buyer: buyer.Name, Calls: n, Cost: cost, Price: s.Price, Service: service, Timestamp: t.now, TxID: t.id}
+	if err := t.put(rec, nsBuyRecord, service, buyer.Name, t.id); err != nil {
+		return nil, err
+	}
+	// NP counts paid calls only: buying a free service must not inflate its developer's contribution.
+	paidCalls := int64(0)
+	if s.Price > 0 {
+		paidCalls = n
+	}
+	if err := t.credit(ownerUser, s.Developer, Tally{Balance: cost, CallsBought: paidCalls}); err != nil {
+		return nil, err
+	}
+	if err := t.credit(ownerService, service, Tally{CallsBought: n}); err != nil {
+		return nil, err
+	}
+	if err := t.emit("CallsBought", rec); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// ReduceCallTime consumes n of a user's calls; only the service's developer or a server it authorized may.
+func (c *SmartContract) ReduceCallTime(ctx contractapi.TransactionContextInterface, service, user, calls string) (*ServiceCallTime, error) {
+	if err := validateName("service", service); err != nil {
+		return nil, err
+	}
+	if err := validateName("user", user); err != nil {
+		return nil, err
+	}
+	n, err := parseInt("calls", calls, 1, maxCallsPerBuy)
+	if err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	_, reducer, err := t.actingUser()
+	if err != nil {
+		return nil, err
+	}
+	s, err := t.loadService(service)
+	if err != nil {
+		return nil, err
+	}
+	if s.Developer != reducer.Name {
+		authorized, err := t.exists(nsServer, service, reducer.Name)
+		if err != nil {
+			return nil, err
+		}
+		if !authorized {
+			return nil, forbidden("user %q is neither the developer of %q nor a server it authorized", reducer.Name, service)
+		}
+	}
+	r, found, err := t.loadRights(service, user)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, notFound("user %q has no calls on service %q", user, service)
+	}
+	if n > r.Remaining {
+		return nil, invalidState("user %q has %d calls left on %q, cannot use %d", user, r.Remaining, service, n)
+	}
+	if r.Remaining, err = subChecked(r.Remaining, n); err != nil {
+		return nil, err
+	}
+	if r.Used, err = addChecked(r.Used, n); err != nil {
+		return nil, err
+	}
+	r.UpdatedAt = t.now
+	if err := t.put(r, nsRights, service, user); err != nil {
+		return nil, err
+	}
+	rec := ReduceRecord{Calls: n, Reducer: reducer.Name, Service: service, Timestamp: t.now, TxID: t.id, User: user}
+	if err := t.put(rec, nsReduceRecord, service, user, t.id); err != nil {
+		return nil, err
+	}
+	if err := t.credit(ownerService, service, Tally{CallsUsed: n}); err != nil {
+		return nil, err
+	}
+	if err := t.emit("CallsReduced", rec); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// GetSpecCallTime returns one user's rights on one service (zeros if the user never bought any).
+func (c *SmartContract) GetSpecCallTime(ctx contractapi.TransactionContextInterface, service, user string) (*ServiceCallTime, error) {
+	if err := validateName("service", service); err != nil {
+		return nil, err
+	}
+	if err := validateName("user", user); err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.identify(); err != nil {
+		return nil, err
+	}
+	if _, err := t.loadService(service); err != nil {
+		return nil, err
+	}
+	if _, err := t.loadUser(user); err != nil {
+		return nil, err
+	}
+	r, _, err := t.loadRights(service, user)
+	return r, err
+}
+
+// GetCallTimesOfService returns how many calls of a service were bought and used and how often it was composed.
+func (c *SmartContract) GetCallTimesOfService(ctx contractapi.TransactionContextInterface, service string) (*ServiceUsage, error) {
+	if err := validateName("service", service); err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.identify(); err != nil {
+		return nil, err
+	}
+	if _, err := t.loadService(service); err != nil {
+		return nil, err
+	}
+	r, err := t.readTally(ownerService, service)
+	if err != nil {
+		return nil, err
+	}
+	return &ServiceUsage{
+		CallsBought: r.total.CallsBought, CallsUsed: r.total.CallsUsed,
+		Compositions: r.total.Compositions, Service: service,
+	}, nil
+}
+
+// AuthorizeServer lets an active user (the developer's server) decrement rights on one service of the caller.
+func (c *SmartContract) AuthorizeServer(ctx contractapi.TransactionContextInterface, service, server string) (*ServerGrant, error) {
+	if err := validateName("service", service); err != nil {
+		return nil, err
+	}
+	if err := validateName("server", server); err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	dev, _, err := t.ownService(service)
+	if err != nil {
+		return nil, err
+	}
+	if server == dev.Name {
+		return nil, invalidArg("the developer needs no authorization on its own service")
+	}
+	su, err := t.loadUser(server)
+	if err != nil {
+		return nil, err
+	}
+	if su.Status != userActive {
+		return nil, invalidState("user %q was removed", server)
+	}
+	if ok, err := t.exists(nsServer, service, server); err != nil {
+		return nil, err
+	} else if ok {
+		return nil, alreadyExists("server %q is already authorized on %q", server, service)
+	}
+	g := &ServerGrant{AuthorizedAt: t.now, Server: server, Service: service}
+	if err := t.put(g, nsServer, service, server); err != nil {
+		return nil, err
+	}
+	if err := t.emit("ServerAuthorized", g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// RevokeServer withdraws a server's authorization on one service of the caller.
+func (c *SmartContract) RevokeServer(ctx contractapi.TransactionContextInterface, service, server string) (*ServerGrant, error) {
+	if err := validateName("service", service); err != nil {
+		return nil, err
+	}
+	if err := validateName("server", server); err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := t.ownService(service); err != nil {
+		return nil, err
+	}
+	var g ServerGrant
+	found, err := t.get(&g, nsServer, service, server)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, notFound("server %q is not authorized on %q", server, service)
+	}
+	if err := t.del(nsServer, service, server); err != nil {
+		return nil, err
+	}
+	if err := t.emit("ServerRevoked", g); err != nil {
+		return nil, err
+	}
+	return &g, nil
+}
+
+// RewardService pays amount SToken from the caller to the developer of an available service.
+func (c *SmartContract) RewardService(ctx contractapi.TransactionContextInterface, service, amount string) (*RewardReceipt, error) {
+	if err := validateName("service", service); err != nil {
+		return nil, err
+	}
+	n, err := parseInt("amount", amount, 1, maxAmount)
+	if err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	_, from, err := t.actingUser()
+	if err != nil {
+		return nil, err
+	}
+	s, err := t.loadService(service)
+	if err != nil {
+		return nil, err
+	}
+	if s.Status != statusAvailable {
+		return nil, invalidState("service %q is %s, not available", service, s.Status)
+	}
+	if s.Developer == from.Name {
+		return nil, forbidden("a developer cannot reward its own service %q", service)
+	}
+	if err := t.debit(ownerUser, from.Name, n); err != nil {
+		return nil, err
+	}
+	if err := t.credit(ownerUser, s.Developer, Tally{Balance: n}); err != nil {
+		return nil, err
+	}
+	r := &RewardReceipt{Amount: n, Developer: s.Developer, From: from.Name, Service: service, TxID: t.id}
+	if err := t.emit("ServiceRewarded", r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}

@@ -1,0 +1,415 @@
+package contract
+
+import (
+	"fmt"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+)
+
+// Service lifecycle (paper figure 9): created → available → invalid. The developer may republish an invalid
+// service: invalidation is a withdrawal, not a deletion, and the name stays the developer's.
+const (
+	statusCreated   = "created"
+	statusAvailable = "available"
+	statusInvalid   = "invalid"
+)
+
+// QoS holds a service's advertised quality: expected latency and availability in basis points (10000 = 100 %).
+type QoS struct {
+	AvailabilityBp int64 `json:"availabilityBp"`
+	LatencyMs      int64 `json:"latencyMs"`
+}
+
+// Service is a service or a mashup; it is stored once and every index points to it by name.
+type Service struct {
+	Category    string   `json:"category"`
+	Components  []string `json:"components"`
+	CreatedAt   string   `json:"createdAt"`
+	Description string   `json:"description"`
+	Developer   string   `json:"developer"`
+	Mashup      bool     `json:"mashup"`
+	Name        string   `json:"name"`
+	Price       int64    `json:"price"`
+	QoS         QoS      `json:"qos"`
+	Status      string   `json:"status"`
+	UpdatedAt   string   `json:"updatedAt"`
+	URL         string   `json:"url"`
+}
+
+// serviceSpec is RegisterService's JSON argument.
+type serviceSpec struct {
+	Category    string `json:"category"`
+	Description string `json:"description"`
+	Name        string `json:"name"`
+	Price       *int64 `json:"price"`
+	QoS         *QoS   `json:"qos"`
+	URL         string `json:"url"`
+}
+
+// servicePatch is EditService's JSON argument: only the fields present change.
+type servicePatch struct {
+	Category    *string `json:"category"`
+	Description *string `json:"description"`
+	Price       *int64  `json:"price"`
+	QoS         *QoS    `json:"qos"`
+	URL         *string `json:"url"`
+}
+
+func validatePrice(p *int64) error {
+	if p == nil {
+		return invalidArg("price is required")
+	}
+	return checkRange("price", *p, 0, maxPrice)
+}
+
+func validateQoS(q *QoS) error {
+	if q == nil {
+		return nil
+	}
+	if err := checkRange("qos.latencyMs", q.LatencyMs, 0, maxLatencyMs); err != nil {
+		return err
+	}
+	return checkRange("qos.availabilityBp", q.AvailabilityBp, 0, maxAvailabilityBp)
+}
+
+func (s *serviceSpec) validate() error {
+	if err := validateName("name", s.Name); err != nil {
+		return err
+	}
+	if err := validateText("category", s.Category, maxCategoryLen, true); err != nil {
+		return err
+	}
+	if err := validateText("description", s.Description, maxTextLen, false); err != nil {
+		return err
+	}
+	if err := validateURL(s.URL); err != nil {
+		return err
+	}
+	if err := validatePrice(s.Price); err != nil {
+		return err
+	}
+	return validateQoS(s.QoS)
+}
+
+func parseServiceSpec(s string) (*serviceSpec, error) {
+	var spec serviceSpec
+	if err := decodeJSON("service", s, &spec); err != nil {
+		return nil, err
+	}
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	return &spec, nil
+}
+
+func parseServicePatch(s string) (*servicePatch, error) {
+	var p servicePatch
+	if err := decodeJSON("patch", s, &p); err != nil {
+		return nil, err
+	}
+	if p.Category == nil && p.Description == nil && p.Price == nil && p.QoS == nil && p.URL == nil {
+		return nil, invalidArg("patch changes nothing")
+	}
+	if p.Category != nil {
+		if err := validateText("category", *p.Category, maxCategoryLen, true); err != nil {
+			return nil, err
+		}
+	}
+	if p.Description != nil {
+		if err := validateText("description", *p.Description, maxTextLen, false); err != nil {
+			return nil, err
+		}
+	}
+	if p.URL != nil {
+		if err := validateURL(*p.URL); err != nil {
+			return nil, err
+		}
+	}
+	if p.Price != nil {
+		if err := validatePrice(p.Price); err != nil {
+			return nil, err
+		}
+	}
+	if err := validateQoS(p.QoS); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+func (t *txn) loadService(name string) (*Service, error) {
+	var s Service
+	found, err := t.get(&s, nsService, name)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, notFound("service %q does not exist", name)
+	}
+	if s.Components == nil {
+		s.Components = []string{}
+	}
+	return &s, nil
+}
+
+// ownService loads a service the caller develops.
+func (t *txn) ownService(name string) (*userRecord, *Service, error) {
+	_, u, err := t.actingUser()
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := t.loadService(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.Developer != u.Name {
+		return nil, nil, forbidden("only the developer of service %q may do this", name)
+	}
+	return u, s, nil
+}
+
+// createService stores a new service with its two indexes.
+func (t *txn) createService(s *Service) error {
+	if taken, err := t.exists(nsService, s.Name); err != nil {
+		return err
+	} else if taken {
+		return alreadyExists("service %q already exists", s.Name)
+	}
+	if err := t.put(s, nsService, s.Name); err != nil {
+		return err
+	}
+	if err := t.putMarker(nsByDeveloper, s.Developer, s.Name); err != nil {
+		return err
+	}
+	return t.putMarker(nsByStatus, s.Status, s.Name)
+}
+
+// moveStatus moves a service to a new status and keeps the status index in step.
+func (t *txn) moveStatus(s *Service, to string) error {
+	if err := t.del(nsByStatus, s.Status, s.Name); err != nil {
+		return err
+	}
+	if err := t.putMarker(nsByStatus, to, s.Name); err != nil {
+		return err
+	}
+	s.Status, s.UpdatedAt = to, t.now
+	return t.put(s, nsService, s.Name)
+}
+
+// countAvailable keeps the developer's NT (available services and mashups) in step with a status change.
+func countAvailable(dev *userRecord, from, to string) error {
+	nt := dev.AvailableServices
+	var err error
+	switch {
+	case to == statusAvailable:
+		nt, err = addChecked(nt, 1)
+	case from == statusAvailable:
+		nt, err = subChecked(nt, 1)
+	}
+	if err != nil {
+		return err
+	}
+	if nt < 0 {
+		return internal("counting available services", fmt.Errorf("NT of %q would be negative", dev.Name))
+	}
+	dev.AvailableServices = nt
+	return nil
+}
+
+// invalidateAllServices marks every service of a developer invalid (used when the developer is removed).
+func (t *txn) invalidateAllServices(developer string) (int64, error) {
+	it, err := t.stub.GetStateByPartialCompositeKey(nsByDeveloper, []string{developer})
+	if err != nil {
+		return 0, internal("querying services", err)
+	}
+	defer it.Close()
+	var names []string
+	for it.HasNext() {
+		kv, err := it.Next()
+		if err != nil {
+			return 0, internal("iterating services", err)
+		}
+		_, attrs, err := t.stub.SplitCompositeKey(kv.Key)
+		if err != nil || len(attrs) != 2 {
+			return 0, internal("splitting key", err)
+		}
+		names = append(names, attrs[1])
+	}
+	var n int64
+	for _, name := range names {
+		s, err := t.loadService(name)
+		if err != nil {
+			return 0, err
+		}
+		if s.Status == statusInvalid {
+			continue
+		}
+		if err := t.moveStatus(s, statusInvalid); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// RegisterService registers a service of the caller in status created.
+func (c *SmartContract) RegisterService(ctx contractapi.TransactionContextInterface, serviceJSON string) (*Service, error) {
+	spec, err := parseServiceSpec(serviceJSON)
+	if err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	_, u, err := t.actingUser()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{
+		Category: spec.Category, Components: []string{}, CreatedAt: t.now, Description: spec.Description,
+		Developer: u.Name, Name: spec.Name, Price: *spec.Price, Status: statusCreated, UpdatedAt: t.now,
+		URL: spec.URL,
+	}
+	if spec.QoS != nil {
+		s.QoS = *spec.QoS
+	}
+	if err := t.createService(s); err != nil {
+		return nil, err
+	}
+	if err := t.emit("ServiceRegistered", serviceEvent{Developer: s.Developer, Service: s.Name, Status: s.Status}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+type serviceEvent struct {
+	Developer string `json:"developer"`
+	Service   string `json:"service"`
+	Status    string `json:"status"`
+}
+
+// PublishService makes a created or invalid service of the caller available.
+func (c *SmartContract) PublishService(ctx contractapi.TransactionContextInterface, name string) (*Service, error) {
+	return c.changeStatus(ctx, name, statusAvailable, "ServicePublished")
+}
+
+// InvalidateService makes a created or available service of the caller invalid.
+func (c *SmartContract) InvalidateService(ctx contractapi.TransactionContextInterface, name string) (*Service, error) {
+	return c.changeStatus(ctx, name, statusInvalid, "ServiceInvalidated")
+}
+
+func (c *SmartContract) changeStatus(ctx contractapi.TransactionContextInterface, name, to, event string) (*Service, error) {
+	if err := validateName("service", name); err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	dev, s, err := t.ownService(name)
+	if err != nil {
+		return nil, err
+	}
+	if s.Status == to {
+		return nil, invalidState("service %q is already %s", name, to)
+	}
+	from := s.Status
+	if err := t.moveStatus(s, to); err != nil {
+		return nil, err
+	}
+	if err := countAvailable(dev, from, to); err != nil {
+		return nil, err
+	}
+	dev.UpdatedAt = t.now
+	if err := t.put(dev, nsUser, dev.Name); err != nil {
+		return nil, err
+	}
+	if err := t.emit(event, serviceEvent{Developer: s.Developer, Service: s.Name, Status: s.Status}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// EditService changes the descriptive fields and the price of a service of the caller.
+func (c *SmartContract) EditService(ctx contractapi.TransactionContextInterface, name, patchJSON string) (*Service, error) {
+	if err := validateName("service", name); err != nil {
+		return nil, err
+	}
+	p, err := parseServicePatch(patchJSON)
+	if err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	_, s, err := t.ownService(name)
+	if err != nil {
+		return nil, err
+	}
+	changed := []string{}
+	if p.Category != nil {
+		s.Category, changed = *p.Category, append(changed, "category")
+	}
+	if p.Description != nil {
+		s.Description, changed = *p.Description, append(changed, "description")
+	}
+	if p.Price != nil {
+		s.Price, changed = *p.Price, append(changed, "price")
+	}
+	if p.QoS != nil {
+		s.QoS, changed = *p.QoS, append(changed, "qos")
+	}
+	if p.URL != nil {
+		s.URL, changed = *p.URL, append(changed, "url")
+	}
+	s.UpdatedAt = t.now
+	if err := t.put(s, nsService, s.Name); err != nil {
+		return nil, err
+	}
+	if err := t.emit("ServiceEdited", struct {
+		Changed []string `json:"changed"`
+		Service string   `json:"service"`
+	}{changed, s.Name}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// QueryService returns one service.
+func (c *SmartContract) QueryService(ctx contractapi.TransactionContextInterface, name string) (*Service, error) {
+	if err := validateName("service", name); err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.identify(); err != nil {
+		return nil, err
+	}
+	return t.loadService(name)
+}
+
+// CompactService folds the delta records of a service's counters; only its developer may do it.
+func (c *SmartContract) CompactService(ctx contractapi.TransactionContextInterface, name string) (*Compaction, error) {
+	if err := validateName("service", name); err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := t.ownService(name); err != nil {
+		return nil, err
+	}
+	_, n, err := t.compact(ownerService, name)
+	if err != nil {
+		return nil, err
+	}
+	r := &Compaction{Deltas: int64(n), Owner: name}
+	if err := t.emit("ServiceCompacted", r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}

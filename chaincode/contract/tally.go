@@ -1,0 +1,175 @@
+package contract
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+)
+
+// addChecked and subChecked are the only ways amounts and counters change.
+func addChecked(a, b int64) (int64, error) {
+	if (b > 0 && a > math.MaxInt64-b) || (b < 0 && a < math.MinInt64-b) {
+		return 0, internal("arithmetic", fmt.Errorf("%d + %d overflows", a, b))
+	}
+	return a + b, nil
+}
+
+func subChecked(a, b int64) (int64, error) {
+	if b == math.MinInt64 {
+		return 0, internal("arithmetic", fmt.Errorf("%d - %d overflows", a, b))
+	}
+	return addChecked(a, -b)
+}
+
+func mulChecked(a, b int64) (int64, error) {
+	if a < 0 || b < 0 {
+		return 0, internal("arithmetic", fmt.Errorf("negative factor %d × %d", a, b))
+	}
+	if a != 0 && b > math.MaxInt64/a {
+		return 0, internal("arithmetic", fmt.Errorf("%d × %d overflows", a, b))
+	}
+	return a * b, nil
+}
+
+// Tally holds the integer counters of one owner (a user, an organization or a service). Only the fields that
+// make sense for the owner are used: users have balance, callsBought (NP: paid calls bought on their services)
+// and compositions (NI); services have callsBought, callsUsed and compositions; organizations have balance.
+//
+// A tally is stored as a base record plus delta records, one per crediting transaction. Crediting writes a new
+// delta key without reading anything, so many buyers paying one developer never conflict; reading folds the
+// deltas into the base; the owner's own transactions compact them.
+type Tally struct {
+	Balance      int64 `json:"balance"`
+	CallsBought  int64 `json:"callsBought"`
+	CallsUsed    int64 `json:"callsUsed"`
+	Compositions int64 `json:"compositions"`
+}
+
+func (a Tally) plus(b Tally) (Tally, error) {
+	var err error
+	var out Tally
+	if out.Balance, err = addChecked(a.Balance, b.Balance); err != nil {
+		return Tally{}, err
+	}
+	if out.CallsBought, err = addChecked(a.CallsBought, b.CallsBought); err != nil {
+		return Tally{}, err
+	}
+	if out.CallsUsed, err = addChecked(a.CallsUsed, b.CallsUsed); err != nil {
+		return Tally{}, err
+	}
+	if out.Compositions, err = addChecked(a.Compositions, b.Compositions); err != nil {
+		return Tally{}, err
+	}
+	return out, nil
+}
+
+// tallyRead is a folded tally together with the delta keys that were folded into it.
+type tallyRead struct {
+	total     Tally
+	deltaKeys []string
+}
+
+// base reads only the base record: no range query, so no phantom-read conflict with concurrent credits.
+func (t *txn) tallyBase(kind, owner string) (Tally, error) {
+	var b Tally
+	if _, err := t.get(&b, nsTally, kind, owner); err != nil {
+		return Tally{}, err
+	}
+	return b, nil
+}
+
+// readTally folds the base record and every delta of an owner.
+func (t *txn) readTally(kind, owner string) (tallyRead, error) {
+	base, err := t.tallyBase(kind, owner)
+	if err != nil {
+		return tallyRead{}, err
+	}
+	it, err := t.stub.GetStateByPartialCompositeKey(nsTallyDelta, []string{kind, owner})
+	if err != nil {
+		return tallyRead{}, internal("querying deltas", err)
+	}
+	defer it.Close()
+	out := tallyRead{total: base}
+	for it.HasNext() {
+		kv, err := it.Next()
+		if err != nil {
+			return tallyRead{}, internal("iterating deltas", err)
+		}
+		var d Tally
+		if err := json.Unmarshal(kv.Value, &d); err != nil {
+			return tallyRead{}, internal("decoding delta", err)
+		}
+		if out.total, err = out.total.plus(d); err != nil {
+			return tallyRead{}, err
+		}
+		out.deltaKeys = append(out.deltaKeys, kv.Key)
+	}
+	return out, nil
+}
+
+// credit adds d to an owner's tally by writing a fresh delta key; it reads nothing.
+func (t *txn) credit(kind, owner string, d Tally) error {
+	if d.Balance < 0 || d.CallsBought < 0 || d.CallsUsed < 0 || d.Compositions < 0 {
+		return internal("credit", fmt.Errorf("negative delta %+v", d))
+	}
+	if d == (Tally{}) {
+		return nil
+	}
+	return t.put(d, nsTallyDelta, kind, owner, t.id, t.nextSeq())
+}
+
+// compact folds an owner's deltas into a new base, deletes them, and returns the folded tally.
+func (t *txn) compact(kind, owner string) (Tally, int, error) {
+	r, err := t.readTally(kind, owner)
+	if err != nil {
+		return Tally{}, 0, err
+	}
+	if err := t.put(r.total, nsTally, kind, owner); err != nil {
+		return Tally{}, 0, err
+	}
+	for _, k := range r.deltaKeys {
+		if err := t.delKey(k); err != nil {
+			return Tally{}, 0, err
+		}
+	}
+	return r.total, len(r.deltaKeys), nil
+}
+
+// debit takes amount from an owner's balance. If the base record covers it, only the base is read and written;
+// otherwise the deltas are folded in (and compacted) first. The caller is the owner, so this read-modify-write
+// only conflicts with the owner's own transactions and with credits arriving while deltas are folded.
+func (t *txn) debit(kind, owner string, amount int64) error {
+	if amount < 0 {
+		return internal("debit", fmt.Errorf("negative amount %d", amount))
+	}
+	if amount == 0 {
+		return nil
+	}
+	base, err := t.tallyBase(kind, owner)
+	if err != nil {
+		return err
+	}
+	var deltaKeys []string
+	if base.Balance < amount {
+		r, err := t.readTally(kind, owner)
+		if err != nil {
+			return err
+		}
+		if r.total.Balance < amount {
+			return insufficient("%s %q has %d SToken, needs %d", kind, owner, r.total.Balance, amount)
+		}
+		base, deltaKeys = r.total, r.deltaKeys
+	}
+	if base.Balance, err = subChecked(base.Balance, amount); err != nil {
+		return err
+	}
+	if err := t.put(base, nsTally, kind, owner); err != nil {
+		return err
+	}
+	for _, k := range deltaKeys {
+		if err := t.delKey(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

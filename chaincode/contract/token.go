@@ -1,0 +1,362 @@
+package contract
+
+import (
+	"strings"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+)
+
+// config is fixed once by Init; only the contribution weights may change afterwards.
+type config struct {
+	Cap               int64    `json:"cap"`
+	FounderName       string   `json:"founderName"`
+	FounderShare      int64    `json:"founderShare"`
+	GammaMilli        int64    `json:"gammaMilli"`
+	GrantHalvingEvery int64    `json:"grantHalvingEvery"`
+	InitialGrant      int64    `json:"initialGrant"`
+	LambdaMilli       int64    `json:"lambdaMilli"`
+	Maintainers       []string `json:"maintainers"`
+	OrgShare          int64    `json:"orgShare"`
+}
+
+// pool is the incentive pool: SToken not yet in any account, and how many users it has granted.
+type pool struct {
+	Balance       int64 `json:"balance"`
+	Registrations int64 `json:"registrations"`
+}
+
+// initArgs is Init's JSON argument.
+type initArgs struct {
+	Cap               int64    `json:"cap"`
+	FounderName       string   `json:"founderName"`
+	FounderShare      int64    `json:"founderShare"`
+	Gamma             *string  `json:"gamma"`
+	GrantHalvingEvery int64    `json:"grantHalvingEvery"`
+	InitialGrant      int64    `json:"initialGrant"`
+	Lambda            *string  `json:"lambda"`
+	Maintainers       []string `json:"maintainers"`
+	OrgShare          int64    `json:"orgShare"`
+}
+
+// TokenInfo describes the SToken supply.
+type TokenInfo struct {
+	Cap               int64    `json:"cap"`
+	Circulating       int64    `json:"circulating"`
+	FounderName       string   `json:"founderName"`
+	GrantHalvingEvery int64    `json:"grantHalvingEvery"`
+	InitialGrant      int64    `json:"initialGrant"`
+	Maintainers       []string `json:"maintainers"`
+	NextGrant         int64    `json:"nextGrant"`
+	OrgShare          int64    `json:"orgShare"`
+	Pool              int64    `json:"pool"`
+	Registrations     int64    `json:"registrations"`
+}
+
+// Balance is an account's SToken balance.
+type Balance struct {
+	Account string `json:"account"`
+	Balance int64  `json:"balance"`
+}
+
+// TransferReceipt describes a completed transfer.
+type TransferReceipt struct {
+	Amount int64  `json:"amount"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+	TxID   string `json:"txId"`
+}
+
+const orgAccountPrefix = "org:"
+
+// parseInitArgs validates Init's configuration; it reads no state.
+func parseInitArgs(s string) (*config, error) {
+	var a initArgs
+	if err := decodeJSON("config", s, &a); err != nil {
+		return nil, err
+	}
+	if err := checkRange("cap", a.Cap, 1, maxAmount); err != nil {
+		return nil, err
+	}
+	if err := validateName("founderName", a.FounderName); err != nil {
+		return nil, err
+	}
+	if err := checkRange("founderShare", a.FounderShare, 0, a.Cap); err != nil {
+		return nil, err
+	}
+	if err := checkRange("orgShare", a.OrgShare, 0, a.Cap); err != nil {
+		return nil, err
+	}
+	if err := checkRange("initialGrant", a.InitialGrant, 0, a.Cap); err != nil {
+		return nil, err
+	}
+	if err := checkRange("grantHalvingEvery", a.GrantHalvingEvery, 0, maxHalvingEvery); err != nil {
+		return nil, err
+	}
+	if len(a.Maintainers) == 0 || len(a.Maintainers) > maxMaintainers {
+		return nil, invalidArg("maintainers must list 1 to %d MSP IDs", maxMaintainers)
+	}
+	for i, m := range a.Maintainers {
+		if err := validateMSPID(m); err != nil {
+			return nil, err
+		}
+		if contains(a.Maintainers[:i], m) {
+			return nil, invalidArg("maintainer %q is listed twice", m)
+		}
+	}
+	genesis := a.FounderShare
+	for range a.Maintainers {
+		var err error
+		if genesis, err = addChecked(genesis, a.OrgShare); err != nil {
+			return nil, err
+		}
+	}
+	if genesis > a.Cap {
+		return nil, invalidArg("founderShare + orgShare × %d = %d exceeds cap %d", len(a.Maintainers), genesis, a.Cap)
+	}
+	cfg := &config{
+		Cap: a.Cap, FounderName: a.FounderName, FounderShare: a.FounderShare,
+		GrantHalvingEvery: a.GrantHalvingEvery, InitialGrant: a.InitialGrant,
+		Maintainers: a.Maintainers, OrgShare: a.OrgShare,
+		LambdaMilli: 2000, GammaMilli: 1000,
+	}
+	var err error
+	if a.Lambda != nil {
+		if cfg.LambdaMilli, err = parseWeight("lambda", *a.Lambda); err != nil {
+			return nil, err
+		}
+	}
+	if a.Gamma != nil {
+		if cfg.GammaMilli, err = parseWeight("gamma", *a.Gamma); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+func (t *txn) loadConfig() (*config, error) {
+	var cfg config
+	found, err := t.get(&cfg, nsConfig)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, invalidState("the chaincode is not initialized; an admin of a maintaining organization must call Init")
+	}
+	return &cfg, nil
+}
+
+func (t *txn) loadPool() (pool, error) {
+	var p pool
+	if _, err := t.get(&p, nsPool); err != nil {
+		return pool{}, err
+	}
+	return p, nil
+}
+
+// grantFor is the SToken a new user receives: the initial grant halved every grantHalvingEvery registrations,
+// never below 1 while the pool lasts, never more than the pool holds.
+func grantFor(cfg *config, p pool) int64 {
+	if cfg.InitialGrant <= 0 || p.Balance <= 0 {
+		return 0
+	}
+	g := cfg.InitialGrant
+	if cfg.GrantHalvingEvery > 0 {
+		halvings := p.Registrations / cfg.GrantHalvingEvery
+		if halvings >= 63 {
+			g = 0
+		} else {
+			g >>= uint(halvings)
+		}
+	}
+	g = max(g, 1)
+	return min(g, p.Balance)
+}
+
+// Init fixes the SToken supply and the maintaining organizations, once. The caller must be an admin of one of
+// the organizations it lists; it becomes the founder user.
+func (c *SmartContract) Init(ctx contractapi.TransactionContextInterface, configJSON string) (*TokenInfo, error) {
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := parseInitArgs(configJSON)
+	if err != nil {
+		return nil, err
+	}
+	if done, err := t.exists(nsConfig); err != nil {
+		return nil, err
+	} else if done {
+		return nil, alreadyExists("the chaincode is already initialized")
+	}
+	who, err := t.maintainerAdmin(cfg)
+	if err != nil {
+		return nil, err
+	}
+	p := pool{Balance: cfg.Cap}
+	if p.Balance, err = subChecked(p.Balance, cfg.FounderShare); err != nil {
+		return nil, err
+	}
+	for _, m := range cfg.Maintainers {
+		if p.Balance, err = subChecked(p.Balance, cfg.OrgShare); err != nil {
+			return nil, err
+		}
+		if err := t.put(Tally{Balance: cfg.OrgShare}, nsTally, ownerOrg, m); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.createUser(who, cfg.FounderName, "founder", cfg.FounderShare); err != nil {
+		return nil, err
+	}
+	if err := t.put(cfg, nsConfig); err != nil {
+		return nil, err
+	}
+	if err := t.put(p, nsPool); err != nil {
+		return nil, err
+	}
+	info := tokenInfo(cfg, p)
+	if err := t.emit("Initialized", info); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+func tokenInfo(cfg *config, p pool) *TokenInfo {
+	return &TokenInfo{
+		Cap: cfg.Cap, Circulating: cfg.Cap - p.Balance, FounderName: cfg.FounderName,
+		GrantHalvingEvery: cfg.GrantHalvingEvery, InitialGrant: cfg.InitialGrant,
+		Maintainers: cfg.Maintainers, NextGrant: grantFor(cfg, p), OrgShare: cfg.OrgShare,
+		Pool: p.Balance, Registrations: p.Registrations,
+	}
+}
+
+// TokenInfo returns the cap, the pool, the circulating supply and the grant schedule.
+func (c *SmartContract) TokenInfo(ctx contractapi.TransactionContextInterface) (*TokenInfo, error) {
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := t.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	p, err := t.loadPool()
+	if err != nil {
+		return nil, err
+	}
+	return tokenInfo(cfg, p), nil
+}
+
+// parseAccount maps "alice" to a user account and "org:Org1MSP" to an organization account.
+func parseAccount(account string) (kind, owner string, err error) {
+	if msp, ok := strings.CutPrefix(account, orgAccountPrefix); ok {
+		if err := validateMSPID(msp); err != nil {
+			return "", "", err
+		}
+		return ownerOrg, msp, nil
+	}
+	if err := validateName("account", account); err != nil {
+		return "", "", err
+	}
+	return ownerUser, account, nil
+}
+
+// BalanceOf returns the balance of a user ("alice") or of a maintaining organization ("org:Org1MSP").
+func (c *SmartContract) BalanceOf(ctx contractapi.TransactionContextInterface, account string) (*Balance, error) {
+	kind, owner, err := parseAccount(account)
+	if err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.identify(); err != nil {
+		return nil, err
+	}
+	cfg, err := t.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	if kind == ownerOrg && !contains(cfg.Maintainers, owner) {
+		return nil, notFound("organization %q is not a maintaining organization", owner)
+	}
+	if kind == ownerUser {
+		if _, err := t.loadUser(owner); err != nil {
+			return nil, err
+		}
+	}
+	r, err := t.readTally(kind, owner)
+	if err != nil {
+		return nil, err
+	}
+	return &Balance{Account: account, Balance: r.total.Balance}, nil
+}
+
+// Transfer moves amount SToken from the caller's user to another active user.
+func (c *SmartContract) Transfer(ctx contractapi.TransactionContextInterface, to, amount string) (*TransferReceipt, error) {
+	if err := validateName("to", to); err != nil {
+		return nil, err
+	}
+	n, err := parseInt("amount", amount, 1, maxAmount)
+	if err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	_, from, err := t.actingUser()
+	if err != nil {
+		return nil, err
+	}
+	if to == from.Name {
+		return nil, invalidArg("cannot transfer to yourself")
+	}
+	return t.transfer(ownerUser, from.Name, from.Name, to, n)
+}
+
+// OrgTransfer moves amount SToken from the caller's organization account to an active user; the caller must
+// be an admin of that maintaining organization.
+func (c *SmartContract) OrgTransfer(ctx contractapi.TransactionContextInterface, to, amount string) (*TransferReceipt, error) {
+	if err := validateName("to", to); err != nil {
+		return nil, err
+	}
+	n, err := parseInt("amount", amount, 1, maxAmount)
+	if err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := t.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	who, err := t.maintainerAdmin(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return t.transfer(ownerOrg, who.mspID, orgAccountPrefix+who.mspID, to, n)
+}
+
+func (t *txn) transfer(fromKind, fromOwner, fromAccount, to string, amount int64) (*TransferReceipt, error) {
+	recipient, err := t.loadUser(to)
+	if err != nil {
+		return nil, err
+	}
+	if recipient.Status != userActive {
+		return nil, invalidState("user %q was removed", to)
+	}
+	if err := t.debit(fromKind, fromOwner, amount); err != nil {
+		return nil, err
+	}
+	if err := t.credit(ownerUser, to, Tally{Balance: amount}); err != nil {
+		return nil, err
+	}
+	r := &TransferReceipt{Amount: amount, From: fromAccount, To: to, TxID: t.id}
+	if err := t.emit("Transferred", r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}

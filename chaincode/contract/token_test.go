@@ -1,0 +1,151 @@
+package contract
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestInit(t *testing.T) {
+	c := newCast(t)
+	tests := []struct {
+		name   string
+		caller *ident
+		config string
+		code   string
+	}{
+		{"maintainer admin", c.admin1, defaultInit, ""},
+		{"admin of a non-maintaining org", c.outsiderAdmin, defaultInit, CodeForbidden},
+		{"client of a maintaining org", c.alice, defaultInit, CodeForbidden},
+		{"bad config", c.admin1, `{"cap":0}`, CodeInvalidArgument},
+		{"not JSON", c.admin1, `cap=1`, CodeInvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := newTestNet(t)
+			if tt.code != "" {
+				n.requireCode(tt.code, tt.caller, "Init", tt.config)
+				n.requireCode(CodeInvalidState, c.alice, "TokenInfo")
+				return
+			}
+			info := decode[TokenInfo](t, n.mustSubmit(tt.caller, "Init", tt.config))
+			require.Equal(t, "Initialized", n.last.events[0].name)
+			require.Equal(t, int64(1_000_000), info.Cap)
+			require.Equal(t, int64(1_000_000-100_000-3*50_000), info.Pool)
+			require.Equal(t, info.Cap-info.Pool, info.Circulating)
+			require.Equal(t, int64(1000), info.NextGrant)
+			require.Equal(t, int64(100_000), n.balance("founder"), "founder share")
+			require.Equal(t, int64(50_000), n.balance("org:Org2MSP"), "org share")
+			founder := n.user("founder")
+			require.Equal(t, "Org1MSP", founder.MSPID, "the Init caller is the founder")
+			n.requireCode(CodeAlreadyExists, c.admin2, "Init", defaultInit)
+		})
+	}
+}
+
+func TestBeforeInitNothingWorks(t *testing.T) {
+	n := newTestNet(t)
+	c := newCast(t)
+	n.requireCode(CodeInvalidState, c.alice, "RegisterUser", "alice", "")
+	n.requireCode(CodeInvalidState, c.alice, "BalanceOf", "alice")
+	n.requireCode(CodeInvalidState, c.alice, "QueryUser", "alice")
+	n.requireCode(CodeInvalidState, c.admin1, "SetContributionWeights", "1", "1")
+	n.requireCode(CodeInvalidState, c.admin1, "OrgTransfer", "alice", "1")
+	n.requireCode(CodeUnauthenticated, c.alice, "Transfer", "bob", "1")
+}
+
+func TestRegistrationGrantsHalveUntilThePoolIsEmpty(t *testing.T) {
+	n := newTestNet(t)
+	c := newCast(t)
+	// cap 10: founder 2, one org 1, pool 7; grant 4 halving every 2 registrations.
+	n.mustSubmit(c.admin1, "Init", `{"cap":10,"founderName":"founder","founderShare":2,"orgShare":1,`+
+		`"maintainers":["Org1MSP"],"initialGrant":4,"grantHalvingEvery":2}`)
+	want := []int64{4, 3, 0, 0} // 4, then only 3 left in the pool, then nothing
+	for i, w := range want {
+		id := newIdent(t, "Org1MSP", "grantee"+string(rune('a'+i)), false)
+		u := decode[User](t, n.mustSubmit(id, "RegisterUser", "grantee"+string(rune('a'+i)), ""))
+		require.Equal(t, w, u.Balance, "registration %d", i)
+		require.Equal(t, w, n.balance(u.Name))
+	}
+	info := decode[TokenInfo](t, n.mustEvaluate(c.alice, "TokenInfo"))
+	require.Equal(t, int64(0), info.Pool)
+	require.Equal(t, int64(4), info.Registrations)
+	require.Equal(t, int64(10), info.Circulating)
+}
+
+func TestBalanceOf(t *testing.T) {
+	n, c := scenario(t)
+	require.Equal(t, int64(1000), n.balance("alice"))
+	require.Equal(t, int64(50_000), n.balance("org:Org3MSP"))
+	n.requireCode(CodeNotFound, c.alice, "BalanceOf", "nobody")
+	n.requireCode(CodeNotFound, c.alice, "BalanceOf", "org:Org9MSP")
+	n.requireCode(CodeInvalidArgument, c.alice, "BalanceOf", "")
+	n.requireCode(CodeInvalidArgument, c.alice, "BalanceOf", "org:")
+}
+
+func TestTransfer(t *testing.T) {
+	tests := []struct {
+		name, to, amount, code string
+	}{
+		{"ok", "bob", "300", ""},
+		{"whole balance", "bob", "1000", ""},
+		{"more than balance", "bob", "1001", CodeInsufficientFunds},
+		{"zero", "bob", "0", CodeInvalidArgument},
+		{"negative", "bob", "-5", CodeInvalidArgument},
+		{"not a number", "bob", "ten", CodeInvalidArgument},
+		{"to self", "alice", "1", CodeInvalidArgument},
+		{"unknown recipient", "zed", "1", CodeNotFound},
+		{"bad recipient", "", "1", CodeInvalidArgument},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, c := scenario(t)
+			if tt.code != "" {
+				n.requireCode(tt.code, c.alice, "Transfer", tt.to, tt.amount)
+				require.Equal(t, int64(1000), n.balance("alice"))
+				return
+			}
+			r := decode[TransferReceipt](t, n.mustSubmit(c.alice, "Transfer", tt.to, tt.amount))
+			require.Equal(t, "Transferred", n.last.events[0].name)
+			require.Equal(t, "alice", r.From)
+			require.Equal(t, int64(1000)-r.Amount, n.balance("alice"))
+			require.Equal(t, int64(1000)+r.Amount, n.balance("bob"))
+		})
+	}
+}
+
+func TestTransferToARemovedUserIsRefused(t *testing.T) {
+	n, c := scenario(t)
+	n.mustSubmit(c.bob, "RemoveUser", "bob")
+	n.requireCode(CodeInvalidState, c.alice, "Transfer", "bob", "1")
+}
+
+func TestOrgTransfer(t *testing.T) {
+	n, c := scenario(t)
+	r := decode[TransferReceipt](t, n.mustSubmit(c.admin2, "OrgTransfer", "alice", "700"))
+	require.Equal(t, "org:Org2MSP", r.From)
+	require.Equal(t, int64(50_000-700), n.balance("org:Org2MSP"))
+	require.Equal(t, int64(1700), n.balance("alice"))
+	n.requireCode(CodeInsufficientFunds, c.admin2, "OrgTransfer", "alice", "50000")
+	n.requireCode(CodeForbidden, c.carol, "OrgTransfer", "alice", "1")
+	n.requireCode(CodeForbidden, c.outsiderAdmin, "OrgTransfer", "alice", "1")
+	n.requireCode(CodeNotFound, c.admin2, "OrgTransfer", "nobody", "1")
+	n.requireCode(CodeInvalidArgument, c.admin2, "OrgTransfer", "alice", "0")
+	n.requireCode(CodeInvalidArgument, c.admin2, "OrgTransfer", "", "1")
+}
+
+func TestSetContributionWeights(t *testing.T) {
+	n, c := scenario(t)
+	n.publish(c.bob, "weather", 1)
+	n.mustSubmit(c.alice, "CallService", "weather", "4")
+	require.InDelta(t, 0.693147+4, n.user("bob").Contribution.Value, 1e-6, "λ=2, γ=1: ln2 + 1·4/1")
+
+	w := decode[Weights](t, n.mustSubmit(c.admin2, "SetContributionWeights", "0", "0.5"))
+	require.Equal(t, Weights{GammaMilli: 500, LambdaMilli: 0}, w)
+	require.InDelta(t, 0.693147+2, n.user("bob").Contribution.Value, 1e-6)
+
+	n.requireCode(CodeForbidden, c.bob, "SetContributionWeights", "9", "9")
+	n.requireCode(CodeForbidden, c.outsiderAdmin, "SetContributionWeights", "9", "9")
+	n.requireCode(CodeInvalidArgument, c.admin1, "SetContributionWeights", "-1", "1")
+	n.requireCode(CodeInvalidArgument, c.admin1, "SetContributionWeights", "1", "x")
+}

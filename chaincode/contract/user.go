@@ -1,0 +1,322 @@
+package contract
+
+import (
+	"math"
+
+	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
+)
+
+const (
+	userActive  = "active"
+	userRemoved = "removed" // the name stays reserved forever
+)
+
+// userRecord is the stored user. Balance and the NP/NI counters live in the user's tally, not here, so that
+// crediting a developer never rewrites this record.
+type userRecord struct {
+	AvailableServices int64  `json:"availableServices"` // NT: available services and mashups
+	CertID            string `json:"certId"`
+	CreatedAt         string `json:"createdAt"`
+	Introduction      string `json:"introduction"`
+	MSPID             string `json:"mspId"`
+	Name              string `json:"name"`
+	Status            string `json:"status"`
+	UpdatedAt         string `json:"updatedAt"`
+}
+
+// User is a user as returned to clients, with balance and contribution folded from the tally.
+type User struct {
+	Balance      int64        `json:"balance"`
+	CertID       string       `json:"certId"`
+	Contribution Contribution `json:"contribution"`
+	CreatedAt    string       `json:"createdAt"`
+	Introduction string       `json:"introduction"`
+	MSPID        string       `json:"mspId"`
+	Name         string       `json:"name"`
+	Status       string       `json:"status"`
+	UpdatedAt    string       `json:"updatedAt"`
+}
+
+// Contribution is paper eq. 1, ln(NT+1) + λ·NI/NT + γ·NP/NT (0 when NT = 0), with the integer counters it
+// was computed from. It is only ever computed on query, never stored.
+type Contribution struct {
+	AvailableServices int64   `json:"availableServices"` // NT
+	CallsBought       int64   `json:"callsBought"`       // NP
+	Compositions      int64   `json:"compositions"`      // NI
+	GammaMilli        int64   `json:"gammaMilli"`
+	LambdaMilli       int64   `json:"lambdaMilli"`
+	Value             float64 `json:"value"` // rounded to 6 decimals
+}
+
+// Weights are the contribution weights λ and γ in thousandths.
+type Weights struct {
+	GammaMilli  int64 `json:"gammaMilli"`
+	LambdaMilli int64 `json:"lambdaMilli"`
+}
+
+// RemovalReceipt describes a removed user.
+type RemovalReceipt struct {
+	Name                string `json:"name"`
+	ReturnedToPool      int64  `json:"returnedToPool"`
+	ServicesInvalidated int64  `json:"servicesInvalidated"`
+}
+
+func contribution(nt, ni, np, lambdaMilli, gammaMilli int64) float64 {
+	if nt <= 0 {
+		return 0
+	}
+	v := math.Log(float64(nt)+1) +
+		(float64(lambdaMilli)/1000)*float64(ni)/float64(nt) +
+		(float64(gammaMilli)/1000)*float64(np)/float64(nt)
+	// Rounding hides last-bit differences between floating-point implementations.
+	return math.Round(v*1e6) / 1e6
+}
+
+func (t *txn) loadUser(name string) (*userRecord, error) {
+	var u userRecord
+	found, err := t.get(&u, nsUser, name)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, notFound("user %q does not exist", name)
+	}
+	return &u, nil
+}
+
+// createUser binds a new name to the caller's identity and opens its account with balance SToken.
+func (t *txn) createUser(who caller, name, introduction string, balance int64) error {
+	if bound, err := t.get(&identityBinding{}, nsIdentity, who.mspID, who.certID); err != nil {
+		return err
+	} else if bound {
+		return alreadyExists("this identity already registered a user; one user per identity")
+	}
+	if taken, err := t.exists(nsUser, name); err != nil {
+		return err
+	} else if taken {
+		return alreadyExists("user name %q is taken", name)
+	}
+	u := userRecord{
+		CertID: who.certID, CreatedAt: t.now, Introduction: introduction, MSPID: who.mspID,
+		Name: name, Status: userActive, UpdatedAt: t.now,
+	}
+	if err := t.put(u, nsUser, name); err != nil {
+		return err
+	}
+	if err := t.put(identityBinding{User: name}, nsIdentity, who.mspID, who.certID); err != nil {
+		return err
+	}
+	return t.put(Tally{Balance: balance}, nsTally, ownerUser, name)
+}
+
+func (t *txn) userView(u *userRecord, cfg *config) (*User, error) {
+	r, err := t.readTally(ownerUser, u.Name)
+	if err != nil {
+		return nil, err
+	}
+	return &User{
+		Balance: r.total.Balance, CertID: u.CertID,
+		Contribution: Contribution{
+			AvailableServices: u.AvailableServices, CallsBought: r.total.CallsBought,
+			Compositions: r.total.Compositions, GammaMilli: cfg.GammaMilli, LambdaMilli: cfg.LambdaMilli,
+			Value: contribution(u.AvailableServices, r.total.Compositions, r.total.CallsBought,
+				cfg.LambdaMilli, cfg.GammaMilli),
+		},
+		CreatedAt: u.CreatedAt, Introduction: u.Introduction, MSPID: u.MSPID, Name: u.Name,
+		Status: u.Status, UpdatedAt: u.UpdatedAt,
+	}, nil
+}
+
+// RegisterUser binds name to the caller's identity and grants SToken from the incentive pool.
+func (c *SmartContract) RegisterUser(ctx contractapi.TransactionContextInterface, name, introduction string) (*User, error) {
+	if err := validateName("name", name); err != nil {
+		return nil, err
+	}
+	if err := validateText("introduction", introduction, maxTextLen, false); err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	who, err := t.identify()
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := t.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	p, err := t.loadPool()
+	if err != nil {
+		return nil, err
+	}
+	grant := grantFor(cfg, p)
+	if p.Balance, err = subChecked(p.Balance, grant); err != nil {
+		return nil, err
+	}
+	if p.Registrations, err = addChecked(p.Registrations, 1); err != nil {
+		return nil, err
+	}
+	if err := t.createUser(who, name, introduction, grant); err != nil {
+		return nil, err
+	}
+	if err := t.put(p, nsPool); err != nil {
+		return nil, err
+	}
+	if err := t.emit("UserRegistered", struct {
+		Grant int64  `json:"grant"`
+		MSPID string `json:"mspId"`
+		Name  string `json:"name"`
+	}{grant, who.mspID, name}); err != nil {
+		return nil, err
+	}
+	u := &User{
+		Balance: grant, CertID: who.certID,
+		Contribution: Contribution{GammaMilli: cfg.GammaMilli, LambdaMilli: cfg.LambdaMilli},
+		CreatedAt:    t.now, Introduction: introduction, MSPID: who.mspID, Name: name,
+		Status: userActive, UpdatedAt: t.now,
+	}
+	return u, nil
+}
+
+// RemoveUser removes the caller's own user: its services become invalid, its SToken return to the incentive
+// pool, and its name and identity stay reserved.
+func (c *SmartContract) RemoveUser(ctx contractapi.TransactionContextInterface, name string) (*RemovalReceipt, error) {
+	if err := validateName("name", name); err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	_, u, err := t.actingUser()
+	if err != nil {
+		return nil, err
+	}
+	if u.Name != name {
+		if _, err := t.loadUser(name); err != nil {
+			return nil, err
+		}
+		return nil, forbidden("only user %q may remove itself", name)
+	}
+	invalidated, err := t.invalidateAllServices(name)
+	if err != nil {
+		return nil, err
+	}
+	account, err := t.readTally(ownerUser, name)
+	if err != nil {
+		return nil, err
+	}
+	refund := account.total.Balance
+	account.total.Balance = 0 // the counters stay for the record
+	if err := t.put(account.total, nsTally, ownerUser, name); err != nil {
+		return nil, err
+	}
+	for _, k := range account.deltaKeys {
+		if err := t.delKey(k); err != nil {
+			return nil, err
+		}
+	}
+	p, err := t.loadPool()
+	if err != nil {
+		return nil, err
+	}
+	if p.Balance, err = addChecked(p.Balance, refund); err != nil {
+		return nil, err
+	}
+	if err := t.put(p, nsPool); err != nil {
+		return nil, err
+	}
+	u.Status, u.AvailableServices, u.UpdatedAt = userRemoved, 0, t.now
+	if err := t.put(u, nsUser, name); err != nil {
+		return nil, err
+	}
+	r := &RemovalReceipt{Name: name, ReturnedToPool: refund, ServicesInvalidated: invalidated}
+	if err := t.emit("UserRemoved", r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// QueryUser returns a user with its balance and contribution.
+func (c *SmartContract) QueryUser(ctx contractapi.TransactionContextInterface, name string) (*User, error) {
+	if err := validateName("name", name); err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.identify(); err != nil {
+		return nil, err
+	}
+	cfg, err := t.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	u, err := t.loadUser(name)
+	if err != nil {
+		return nil, err
+	}
+	return t.userView(u, cfg)
+}
+
+// SetContributionWeights changes λ and γ (decimals with up to 3 fractional digits, e.g. "2" and "0.5").
+func (c *SmartContract) SetContributionWeights(ctx contractapi.TransactionContextInterface, lambda, gamma string) (*Weights, error) {
+	l, err := parseWeight("lambda", lambda)
+	if err != nil {
+		return nil, err
+	}
+	g, err := parseWeight("gamma", gamma)
+	if err != nil {
+		return nil, err
+	}
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := t.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.maintainerAdmin(cfg); err != nil {
+		return nil, err
+	}
+	cfg.LambdaMilli, cfg.GammaMilli = l, g
+	if err := t.put(cfg, nsConfig); err != nil {
+		return nil, err
+	}
+	w := &Weights{GammaMilli: g, LambdaMilli: l}
+	if err := t.emit("ContributionWeightsChanged", w); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// CompactAccount folds the delta records of the caller's account into its base record.
+func (c *SmartContract) CompactAccount(ctx contractapi.TransactionContextInterface) (*Compaction, error) {
+	t, err := begin(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	_, u, err := t.actingUser()
+	if err != nil {
+		return nil, err
+	}
+	_, n, err := t.compact(ownerUser, u.Name)
+	if err != nil {
+		return nil, err
+	}
+	r := &Compaction{Deltas: int64(n), Owner: u.Name}
+	if err := t.emit("AccountCompacted", r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Compaction reports how many delta records were folded.
+type Compaction struct {
+	Deltas int64  `json:"deltas"`
+	Owner  string `json:"owner"`
+}

@@ -1,0 +1,185 @@
+package contract
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Bounds on every input; a value outside them is INVALID_ARGUMENT and nothing is written.
+const (
+	maxNameLen        = 64
+	maxMSPIDLen       = 128
+	maxCategoryLen    = 64
+	maxTextLen        = 1024
+	maxURLLen         = 512
+	maxJSONLen        = 16 * 1024
+	maxComponents     = 32
+	maxMaintainers    = 32
+	maxCallsPerBuy    = 1_000_000
+	maxPrice          = 1_000_000_000_000     // 10^12 SToken per call
+	maxAmount         = 1_000_000_000_000_000 // 10^15 SToken: no amount can exceed the largest cap
+	maxLatencyMs      = 3_600_000
+	maxAvailabilityBp = 10_000 // basis points: 10000 = 100 %
+	maxWeightMilli    = 1_000_000
+	maxHalvingEvery   = 1_000_000_000
+	defaultPageSize   = 20
+	maxPageSize       = 100
+)
+
+// validateName accepts 1..64 ASCII letters, digits, '.', '_' or '-', starting with a letter or digit.
+// ASCII only so that two names never look alike; no ':' so "org:<MSP>" accounts cannot collide with users.
+func validateName(what, s string) error {
+	if s == "" {
+		return invalidArg("%s must not be empty", what)
+	}
+	if len(s) > maxNameLen {
+		return invalidArg("%s must be at most %d characters", what, maxNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if i == 0 && !alnum {
+			return invalidArg("%s %q must start with a letter or digit", what, s)
+		}
+		if !alnum && c != '.' && c != '_' && c != '-' {
+			return invalidArg("%s %q may contain only letters, digits, '.', '_' and '-'", what, s)
+		}
+	}
+	return nil
+}
+
+// validateText accepts valid UTF-8 of at most maxRunes runes without control characters
+// (this also excludes U+0000, the composite-key separator) and without U+10FFFF.
+func validateText(what, s string, maxRunes int, required bool) error {
+	if s == "" {
+		if required {
+			return invalidArg("%s must not be empty", what)
+		}
+		return nil
+	}
+	if !utf8.ValidString(s) {
+		return invalidArg("%s is not valid UTF-8", what)
+	}
+	if utf8.RuneCountInString(s) > maxRunes {
+		return invalidArg("%s must be at most %d characters", what, maxRunes)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == utf8.MaxRune || r == utf8.RuneError {
+			return invalidArg("%s must not contain control or reserved characters", what)
+		}
+	}
+	return nil
+}
+
+func validateMSPID(s string) error {
+	if err := validateText("MSP ID", s, maxMSPIDLen, true); err != nil {
+		return err
+	}
+	if strings.TrimSpace(s) != s || strings.ContainsRune(s, ' ') {
+		return invalidArg("MSP ID %q must not contain spaces", s)
+	}
+	return nil
+}
+
+func validateURL(s string) error {
+	if err := validateText("url", s, maxURLLen, true); err != nil {
+		return err
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return invalidArg("url %q must be an absolute http or https URL", s)
+	}
+	return nil
+}
+
+// parseInt parses a base-10 integer argument within [lo, hi].
+func parseInt(what, s string, lo, hi int64) (int64, error) {
+	if s == "" || len(s) > 20 {
+		return 0, invalidArg("%s must be an integer", what)
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, invalidArg("%s must be an integer, got %q", what, s)
+	}
+	if v < lo || v > hi {
+		return 0, invalidArg("%s must be between %d and %d, got %d", what, lo, hi, v)
+	}
+	return v, nil
+}
+
+func checkRange(what string, v, lo, hi int64) error {
+	if v < lo || v > hi {
+		return invalidArg("%s must be between %d and %d, got %d", what, lo, hi, v)
+	}
+	return nil
+}
+
+// parsePageSize maps "" or "0" to the default page size and caps the rest.
+func parsePageSize(s string) (int32, error) {
+	if s == "" {
+		return defaultPageSize, nil
+	}
+	v, err := parseInt("pageSize", s, 0, maxPageSize)
+	if err != nil {
+		return 0, err
+	}
+	if v == 0 {
+		return defaultPageSize, nil
+	}
+	return int32(v), nil
+}
+
+// parseWeight parses a non-negative decimal with at most three fractional digits ("2", "0.5", "1.25")
+// into thousandths, so that weights are stored as integers.
+func parseWeight(what, s string) (int64, error) {
+	whole, frac, hasDot := strings.Cut(s, ".")
+	if whole == "" || len(whole) > 7 || (hasDot && (frac == "" || len(frac) > 3)) {
+		return 0, invalidArg("%s must be a decimal like 2 or 0.5 with at most 3 decimals, got %q", what, s)
+	}
+	digits := func(t string) bool {
+		for i := 0; i < len(t); i++ {
+			if t[i] < '0' || t[i] > '9' {
+				return false
+			}
+		}
+		return true
+	}
+	if !digits(whole) || !digits(frac) {
+		return 0, invalidArg("%s must be a decimal like 2 or 0.5 with at most 3 decimals, got %q", what, s)
+	}
+	w, _ := strconv.ParseInt(whole, 10, 64) // at most 7 digits: cannot fail
+	milli := w * 1000
+	if frac != "" {
+		f, _ := strconv.ParseInt(frac+strings.Repeat("0", 3-len(frac)), 10, 64)
+		milli += f
+	}
+	if milli > maxWeightMilli {
+		return 0, invalidArg("%s must be at most %d, got %q", what, maxWeightMilli/1000, s)
+	}
+	return milli, nil
+}
+
+// decodeJSON strictly decodes one JSON object: bounded size, no unknown fields, nothing after it.
+func decodeJSON(what, s string, v any) error {
+	if s == "" {
+		return invalidArg("%s must be a JSON object", what)
+	}
+	if len(s) > maxJSONLen {
+		return invalidArg("%s must be at most %d bytes", what, maxJSONLen)
+	}
+	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return invalidArg("%s is not valid: %v", what, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalidArg("%s has data after the JSON object", what)
+	}
+	return nil
+}
