@@ -1,0 +1,19 @@
+"""The asyncio face of fabric_gateway: the same shape, awaitable calls, grpc.aio channels.
+
+    gateway = connect("localhost:7051", "tlsca.pem", identity, signer)
+    result = await gateway.get_network("mychannel").get_contract("tdses").submit_transaction("Buy", "svc1", "5")
+"""
+
+from .commit import Commit
+from .connection import Connection
+from .contract import Contract
+from .events import ChaincodeEventsRequest, ChaincodeEventStream
+from .gateway import Gateway, connect
+from .network import Network
+from .proposal import Proposal
+from .transaction import Transaction
+
+__all__ = [
+    "ChaincodeEventStream", "ChaincodeEventsRequest", "Commit", "Connection", "Contract", "Gateway",
+    "Network", "Proposal", "Transaction", "connect",
+]

@@ -1,0 +1,64 @@
+"""The Gateway calls with timeouts and typed errors, over an asyncio Connection.
+
+    client = GatewayClient(connection, Timeouts())
+    await client.evaluate(evaluate_request)
+"""
+
+from __future__ import annotations
+
+import grpc
+from fabric_protos.gateway import gateway_pb2
+
+from ..errors import CommitStatusError, EndorseError, GatewayError, SubmitError, from_rpc_error
+from ..options import Timeouts
+from .connection import Connection
+
+
+class GatewayClient:
+    """Async twin of fabric_gateway.client.GatewayClient."""
+
+    def __init__(self, connection: Connection, timeouts: Timeouts | None = None) -> None:
+        self.connection = connection
+        self.timeouts = timeouts or Timeouts()
+
+    async def evaluate(
+        self, request: gateway_pb2.EvaluateRequest, timeout: float | None = None
+    ) -> gateway_pb2.EvaluateResponse:
+        try:
+            return await self.connection.invoke("Evaluate", request, timeout or self.timeouts.evaluate)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error, GatewayError) from error
+
+    async def endorse(
+        self, request: gateway_pb2.EndorseRequest, timeout: float | None = None
+    ) -> gateway_pb2.EndorseResponse:
+        try:
+            return await self.connection.invoke("Endorse", request, timeout or self.timeouts.endorse)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error, EndorseError, request.transaction_id) from error
+
+    async def submit(
+        self, request: gateway_pb2.SubmitRequest, timeout: float | None = None
+    ) -> gateway_pb2.SubmitResponse:
+        try:
+            return await self.connection.invoke("Submit", request, timeout or self.timeouts.submit)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error, SubmitError, request.transaction_id) from error
+
+    async def commit_status(
+        self,
+        request: gateway_pb2.SignedCommitStatusRequest,
+        transaction_id: str,
+        timeout: float | None = None,
+    ) -> gateway_pb2.CommitStatusResponse:
+        try:
+            return await self.connection.invoke(
+                "CommitStatus", request, timeout or self.timeouts.commit_status
+            )
+        except grpc.RpcError as error:
+            raise from_rpc_error(error, CommitStatusError, transaction_id) from error
+
+    async def chaincode_events(
+        self, request: gateway_pb2.SignedChaincodeEventsRequest, timeout: float | None = None
+    ):
+        return await self.connection.open_stream("ChaincodeEvents", request, timeout)

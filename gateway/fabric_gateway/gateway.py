@@ -1,0 +1,141 @@
+"""Connect to an organization's gateway peers with an identity: the entry point of the client.
+
+    with connect("localhost:7051", "tlsca.pem", identity, signer, server_name_override="peer0.org1.example.com") as gw:
+        gw.get_network("mychannel").get_contract("tdses").evaluate_transaction("GetBalance", "alice")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fabric_protos.gateway import gateway_pb2
+
+from .client import GatewayClient
+from .commit import Commit
+from .connection import DEFAULT_CONNECT_TIMEOUT, Connection, Endpoint, PemSource
+from .events import ChaincodeEventsRequest
+from .identity import Identity
+from .network import Network
+from .options import RetryPolicy, Timeouts
+from .proposal import Proposal
+from .signing import Signer, SigningIdentity
+from .transaction import Transaction
+
+
+class Gateway:
+    """An identity (and, unless signing offline, its signer) using a Connection to the gateway peers.
+
+    Many Gateways (one per user) can share one Connection; a Gateway only closes the connection it created.
+
+        gateway = Gateway(shared_connection, Identity("Org1MSP", cert_pem), EcdsaSigner(key))
+        network = gateway.get_network("mychannel")
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        identity: Identity,
+        signer: Signer | None = None,
+        *,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        owns_connection: bool = False,
+    ) -> None:
+        self.connection = connection
+        self.identity = identity
+        self._signing = SigningIdentity(identity, signer)
+        self._client = GatewayClient(connection, timeouts)
+        self._retry = retry or RetryPolicy()
+        self._owns_connection = owns_connection
+
+    def get_network(self, channel_name: str) -> Network:
+        return Network(self._client, self._signing, channel_name, self._retry)
+
+    # Offline signing: rebuild a message from its bytes(), optionally attaching a signature made elsewhere.
+
+    def new_proposal(self, proposal_bytes: bytes) -> Proposal:
+        return Proposal(
+            self._client, self._signing, gateway_pb2.ProposedTransaction.FromString(proposal_bytes)
+        )
+
+    def new_signed_proposal(self, proposal_bytes: bytes, signature: bytes) -> Proposal:
+        """The proposal from Proposal.bytes() with the signature of its digest() attached."""
+        proposal = self.new_proposal(proposal_bytes)
+        proposal.set_signature(signature)
+        return proposal
+
+    def new_transaction(self, transaction_bytes: bytes) -> Transaction:
+        prepared = gateway_pb2.PreparedTransaction.FromString(transaction_bytes)
+        return Transaction(self._client, self._signing, prepared)
+
+    def new_signed_transaction(self, transaction_bytes: bytes, signature: bytes) -> Transaction:
+        transaction = self.new_transaction(transaction_bytes)
+        transaction.set_signature(signature)
+        return transaction
+
+    def new_commit(self, commit_bytes: bytes) -> Commit:
+        signed = gateway_pb2.SignedCommitStatusRequest.FromString(commit_bytes)
+        return Commit(self._client, self._signing, signed)
+
+    def new_signed_commit(self, commit_bytes: bytes, signature: bytes) -> Commit:
+        commit = self.new_commit(commit_bytes)
+        commit.set_signature(signature)
+        return commit
+
+    def new_chaincode_events_request(self, request_bytes: bytes) -> ChaincodeEventsRequest:
+        signed = gateway_pb2.SignedChaincodeEventsRequest.FromString(request_bytes)
+        return ChaincodeEventsRequest(self._client, self._signing, signed)
+
+    def new_signed_chaincode_events_request(
+        self, request_bytes: bytes, signature: bytes
+    ) -> ChaincodeEventsRequest:
+        request = self.new_chaincode_events_request(request_bytes)
+        request.set_signature(signature)
+        return request
+
+    def close(self) -> None:
+        if self._owns_connection:
+            self.connection.close()
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def connect(
+    endpoints: str | Endpoint | Sequence[str | Endpoint] | Connection,
+    tls_root_certs: PemSource | Sequence[PemSource] | None = None,
+    identity: Identity | None = None,
+    signer: Signer | None = None,
+    *,
+    server_name_override: str | None = None,
+    timeouts: Timeouts | None = None,
+    retry: RetryPolicy | None = None,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    client_certificate: PemSource | None = None,
+    client_key: PemSource | None = None,
+    insecure: bool = False,
+) -> Gateway:
+    """A Gateway over TLS to one peer, or to several peers of one organization with failover.
+
+        gateway = connect(["localhost:7051", "localhost:8051"], "org1/tlsca.pem", identity, signer)
+        gateway = connect(shared_connection, identity=identity, signer=signer)
+    """
+    if identity is None:
+        raise ValueError("an identity is required")
+    if isinstance(endpoints, Connection):
+        return Gateway(endpoints, identity, signer, timeouts=timeouts, retry=retry)
+    connection = Connection(
+        endpoints,
+        tls_root_certs,
+        server_name_override=server_name_override,
+        client_certificate=client_certificate,
+        client_key=client_key,
+        insecure=insecure,
+        connect_timeout=connect_timeout,
+    )
+    return Gateway(
+        connection, identity, signer, timeouts=timeouts, retry=retry, owns_connection=True
+    )

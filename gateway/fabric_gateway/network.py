@@ -1,0 +1,71 @@
+"""A channel seen through the gateway: its contracts, its chaincode events, commit status by transaction ID.
+
+    network = gateway.get_network("mychannel")
+    network.new_commit(tx_id).status()
+"""
+
+from __future__ import annotations
+
+from .client import GatewayClient
+from .commit import Commit, new_commit_status_request
+from .contract import Contract
+from .events import (
+    ChaincodeEventsRequest,
+    ChaincodeEventStream,
+    Checkpoint,
+    new_chaincode_events_request,
+)
+from .options import RetryPolicy
+from .signing import SigningIdentity
+
+
+class Network:
+    """Synchronous network (channel).
+
+        contract = network.get_contract("tdses")
+        for event in network.chaincode_events("tdses", start_block=0): ...
+    """
+
+    def __init__(
+        self, client: GatewayClient, signing: SigningIdentity, name: str, retry: RetryPolicy
+    ) -> None:
+        self._client = client
+        self._signing = signing
+        self._retry = retry
+        self.name = name
+
+    def get_contract(self, chaincode_name: str, contract_name: str | None = None) -> Contract:
+        return Contract(
+            self._client, self._signing, self.name, chaincode_name, contract_name, self._retry
+        )
+
+    def new_commit(self, transaction_id: str) -> Commit:
+        """A commit status request for any transaction ID (e.g. to poll a transaction that timed out)."""
+        request = new_commit_status_request(self._signing.creator(), self.name, transaction_id)
+        return Commit(self._client, self._signing, request)
+
+    def new_chaincode_events_request(
+        self,
+        chaincode_name: str,
+        *,
+        start_block: int | None = None,
+        checkpoint: Checkpoint | None = None,
+    ) -> ChaincodeEventsRequest:
+        request = new_chaincode_events_request(
+            self._signing.creator(), self.name, chaincode_name, start_block, checkpoint
+        )
+        return ChaincodeEventsRequest(self._client, self._signing, request)
+
+    def chaincode_events(
+        self,
+        chaincode_name: str,
+        *,
+        start_block: int | None = None,
+        checkpoint: Checkpoint | None = None,
+        timeout: float | None = None,
+    ) -> ChaincodeEventStream:
+        """Events from the next commit, from start_block, or just after a checkpoint's transaction."""
+        request = self.new_chaincode_events_request(
+            chaincode_name, start_block=start_block, checkpoint=checkpoint
+        )
+        return request.events(timeout=timeout)
