@@ -1,0 +1,6 @@
+"""T-DSES on Kubernetes: render the kustomize overlays from network-config/, validate them offline, apply them.
+
+An organization's namespace (CA, peers, CLI, REST gateway, chaincode) or the orderer namespace (orderers with
+Kafka and ZooKeeper, or Raft) is rendered from the same settings and the same per-node environment as the
+local network in tdses.network, so the local network tests what Kubernetes runs.
+"""

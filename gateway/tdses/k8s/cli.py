@@ -1,0 +1,91 @@
+"""`tdses k8s …`: T-DSES on Kubernetes from the command line.
+
+    tdses k8s init                                   credentials and channel artifacts, once
+    tdses k8s render --out DIR [TARGET…]             the kustomize tree, for `kustomize build DIR/overlays/<o>`
+    tdses k8s deploy TARGET --variant kafka|raft     render → validate → apply → wait (or --dry-run: the plan)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tdses.k8s import credentials, deploy, render
+from tdses.k8s.cluster import Cluster
+from tdses.network import toolchain
+from tdses.network.state import State
+from tdses.network.topology import Topology, load
+from tdses.paths import REPO_ROOT
+
+DEFAULT_STATE_DIR = Path(os.environ.get("TDSES_K8S_STATE_DIR", REPO_ROOT / ".state" / "k8s"))
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    k8s = sub.add_parser("k8s", help="deploy T-DSES on Kubernetes (kustomize overlays rendered from network-config/)")
+    k8s.set_defaults(handler=run)
+    k8s_sub = k8s.add_subparsers(dest="action", required=True)
+
+    def common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
+                       help=f"credentials and channel artifacts (default {DEFAULT_STATE_DIR}, or $TDSES_K8S_STATE_DIR)")
+        p.add_argument("--topology", default="default", help="a topology of network-config/topology or a file")
+        return p
+
+    common(k8s_sub.add_parser("init", help="make the MSP/TLS material, secrets and channel artifacts (once)"))
+
+    rend = common(k8s_sub.add_parser("render", help="write the kustomize tree with the generated components"))
+    rend.add_argument("--out", type=Path, required=True, help="directory to write (it will hold private keys)")
+    rend.add_argument("--variant", choices=render.VARIANTS, default="raft", help="orderer consensus (default raft)")
+    rend.add_argument("--registry", help="registry prefix of the tdses-chaincode and tdses-gateway images")
+    rend.add_argument("targets", nargs="*", help="organizations and/or `orderer` (default: all)")
+
+    dep = common(k8s_sub.add_parser("deploy", help="render, validate and apply one namespace, then wait for it"))
+    dep.add_argument("target", help="an organization (org1, …) or `orderer`")
+    dep.add_argument("--variant", choices=render.VARIANTS, required=True, help="orderer consensus")
+    dep.add_argument("--dry-run", action="store_true", help="print the plan; touch no cluster")
+    dep.add_argument("--out", type=Path, help="where to render (default <state-dir>/rendered)")
+    dep.add_argument("--registry", help="registry prefix of the tdses-chaincode and tdses-gateway images")
+    dep.add_argument("--context", help="kubeconfig context (default: the current one)")
+    dep.add_argument("--timeout", type=float, default=600, help="seconds to wait for readiness (default 600)")
+
+
+def _topology(args: argparse.Namespace) -> Topology:
+    return load(args.topology, 0, kubernetes=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    return {"init": _init, "render": _render, "deploy": _deploy}[args.action](args)
+
+
+def _init(args: argparse.Namespace) -> int:
+    topology = _topology(args)
+    made = credentials.create(topology, State(args.state_dir), toolchain.install_all(out=sys.stderr))
+    print(f"{'made' if made else 'already complete:'} credentials and channel artifacts in {args.state_dir}",
+          file=sys.stderr)
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    overlays = render.render(_topology(args), State(args.state_dir), args.out, args.variant, args.targets or None,
+                             args.registry)
+    for name, path in overlays.items():
+        print(f"{name}: kustomize build {path}")
+    return 0
+
+
+def _deploy(args: argparse.Namespace, cluster: Cluster | None = None) -> int:
+    out = args.out or args.state_dir / "rendered"
+    plan = deploy.make_plan(_topology(args), State(args.state_dir), args.target, args.variant, out, args.registry)
+    if args.dry_run:
+        print("\n".join(plan.lines()))
+        return 0
+    cluster = cluster or Cluster.connect(args.context)
+    deploy.apply(plan, cluster, out=sys.stderr)
+    waiting = deploy.wait_ready(plan, cluster, args.timeout)
+    if waiting:
+        print(f"not ready after {args.timeout:.0f}s:", *waiting, sep="\n  ", file=sys.stderr)
+        return 3
+    print(f"{plan.overlay} is ready in namespace {plan.namespace}; next:", *plan.bootstrap, sep="\n  ")
+    return 0

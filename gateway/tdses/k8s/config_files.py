@@ -1,0 +1,60 @@
+"""The configuration files a pod reads, rendered from network-config/ like the local network's.
+
+core.yaml and orderer.yaml go into ConfigMaps; the CA's configuration carries the registrar secret and
+goes into a Secret. The gateway's configuration names endpoints and file paths, never a secret value.
+"""
+
+from __future__ import annotations
+
+from jinja2 import Environment, StrictUndefined
+
+from tdses.k8s import layout
+from tdses.paths import NETWORK_CONFIG
+from tdses.network.nodes import ca_name
+from tdses.network.topology import Org, Topology
+
+GATEWAY_SECRETS = "/var/run/tdses/secrets"  # Secret gateway-secrets
+GATEWAY_STORE = "/var/lib/tdses"  # the PVC gateway-store
+
+FABRIC_CONFIG = NETWORK_CONFIG / "fabric"
+_jinja = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+def core_yaml() -> str:
+    return _jinja.from_string((FABRIC_CONFIG / "core.yaml").read_text()).render(ccaas_builder=layout.CCAAS_BUILDER)
+
+
+def orderer_yaml() -> str:
+    return (FABRIC_CONFIG / "orderer.yaml").read_text()
+
+
+def ca_server_config(registrar_secret: str) -> str:
+    template = _jinja.from_string((FABRIC_CONFIG / "fabric-ca-server-config.yaml").read_text())
+    return template.render(registrar_secret=registrar_secret)
+
+
+def gateway_config(topology: Topology, org: Org) -> dict:
+    """/etc/tdses/gateway.yaml: the keys of tdses.network.gateways.config, with the pod's paths."""
+    gateway = org.gateway
+    assert gateway is not None
+    pod = layout.KubernetesLayout()
+    tls_root = str(pod.tls_root(org))
+    return {
+        "org": org.name,
+        "msp_id": org.msp_id,
+        "channel": topology.channel,
+        "chaincode": topology.chaincode_name,
+        "listen": gateway.listen(gateway.ports.listen),
+        "peers": [{"address": p.address, "server_name": p.name, "tls_ca_file": tls_root} for p in org.peers],
+        "ca": {
+            "url": f"https://{org.ca.address}",
+            "name": ca_name(org.ca),
+            "tls_ca_file": tls_root,
+            "registrar": "admin",
+            "registrar_secret_file": f"{GATEWAY_SECRETS}/registrar-secret",
+        },
+        "admin_msp_dir": str(layout.ADMIN / "msp"),
+        "admin_token_file": f"{GATEWAY_SECRETS}/admin-token",
+        "key_encryption_key_file": f"{GATEWAY_SECRETS}/key-encryption-key",
+        "store": f"{GATEWAY_STORE}/gateway.db",
+    }

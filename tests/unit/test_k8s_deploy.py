@@ -1,0 +1,163 @@
+"""The deploy command: its dry-run plan, its errors, and apply → wait with a stand-in for the cluster."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from unittest import mock
+
+import pytest
+
+from tdses.k8s import cli, deploy, validate
+from tdses.k8s.cluster import Cluster
+from tdses.k8s.errors import KubernetesError
+from tdses.network.errors import NetworkError
+from test_k8s_support import fake_state, kube_topology, named, rendered  # noqa: F401
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="tdses")
+    cli.add_parsers(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(["k8s", *argv])
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    fake_state(tmp_path / "state", kube_topology())
+    return tmp_path / "state"
+
+
+def test_dry_run_prints_the_plan_and_touches_no_cluster(state_dir, tmp_path, capsys):
+    args = parse("deploy", "org2", "--variant", "kafka", "--dry-run", "--state-dir", str(state_dir),
+                 "--out", str(tmp_path / "out"))
+    with mock.patch.object(Cluster, "connect", side_effect=AssertionError("dry-run must not connect")):
+        assert cli.run(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("deploy org2 into namespace tdses-org2")
+    assert lines[1] == "  apply Namespace tdses-org2"
+    assert "  apply StatefulSet tdses-org2/peer1" in lines
+    secret = next(i for i, line in enumerate(lines) if "apply Secret tdses-org2/peer0-crypto-" in line)
+    assert secret < lines.index("  apply StatefulSet tdses-org2/peer0")  # what a pod mounts exists first
+    assert any("join-channel.sh" in line for line in lines[lines.index("then, to bootstrap:"):])
+
+
+def test_dry_run_of_the_raft_orderers_plans_the_join_job_last(state_dir, tmp_path, capsys):
+    args = parse("deploy", "orderer", "--variant", "raft", "--dry-run", "--state-dir", str(state_dir),
+                 "--out", str(tmp_path / "out"))
+    assert cli.run(args) == 0
+    applies = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  apply ")]
+    assert applies[-1] == "  apply Job tdses-orderer/join-channel"
+
+
+def test_only_the_first_organization_creates_the_kafka_channel():
+    topology = kube_topology()
+    assert any("--create" in step for step in deploy.bootstrap_steps(topology, "org1", "kafka"))
+    assert not any("--create" in step for step in deploy.bootstrap_steps(topology, "org2", "kafka"))
+    assert not any("--create" in step for step in deploy.bootstrap_steps(topology, "org1", "raft"))
+
+
+def test_deploying_an_unknown_organization_is_a_clear_error(state_dir, tmp_path):
+    args = parse("deploy", "org4", "--variant", "raft", "--dry-run", "--state-dir", str(state_dir),
+                 "--out", str(tmp_path / "out"))
+    with pytest.raises(KubernetesError, match="nothing to deploy named org4"):
+        cli.run(args)
+    assert issubclass(KubernetesError, NetworkError)  # so `tdses` prints it as `error: …` and exits 1
+
+
+def test_deploying_without_credentials_says_to_run_init(tmp_path):
+    args = parse("deploy", "org1", "--variant", "raft", "--dry-run", "--state-dir", str(tmp_path / "none"))
+    with pytest.raises(KubernetesError, match="tdses k8s init --state-dir"):
+        cli.run(args)
+
+
+# --- validation catches what an edited overlay could break --------------------------------------------
+
+def test_validation_rejects_unknown_fields_a_pem_in_a_config_map_and_missing_probes(rendered):
+    objects = copy.deepcopy(rendered.org_objects())
+    peer = named(objects, "StatefulSet", "peer0")
+    peer["spec"]["template"]["spec"]["containers"][0]["livenessProb"] = {}  # a typo
+    del peer["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    gateway = named(objects, "Deployment", "gateway")
+    gateway["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] = "1Gi"
+    config = next(o for o in objects if o["kind"] == "ConfigMap")
+    config["data"]["leak.pem"] = "-----BEGIN PRIVATE KEY-----\n..."
+    with pytest.raises(KubernetesError) as caught:
+        validate.validate(objects)
+    message = str(caught.value)
+    assert "StatefulSet tdses-org1/peer0: spec.template.spec.containers.0" in message and "livenessProb" in message
+    assert "peer0 container peer: needs a liveness and a readiness probe" in message
+    assert "gateway container gateway: needs cpu and memory requests equal to its limits" in message
+    assert "key leak.pem holds a key or certificate" in message
+
+
+# --- apply and wait, against a stand-in for the cluster -----------------------------------------------
+
+class FakeDynamic:
+    """The methods of kubernetes.dynamic.DynamicClient that Cluster uses, over an in-memory store."""
+
+    def __init__(self, status=None):
+        self.resources = mock.Mock()
+        self.resources.get.side_effect = lambda api_version, kind: kind
+        self.applied: list[tuple[str, str]] = []
+        self.status = status or (lambda kind, name: {})
+
+    def server_side_apply(self, resource, body, name, namespace, field_manager, force_conflicts):
+        assert field_manager == "tdses" and force_conflicts
+        self.applied.append((resource, name))
+
+    def get(self, resource, name, namespace):
+        return {"metadata": {"generation": 1}, "spec": {"replicas": 2 if resource == "Deployment" else 1},
+                "status": self.status(resource, name)}
+
+
+def _plan(rendered) -> deploy.Plan:
+    objects = rendered.org_objects("org1")
+    return deploy.Plan("org1", "raft", "org1", "tdses-org1", objects, ["join-channel.sh"])
+
+
+def test_apply_applies_every_object_of_the_plan_server_side(rendered):
+    dynamic = FakeDynamic()
+    plan = _plan(rendered)
+    deploy.apply(plan, Cluster(dynamic))
+    assert [name for _, name in dynamic.applied] == [o["metadata"]["name"] for o in plan.objects]
+
+
+def test_an_apply_failure_names_the_object(rendered):
+    dynamic = FakeDynamic()
+    dynamic.server_side_apply = mock.Mock(side_effect=RuntimeError("forbidden"))
+    with pytest.raises(KubernetesError, match="applying Namespace /tdses-org1 failed: forbidden"):
+        deploy.apply(_plan(rendered), Cluster(dynamic))
+
+
+def test_waiting_reports_what_is_not_ready_when_the_timeout_passes(rendered):
+    def status(kind, name):
+        if kind == "PersistentVolumeClaim":
+            return {"phase": "Pending"}
+        ready = 0 if name == "peer1" else (2 if kind == "Deployment" else 1)
+        return {"observedGeneration": 1, "readyReplicas": ready}
+
+    clock = iter(range(0, 1000, 5))
+    waiting = deploy.wait_ready(_plan(rendered), Cluster(FakeDynamic(status)), timeout=20, sleep=lambda s: None,
+                                clock=lambda: next(clock))
+    assert waiting == ["PersistentVolumeClaim tdses-org1/gateway-store: Pending (is there a storage class for its "
+                       "access mode?)", "StatefulSet tdses-org1/peer1: 0/1 ready"]
+
+
+def test_waiting_ends_as_soon_as_everything_is_ready(rendered):
+    def status(kind, name):
+        if kind == "PersistentVolumeClaim":
+            return {"phase": "Bound"}
+        return {"observedGeneration": 1, "readyReplicas": 2 if kind == "Deployment" else 1}
+
+    sleeps = []
+    assert deploy.wait_ready(_plan(rendered), Cluster(FakeDynamic(status)), timeout=60, sleep=sleeps.append) == []
+    assert sleeps == []
+
+
+def test_deploy_without_dry_run_applies_waits_and_exits_3_when_something_is_not_ready(state_dir, tmp_path, capsys):
+    dynamic = FakeDynamic(lambda kind, name: {"observedGeneration": 1})
+    args = parse("deploy", "org3", "--variant", "raft", "--state-dir", str(state_dir), "--out", str(tmp_path / "out"),
+                 "--timeout", "0")
+    assert cli._deploy(args, cluster=Cluster(dynamic)) == 3
+    assert ("StatefulSet", "peer0") in dynamic.applied
+    assert "StatefulSet tdses-org3/ca: 0/1 ready" in capsys.readouterr().err
