@@ -1,0 +1,92 @@
+"""Dependencies: the gateway context and the authenticated principal (who the request acts as on chain)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from fabric_gateway import EcdsaSigner, Identity
+from tdses.rest.core.context import Context
+from tdses.rest.core.principal import Principal
+from tdses.rest.core.problems import Problem
+from tdses.rest.core.store import REMOVED
+from tdses.rest.core.tokens import matches, token_hash
+
+bearer_scheme = HTTPBearer(auto_error=False, description="a user's API token, or the organization admin's token")
+
+ADMIN_SCOPE = "@admin"  # idempotency scope of the admin token; '@' cannot start a user name
+
+
+def get_context(request: Request) -> Context:
+    return request.app.state.context
+
+
+ContextDep = Annotated[Context, Depends(get_context)]
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(401, "UNAUTHENTICATED", detail, headers={"WWW-Authenticate": 'Bearer realm="tdses"'})
+
+
+def principal_of(context: Context, token: str) -> Principal | None:
+    presented = token_hash(token)
+    if matches(context.admin_token_hash, presented):
+        return context.ledger.admin
+    user = context.store.user_by_token(presented)
+    if user is None or user.state == REMOVED or not matches(user.token_hash, presented):
+        return None
+    signer = None
+    if user.custodial and user.sealed_key is not None:
+        signer = EcdsaSigner(context.keybox.open(user.name, user.sealed_key))
+    return Principal(user.name, Identity(context.settings.msp_id, user.certificate), signer)
+
+
+def owner_of(context: Context, token: str) -> str | None:
+    """The idempotency scope of a token: its user's name, or the admin scope."""
+    presented = token_hash(token)
+    if matches(context.admin_token_hash, presented):
+        return ADMIN_SCOPE
+    user = context.store.user_by_token(presented)
+    return None if user is None or user.state == REMOVED else user.name
+
+
+def optional_principal(
+    context: ContextDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+) -> Principal | None:
+    if credentials is None:
+        return None
+    principal = principal_of(context, credentials.credentials)
+    if principal is None:
+        raise unauthorized("the token is unknown or revoked")
+    return principal
+
+
+def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    if principal is None:
+        raise unauthorized("an Authorization: Bearer token is required")
+    return principal
+
+
+def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if principal.is_admin:
+        raise Problem(403, "FORBIDDEN", "the organization admin is not a user: use a user's token")
+    return principal
+
+
+def current_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    if not principal.is_admin:
+        raise Problem(403, "FORBIDDEN", "only the organization admin may do this")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+UserDep = Annotated[Principal, Depends(current_user)]
+OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def same_user(principal: Principal, name: str) -> None:
+    """A user acts only as itself."""
+    if principal.is_admin or principal.name != name:
+        raise Problem(403, "FORBIDDEN", f"only user {name!r} may do this")

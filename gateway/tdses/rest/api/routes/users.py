@@ -1,0 +1,73 @@
+"""Users: created by the org admin (or by anyone with open registration), each with its own Fabric identity."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from tdses.rest.api.deps import ContextDep, OptionalPrincipalDep, PrincipalDep, UserDep, same_user, unauthorized
+from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
+from tdses.rest.core.ledger import Submitted
+from tdses.rest.core.onboarding import create_user
+from tdses.rest.core.problems import Problem
+from tdses.rest.core.tokens import new_token, token_hash
+from tdses.rest.models import responses as out
+from tdses.rest.models.fields import NAME_PATTERN
+from tdses.rest.models.requests import UserCreate
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+UserName = Annotated[str, Path(pattern=NAME_PATTERN, examples=["alice"])]
+
+
+@router.post("", status_code=201, response_model=out.UserCreated)
+async def register_user(body: UserCreate, context: ContextDep, principal: OptionalPrincipalDep) -> dict:
+    """Create a user: an identity at the organization's CA, registered on chain; returns its API token once.
+
+    With `csr` the user keeps its own key (non-custodial) and must sign the returned `signatureRequest`."""
+    if principal is None and not context.settings.open_registration:
+        raise unauthorized("the organization admin's token is required to create users")
+    if principal is not None and not principal.is_admin:
+        raise Problem(403, "FORBIDDEN", "only the organization admin creates users")
+    created = await create_user(context, body.name, body.introduction, body.csr)
+    result = {"user": created.user, "token": created.token, "certificate": created.certificate.decode()}
+    if created.signature_request is not None:
+        result["signatureRequest"] = created.signature_request.body()
+    return result
+
+
+@router.get("/me", response_model=out.User)
+async def who_am_i(context: ContextDep, principal: UserDep) -> dict:
+    """The caller's own user, with balance and contribution."""
+    return await context.ledger.evaluate(principal, "QueryUser", principal.name)
+
+
+@router.get("/{name}", response_model=out.User)
+async def get_user(name: UserName, context: ContextDep, principal: PrincipalDep) -> dict:
+    """A user of any organization, with balance and contribution (paper eq. 1)."""
+    return await context.ledger.evaluate(principal, "QueryUser", name)
+
+
+@router.delete("/{name}", response_model=out.RemovalReceipt, responses=TRANSACTION_RESPONSES)
+async def remove_user(name: UserName, context: ContextDep, principal: UserDep, response: Response) -> dict:
+    """Remove yourself: your services become invalid, your SToken return to the pool, your identity is revoked."""
+    same_user(principal, name)
+
+    async def forget(_: Submitted) -> None:
+        context.store.forget_key(name, token_hash(new_token()))
+        try:
+            await context.ca.revoke(name)
+        except Problem:
+            pass  # removed on chain already; the certificate is useless without its key, which is now gone
+
+    return await transact(context, principal, response, "RemoveUser", name, on_commit=forget)
+
+
+@router.post("/{name}/token", response_model=out.TokenRotated)
+async def rotate_token(name: UserName, context: ContextDep, principal: UserDep) -> dict:
+    """Replace your API token: the old one stops working at once. The new one is shown only now."""
+    same_user(principal, name)
+    token = new_token()
+    context.store.set_token(name, token_hash(token))
+    return {"token": token}

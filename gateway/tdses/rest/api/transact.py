@@ -1,0 +1,34 @@
+"""Run a chaincode transaction as the caller: at once for a custodial user, or as a signature request (202) for a
+non-custodial one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Response
+
+from tdses.rest.core.context import Context
+from tdses.rest.core.principal import Principal
+from tdses.rest.core.signing import OnCommit, SignatureRequired
+
+TRANSACTION_HEADER = "X-Transaction-Id"
+
+
+async def transact(context: Context, principal: Principal, response: Response, function: str, *args: str,
+                   on_commit: OnCommit | None = None) -> Any:
+    if not principal.custodial:
+        raise SignatureRequired(context.offline.prepare(principal, function, *args, on_commit=on_commit))
+    submitted = await context.ledger.submit(principal, function, *args)
+    response.headers[TRANSACTION_HEADER] = submitted.transaction_id
+    if on_commit is not None:
+        outcome = on_commit(submitted)
+        if outcome is not None:
+            await outcome
+    return submitted.result
+
+
+# OpenAPI: what every transaction route may answer besides its result.
+TRANSACTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "non-custodial caller: sign the digest and POST it to signatureUrl",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SignatureRequest"}}}},
+}

@@ -1,0 +1,328 @@
+"""`tdses gateway serve` and the user commands over a gateway's REST API.
+
+    tdses login --url http://127.0.0.1:8081 --token-file alice.token
+    tdses service register weather-api --category weather --url https://w.example --price 3
+    tdses rights buy weather-api 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tdses.rest.client import ApiClient, ApiError
+
+EXIT_OK, EXIT_API, EXIT_USAGE = 0, 1, 2
+
+
+def credentials_file() -> Path:
+    base = Path(os.environ.get("TDSES_CONFIG_DIR") or Path.home() / ".config" / "tdses")
+    return base / "credentials.json"
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    gw = sub.add_parser("gateway", help="the organization's REST gateway")
+    gw_sub = gw.add_subparsers(dest="action", required=True)
+    serve = gw_sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--config", type=Path, required=True, help="the gateway's YAML configuration")
+    serve.set_defaults(handler=_serve)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--url", help="gateway URL (default: from `tdses login`, or $TDSES_URL)")
+    common.add_argument("--token-file", type=Path, help="read the API token from this file (default: login's)")
+    common.add_argument("--json", action="store_true", help="print the raw JSON answer")
+
+    def command(parent, name: str, help: str, run, *args: tuple[tuple, dict]) -> argparse.ArgumentParser:
+        p = parent.add_parser(name, help=help, parents=[common])
+        for positional, options in args:
+            p.add_argument(*positional, **options)
+        p.set_defaults(handler=lambda a: _run(a, run))
+        return p
+
+    login = sub.add_parser("login", help="remember a gateway URL and API token (0600 file under ~/.config/tdses)")
+    login.add_argument("--url", required=True)
+    login.add_argument("--token-file", type=Path, help="file with the token (default: read it from stdin)")
+    login.set_defaults(handler=_login)
+
+    user = sub.add_parser("user", help="users").add_subparsers(dest="action", required=True)
+    command(user, "register", "create a user (needs the organization admin's token)", _user_register,
+            (("name",), {}), (("--introduction",), {"default": ""}),
+            (("--login",), {"action": "store_true", "help": "remember the new user's token"}))
+    command(user, "show", "a user with balance and contribution (yourself by default)", _user_show,
+            (("name",), {"nargs": "?"}))
+    command(user, "remove", "remove yourself", _user_remove, (("name",), {}))
+    command(user, "rotate-token", "replace your API token (and remember the new one)", _user_rotate,
+            (("name",), {}))
+
+    service = sub.add_parser("service", help="services").add_subparsers(dest="action", required=True)
+    register = command(service, "register", "register a service of yours", _service_register, (("name",), {}))
+    _service_options(register, required=True)
+    edit = command(service, "edit", "change a service of yours", _service_edit, (("name",), {}))
+    _service_options(edit, required=False)
+    command(service, "publish", "make a service of yours available", _service_status("publish"), (("name",), {}))
+    command(service, "invalidate", "withdraw a service of yours", _service_status("invalidate"), (("name",), {}))
+    command(service, "show", "one service", _service_show, (("name",), {}))
+    command(service, "list", "services", _service_list, (("--developer",), {}),
+            (("--status",), {"choices": ["created", "available", "invalid"]}), (("--start",), {}), (("--end",), {}),
+            (("--page-size",), {"type": int, "default": 20}), (("--cursor",), {}))
+    command(service, "authorize", "let a server user reduce rights on your service", _service_authorize,
+            (("name",), {}), (("server",), {}))
+    command(service, "usage", "calls bought and used on your service", _service_usage, (("name",), {}))
+
+    mashup = sub.add_parser("mashup", help="mashups").add_subparsers(dest="action", required=True)
+    create = command(mashup, "create", "compose services into a mashup (you pay each component's price)",
+                     _mashup_create, (("name",), {}),
+                     (("--component",), {"action": "append", "required": True, "dest": "components"}))
+    _service_options(create, required=True)
+
+    rights = sub.add_parser("rights", help="call-time rights").add_subparsers(dest="action", required=True)
+    command(rights, "buy", "buy calls of a service", _rights_buy, (("service",), {}), (("calls",), {"type": int}))
+    command(rights, "show", "a user's rights on a service (yours by default)", _rights_show,
+            (("service",), {}), (("user",), {"nargs": "?"}))
+    command(rights, "reduce", "use a caller's calls (developer or authorized server)", _rights_reduce,
+            (("service",), {}), (("user",), {}), (("calls",), {"type": int}))
+
+    command(sub, "reward", "reward a service's developer with SToken", _reward,
+            (("service",), {}), (("amount",), {"type": int}))
+    command(sub, "balance", "SToken balance (yours by default; org:<MSP> for an organization)", _balance,
+            (("account",), {"nargs": "?"}))
+    command(sub, "transfer", "send SToken to a user", _transfer, (("to",), {}), (("amount",), {"type": int}))
+    command(sub, "supply", "the SToken supply", _supply)
+    command(sub, "tx", "a transaction's commit status", _tx, (("tx_id",), {}))
+
+
+def _service_options(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--category", required=required)
+    p.add_argument("--service-url", dest="service_url", required=required, help="the service's own URL")
+    p.add_argument("--price", type=int, required=required, help="SToken per call")
+    p.add_argument("--description")
+    p.add_argument("--latency-ms", type=int)
+    p.add_argument("--availability-bp", type=int, help="basis points: 10000 = 100 %%")
+
+
+def _service_body(a: argparse.Namespace) -> dict[str, Any]:
+    body = {"category": a.category, "url": a.service_url, "price": a.price, "description": a.description}
+    if a.latency_ms is not None or a.availability_bp is not None:
+        body["qos"] = {"latencyMs": a.latency_ms or 0, "availabilityBp": a.availability_bp or 0}
+    return {k: v for k, v in body.items() if v is not None}
+
+
+# --- running a command -------------------------------------------------------------------------------
+
+
+def _serve(a: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tdses.rest.core.config import ConfigError, load_settings
+    from tdses.rest.main import app
+
+    try:
+        settings = load_settings(a.config)
+        application = app(settings)
+    except (ConfigError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", access_log=False,
+                proxy_headers=False, server_header=False)
+    return EXIT_OK
+
+
+class Session:
+    def __init__(self, a: argparse.Namespace) -> None:
+        saved = _read_credentials()
+        self.url = a.url or os.environ.get("TDSES_URL") or saved.get("url")
+        if not self.url:
+            raise UsageError("no gateway URL: run `tdses login --url URL` or pass --url")
+        if a.token_file is not None:
+            self.token = a.token_file.read_text().strip()
+        else:
+            self.token = os.environ.get("TDSES_TOKEN") or saved.get("token")
+        self.user = saved.get("user")
+        self.api = ApiClient(self.url, self.token)
+        self.json = a.json
+
+    def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
+        key = str(uuid.uuid4()) if method == "POST" else None  # a retry by the client library pays once
+        return self.api.call(method, path, body, params, idempotency_key=key)
+
+    def me(self) -> str:
+        if not self.user:
+            self.user = self.call("GET", "/v1/users/me")["name"]
+        return self.user
+
+
+class UsageError(Exception):
+    pass
+
+
+def _run(a: argparse.Namespace, run) -> int:
+    try:
+        session = Session(a)
+        result = run(session, a)
+    except UsageError as exc:
+        print(f"usage error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ApiError as exc:
+        p = exc.problem
+        print(f"error: {p.get('detail') or exc} ({exc.status} {p.get('code', '')})".rstrip(), file=sys.stderr)
+        if p.get("transactionId"):
+            print(f"transaction: {p['transactionId']}", file=sys.stderr)
+        return EXIT_API
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_API
+    if session.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        _print(result)
+    return EXIT_OK
+
+
+def _print(value: Any, indent: str = "") -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and item:
+                print(f"{indent}{key}:")
+                _print(item, indent + "  ")
+            else:
+                print(f"{indent}{key}: {'' if item is None else item}")
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and "name" in item:
+                print(f"{indent}- {item['name']}  {item.get('status', '')}  price {item.get('price', '')}  "
+                      f"by {item.get('developer', '')}")
+            else:
+                print(f"{indent}- {item}")
+    elif value is not None:
+        print(f"{indent}{value}")
+
+
+def _read_credentials() -> dict[str, str]:
+    try:
+        return json.loads(credentials_file().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_credentials(values: dict[str, str]) -> Path:
+    path = credentials_file()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(values, f)
+    os.chmod(path, 0o600)
+    return path
+
+
+def _login(a: argparse.Namespace) -> int:
+    token = (a.token_file.read_text() if a.token_file else sys.stdin.readline()).strip()
+    if not token:
+        print("usage error: no token given", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with ApiClient(a.url, token) as api:
+            me = api.call("GET", "/v1/users/me")
+        user = me["name"]
+    except ApiError as exc:
+        if exc.status != 403:  # the admin token is valid but is no user
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_API
+        user = ""
+    path = _write_credentials({"url": a.url, "token": token, "user": user})
+    print(f"logged in to {a.url} as {user or 'the organization admin'} (credentials in {path})")
+    return EXIT_OK
+
+
+# --- commands ---------------------------------------------------------------------------------------------
+
+
+def _user_register(s: Session, a) -> Any:
+    created = s.call("POST", "/v1/users", {"name": a.name, "introduction": a.introduction})
+    if a.login:
+        _write_credentials({"url": s.url, "token": created["token"], "user": a.name})
+    return {"name": created["user"]["name"], "balance": created["user"].get("balance"),
+            "token": created["token"], "note": "the token is shown only once: keep it"}
+
+
+def _user_show(s: Session, a) -> Any:
+    return s.call("GET", f"/v1/users/{a.name or s.me()}")
+
+
+def _user_remove(s: Session, a) -> Any:
+    return s.call("DELETE", f"/v1/users/{a.name}")
+
+
+def _user_rotate(s: Session, a) -> Any:
+    rotated = s.call("POST", f"/v1/users/{a.name}/token")
+    _write_credentials({"url": s.url, "token": rotated["token"], "user": a.name})
+    return {"token": rotated["token"], "note": "remembered; the old token no longer works"}
+
+
+def _service_register(s: Session, a) -> Any:
+    return s.call("POST", "/v1/services", {"name": a.name, **_service_body(a)})
+
+
+def _service_edit(s: Session, a) -> Any:
+    return s.call("PATCH", f"/v1/services/{a.name}", _service_body(a))
+
+
+def _service_status(action: str):
+    return lambda s, a: s.call("POST", f"/v1/services/{a.name}/{action}")
+
+
+def _service_show(s: Session, a) -> Any:
+    return s.call("GET", f"/v1/services/{a.name}")
+
+
+def _service_list(s: Session, a) -> Any:
+    return s.call("GET", "/v1/services", params={"developer": a.developer, "status": a.status, "start": a.start,
+                                                 "end": a.end, "page_size": a.page_size, "cursor": a.cursor})
+
+
+def _service_authorize(s: Session, a) -> Any:
+    return s.call("POST", f"/v1/services/{a.name}/servers", {"server": a.server})
+
+
+def _service_usage(s: Session, a) -> Any:
+    return s.call("GET", f"/v1/services/{a.name}/rights")
+
+
+def _mashup_create(s: Session, a) -> Any:
+    return s.call("POST", "/v1/mashups", {"name": a.name, "components": a.components, **_service_body(a)})
+
+
+def _rights_buy(s: Session, a) -> Any:
+    return s.call("POST", f"/v1/services/{a.service}/rights", {"calls": a.calls})
+
+
+def _rights_show(s: Session, a) -> Any:
+    return s.call("GET", f"/v1/services/{a.service}/rights/{a.user or s.me()}")
+
+
+def _rights_reduce(s: Session, a) -> Any:
+    return s.call("POST", f"/v1/services/{a.service}/rights/{a.user}/reduce", {"calls": a.calls})
+
+
+def _reward(s: Session, a) -> Any:
+    return s.call("POST", f"/v1/services/{a.service}/rewards", {"amount": a.amount})
+
+
+def _balance(s: Session, a) -> Any:
+    return s.call("GET", f"/v1/balances/{a.account or s.me()}")
+
+
+def _transfer(s: Session, a) -> Any:
+    return s.call("POST", "/v1/transfers", {"to": a.to, "amount": a.amount})
+
+
+def _supply(s: Session, a) -> Any:
+    return s.call("GET", "/v1/token")
+
+
+def _tx(s: Session, a) -> Any:
+    return s.call("GET", f"/v1/transactions/{a.tx_id}")

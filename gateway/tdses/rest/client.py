@@ -1,0 +1,51 @@
+"""A small synchronous client of the gateway's REST API (for the CLI, scripts and benchmarks).
+
+    api = ApiClient("http://127.0.0.1:8081", token)
+    api.call("POST", "/v1/services/weather-api/rights", {"calls": 5})
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    """The gateway answered with a problem (or could not be reached: status 0)."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        super().__init__(f"{status} {problem.get('code', '')}: {problem.get('detail', '')}".strip())
+
+
+class ApiClient:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 60.0) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+
+    def call(self, method: str, path: str, body: Any = None, params: dict | None = None,
+             idempotency_key: str | None = None) -> Any:
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self._http.request(method, path, json=body, params=params, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ApiError(0, {"code": "UNREACHABLE", "detail": f"cannot reach {self._http.base_url}: {exc}"}) from None
+        try:
+            content = response.json() if response.content else None
+        except ValueError:
+            content = {"detail": response.text[:500]}
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, content if isinstance(content, dict) else {"detail": str(content)})
+        return content
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,139 @@
+"""The gateway's settings: one YAML file, every key overridable by TDSES_GATEWAY_<KEY> (nested: __).
+
+    settings = load_settings("gateway.yaml")            # file, then environment on top
+    settings = Settings(org="org1", msp_id="Org1MSP", ...)  # built directly in tests
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+ENV_PREFIX = "TDSES_GATEWAY_"
+
+
+class PeerSettings(BaseModel):
+    """One gateway peer of the organization; the list order is the failover order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str
+    server_name: str | None = None  # the host name in the peer's TLS certificate
+    tls_ca_file: Path
+
+
+class CASettings(BaseModel):
+    """The organization's fabric-ca-server and the registrar that registers users."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str
+    name: str
+    tls_ca_file: Path
+    registrar: str = "admin"
+    registrar_secret_file: Path
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
+
+    org: str
+    msp_id: str
+    channel: str
+    chaincode: str
+    listen: str = "127.0.0.1:8081"
+    peers: list[PeerSettings] = Field(min_length=1)
+    ca: CASettings
+    admin_msp_dir: Path
+    admin_token_file: Path
+    key_encryption_key_file: Path
+    store: Path
+
+    # Limits and timeouts: defaults suit the local network.
+    rate_limit_per_second: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    open_registration: bool = False  # False: only the org admin creates users (each grant comes from the pool)
+    connect_timeout: float = Field(default=2.0, gt=0)
+    evaluate_timeout: float = Field(default=10.0, gt=0)
+    endorse_timeout: float = Field(default=20.0, gt=0)
+    submit_timeout: float = Field(default=10.0, gt=0)
+    commit_timeout: float = Field(default=30.0, gt=0)
+    conflict_retries: int = Field(default=3, ge=1, le=10)
+    prepared_ttl_seconds: float = Field(default=300.0, gt=0)
+    idempotency_ttl_seconds: float = Field(default=24 * 3600.0, gt=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"listen must be HOST:PORT, got {value!r}")
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    def admin_token(self) -> str:
+        return read_secret(self.admin_token_file).decode().strip()
+
+    def registrar_secret(self) -> str:
+        return read_secret(self.ca.registrar_secret_file).decode().strip()
+
+    def key_encryption_key(self) -> bytes:
+        try:
+            key = base64.b64decode(read_secret(self.key_encryption_key_file).strip(), validate=True)
+        except ValueError as exc:
+            raise ConfigError(f"{self.key_encryption_key_file}: not base64 ({exc})") from None
+        if len(key) != 32:
+            raise ConfigError(f"{self.key_encryption_key_file}: the key must be 32 bytes, got {len(key)}")
+        return key
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used (missing file, secret readable by others, malformed key)."""
+
+
+def read_secret(path: Path) -> bytes:
+    """A secret file's bytes; refused when others than its owner may read it."""
+    try:
+        mode = os.stat(path).st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"{path} is accessible by group or others: chmod 600 it")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    if not data.strip():
+        raise ConfigError(f"{path} is empty")
+    return data
+
+
+def load_settings(path: str | os.PathLike[str]) -> Settings:
+    """Settings from a YAML file with the environment (TDSES_GATEWAY_*) taking precedence."""
+    yaml_path = Path(path)
+    if not yaml_path.is_file():
+        raise ConfigError(f"no configuration file {yaml_path}")
+
+    class FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path)
+
+    return FileSettings()

@@ -1,0 +1,115 @@
+"""Idempotency-Key on POST: a retried request gets the first answer again instead of running (and paying) twice.
+
+The key is scoped to the caller (the user its token belongs to), and bound to the request: the same key with a
+different method, path or body is refused. Answers that may be worth retrying for real (401, 429, 503) are not
+kept; a 504 is, because its transaction may still commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tdses.rest.core.asgi import bearer, header, send_problem
+from tdses.rest.core.problems import Problem
+from tdses.rest.core.store import Store
+
+HEADER = b"idempotency-key"
+MAX_KEY_LENGTH = 255
+NOT_KEPT = {401, 429, 503}
+# Answers that carry a new API token are never stored: tokens exist only as hashes here. Creating a user is safe
+# to retry without a key anyway (an unfinished creation resumes, a finished one is 409).
+ISSUES_TOKENS = re.compile(r"^/v1/users(/[^/]+/token)?$")
+
+
+def valid_key(key: str) -> bool:
+    return 0 < len(key) <= MAX_KEY_LENGTH and all(0x21 <= ord(c) <= 0x7E for c in key)
+
+
+class IdempotencyMiddleware:
+    def __init__(self, app: ASGIApp, store: Store, ttl: float, owner_of: Callable[[str], str | None]) -> None:
+        self.app = app
+        self.store = store
+        self.ttl = ttl
+        self.owner_of = owner_of  # API token -> the name of whom it authenticates, or None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = header(scope, HEADER) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if key is None or ISSUES_TOKENS.match(scope["path"]):
+            return await self.app(scope, receive, send)
+        if not valid_key(key):
+            return await send_problem(send, Problem(400, "INVALID_IDEMPOTENCY_KEY",
+                                                    f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"))
+        token = bearer(scope)
+        owner = self.owner_of(token) if token else None
+        if owner is None:  # authentication will refuse the request
+            return await self.app(scope, receive, send)
+
+        body = await read_body(receive)
+        fingerprint = hashlib.sha256(
+            b"\0".join([scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body])
+        ).hexdigest()
+        prior = self.store.claim_idempotency_key(owner, key, fingerprint, self.ttl)
+        if prior is not None:
+            if prior.fingerprint != fingerprint:
+                return await send_problem(send, Problem(422, "IDEMPOTENCY_KEY_REUSED",
+                                                        "this Idempotency-Key was used for a different request"))
+            if prior.status is None:
+                return await send_problem(send, Problem(409, "REQUEST_IN_PROGRESS", "the first request with this "
+                                                        "Idempotency-Key is still running", headers={"Retry-After": "1"}))
+            return await replay(send, prior.status, prior.headers, prior.body)
+
+        status = 0
+        headers: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+        sent_body = False
+
+        async def replay_receive() -> Message:
+            nonlocal sent_body
+            if sent_body:
+                return await receive()
+            sent_body = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def capture(message: Message) -> None:
+            nonlocal status, headers
+            if message["type"] == "http.response.start":
+                status, headers = message["status"], list(message.get("headers", []))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capture)
+        except BaseException:
+            self.store.release_idempotency_key(owner, key)
+            raise
+        if status in NOT_KEPT or status >= 500 and status != 504 or status == 0:
+            self.store.release_idempotency_key(owner, key)
+        else:
+            kept = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers
+                    if k.lower() in (b"content-type", b"location", b"x-transaction-id", b"retry-after")]
+            self.store.finish_idempotency_key(owner, key, status, json.dumps(kept), b"".join(chunks))
+
+
+async def read_body(receive: Receive) -> bytes:
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+async def replay(send: Send, status: int, headers_json: str, body: bytes) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in json.loads(headers_json or "[]")]
+    headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,132 @@
+"""The channel's chaincode as the gateway uses it: evaluate and submit as a principal, with Fabric errors as
+Problems, and the prepare -> sign -> submit steps of non-custodial users.
+
+    ledger = Ledger(settings)
+    service = await ledger.evaluate(principal, "QueryService", "svc1")
+    rights, tx_id = await ledger.submit(principal, "CallService", "svc1", "5")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from fabric_gateway import CommitError, Endpoint, FabricError, RetryPolicy, SubmitError, Timeouts, aio
+from fabric_gateway.connection import read_pem
+
+from tdses.rest.core.config import Settings
+from tdses.rest.core.principal import Principal
+from tdses.rest.core.problems import problem_from_fabric, transient
+
+ENDORSE_RETRY_DELAYS = (0.5, 1.0, 2.0)
+
+log = logging.getLogger("tdses.rest")
+
+
+@dataclass(frozen=True)
+class Submitted:
+    result: Any
+    transaction_id: str
+
+
+def decode(payload: bytes) -> Any:
+    if not payload:
+        return None
+    try:
+        return json.loads(payload)
+    except ValueError:
+        return payload.decode(errors="replace")
+
+
+class Ledger:
+    def __init__(self, settings: Settings, admin: Principal) -> None:
+        endpoints = [Endpoint(p.address, p.server_name, read_pem(p.tls_ca_file)) for p in settings.peers]
+        self.connection = aio.Connection(endpoints, connect_timeout=settings.connect_timeout)
+        self.timeouts = Timeouts(
+            evaluate=settings.evaluate_timeout, endorse=settings.endorse_timeout,
+            submit=settings.submit_timeout, commit_status=settings.commit_timeout,
+        )
+        self.retry = RetryPolicy(attempts=settings.conflict_retries)
+        self.channel = settings.channel
+        self.chaincode = settings.chaincode
+        self.admin = admin
+
+    def network(self, principal: Principal) -> aio.Network:
+        gateway = aio.Gateway(self.connection, principal.identity, principal.signer, timeouts=self.timeouts,
+                              retry=self.retry)
+        return gateway.get_network(self.channel)
+
+    def contract(self, principal: Principal) -> aio.Contract:
+        return self.network(principal).get_contract(self.chaincode)
+
+    def reader(self, principal: Principal) -> Principal:
+        # Queries are signed too; a non-custodial user cannot sign each one, so the org admin reads for it.
+        return principal if principal.custodial else self.admin
+
+    async def evaluate(self, principal: Principal, function: str, *args: str) -> Any:
+        try:
+            return decode(await self.contract(self.reader(principal)).evaluate_transaction(function, *args))
+        except FabricError as error:
+            raise problem_from_fabric(error) from None
+
+    async def submit(self, principal: Principal, function: str, *args: str) -> Submitted:
+        """Endorse, submit and wait for the commit; a read conflict is retried with a fresh transaction."""
+        contract = self.contract(principal)
+        try:
+            for attempt in range(1, self.retry.attempts + 1):
+                transaction = await self._endorse(contract, function, *args)
+                status = await self._submit_and_wait(transaction, principal)
+                if status.successful:
+                    return Submitted(decode(transaction.result), transaction.transaction_id)
+                if attempt < self.retry.attempts and self.retry.is_retryable(status.code):
+                    log.info("%s %s: %s, retrying", function, status.transaction_id, status.code_name)
+                    await asyncio.sleep(self.retry.delay(attempt))
+                    continue
+                raise CommitError(status.transaction_id, status.code, status.block_number, attempt)
+        except FabricError as error:
+            raise problem_from_fabric(error) from None
+        raise AssertionError("unreachable")
+
+    async def _endorse(self, contract: aio.Contract, function: str, *args: str) -> aio.Transaction:
+        """Endorse; when too few peers answer (e.g. just after a restart), retry a little with fresh proposals."""
+        for delay in (*ENDORSE_RETRY_DELAYS, None):
+            try:
+                return await contract.new_proposal(function, *args).endorse()
+            except FabricError as error:
+                if delay is None or not transient(error):
+                    raise
+                log.info("%s: %s, endorsing again in %.1fs", function, error.code.name, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _submit_and_wait(self, transaction: aio.Transaction, principal: Principal):
+        try:
+            await transaction.submit()
+        except SubmitError as error:
+            # Resent to another peer after a failover: the first one already took it (fabric-samples errors.ts).
+            if "duplicate" not in str(error).lower():
+                raise
+        return await self.commit_status(transaction.transaction_id, principal)
+
+    async def commit_status(self, transaction_id: str, principal: Principal | None = None,
+                            timeout: float | None = None):
+        signer = principal if principal is not None and principal.custodial else self.admin
+        return await self.network(signer).new_commit(transaction_id).status(timeout=timeout)
+
+    async def events(self, start_block: int | None, checkpoint) -> aio.ChaincodeEventStream:
+        try:
+            return await self.network(self.admin).chaincode_events(
+                self.chaincode, start_block=start_block, checkpoint=checkpoint
+            )
+        except FabricError as error:
+            raise problem_from_fabric(error) from None
+
+    async def reachable(self) -> bool:
+        return await self.connection.reachable(timeout=1.0)
+
+    async def close(self) -> None:
+        await self.connection.close()
+

@@ -1,0 +1,137 @@
+"""Creating a user: an identity at the organization's CA, a key (kept sealed here, or the client's own), the user
+registered on chain as that identity, and an API token shown once.
+
+A crash or timeout half-way leaves a pending row; creating the same name again resumes with the same identity.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from fabric_gateway import EcdsaSigner, Identity
+from tdses.rest.core.context import Context
+from tdses.rest.core.ledger import Submitted
+from tdses.rest.core.principal import Principal
+from tdses.rest.core.problems import Problem
+from tdses.rest.core.signing import SignatureRequest
+from tdses.rest.core.store import ACTIVE, PENDING, UserRecord
+from tdses.rest.core.tokens import new_token, token_hash
+
+
+@dataclass
+class Created:
+    user: Any  # the chaincode's User, or a placeholder while a non-custodial registration awaits signatures
+    token: str
+    certificate: bytes
+    signature_request: SignatureRequest | None = None
+
+
+def check_csr(name: str, csr_pem: str) -> None:
+    """The CA signs only what fabric-ca accepts and the chaincode can use: a P-256 key, CN = the user's name."""
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+    except (ValueError, UnicodeEncodeError):
+        raise Problem(422, "INVALID_ARGUMENT", "csr is not a PEM certificate signing request") from None
+    if not csr.is_signature_valid:
+        raise Problem(422, "INVALID_ARGUMENT", "csr is not signed by its own key")
+    key = csr.public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
+        raise Problem(422, "INVALID_ARGUMENT", "csr must hold an ECDSA P-256 public key")
+    common_names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if [a.value for a in common_names] != [name]:
+        raise Problem(422, "INVALID_ARGUMENT", f"csr subject CN must be the user's name {name!r}")
+
+
+async def create_user(context: Context, name: str, introduction: str, csr_pem: str | None) -> Created:
+    store, ledger = context.store, context.ledger
+    if csr_pem is not None:
+        check_csr(name, csr_pem)
+    existing = store.user(name)
+    if existing is not None and existing.state != PENDING:
+        raise Problem(409, "ALREADY_EXISTS", f"user {name!r} already exists")
+    if existing is None:
+        await _name_is_free(context, name)
+    token = new_token()
+    if existing is not None and existing.custodial == (csr_pem is None):
+        store.set_token(name, token_hash(token))  # resume the earlier, unfinished creation
+        record = store.user(name)
+    else:
+        if existing is not None:
+            raise Problem(409, "ALREADY_EXISTS", f"user {name!r} is being created with another kind of key")
+        record = await _enroll(context, name, csr_pem, token)
+    principal = _principal(context, record)
+    if not principal.custodial:
+        def activate(_: Submitted) -> None:
+            store.set_state(name, ACTIVE)
+        request = context.offline.prepare(principal, "RegisterUser", name, introduction, on_commit=activate)
+        placeholder = {"name": name, "mspId": context.settings.msp_id, "status": "pending"}
+        return Created(placeholder, token, record.certificate, request)
+    try:
+        submitted = await ledger.submit(principal, "RegisterUser", name, introduction)
+        user = submitted.result
+    except Problem as problem:
+        if problem.code == "ALREADY_EXISTS" and await _registered_by(context, name):
+            user = await ledger.evaluate(ledger.admin, "QueryUser", name)  # an earlier attempt did commit
+        elif problem.status in (503, 504):
+            problem.extra["token"] = token  # the registration may still commit: the token is valid then
+            raise
+        else:
+            store.delete_user(name)
+            await _revoke_quietly(context, name)
+            raise
+    store.set_state(name, ACTIVE)
+    return Created(user, token, record.certificate)
+
+
+async def _name_is_free(context: Context, name: str) -> None:
+    try:
+        await context.ledger.evaluate(context.ledger.admin, "QueryUser", name)
+    except Problem as problem:
+        if problem.code == "NOT_FOUND":
+            return
+        raise
+    raise Problem(409, "ALREADY_EXISTS", f"user name {name!r} is taken")
+
+
+async def _enroll(context: Context, name: str, csr_pem: str | None, token: str) -> UserRecord:
+    secret = await context.ca.register(name)
+    if csr_pem is None:
+        enrollment = await context.ca.enroll(name, secret)
+        certificate, sealed = enrollment.certificate, context.keybox.seal(name, enrollment.key)
+    else:
+        certificate, sealed = await context.ca.enroll_csr(name, secret, csr_pem), None
+    record = UserRecord(name, token_hash(token), certificate, sealed, custodial=csr_pem is None, state=PENDING)
+    context.store.add_user(record)
+    return record
+
+
+def _principal(context: Context, record: UserRecord) -> Principal:
+    signer = EcdsaSigner(context.keybox.open(record.name, record.sealed_key)) if record.sealed_key else None
+    return Principal(record.name, Identity(context.settings.msp_id, record.certificate), signer)
+
+
+async def _registered_by(context: Context, name: str) -> bool:
+    """Whether the user `name` on chain is bound to our CA's identity of that name (fabric-ca: CN = enrollment ID)."""
+    try:
+        user = await context.ledger.evaluate(context.ledger.admin, "QueryUser", name)
+    except Problem:
+        return False
+    try:
+        cert_id = base64.b64decode(user.get("certId", "")).decode()
+    except ValueError:
+        return False
+    subject = cert_id.removeprefix("x509::").split("::")[0]
+    return user.get("mspId") == context.settings.msp_id and f"CN={name}," in subject + ","
+
+
+async def _revoke_quietly(context: Context, name: str) -> None:
+    try:
+        await context.ca.revoke(name)
+    except Problem:
+        pass  # the identity could not be used on chain anyway; the CA keeps it as registered

@@ -1,0 +1,67 @@
+"""A token bucket per API token (per client address for requests without one), in memory.
+
+    limiter = RateLimiter(rate=50, burst=100)
+    wait = limiter.take("token-hash")  # 0.0 when allowed, else seconds until the next request may pass
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from tdses.rest.core.asgi import bearer, send_problem
+from tdses.rest.core.problems import Problem
+from tdses.rest.core.tokens import token_hash
+
+MAX_BUCKETS = 100_000  # bounds memory when someone sprays random tokens
+
+
+@dataclass
+class Bucket:
+    tokens: float
+    updated: float
+
+
+class RateLimiter:
+    def __init__(self, rate: float, burst: int, clock=time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._buckets: OrderedDict[str, Bucket] = OrderedDict()
+
+    def take(self, key: str) -> float:
+        now = self._clock()
+        bucket = self._buckets.pop(key, None) or Bucket(float(self.burst), now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+        bucket.updated = now
+        self._buckets[key] = bucket
+        if len(self._buckets) > MAX_BUCKETS:
+            self._buckets.popitem(last=False)
+        if bucket.tokens >= 1:
+            bucket.tokens -= 1
+            return 0.0
+        return (1 - bucket.tokens) / self.rate
+
+
+class RateLimitMiddleware:
+    """Applies to the API (/v1); probes and metrics stay unlimited."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            return await self.app(scope, receive, send)
+        token = bearer(scope)
+        key = "t:" + token_hash(token) if token else "a:" + (scope.get("client") or ("?", 0))[0]
+        wait = self.limiter.take(key)
+        if wait > 0:
+            retry_after = str(max(1, math.ceil(wait)))
+            return await send_problem(send, Problem(429, "RATE_LIMITED", f"too many requests; retry in {retry_after} s",
+                                                    headers={"Retry-After": retry_after}))
+        await self.app(scope, receive, send)

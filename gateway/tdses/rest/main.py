@@ -1,0 +1,86 @@
+"""Build the gateway application from its settings.
+
+    application = app(settings)          # FastAPI, for uvicorn or an in-process test client
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from tdses.rest.api.deps import owner_of
+from tdses.rest.api.main import api_router
+from tdses.rest.api.routes import ops
+from tdses.rest.core.bodylimit import BodyLimitMiddleware
+from tdses.rest.core.config import Settings
+from tdses.rest.core.context import Context
+from tdses.rest.core.idempotency import IdempotencyMiddleware
+from tdses.rest.core.metrics import MetricsMiddleware, RouteLabels
+from tdses.rest.core.problems import Problem
+from tdses.rest.core.ratelimit import RateLimiter, RateLimitMiddleware
+from tdses.rest.core.signing import SignatureRequired
+
+log = logging.getLogger("tdses.rest")
+
+DESCRIPTION = """The REST gateway of one T-DSES organization. Every call acts on chain as the caller's own Fabric
+identity. Authenticate with `Authorization: Bearer <token>`; errors are `application/problem+json` with a stable
+`code`; send `Idempotency-Key` on POSTs to make retries safe."""
+
+
+def app(settings: Settings) -> FastAPI:
+    context = Context.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        await context.close()
+
+    application = FastAPI(title=f"T-DSES gateway ({settings.org})", version="1.0.0", description=DESCRIPTION,
+                          lifespan=lifespan)
+    application.state.context = context
+    application.include_router(api_router)
+    application.include_router(ops.router)
+    install_error_handlers(application)
+
+    application.add_middleware(IdempotencyMiddleware, store=context.store, ttl=settings.idempotency_ttl_seconds,
+                               owner_of=lambda token: owner_of(context, token))
+    application.add_middleware(RateLimitMiddleware,
+                               limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
+    application.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    application.add_middleware(MetricsMiddleware, metrics=context.metrics,
+                               route_of=RouteLabels(lambda: application.openapi()["paths"]))
+    return application
+
+
+def install_error_handlers(application: FastAPI) -> None:
+    @application.exception_handler(Problem)
+    async def problem(_: Request, exc: Problem) -> JSONResponse:
+        return exc.response()
+
+    @application.exception_handler(SignatureRequired)
+    async def signature_required(_: Request, exc: SignatureRequired) -> JSONResponse:
+        return JSONResponse(exc.request.body(), status_code=202)
+
+    @application.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]  # without the input: it may hold a secret
+        if any(e["type"] == "json_invalid" for e in errors):
+            return Problem(400, "MALFORMED_JSON", "the body is not valid JSON", errors=errors).response()
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)[:1000]
+        return Problem(422, "INVALID_ARGUMENT", detail, errors=errors).response()
+
+    @application.exception_handler(HTTPException)
+    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
+        return Problem(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})).response()
+
+    @application.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return Problem(500, "INTERNAL", "the gateway failed unexpectedly").response()

@@ -1,0 +1,52 @@
+"""Field types with the chaincode's bounds (chaincode/contract/validate.go), checked before any transaction."""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+# ASCII letters, digits, '.', '_', '-', starting with a letter or digit: no separator, no look-alikes.
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+MAX_CALLS = 1_000_000
+MAX_PRICE = 10**12
+MAX_AMOUNT = 10**15
+MAX_LATENCY_MS = 3_600_000
+MAX_AVAILABILITY_BP = 10_000
+MAX_COMPONENTS = 32
+MAX_CSR = 4096
+
+
+def check_text(value: str) -> str:
+    """No control characters (U+0000 included), lone surrogates, U+FFFD or U+10FFFF: the chaincode refuses them."""
+    for char in value:
+        if unicodedata.category(char) in ("Cc", "Cs") or char in ("\ufffd", "\U0010ffff"):
+            raise ValueError(f"must not contain control or reserved characters (found U+{ord(char):04X})")
+    return value
+
+
+def check_url(value: str) -> str:
+    check_text(value)
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        host = None
+    if parts.scheme not in ("http", "https") or not host or " " in value:
+        raise ValueError("must be an absolute http or https URL")
+    return value
+
+
+Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN), Field(examples=["weather-api"])]
+Category = Annotated[str, Field(min_length=1, max_length=64, examples=["weather"]), AfterValidator(check_text)]
+Text = Annotated[str, Field(max_length=1024), AfterValidator(check_text)]
+Url = Annotated[str, Field(min_length=1, max_length=512, examples=["https://weather.example.com/v1"]),
+                AfterValidator(check_url)]
+Price = Annotated[int, Field(strict=True, ge=0, le=MAX_PRICE, examples=[3], description="SToken per call")]
+Calls = Annotated[int, Field(strict=True, ge=1, le=MAX_CALLS, examples=[5])]
+Amount = Annotated[int, Field(strict=True, ge=1, le=MAX_AMOUNT, examples=[10], description="SToken")]
+LatencyMs = Annotated[int, Field(strict=True, ge=0, le=MAX_LATENCY_MS)]
+AvailabilityBp = Annotated[int, Field(strict=True, ge=0, le=MAX_AVAILABILITY_BP,
+                                      description="basis points: 10000 = 100 %")]

@@ -1,0 +1,108 @@
+"""Request bodies: unknown fields, wrong types and out-of-range values are refused (422) before any transaction."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tdses.rest.models.fields import (
+    MAX_COMPONENTS, MAX_CSR, Amount, AvailabilityBp, Calls, Category, LatencyMs, Name, Price, Text, Url,
+)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class QoS(Strict):
+    latencyMs: LatencyMs = 0
+    availabilityBp: AvailabilityBp = 0
+
+
+class UserCreate(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "alice", "introduction": "weather services"},
+    ]})
+
+    name: Name
+    introduction: Text = ""
+    csr: str | None = Field(default=None, max_length=MAX_CSR, description=(
+        "Non-custodial: a PEM PKCS#10 request signed by your own P-256 key, subject CN = name. The gateway "
+        "enrolls it and never sees your key; you then sign each transaction's digests."))
+
+
+class ServiceCreate(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "name": "weather-api", "category": "weather", "description": "forecasts by city",
+        "url": "https://weather.example.com/v1", "price": 3, "qos": {"latencyMs": 120, "availabilityBp": 9990},
+    }]})
+
+    name: Name
+    category: Category
+    description: Text = ""
+    url: Url
+    price: Price
+    qos: QoS | None = None
+
+
+class MashupCreate(ServiceCreate):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "name": "trip-planner", "category": "travel", "url": "https://trips.example.com", "price": 10,
+        "components": ["weather-api"],
+    }]})
+
+    components: list[Name] = Field(min_length=1, max_length=MAX_COMPONENTS)
+
+    @model_validator(mode="after")
+    def _distinct_components(self) -> MashupCreate:
+        if len(set(self.components)) != len(self.components):
+            raise ValueError("components must not repeat")
+        if self.name in self.components:
+            raise ValueError("a mashup cannot be its own component")
+        return self
+
+
+class ServicePatch(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"price": 4}]})
+
+    category: Category | None = None
+    description: Text | None = None
+    url: Url | None = None
+    price: Price | None = None
+    qos: QoS | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ServicePatch:
+        if not self.model_dump(exclude_none=True):
+            raise ValueError("the patch changes nothing: give at least one field")
+        return self
+
+
+class Purchase(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"calls": 5}]})
+    calls: Calls
+
+
+class Reduction(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"calls": 1}]})
+    calls: Calls
+
+
+class Reward(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"amount": 10}]})
+    amount: Amount
+
+
+class TransferCreate(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"to": "bob", "amount": 25}]})
+    to: Name
+    amount: Amount
+
+
+class ServerAuthorization(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"server": "weather-server-1"}]})
+    server: Name
+
+
+class Signature(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"signature": "MEUCIQD..."}]})
+    signature: str = Field(min_length=8, max_length=200, description="base64 DER ECDSA signature of the digest")

@@ -1,0 +1,163 @@
+"""The paper's scenario over HTTP, one gateway per organization, every figure read back through another
+organization's gateway: developer B (org1) publishes a service, user A (org2) buys 5 calls, B's server reduces 2,
+A rewards B, developer C (org3) composes B's service into a mashup and pays B."""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+
+import httpx
+import pytest
+import yaml
+
+from tdses.paths import NETWORK_CONFIG
+from tdses.rest.testing import Gateways
+
+pytestmark = pytest.mark.integration
+
+GENESIS = yaml.safe_load((NETWORK_CONFIG / "stoken.yaml").read_text())
+PRICE, CALLS, USED, REWARD, MASHUP_PRICE = 3, 5, 2, 7, 11
+
+
+@pytest.fixture(scope="module")
+def gateways(network, tmp_path_factory):
+    gw = Gateways(network, tmp_path_factory.mktemp("gateways")).start()
+    yield gw
+    gw.stop()
+
+
+def grant_for(info: dict) -> int:
+    """The registration grant per network-config/stoken.yaml: halved every grantHalvingEvery registrations."""
+    grant = GENESIS["initialGrant"] >> (info["registrations"] // GENESIS["grantHalvingEvery"])
+    return min(max(grant, 1), info["pool"])
+
+
+def ok(response: httpx.Response, status: int = 200) -> dict:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def register(gateways, org: str, name: str) -> tuple[str, int]:
+    """Register a user; returns its token and the grant it must have received."""
+    with gateways.client(org, gateways.admin_token(org)) as admin:
+        expected = grant_for(ok(admin.get("/v1/token")))
+        created = ok(admin.post("/v1/users", json={"name": name, "introduction": "scenario"}), 201)
+    assert created["user"]["balance"] == expected
+    return created["token"], expected
+
+
+def test_paper_scenario_over_three_gateways(gateways):
+    tag = secrets.token_hex(3)
+    b_name, a_name, c_name, server_name = f"dev-b-{tag}", f"user-a-{tag}", f"dev-c-{tag}", f"server-b-{tag}"
+    service, mashup = f"weather-{tag}", f"trip-{tag}"
+
+    b_token, b_balance = register(gateways, "org1", b_name)
+    server_token, _ = register(gateways, "org1", server_name)
+    a_token, a_balance = register(gateways, "org2", a_name)
+    c_token, c_balance = register(gateways, "org3", c_name)
+
+    with gateways.client("org1", b_token) as b:
+        ok(b.post("/v1/services", json={"name": service, "category": "weather", "url": "https://weather.example",
+                                        "price": PRICE}), 201)
+        assert ok(b.post(f"/v1/services/{service}/publish"))["status"] == "available"
+        ok(b.post(f"/v1/services/{service}/servers", json={"server": server_name}), 201)
+
+    with gateways.client("org2", a_token) as a:
+        rights = ok(a.post(f"/v1/services/{service}/rights", json={"calls": CALLS}))
+        assert (rights["bought"], rights["remaining"], rights["paid"]) == (CALLS, CALLS, CALLS * PRICE)
+
+    with gateways.client("org1", server_token) as server:
+        rights = ok(server.post(f"/v1/services/{service}/rights/{a_name}/reduce", json={"calls": USED}))
+        assert (rights["used"], rights["remaining"]) == (USED, CALLS - USED)
+
+    with gateways.client("org2", a_token) as a:
+        receipt = ok(a.post(f"/v1/services/{service}/rewards", json={"amount": REWARD}))
+        assert (receipt["developer"], receipt["amount"]) == (b_name, REWARD)
+
+    with gateways.client("org3", c_token) as c:
+        receipt = ok(c.post("/v1/mashups", json={"name": mashup, "category": "travel", "url": "https://trip.example",
+                                                 "price": MASHUP_PRICE, "components": [service]}), 201)
+        assert receipt["paid"] == PRICE and receipt["mashup"]["components"] == [service]
+
+    a_balance -= CALLS * PRICE + REWARD
+    b_balance += CALLS * PRICE + REWARD + PRICE
+    c_balance -= PRICE
+
+    # Every figure read back through another organization's gateway.
+    with gateways.client("org3", c_token) as reader:
+        b = ok(reader.get(f"/v1/users/{b_name}"))
+        assert b["balance"] == b_balance
+        nt, np_, ni = 1, CALLS, 1  # one available service; 5 paid calls bought on it; composed once
+        assert b["contribution"]["availableServices"] == nt
+        assert b["contribution"]["callsBought"] == np_ and b["contribution"]["compositions"] == ni
+        weights = (float(GENESIS["lambda"]), float(GENESIS["gamma"]))
+        expected = math.log(nt + 1) + weights[0] * ni / nt + weights[1] * np_ / nt
+        assert b["contribution"]["value"] == pytest.approx(expected, abs=1e-6)
+        rights = ok(reader.get(f"/v1/services/{service}/rights/{a_name}"))
+        assert (rights["bought"], rights["used"], rights["remaining"]) == (CALLS, USED, CALLS - USED)
+    with gateways.client("org1", b_token) as reader:
+        assert ok(reader.get(f"/v1/balances/{a_name}"))["balance"] == a_balance
+        assert ok(reader.get(f"/v1/users/{c_name}"))["balance"] == c_balance
+        usage = ok(reader.get(f"/v1/services/{service}/rights"))
+        assert (usage["callsBought"], usage["callsUsed"], usage["compositions"]) == (CALLS, USED, 1)
+    with gateways.client("org2", a_token) as reader:
+        assert ok(reader.get(f"/v1/services/{mashup}"))["developer"] == c_name
+        page = ok(reader.get("/v1/services", params={"developer": b_name}))
+        assert [s["name"] for s in page["items"]] == [service]
+        assert ok(reader.get(f"/v1/balances/{b_name}"))["balance"] == b_balance
+
+
+def test_services_page_through_with_a_cursor(gateways):
+    tag = secrets.token_hex(3)
+    token = gateways.register("org1", f"pager-{tag}")
+    names = [f"page-{tag}-{i}" for i in range(5)]
+    with gateways.client("org1", token) as dev:
+        for name in names:
+            ok(dev.post("/v1/services", json={"name": name, "category": "c", "url": "https://x.example", "price": 1}),
+               201)
+    with gateways.client("org2", gateways.admin_token("org2")) as reader:
+        seen, cursor = [], None
+        while True:
+            page = ok(reader.get("/v1/services", params={"developer": f"pager-{tag}", "page_size": 2,
+                                                         **({"cursor": cursor} if cursor else {})}))
+            assert len(page["items"]) <= 2
+            seen += [s["name"] for s in page["items"]]
+            cursor = page["nextCursor"]
+            if cursor is None:
+                break
+        assert seen == names
+        ranged = ok(reader.get("/v1/services", params={"start": names[1], "end": names[3]}))
+        assert [s["name"] for s in ranged["items"]] == names[1:3]
+
+
+def test_events_stream_and_resume_from_the_last_event_id(gateways):
+    tag = secrets.token_hex(3)
+    token = gateways.register("org1", f"evt-{tag}")
+    with gateways.client("org1", token) as dev:
+        for i in range(2):
+            ok(dev.post("/v1/services", json={"name": f"evt-{tag}-{i}", "category": "c", "url": "https://x.example",
+                                              "price": 1}), 201)
+        mine = lambda e: e[0] == "ServiceRegistered" and e[2]["payload"]["developer"] == f"evt-{tag}"  # noqa: E731
+        first = read_events(dev, {"start_block": 0}, {}, until=mine)
+        assert first[2]["payload"]["service"] == f"evt-{tag}-0"
+        resumed = read_events(dev, {}, {"Last-Event-ID": first[1]}, until=mine)
+        assert resumed[2]["payload"]["service"] == f"evt-{tag}-1"
+
+
+def read_events(http: httpx.Client, params: dict, headers: dict, until) -> tuple[str, str, dict]:
+    """The first server-sent event that satisfies `until`, as (event name, id, data)."""
+    with http.stream("GET", "/v1/events", params=params, headers=headers, timeout=30) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        name = event_id = None
+        for line in response.iter_lines():
+            if line.startswith("event: "):
+                name = line[7:]
+            elif line.startswith("id: "):
+                event_id = line[4:]
+            elif line.startswith("data: "):
+                event = (name, event_id, json.loads(line[6:]))
+                if until(event):
+                    return event
+    raise AssertionError("the stream ended before the event came")

@@ -1,0 +1,216 @@
+"""Authorization and input validation over HTTP on the real network: no token acts for another user, bad tokens
+get 401, and bad input gets a clear 4xx without any transaction reaching the ledger."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from tdses.network import processes
+from tdses.rest.testing import Gateways
+
+pytestmark = pytest.mark.integration
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def gateways(network, tmp_path_factory):
+    gw = Gateways(network, tmp_path_factory.mktemp("gateways"), orgs=("org1", "org2")).start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture(scope="module")
+def world(gateways):
+    """A victim developer with an available service, a buyer of it (org2), and an attacker (org1)."""
+    tag = secrets.token_hex(3)
+    names = {"victim": f"victim-{tag}", "buyer": f"buyer-{tag}", "attacker": f"attacker-{tag}",
+             "service": f"victim-svc-{tag}"}
+    tokens = {"victim": gateways.register("org1", names["victim"]), "attacker": gateways.register("org1", names["attacker"]),
+              "buyer": gateways.register("org2", names["buyer"])}
+    with gateways.client("org1", tokens["victim"]) as victim:
+        assert victim.post("/v1/services", json={"name": names["service"], "category": "c",
+                                                 "url": "https://v.example", "price": 2}).status_code == 201
+        assert victim.post(f"/v1/services/{names['service']}/publish").status_code == 200
+    with gateways.client("org2", tokens["buyer"]) as buyer:
+        assert buyer.post(f"/v1/services/{names['service']}/rights", json={"calls": 3}).status_code == 200
+    return names, tokens
+
+
+def height(network) -> float:
+    return processes.metric(network.topology.org("org1").peers[0].ports.operations, "ledger_blockchain_height")
+
+
+def mutating_operations(names: dict) -> list[tuple[str, str, dict | None]]:
+    """Every mutating endpoint, aimed at the victim's user and service."""
+    v, s, b = names["victim"], names["service"], names["buyer"]
+    return [
+        ("POST", "/v1/users", {"name": f"new-{secrets.token_hex(3)}"}),
+        ("DELETE", f"/v1/users/{v}", None),
+        ("POST", f"/v1/users/{v}/token", None),
+        ("PATCH", f"/v1/services/{s}", {"price": 1}),
+        ("POST", f"/v1/services/{s}/publish", None),
+        ("POST", f"/v1/services/{s}/invalidate", None),
+        ("POST", f"/v1/services/{s}/servers", {"server": names["attacker"]}),
+        ("DELETE", f"/v1/services/{s}/servers/{names['attacker']}", None),
+        ("POST", f"/v1/services/{s}/rights/{b}/reduce", {"calls": 1}),
+    ]
+
+
+def test_no_user_acts_for_another_on_any_mutating_endpoint(gateways, world, network):
+    names, tokens = world
+    before = height(network)
+    with gateways.client("org1", tokens["attacker"]) as attacker:
+        for method, path, body in mutating_operations(names):
+            response = attacker.request(method, path, json=body)
+            assert response.status_code == 403, (method, path, response.text)
+            assert response.headers["content-type"] == PROBLEM
+    with gateways.client("org1", tokens["victim"]) as victim:
+        service = victim.get(f"/v1/services/{names['service']}").json()
+        assert (service["status"], service["price"]) == ("available", 2)
+        assert victim.get("/v1/users/me").json()["status"] == "active"
+    assert height(network) == before
+
+
+def test_money_moves_only_from_the_callers_own_account(gateways, world):
+    names, tokens = world
+    with gateways.client("org1", tokens["victim"]) as victim:
+        victim_before = victim.get("/v1/users/me").json()["balance"]
+    with gateways.client("org1", tokens["attacker"]) as attacker:
+        attacker_before = attacker.get("/v1/users/me").json()["balance"]
+        assert attacker.post("/v1/transfers", json={"to": names["buyer"], "amount": 1}).status_code == 201
+        assert attacker.get("/v1/users/me").json()["balance"] == attacker_before - 1
+    with gateways.client("org1", tokens["victim"]) as victim:
+        assert victim.get("/v1/users/me").json()["balance"] == victim_before
+
+
+def test_the_admin_token_cannot_act_as_a_user(gateways, world):
+    names, _ = world
+    with gateways.client("org1", gateways.admin_token("org1")) as admin:
+        for method, path, body in mutating_operations(names)[1:]:
+            response = admin.request(method, path, json=body)
+            assert response.status_code == 403, (method, path, response.text)
+
+
+def test_missing_wrong_or_revoked_tokens_get_401_on_every_mutating_endpoint(gateways, world):
+    names, _ = world
+    revoked_name = f"revoked-{secrets.token_hex(3)}"
+    revoked = gateways.register("org1", revoked_name)
+    with gateways.client("org1", revoked) as user:
+        assert user.post(f"/v1/users/{revoked_name}/token").status_code == 200  # the old token dies here
+    spec = gateways.client("org1").get("/openapi.json").json()
+    mutating = {(m.upper(), p) for p, ops in spec["paths"].items() for m in ops if m in ("post", "patch", "delete")}
+    ours = mutating_operations(names) + [
+        ("POST", "/v1/services", {"name": "x1", "category": "c", "url": "https://x.example", "price": 1}),
+        ("POST", "/v1/mashups", {"name": "m1", "category": "c", "url": "https://x.example", "price": 1,
+                                 "components": [names["service"]]}),
+        ("POST", f"/v1/services/{names['service']}/rights", {"calls": 1}),
+        ("POST", f"/v1/services/{names['service']}/rewards", {"amount": 1}),
+        ("POST", "/v1/transfers", {"to": names["victim"], "amount": 1}),
+        ("POST", "/v1/transactions/" + "0" * 64 + "/signature", {"signature": "MEUCIQDabcdefgh"}),
+    ]
+    assert len({(m, _template(p, spec)) for m, p, _ in ours}) == len(mutating), "every mutating endpoint is covered"
+    for token in (None, "wrong-token", revoked):
+        with gateways.client("org1", token) as http:
+            for method, path, body in ours:
+                response = http.request(method, path, json=body)
+                assert response.status_code == 401, (token, method, path, response.text)
+                assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+def _template(path: str, spec: dict) -> str:
+    """The OpenAPI path template a concrete path belongs to."""
+    parts = path.split("/")
+    for template in spec["paths"]:
+        t = template.split("/")
+        if len(t) == len(parts) and all(a == b or a.startswith("{") for a, b in zip(t, parts)):
+            return template
+    raise AssertionError(f"no template for {path}")
+
+
+BAD_REQUESTS = [
+    # (method, path template, body or raw bytes, expected status)
+    ("POST", "/v1/services", b'{"name": "x", ', 400),
+    ("POST", "/v1/services", b"[1, 2]", 422),
+    ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "https://x.example", "price": "3"}, 422),
+    ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "https://x.example", "price": 3.5}, 422),
+    ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "https://x.example", "price": True}, 422),
+    ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "https://x.example", "price": -1}, 422),
+    ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "https://x.example", "price": 10**13}, 422),
+    ("POST", "/v1/services", b'{"name": "ok-name", "category": "c", "url": "https://x.example", "price": 1e400}', 422),
+    ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "https://x.example", "price": 1, "x": 1}, 422),
+    ("POST", "/v1/services", {"name": "bad\u0001name", "category": "c", "url": "https://x.example", "price": 1}, 422),
+    ("POST", "/v1/services", {"name": "bad\u0000name", "category": "c", "url": "https://x.example", "price": 1}, 422),
+    ("POST", "/v1/services", {"name": "trailing\n", "category": "c", "url": "https://x.example", "price": 1}, 422),
+    ("POST", "/v1/services", {"name": "a" * 65, "category": "c", "url": "https://x.example", "price": 1}, 422),
+    ("POST", "/v1/services", {"name": "ok-name", "category": "c\u0000", "url": "https://x.example", "price": 1}, 422),
+    ("POST", "/v1/services", b'{"name": "ok-name", "category": "\\ud800", "url": "https://x.example", "price": 1}',
+     422),
+    ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "ftp://x.example", "price": 1}, 422),
+    ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "https://x.example", "price": 1,
+                              "description": "d" * 200_000}, 413),
+    ("PATCH", "/v1/services/{service}", {}, 422),
+    ("PATCH", "/v1/services/{service}", {"price": None}, 422),
+    ("POST", "/v1/services/{service}/rights", {"calls": 0}, 422),
+    ("POST", "/v1/services/{service}/rights", {"calls": -5}, 422),
+    ("POST", "/v1/services/{service}/rights", {"calls": 10**7}, 422),
+    ("POST", "/v1/services/{service}/rights", {"calls": 10**30}, 422),
+    ("POST", "/v1/services/{service}/rights", {"calls": "5"}, 422),
+    ("POST", "/v1/services/{service}/rights", {"calls": None}, 422),
+    ("POST", "/v1/services/{service}/rights", {}, 422),
+    ("POST", "/v1/services/bad%00name/rights", {"calls": 1}, 422),
+    ("POST", "/v1/services/bad%01name/rights", {"calls": 1}, 422),
+    ("POST", "/v1/services/{service}/rewards", {"amount": 0}, 422),
+    ("POST", "/v1/services/{service}/rewards", {"amount": 10**16}, 422),
+    ("POST", "/v1/transfers", {"to": "x\u0000y", "amount": 1}, 422),
+    ("POST", "/v1/transfers", {"to": "bob", "amount": -1}, 422),
+    ("POST", "/v1/mashups", {"name": "m", "category": "c", "url": "https://x.example", "price": 1,
+                             "components": []}, 422),
+    ("POST", "/v1/mashups", {"name": "m", "category": "c", "url": "https://x.example", "price": 1,
+                             "components": ["a", "a"]}, 422),
+    ("POST", "/v1/services/{service}/servers", {"server": ""}, 422),
+]
+
+
+@pytest.mark.parametrize("method,path,body,status", BAD_REQUESTS,
+                         ids=[f"{i}-{m}-{p}" for i, (m, p, _, _) in enumerate(BAD_REQUESTS)])
+def test_bad_input_gets_a_clear_4xx_and_submits_nothing(gateways, world, network, method, path, body, status):
+    names, tokens = world
+    path = path.format(service=names["service"])
+    before = height(network)
+    with gateways.client("org1", tokens["victim"]) as http:
+        if isinstance(body, bytes):
+            response = http.request(method, path, content=body, headers={"Content-Type": "application/json"})
+        else:
+            response = http.request(method, path, json=body)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    assert problem["status"] == status and problem["detail"] and problem["code"]
+    assert height(network) == before
+
+
+def test_names_with_control_characters_are_refused_when_creating_users(gateways, network):
+    before = height(network)
+    with gateways.client("org1", gateways.admin_token("org1")) as admin:
+        for name in ("a\u0000b", "a\u0007b", "", "white space", "na\u00efve", "-dash-first"):
+            response = admin.post("/v1/users", json={"name": name})
+            assert response.status_code == 422, (name, response.text)
+        response = admin.post("/v1/users", json={"name": "fine-name", "introduction": "x\u0000"})
+        assert response.status_code == 422
+    assert height(network) == before
+
+
+def test_the_rate_limit_answers_429_with_retry_after(network, tmp_path):
+    gw = Gateways(network, tmp_path, orgs=("org1",), rate_limit_per_second=1, rate_limit_burst=3).start()
+    try:
+        with gw.client("org1", "some-token") as http:
+            statuses = [http.get("/v1/token").status_code for _ in range(5)]
+            assert statuses[:3] == [401, 401, 401] and statuses[3:] == [429, 429]
+            limited = http.get("/v1/token")
+            assert int(limited.headers["retry-after"]) >= 1
+            assert http.get("/healthz").status_code == 200  # probes are not limited
+    finally:
+        gw.stop()

@@ -1,0 +1,191 @@
+"""The gateway app without a network: authentication, acting only as oneself, idempotency, limits, errors."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import os
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from tdses.rest.core.config import CASettings, PeerSettings, Settings
+from tdses.rest.core.idempotency import IdempotencyMiddleware
+from tdses.rest.core.keystore import KeyBox
+from tdses.rest.core.store import ACTIVE, Store, UserRecord
+from tdses.rest.core.tokens import new_token, token_hash
+from tdses.rest.main import app
+from tdses.rest.testing import secret_file
+
+
+def certificate(name: str, key: ec.EllipticCurvePrivateKey) -> bytes:
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    """A gateway whose peers and CA do not exist: enough for everything that must fail before the ledger."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    msp = tmp_path / "msp"
+    (msp / "signcerts").mkdir(parents=True)
+    (msp / "keystore").mkdir()
+    (msp / "signcerts" / "cert.pem").write_bytes(certificate("Admin@org1", key))
+    (msp / "keystore" / "priv_sk").write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    tls = tmp_path / "tlsca.pem"
+    tls.write_bytes(certificate("tlsca", key))
+    kek = os.urandom(32)
+    settings = Settings(
+        org="org1", msp_id="Org1MSP", channel="tdses", chaincode="tdses", listen="127.0.0.1:1",
+        peers=[PeerSettings(address="127.0.0.1:1", tls_ca_file=tls)],
+        ca=CASettings(url="https://127.0.0.1:1", name="ca-org1", tls_ca_file=tls,
+                      registrar_secret_file=secret_file(tmp_path / "registrar", "pw")),
+        admin_msp_dir=msp, admin_token_file=secret_file(tmp_path / "admin", "admin-token"),
+        key_encryption_key_file=secret_file(tmp_path / "kek", base64.b64encode(kek).decode()),
+        store=tmp_path / "gateway.db", max_body_bytes=2048, connect_timeout=0.2,
+    )
+    application = app(settings)
+    store: Store = application.state.context.store
+    tokens = {}
+    for name in ("alice", "bob"):
+        user_key = ec.generate_private_key(ec.SECP256R1())
+        tokens[name] = new_token()
+        store.add_user(UserRecord(name, token_hash(tokens[name]), certificate(name, user_key),
+                                  KeyBox(kek).seal(name, user_key), custodial=True, state=ACTIVE))
+    return application, tokens
+
+
+def client(application, token: str | None = None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://gw", headers=headers)
+
+
+async def test_requests_without_a_valid_token_get_401_problems(gateway):
+    application, _ = gateway
+    for token in (None, "not-a-token"):
+        async with client(application, token) as http:
+            response = await http.post("/v1/users/alice/token")
+            assert response.status_code == 401
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.headers["www-authenticate"].startswith("Bearer")
+            assert response.json()["code"] == "UNAUTHENTICATED"
+    async with client(application) as http:
+        response = await http.get("/v1/token", headers={"Authorization": "Basic YWxpY2U6cHc="})
+        assert response.status_code == 401
+
+
+async def test_a_user_rotates_only_its_own_token_and_the_old_one_dies(gateway):
+    application, tokens = gateway
+    async with client(application, tokens["alice"]) as alice:
+        assert (await alice.post("/v1/users/bob/token")).status_code == 403
+        rotated = await alice.post("/v1/users/alice/token")
+        assert rotated.status_code == 200
+        assert (await alice.post("/v1/users/alice/token")).status_code == 401
+    async with client(application, rotated.json()["token"]) as alice:
+        assert (await alice.post("/v1/users/alice/token")).status_code == 200
+    async with client(application, "admin-token") as admin:
+        assert (await admin.post("/v1/users/bob/token")).status_code == 403  # the admin is no user
+    async with client(application, tokens["bob"]) as bob:
+        assert (await bob.post("/v1/users", json={"name": "carol"})).status_code == 403  # only the admin creates
+
+
+async def test_stored_keys_are_sealed_and_new_tokens_never_stored(gateway, tmp_path):
+    application, tokens = gateway
+    async with client(application, tokens["bob"]) as bob:
+        rotated = await bob.post("/v1/users/bob/token", headers={"Idempotency-Key": "rotate-1"})
+        assert rotated.status_code == 200 and "idempotent-replayed" not in rotated.headers
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("gateway.db*"))  # with the write-ahead log
+    assert b"PRIVATE KEY" not in raw
+    assert tokens["alice"].encode() not in raw and token_hash(tokens["alice"]).encode() in raw
+    assert rotated.json()["token"].encode() not in raw
+
+
+async def test_invalid_input_is_refused_before_any_peer_is_asked(gateway):
+    application, tokens = gateway
+    async with client(application, tokens["alice"]) as alice:
+        bad = await alice.post("/v1/services/weather/rights", content=b"{", headers={"content-type": "application/json"})
+        assert bad.status_code == 400 and bad.json()["code"] == "MALFORMED_JSON"
+        for body in ({"calls": 0}, {"calls": "1"}, {"calls": 1, "more": True}, {"calls": 2**70}):
+            response = await alice.post("/v1/services/weather/rights", json=body)
+            assert response.status_code == 422, body
+            assert all("input" not in e for e in response.json()["errors"])  # the input is not echoed back
+        big = await alice.post("/v1/services", content=b"x" * 5000, headers={"content-type": "application/json"})
+        assert big.status_code == 413
+        assert (await alice.get("/v1/services/a%00b")).status_code == 422
+        missing = await alice.get("/v1/nothing-here")
+        assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_an_unreachable_network_is_a_503_not_a_500(gateway):
+    application, tokens = gateway
+    async with client(application, tokens["alice"]) as alice:
+        response = await alice.get("/v1/token")
+        assert response.status_code == 503 and response.headers["retry-after"]
+        assert (await alice.get("/readyz")).status_code == 503
+        assert (await alice.get("/healthz")).status_code == 200
+        metrics = await alice.get("/metrics")
+        assert 'tdses_gateway_requests_total{method="GET",route="/v1/token",status="503"}' in metrics.text
+
+
+def idempotent_app(tmp_path):
+    calls = []
+
+    async def buy(request):
+        calls.append(await request.json())
+        status = 503 if calls[-1].get("fail") else 200
+        return JSONResponse({"n": len(calls)}, status_code=status, headers={"X-Transaction-Id": f"tx{len(calls)}"})
+
+    owners = {"t-alice": "alice", "t-bob": "bob"}
+    application = IdempotencyMiddleware(Starlette(routes=[Route("/buy", buy, methods=["POST"])]),
+                                        Store(tmp_path / "i.db"), ttl=60, owner_of=owners.get)
+    return application, calls
+
+
+async def test_a_retry_with_the_same_idempotency_key_runs_once(tmp_path):
+    application, calls = idempotent_app(tmp_path)
+    async with client(application, "t-alice") as alice:
+        key = {"Idempotency-Key": "k1"}
+        first = await alice.post("/buy", json={"calls": 5}, headers=key)
+        again = await alice.post("/buy", json={"calls": 5}, headers=key)
+        assert len(calls) == 1 and again.json() == first.json() == {"n": 1}
+        assert again.headers["idempotent-replayed"] == "true" and again.headers["x-transaction-id"] == "tx1"
+        reused = await alice.post("/buy", json={"calls": 6}, headers=key)
+        assert reused.status_code == 422 and len(calls) == 1
+        await alice.post("/buy", json={"calls": 5})
+        await alice.post("/buy", json={"calls": 5})
+        assert len(calls) == 3  # without a key every request runs
+        bad = await alice.post("/buy", json={}, headers={"Idempotency-Key": "sp ace"})
+        assert bad.status_code == 400
+    async with client(application, "t-bob") as bob:
+        await bob.post("/buy", json={"calls": 5}, headers={"Idempotency-Key": "k1"})
+        assert len(calls) == 4  # keys are per user
+
+
+async def test_unavailable_answers_are_not_kept_so_a_retry_runs_again(tmp_path):
+    application, calls = idempotent_app(tmp_path)
+    async with client(application, "t-alice") as alice:
+        key = {"Idempotency-Key": "k2"}
+        assert (await alice.post("/buy", json={"fail": True}, headers=key)).status_code == 503
+        assert (await alice.post("/buy", json={"fail": True}, headers=key)).status_code == 503
+        assert len(calls) == 2
+
+
+async def test_a_key_still_in_use_gets_409(tmp_path):
+    application, calls = idempotent_app(tmp_path)
+    store: Store = application.store
+    store.claim_idempotency_key("alice", "k3", "other", ttl=60)
+    async with client(application, "t-alice") as alice:
+        response = await alice.post("/buy", json={}, headers={"Idempotency-Key": "k3"})
+        assert response.status_code == 422 and not calls  # the reserved key was for another request

@@ -1,0 +1,166 @@
+"""The gateway's building blocks without a network: key sealing, tokens, rate limit, problem mapping, config."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from fabric_gateway import CommitError, CommitStatusError, EndorseError, ErrorDetail, SubmitError
+from fabric_protos.peer import transaction_pb2
+from tdses.rest.core.config import ConfigError, Settings, load_settings, read_secret
+from tdses.rest.core.keystore import KeyBox, KeyBoxError
+from tdses.rest.core.problems import problem_from_fabric, transient
+from tdses.rest.core.ratelimit import RateLimiter
+from tdses.rest.core.tokens import matches, new_token, token_hash
+
+
+def test_a_sealed_key_opens_only_for_its_owner_with_the_same_kek():
+    key = ec.generate_private_key(ec.SECP256R1())
+    box = KeyBox(os.urandom(32))
+    sealed = box.seal("alice", key)
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    assert der not in sealed
+    assert box.open("alice", sealed).private_numbers() == key.private_numbers()
+    with pytest.raises(KeyBoxError):
+        box.open("mallory", sealed)  # a row's key swapped into another user's row
+    with pytest.raises(KeyBoxError):
+        KeyBox(os.urandom(32)).open("alice", sealed)
+    tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    with pytest.raises(KeyBoxError):
+        box.open("alice", tampered)
+    assert "AES" in repr(box) and str(key.private_numbers().private_value) not in repr(box)
+
+
+def test_tokens_are_random_and_only_their_hash_matches():
+    first, second = new_token(), new_token()
+    assert first != second and len(first) > 40
+    assert token_hash(first) != first and len(token_hash(first)) == 64
+    assert matches(token_hash(first), token_hash(first))
+    assert not matches(token_hash(first), token_hash(second))
+
+
+def test_the_token_bucket_allows_a_burst_then_the_rate():
+    now = [0.0]
+    limiter = RateLimiter(rate=2, burst=3, clock=lambda: now[0])
+    assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert limiter.take("a") == pytest.approx(0.5)
+    assert limiter.take("b") == 0.0  # buckets are per token
+    now[0] += 0.5
+    assert limiter.take("a") == 0.0
+    assert limiter.take("a") > 0
+    now[0] += 100
+    assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]  # refills up to the burst only
+    assert limiter.take("a") > 0
+
+
+def endorse_error(message: str, code=grpc.StatusCode.ABORTED) -> EndorseError:
+    detail = ErrorDetail("peer0:7051", "Org1MSP", message)
+    return EndorseError(code, "failed to endorse transaction", [detail], transaction_id="ab" * 32)
+
+
+@pytest.mark.parametrize("message,status,code", [
+    ("chaincode response 500, NOT_FOUND: service \"x\" does not exist", 404, "NOT_FOUND"),
+    ("chaincode response 500, ALREADY_EXISTS: service \"x\" already exists", 409, "ALREADY_EXISTS"),
+    ("chaincode response 500, INSUFFICIENT_FUNDS: balance 3 < 15", 409, "INSUFFICIENT_FUNDS"),
+    ("chaincode response 500, FORBIDDEN: only the developer", 403, "FORBIDDEN"),
+    ("chaincode response 500, UNAUTHENTICATED: not a registered user", 403, "UNAUTHENTICATED"),
+    ("chaincode response 500, INVALID_ARGUMENT: calls must be between", 422, "INVALID_ARGUMENT"),
+    ("chaincode response 500, INVALID_STATE: service is created", 409, "INVALID_STATE"),
+    ("chaincode response 500, INTERNAL: arithmetic", 502, "INTERNAL"),
+])
+def test_chaincode_codes_map_to_http_statuses(message, status, code):
+    problem = problem_from_fabric(endorse_error(message))
+    assert (problem.status, problem.code) == (status, code)
+    assert problem.detail == message.split(f"{code}: ", 1)[1]
+    assert problem.body()["type"].endswith(code.lower())
+
+
+def test_fabric_failures_map_to_503_504_and_409():
+    unavailable = problem_from_fabric(endorse_error("connection refused", grpc.StatusCode.UNAVAILABLE))
+    assert unavailable.status == 503 and unavailable.headers["Retry-After"]
+    timeout = problem_from_fabric(CommitStatusError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline", [],
+                                                    transaction_id="cd" * 32))
+    assert timeout.status == 504 and timeout.body()["transactionId"] == "cd" * 32
+    conflict = problem_from_fabric(CommitError("ef" * 32, transaction_pb2.MVCC_READ_CONFLICT, 9, attempts=3))
+    assert conflict.status == 409 and conflict.code == "CONFLICT" and conflict.body()["transactionId"] == "ef" * 32
+    policy = problem_from_fabric(CommitError("ef" * 32, transaction_pb2.ENDORSEMENT_POLICY_FAILURE))
+    assert policy.status == 502 and policy.body()["validationCode"] == "ENDORSEMENT_POLICY_FAILURE"
+    too_few = endorse_error("no combination of peers can be derived which satisfy the endorsement policy",
+                            grpc.StatusCode.FAILED_PRECONDITION)
+    assert problem_from_fabric(too_few).status == 503 and transient(too_few)
+    assert not transient(endorse_error("chaincode response 500, NOT_FOUND: x", grpc.StatusCode.FAILED_PRECONDITION))
+    orderer = problem_from_fabric(SubmitError(grpc.StatusCode.UNAVAILABLE, "no orderer", [], transaction_id="x"))
+    assert orderer.status == 503
+
+
+def write(path, content: str, mode: int = 0o600):
+    path.write_text(content)
+    path.chmod(mode)
+    return path
+
+
+CONFIG = """
+org: org1
+msp_id: Org1MSP
+channel: tdses
+chaincode: tdses
+listen: 127.0.0.1:8081
+peers:
+  - {{address: 127.0.0.1:7061, server_name: peer0.org1.tdses.test, tls_ca_file: {tmp}/tlsca.pem}}
+  - {{address: 127.0.0.1:7064, server_name: peer1.org1.tdses.test, tls_ca_file: {tmp}/tlsca.pem}}
+ca: {{url: "https://127.0.0.1:7067", name: ca-org1, tls_ca_file: {tmp}/tlsca.pem, registrar: admin,
+      registrar_secret_file: {tmp}/registrar}}
+admin_msp_dir: {tmp}/msp
+admin_token_file: {tmp}/admin-token
+key_encryption_key_file: {tmp}/kek
+store: {tmp}/gateway.db
+"""
+
+
+def test_settings_load_from_yaml_and_the_environment_overrides(tmp_path, monkeypatch):
+    path = write(tmp_path / "gateway.yaml", CONFIG.format(tmp=tmp_path))
+    settings = load_settings(path)
+    assert settings.msp_id == "Org1MSP" and [p.address for p in settings.peers] == ["127.0.0.1:7061", "127.0.0.1:7064"]
+    assert (settings.host, settings.port) == ("127.0.0.1", 8081)
+    monkeypatch.setenv("TDSES_GATEWAY_LISTEN", "0.0.0.0:9000")
+    monkeypatch.setenv("TDSES_GATEWAY_RATE_LIMIT_BURST", "7")
+    monkeypatch.setenv("TDSES_GATEWAY_CA__NAME", "ca-other")
+    settings = load_settings(path)
+    assert (settings.port, settings.rate_limit_burst, settings.ca.name) == (9000, 7, "ca-other")
+
+
+def test_settings_refuse_unknown_keys_and_bad_listen_addresses(tmp_path):
+    path = write(tmp_path / "gateway.yaml", CONFIG.format(tmp=tmp_path) + "colour: blue\n")
+    with pytest.raises(ValueError, match="colour"):
+        load_settings(path)
+    values = dict(org="o", msp_id="M", channel="c", chaincode="cc", listen="nohostport",
+                  peers=[{"address": "a:1", "tls_ca_file": tmp_path}],
+                  ca={"url": "https://x", "name": "ca", "tls_ca_file": tmp_path, "registrar_secret_file": tmp_path},
+                  admin_msp_dir=tmp_path, admin_token_file=tmp_path, key_encryption_key_file=tmp_path,
+                  store=tmp_path / "db")
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        Settings(**values)
+    with pytest.raises(ConfigError, match="no configuration file"):
+        load_settings(tmp_path / "missing.yaml")
+
+
+def test_secret_files_must_be_private_and_the_kek_32_bytes(tmp_path):
+    path = write(tmp_path / "gateway.yaml", CONFIG.format(tmp=tmp_path))
+    settings = load_settings(path)
+    write(tmp_path / "kek", base64.b64encode(os.urandom(32)).decode())
+    assert len(settings.key_encryption_key()) == 32
+    write(tmp_path / "kek", base64.b64encode(os.urandom(16)).decode())
+    with pytest.raises(ConfigError, match="32 bytes"):
+        settings.key_encryption_key()
+    write(tmp_path / "admin-token", "secret", mode=0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        settings.admin_token()
+    write(tmp_path / "empty", "", mode=0o600)
+    with pytest.raises(ConfigError, match="empty"):
+        read_secret(tmp_path / "empty")
