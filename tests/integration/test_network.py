@@ -82,10 +82,22 @@ def test_down_then_up_keeps_the_ledger(network, enroll):
     assert query_user(reader, network.topology.org("org1").peers[1], bob.name)["name"] == bob.name
 
 
+def leader(network):
+    for o in network.topology.orderers:
+        if processes.metric(o.ports.operations, "consensus_etcdraft_is_leader") == 1.0:
+            return o
+    return None
+
+
 def test_transactions_commit_with_one_orderer_stopped(network, enroll):
-    orderer = network.topology.orderers[0]
+    """Stop the raft leader (the harder case): the other two elect a new one and keep ordering."""
+    network.wait_raft_leader()
+    orderer = leader(network)
+    assert orderer is not None
     assert processes.stop(network.state.pid_file(orderer))
     try:
+        network.wait_raft_leader()
+        assert leader(network) not in (None, orderer)
         carol = enroll("org3", "carol")
         user = register(carol, network.topology.org("org3").peers[0])
         assert user["name"] == carol.name
