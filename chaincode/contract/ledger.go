@@ -34,6 +34,31 @@ func begin(stub shim.ChaincodeStubInterface) (*txn, error) {
 	return &txn{stub: stub, id: id, now: now}, nil
 }
 
+// beginQuery starts a read: any valid identity may query, registered or not.
+func beginQuery(stub shim.ChaincodeStubInterface) (*txn, error) {
+	t, err := begin(stub)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.identify(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// beginAsUser starts a change that the caller makes as its own active user.
+func beginAsUser(stub shim.ChaincodeStubInterface) (*txn, caller, *userRecord, error) {
+	t, err := begin(stub)
+	if err != nil {
+		return nil, caller{}, nil, err
+	}
+	who, user, err := t.actingUser()
+	if err != nil {
+		return nil, caller{}, nil, err
+	}
+	return t, who, user, nil
+}
+
 func (t *txn) key(ns string, attrs ...string) (string, error) {
 	k, err := t.stub.CreateCompositeKey(ns, attrs)
 	if err != nil {

@@ -55,11 +55,7 @@ func (c *SmartContract) CreateMashup(ctx contractapi.TransactionContextInterface
 	if err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
-	if err != nil {
-		return nil, err
-	}
-	_, u, err := t.actingUser()
+	t, _, u, err := beginAsUser(ctx.GetStub())
 	if err != nil {
 		return nil, err
 	}

@@ -80,11 +80,8 @@ func (c *SmartContract) QueryServiceByUser(ctx contractapi.TransactionContextInt
 	if err := validateBookmark(bookmark); err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
+	t, err := beginQuery(ctx.GetStub())
 	if err != nil {
-		return nil, err
-	}
-	if _, err := t.identify(); err != nil {
 		return nil, err
 	}
 	if _, err := t.loadUser(user); err != nil {
@@ -126,11 +123,8 @@ func (c *SmartContract) QueryServiceByRange(ctx contractapi.TransactionContextIn
 		}
 		from = bookmark
 	}
-	t, err := begin(ctx.GetStub())
+	t, err := beginQuery(ctx.GetStub())
 	if err != nil {
-		return nil, err
-	}
-	if _, err := t.identify(); err != nil {
 		return nil, err
 	}
 	names, next, err := t.pageNames(nsService, nil, from, end, size)
@@ -152,11 +146,8 @@ func (c *SmartContract) QueryServiceByStatus(ctx contractapi.TransactionContextI
 	if err := validateBookmark(bookmark); err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
+	t, err := beginQuery(ctx.GetStub())
 	if err != nil {
-		return nil, err
-	}
-	if _, err := t.identify(); err != nil {
 		return nil, err
 	}
 	names, next, err := t.pageNames(nsByStatus, []string{status}, bookmark, "", size)

@@ -110,7 +110,7 @@ func TestDefect4_EmptyOrMalformedIdentityIsRejected(t *testing.T) {
 	require.True(t, strings.HasPrefix(resp.Message, CodeUnauthenticated+": "), resp.Message)
 }
 
-// Defect 5: time.Now() in chaincode made endorsements differ between peers.
+// Defect 5: the original read the wall clock in chaincode, so endorsements differed between peers.
 func TestDefect5_EndorsementsAreDeterministic(t *testing.T) {
 	// Two peers endorse the same proposal (same tx id and timestamp) at different moments and must agree
 	// byte for byte on the response, the write set and the event.

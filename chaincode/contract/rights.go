@@ -80,11 +80,7 @@ func (c *SmartContract) CallService(ctx contractapi.TransactionContextInterface,
 	if err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
-	if err != nil {
-		return nil, err
-	}
-	_, buyer, err := t.actingUser()
+	t, _, buyer, err := beginAsUser(ctx.GetStub())
 	if err != nil {
 		return nil, err
 	}
@@ -155,11 +151,7 @@ func (c *SmartContract) ReduceCallTime(ctx contractapi.TransactionContextInterfa
 	if err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
-	if err != nil {
-		return nil, err
-	}
-	_, reducer, err := t.actingUser()
+	t, _, reducer, err := beginAsUser(ctx.GetStub())
 	if err != nil {
 		return nil, err
 	}
@@ -217,11 +209,8 @@ func (c *SmartContract) GetSpecCallTime(ctx contractapi.TransactionContextInterf
 	if err := validateName("user", user); err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
+	t, err := beginQuery(ctx.GetStub())
 	if err != nil {
-		return nil, err
-	}
-	if _, err := t.identify(); err != nil {
 		return nil, err
 	}
 	if _, err := t.loadService(service); err != nil {
@@ -239,11 +228,8 @@ func (c *SmartContract) GetCallTimesOfService(ctx contractapi.TransactionContext
 	if err := validateName("service", service); err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
+	t, err := beginQuery(ctx.GetStub())
 	if err != nil {
-		return nil, err
-	}
-	if _, err := t.identify(); err != nil {
 		return nil, err
 	}
 	if _, err := t.loadService(service); err != nil {
@@ -341,11 +327,7 @@ func (c *SmartContract) RewardService(ctx contractapi.TransactionContextInterfac
 	if err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
-	if err != nil {
-		return nil, err
-	}
-	_, from, err := t.actingUser()
+	t, _, from, err := beginAsUser(ctx.GetStub())
 	if err != nil {
 		return nil, err
 	}

@@ -257,11 +257,7 @@ func (c *SmartContract) RegisterService(ctx contractapi.TransactionContextInterf
 	if err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
-	if err != nil {
-		return nil, err
-	}
-	_, u, err := t.actingUser()
+	t, _, u, err := beginAsUser(ctx.GetStub())
 	if err != nil {
 		return nil, err
 	}
@@ -381,11 +377,8 @@ func (c *SmartContract) QueryService(ctx contractapi.TransactionContextInterface
 	if err := validateName("service", name); err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
+	t, err := beginQuery(ctx.GetStub())
 	if err != nil {
-		return nil, err
-	}
-	if _, err := t.identify(); err != nil {
 		return nil, err
 	}
 	return t.loadService(name)

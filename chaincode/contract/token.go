@@ -266,11 +266,8 @@ func (c *SmartContract) BalanceOf(ctx contractapi.TransactionContextInterface, a
 	if err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
+	t, err := beginQuery(ctx.GetStub())
 	if err != nil {
-		return nil, err
-	}
-	if _, err := t.identify(); err != nil {
 		return nil, err
 	}
 	cfg, err := t.loadConfig()
@@ -301,11 +298,7 @@ func (c *SmartContract) Transfer(ctx contractapi.TransactionContextInterface, to
 	if err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
-	if err != nil {
-		return nil, err
-	}
-	_, from, err := t.actingUser()
+	t, _, from, err := beginAsUser(ctx.GetStub())
 	if err != nil {
 		return nil, err
 	}

@@ -186,11 +186,7 @@ func (c *SmartContract) RemoveUser(ctx contractapi.TransactionContextInterface, 
 	if err := validateName("name", name); err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
-	if err != nil {
-		return nil, err
-	}
-	_, u, err := t.actingUser()
+	t, _, u, err := beginAsUser(ctx.GetStub())
 	if err != nil {
 		return nil, err
 	}
@@ -244,11 +240,8 @@ func (c *SmartContract) QueryUser(ctx contractapi.TransactionContextInterface, n
 	if err := validateName("name", name); err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
+	t, err := beginQuery(ctx.GetStub())
 	if err != nil {
-		return nil, err
-	}
-	if _, err := t.identify(); err != nil {
 		return nil, err
 	}
 	cfg, err := t.loadConfig()
@@ -296,11 +289,7 @@ func (c *SmartContract) SetContributionWeights(ctx contractapi.TransactionContex
 
 // CompactAccount folds the delta records of the caller's account into its base record.
 func (c *SmartContract) CompactAccount(ctx contractapi.TransactionContextInterface) (*Compaction, error) {
-	t, err := begin(ctx.GetStub())
-	if err != nil {
-		return nil, err
-	}
-	_, u, err := t.actingUser()
+	t, _, u, err := beginAsUser(ctx.GetStub())
 	if err != nil {
 		return nil, err
 	}
