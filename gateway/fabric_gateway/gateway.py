@@ -22,14 +22,15 @@ from .signing import Signer, SigningIdentity
 from .transaction import Transaction
 
 
-class Gateway:
-    """An identity (and, unless signing offline, its signer) using a Connection to the gateway peers.
+class GatewayCore:
+    """What the sync and async Gateway share; each names its own client and message types."""
 
-    Many Gateways (one per user) can share one Connection; a Gateway only closes the connection it created.
-
-        gateway = Gateway(shared_connection, Identity("Org1MSP", cert_pem), EcdsaSigner(key))
-        network = gateway.get_network("mychannel")
-    """
+    _Client: type = GatewayClient
+    _Network: type = Network
+    _Proposal: type = Proposal
+    _Transaction: type = Transaction
+    _Commit: type = Commit
+    _EventsRequest: type = ChaincodeEventsRequest
 
     def __init__(
         self,
@@ -44,17 +45,17 @@ class Gateway:
         self.connection = connection
         self.identity = identity
         self._signing = SigningIdentity(identity, signer)
-        self._client = GatewayClient(connection, timeouts)
+        self._client = self._Client(connection, timeouts)
         self._retry = retry or RetryPolicy()
         self._owns_connection = owns_connection
 
     def get_network(self, channel_name: str) -> Network:
-        return Network(self._client, self._signing, channel_name, self._retry)
+        return self._Network(self._client, self._signing, channel_name, self._retry)
 
     # Offline signing: rebuild a message from its bytes(), optionally attaching a signature made elsewhere.
 
     def new_proposal(self, proposal_bytes: bytes) -> Proposal:
-        return Proposal(
+        return self._Proposal(
             self._client, self._signing, gateway_pb2.ProposedTransaction.FromString(proposal_bytes)
         )
 
@@ -66,7 +67,7 @@ class Gateway:
 
     def new_transaction(self, transaction_bytes: bytes) -> Transaction:
         prepared = gateway_pb2.PreparedTransaction.FromString(transaction_bytes)
-        return Transaction(self._client, self._signing, prepared)
+        return self._Transaction(self._client, self._signing, prepared)
 
     def new_signed_transaction(self, transaction_bytes: bytes, signature: bytes) -> Transaction:
         transaction = self.new_transaction(transaction_bytes)
@@ -75,7 +76,7 @@ class Gateway:
 
     def new_commit(self, commit_bytes: bytes) -> Commit:
         signed = gateway_pb2.SignedCommitStatusRequest.FromString(commit_bytes)
-        return Commit(self._client, self._signing, signed)
+        return self._Commit(self._client, self._signing, signed)
 
     def new_signed_commit(self, commit_bytes: bytes, signature: bytes) -> Commit:
         commit = self.new_commit(commit_bytes)
@@ -84,7 +85,7 @@ class Gateway:
 
     def new_chaincode_events_request(self, request_bytes: bytes) -> ChaincodeEventsRequest:
         signed = gateway_pb2.SignedChaincodeEventsRequest.FromString(request_bytes)
-        return ChaincodeEventsRequest(self._client, self._signing, signed)
+        return self._EventsRequest(self._client, self._signing, signed)
 
     def new_signed_chaincode_events_request(
         self, request_bytes: bytes, signature: bytes
@@ -92,6 +93,17 @@ class Gateway:
         request = self.new_chaincode_events_request(request_bytes)
         request.set_signature(signature)
         return request
+
+
+
+class Gateway(GatewayCore):
+    """An identity (and, unless signing offline, its signer) using a Connection to the gateway peers.
+
+    Many Gateways (one per user) can share one Connection; a Gateway only closes the connection it created.
+
+        gateway = Gateway(shared_connection, Identity("Org1MSP", cert_pem), EcdsaSigner(key))
+        network = gateway.get_network("mychannel")
+    """
 
     def close(self) -> None:
         if self._owns_connection:

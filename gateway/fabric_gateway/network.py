@@ -19,12 +19,12 @@ from .options import RetryPolicy
 from .signing import SigningIdentity
 
 
-class Network:
-    """Synchronous network (channel).
+class NetworkCore:
+    """What the sync and async Network share; each names its own Contract, Commit and events request types."""
 
-        contract = network.get_contract("tdses")
-        for event in network.chaincode_events("tdses", start_block=0): ...
-    """
+    _Contract: type = Contract
+    _Commit: type = Commit
+    _EventsRequest: type = ChaincodeEventsRequest
 
     def __init__(
         self, client: GatewayClient, signing: SigningIdentity, name: str, retry: RetryPolicy
@@ -35,14 +35,14 @@ class Network:
         self.name = name
 
     def get_contract(self, chaincode_name: str, contract_name: str | None = None) -> Contract:
-        return Contract(
+        return self._Contract(
             self._client, self._signing, self.name, chaincode_name, contract_name, self._retry
         )
 
     def new_commit(self, transaction_id: str) -> Commit:
         """A commit status request for any transaction ID (e.g. to poll a transaction that timed out)."""
         request = new_commit_status_request(self._signing.creator(), self.name, transaction_id)
-        return Commit(self._client, self._signing, request)
+        return self._Commit(self._client, self._signing, request)
 
     def new_chaincode_events_request(
         self,
@@ -54,7 +54,15 @@ class Network:
         request = new_chaincode_events_request(
             self._signing.creator(), self.name, chaincode_name, start_block, checkpoint
         )
-        return ChaincodeEventsRequest(self._client, self._signing, request)
+        return self._EventsRequest(self._client, self._signing, request)
+
+
+class Network(NetworkCore):
+    """Synchronous network (channel).
+
+        contract = network.get_contract("tdses")
+        for event in network.chaincode_events("tdses", start_block=0): ...
+    """
 
     def chaincode_events(
         self,

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fabric_protos.gateway import gateway_pb2
-
 from ..connection import DEFAULT_CONNECT_TIMEOUT, Endpoint, PemSource
+from ..gateway import GatewayCore
 from ..identity import Identity
 from ..options import RetryPolicy, Timeouts
-from ..signing import Signer, SigningIdentity
+from ..signing import Signer
 from .client import GatewayClient
 from .commit import Commit
 from .connection import Connection
@@ -23,67 +22,15 @@ from .proposal import Proposal
 from .transaction import Transaction
 
 
-class Gateway:
+class Gateway(GatewayCore):
     """Async twin of fabric_gateway.Gateway; many Gateways may share one aio Connection."""
 
-    def __init__(
-        self,
-        connection: Connection,
-        identity: Identity,
-        signer: Signer | None = None,
-        *,
-        timeouts: Timeouts | None = None,
-        retry: RetryPolicy | None = None,
-        owns_connection: bool = False,
-    ) -> None:
-        self.connection = connection
-        self.identity = identity
-        self._signing = SigningIdentity(identity, signer)
-        self._client = GatewayClient(connection, timeouts)
-        self._retry = retry or RetryPolicy()
-        self._owns_connection = owns_connection
-
-    def get_network(self, channel_name: str) -> Network:
-        return Network(self._client, self._signing, channel_name, self._retry)
-
-    def new_proposal(self, proposal_bytes: bytes) -> Proposal:
-        return Proposal(
-            self._client, self._signing, gateway_pb2.ProposedTransaction.FromString(proposal_bytes)
-        )
-
-    def new_signed_proposal(self, proposal_bytes: bytes, signature: bytes) -> Proposal:
-        proposal = self.new_proposal(proposal_bytes)
-        proposal.set_signature(signature)
-        return proposal
-
-    def new_transaction(self, transaction_bytes: bytes) -> Transaction:
-        prepared = gateway_pb2.PreparedTransaction.FromString(transaction_bytes)
-        return Transaction(self._client, self._signing, prepared)
-
-    def new_signed_transaction(self, transaction_bytes: bytes, signature: bytes) -> Transaction:
-        transaction = self.new_transaction(transaction_bytes)
-        transaction.set_signature(signature)
-        return transaction
-
-    def new_commit(self, commit_bytes: bytes) -> Commit:
-        signed = gateway_pb2.SignedCommitStatusRequest.FromString(commit_bytes)
-        return Commit(self._client, self._signing, signed)
-
-    def new_signed_commit(self, commit_bytes: bytes, signature: bytes) -> Commit:
-        commit = self.new_commit(commit_bytes)
-        commit.set_signature(signature)
-        return commit
-
-    def new_chaincode_events_request(self, request_bytes: bytes) -> ChaincodeEventsRequest:
-        signed = gateway_pb2.SignedChaincodeEventsRequest.FromString(request_bytes)
-        return ChaincodeEventsRequest(self._client, self._signing, signed)
-
-    def new_signed_chaincode_events_request(
-        self, request_bytes: bytes, signature: bytes
-    ) -> ChaincodeEventsRequest:
-        request = self.new_chaincode_events_request(request_bytes)
-        request.set_signature(signature)
-        return request
+    _Client = GatewayClient
+    _Network = Network
+    _Proposal = Proposal
+    _Transaction = Transaction
+    _Commit = Commit
+    _EventsRequest = ChaincodeEventsRequest
 
     async def close(self) -> None:
         if self._owns_connection:
