@@ -19,7 +19,8 @@ FUZZTIME ?= 3s
 
 # Chaincode: vet, unit tests with coverage, then every fuzz target briefly (longer: make test-go FUZZTIME=1m).
 test-go:
-	cd chaincode && test -z "$$(gofmt -l .)" && go vet ./... && go test -count=1 -cover ./...
+	@cd chaincode && unformatted=$$(gofmt -l .) && [ -z "$$unformatted" ] || { echo "gofmt needed: $$unformatted"; exit 1; }
+	cd chaincode && go vet ./... && go test -count=1 -cover ./...
 	cd chaincode && for target in $$(go test ./contract -list '^Fuzz' | grep '^Fuzz'); do \
 		go test ./contract -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) || exit 1; \
 		echo "fuzzed $$target for $(FUZZTIME)"; done
