@@ -1,0 +1,1 @@
+"""Real service ecosystems imported onto a T-DSES network: `tdses import programmableweb`."""

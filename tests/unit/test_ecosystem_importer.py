@@ -1,0 +1,220 @@
+"""The importer's decisions without a network: what a (re)run submits, in which phase, and what it reports."""
+
+from __future__ import annotations
+
+import io
+import stat
+
+import grpc
+import pytest
+
+from fabric_gateway import EndorseError, ErrorDetail
+from tdses.ecosystem.importer import (
+    ChaincodeError,
+    Importer,
+    Progress,
+    SecretStore,
+    Step,
+    Summary,
+    call,
+    developer_orgs,
+)
+from tdses.ecosystem.programmableweb import API_FILE, data_dir, load
+from tdses.network.network import Network
+from tdses.network.state import State
+from tdses.network.topology import load as load_topology
+
+DATA = data_dir()
+pytestmark = pytest.mark.skipif(not (DATA / API_FILE).is_file(), reason=f"no ProgrammableWeb data in {DATA}")
+
+
+@pytest.fixture(scope="module")
+def eco():
+    return load(DATA, developers=6)
+
+
+def importer(tmp_path, eco, services) -> Importer:
+    network = Network(State(tmp_path), load_topology("default", 20000))
+    return Importer(network, eco, services, concurrency=4, progress=Progress(io.StringIO()))
+
+
+def actions(phase: dict) -> list[tuple[str, str]]:
+    return sorted((step.action, step.service.name) for steps in phase.values() for step in steps)
+
+
+def test_developers_are_dealt_over_the_organizations_in_turn():
+    orgs = load_topology("default", 20000).orgs
+    placed = developer_orgs([f"d{i}" for i in range(7)], orgs)
+    assert [placed[f"d{i}"].name for i in range(7)] == ["org1", "org2", "org3", "org1", "org2", "org3", "org1"]
+
+
+def test_a_first_run_registers_publishes_composes_then_invalidates_the_dead(tmp_path, eco):
+    chosen = eco.select(60)
+    phases = importer(tmp_path, eco, chosen).plan()
+    services, mashups, dead = phases
+    apis = [s for s in chosen if s.kind == "api"]
+    assert actions(services) == sorted([("RegisterService", s.name) for s in apis] +
+                                       [("PublishService", s.name) for s in apis])
+    composed = [s for s in chosen if s.composed]
+    assert actions(mashups) == sorted([("CreateMashup", m.name) for m in composed] +
+                                      [("PublishService", m.name) for m in composed])
+    assert actions(dead) == sorted(("InvalidateService", s.name) for s in chosen if not s.alive)
+    # Each developer's steps keep the lifecycle order: register before publish.
+    for steps in services.values():
+        for i, step in enumerate(steps):
+            if step.action == "PublishService":
+                assert ("RegisterService", step.service.name) in [(s.action, s.service.name) for s in steps[:i]]
+    assert all(step.service.developer == dev for phase in phases for dev, steps in phase.items() for step in steps)
+
+
+def test_a_rerun_on_a_finished_import_plans_nothing(tmp_path, eco):
+    chosen = eco.select(60)
+    imp = importer(tmp_path, eco, chosen)
+    imp.chain = {s.name: {"developer": s.developer, "status": "available" if s.alive else "invalid"} for s in chosen}
+    assert imp.plan() == [{}, {}, {}]
+    assert imp.summary.tally[("services", "already")] == 60
+    assert imp.summary.tally[("invalidated", "already")] == sum(not s.alive for s in chosen)
+
+
+def test_an_interrupted_import_finishes_only_what_is_missing(tmp_path, eco):
+    chosen = eco.select(60)
+    first, second = chosen[0], chosen[1]
+    components = {c for m in chosen for c in m.components}
+    invalid, pending = [s for s in chosen[2:] if s.kind == "api" and not s.alive and s.name not in components][:2]
+    imp = importer(tmp_path, eco, chosen)
+    imp.chain = {s.name: {"developer": s.developer, "status": "available"} for s in chosen if s.kind == "api"}
+    imp.chain[first.name]["status"] = "created"  # registered, never published
+    del imp.chain[second.name]  # never registered
+    imp.chain[invalid.name]["status"] = "invalid"  # the last phase had begun
+    services, mashups, dead = imp.plan()
+    assert actions(services) == sorted([("PublishService", first.name), ("RegisterService", second.name),
+                                        ("PublishService", second.name)])
+    assert len(actions(mashups)) == 2 * sum(s.composed for s in chosen)
+    assert ("InvalidateService", pending.name) in actions(dead)
+    assert ("InvalidateService", invalid.name) not in actions(dead)
+
+
+def test_a_dead_component_already_invalid_is_published_again_for_a_new_mashup(tmp_path, eco):
+    # A smaller import finished (its dead APIs invalid); a larger one now composes one of them into a mashup.
+    chosen = eco.select(60)
+    mashup = next(m for m in chosen if m.composed and any(not c.alive for c in chosen if c.name in m.components))
+    component = next(c for c in chosen if c.name in mashup.components and not c.alive)
+    imp = importer(tmp_path, eco, chosen)
+    imp.chain = {s.name: {"developer": s.developer, "status": "available" if s.alive else "invalid"}
+                 for s in chosen if s.kind == "api"}
+    services, mashups, dead = imp.plan()
+    assert ("PublishService", component.name) in actions(services)
+    assert ("CreateMashup", mashup.name) in actions(mashups)
+    assert ("InvalidateService", component.name) in actions(dead)
+    assert imp.summary.notes["dead APIs published again for new mashups, invalidated again after"] >= 1
+
+
+def test_mashup_costs_count_only_other_developers_components(tmp_path, eco):
+    chosen = eco.select(60)
+    imp = importer(tmp_path, eco, chosen)
+    costs = imp.mashup_costs(imp.plan())
+    price = {a.name: a for a in eco.apis}
+    expected = {}
+    for m in (s for s in chosen if s.composed):
+        paid = sum(price[c].price for c in m.components if price[c].developer != m.developer)
+        expected[m.developer] = expected.get(m.developer, 0) + paid
+    assert {d: c for d, c in costs.items() if c} == {d: c for d, c in expected.items() if c}
+
+
+def test_secrets_are_kept_in_one_owner_only_file(tmp_path):
+    store = SecretStore(tmp_path / "secrets" / "pw.json")
+    store.put("pw-dev-001", "org1", "s3cret")
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    assert SecretStore(store.path).get("pw-dev-001") == {"org": "org1", "secret": "s3cret"}
+    assert "BEGIN" not in store.path.read_text()  # a secret, never a key
+
+
+def test_progress_prints_a_line_per_tenth_when_not_a_terminal():
+    out = io.StringIO()
+    progress = Progress(out)
+    progress.plan(200)
+    for _ in range(200):
+        progress.tick()
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 10 and lines[-1].startswith("import: 200/200 transactions (100%)")
+    assert "tx/s" in lines[0] and "ETA" in lines[0]
+
+
+def test_summary_lists_counts_rate_and_skip_reasons():
+    summary = Summary(transactions=300, elapsed=10.0)
+    summary.selected.update({"services": 60, "mashups": 8})
+    summary.tally.update({("services", "new"): 59, ("services", "already"): 1})
+    summary.fail("mashups", "CreateMashup x by pw-dev-001: INSUFFICIENT_FUNDS")
+    summary.skipped["edges to APIs missing from the data (dropped)"] = 3
+    text = summary.render()
+    assert "services" in text and "30.0 tx/s" in text and "      3  edges to APIs missing" in text
+    assert summary.failed == 1 and "INSUFFICIENT_FUNDS" in text
+
+
+class FlakyContract:
+    """A contract whose first calls fail as given, then answer."""
+
+    def __init__(self, *failures):
+        self.failures = list(failures)
+        self.calls = 0
+
+    async def submit_transaction(self, function, *args):
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        return b'{"ok": true}'
+
+    evaluate_transaction = submit_transaction
+
+
+@pytest.fixture
+def no_sleep(monkeypatch):
+    async def instant(_):
+        return None
+
+    monkeypatch.setattr("tdses.ecosystem.importer.asyncio.sleep", instant)
+
+
+async def test_disagreeing_endorsers_and_unreachable_peers_are_tried_again(no_sleep):
+    mismatch = EndorseError(grpc.StatusCode.ABORTED, "failed to collect enough transaction endorsements")
+    down = EndorseError(grpc.StatusCode.UNAVAILABLE, "no peer")
+    contract = FlakyContract(mismatch, down)
+    assert await call(contract, True, "PublishService", "x") == {"ok": True}
+    assert contract.calls == 3
+
+
+async def test_a_chaincode_refusal_is_not_retried_and_keeps_its_code(no_sleep):
+    refused = EndorseError(grpc.StatusCode.ABORTED, "failed to endorse", [
+        ErrorDetail("peer0", "Org1MSP", 'chaincode response 500, ALREADY_EXISTS: service "x" already exists')])
+    contract = FlakyContract(refused)
+    with pytest.raises(ChaincodeError) as error:
+        await call(contract, True, "RegisterService", "{}")
+    assert error.value.code == "ALREADY_EXISTS" and contract.calls == 1
+
+
+def not_found(message: str) -> EndorseError:
+    return EndorseError(grpc.StatusCode.ABORTED, "failed to endorse", [
+        ErrorDetail("peer0", "Org2MSP", f"chaincode response 500, NOT_FOUND: {message}")])
+
+
+async def test_a_step_refused_by_an_endorser_a_block_behind_is_tried_again(tmp_path, eco, no_sleep):
+    # Under load, publishing right after registering can reach a peer that has not committed the registration.
+    service = eco.apis[0]
+    imp = importer(tmp_path, eco, [service])
+    dev = imp.developers[service.developer]
+    dev.contract = FlakyContract(not_found(f'service "{service.name}" does not exist'))
+    await imp.do(dev, Step("PublishService", service))
+    assert dev.contract.calls == 2 and imp.summary.tally[("published", "new")] == 1 and imp.summary.failed == 0
+
+
+async def test_a_real_refusal_is_reported_once_and_blocks_the_services_later_steps(tmp_path, eco, no_sleep):
+    service = eco.apis[0]
+    imp = importer(tmp_path, eco, [service])
+    dev = imp.developers[service.developer]
+    broke = EndorseError(grpc.StatusCode.ABORTED, "failed to endorse", [
+        ErrorDetail("peer0", "Org1MSP", "chaincode response 500, INVALID_ARGUMENT: url must be absolute")])
+    dev.contract = FlakyContract(broke)
+    await imp.do(dev, Step("RegisterService", service))
+    await imp.do(dev, Step("PublishService", service))
+    assert dev.contract.calls == 1 and imp.summary.failed == 1
+    assert imp.summary.skipped["RegisterService failed (PublishService)"] == 1
