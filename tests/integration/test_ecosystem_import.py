@@ -12,12 +12,11 @@ import pytest
 
 from tdses.cli import main
 from tdses.ecosystem.importer import SECRETS_FILE, Progress, import_ecosystem
-from tdses.ecosystem.programmableweb import API_FILE, data_dir, load
+from tdses.ecosystem.programmableweb import data_dir, load
 
 from tests.integration.test_chaincode_scenarios import Client
 
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not (data_dir() / API_FILE).is_file(), reason="no ProgrammableWeb data")]
+pytestmark = pytest.mark.integration
 
 DEVELOPERS = 6  # two per organization: few sequential registrations, several owners per mashup
 LIMIT = 60

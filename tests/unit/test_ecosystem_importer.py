@@ -19,13 +19,12 @@ from tdses.ecosystem.importer import (
     call,
     developer_orgs,
 )
-from tdses.ecosystem.programmableweb import API_FILE, data_dir, load
+from tdses.ecosystem.programmableweb import data_dir, load
 from tdses.network.network import Network
 from tdses.network.state import State
 from tdses.network.topology import load as load_topology
 
 DATA = data_dir()
-pytestmark = pytest.mark.skipif(not (DATA / API_FILE).is_file(), reason=f"no ProgrammableWeb data in {DATA}")
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,6 @@ from tdses.ecosystem.programmableweb import (
 )
 
 DATA = data_dir()
-pytestmark = pytest.mark.skipif(not (DATA / API_FILE).is_file(), reason=f"no ProgrammableWeb data in {DATA}")
 
 
 @pytest.fixture(scope="module")
