@@ -69,6 +69,21 @@ func (t *txn) loadRights(service, user string) (*ServiceCallTime, bool, error) {
 	return r, found, nil
 }
 
+// serviceToPay loads a service that payer may pay for: available, and developed by someone else.
+func (t *txn) serviceToPay(service, payer, action string) (*Service, error) {
+	s, err := t.loadService(service)
+	if err != nil {
+		return nil, err
+	}
+	if s.Status != statusAvailable {
+		return nil, invalidState("service %q is %s, not available", service, s.Status)
+	}
+	if s.Developer == payer {
+		return nil, forbidden("a developer cannot %s its own service %q", action, service)
+	}
+	return s, nil
+}
+
 // CallService buys n calls of an available service: the caller pays price × n to the developer and its rights
 // grow by n. It writes only keys of the buyer and fresh delta keys, never the service or the developer's
 // records, so concurrent buyers of one service do not conflict.
@@ -84,15 +99,9 @@ func (c *SmartContract) CallService(ctx contractapi.TransactionContextInterface,
 	if err != nil {
 		return nil, err
 	}
-	s, err := t.loadService(service)
+	s, err := t.serviceToPay(service, buyer.Name, "buy calls on")
 	if err != nil {
 		return nil, err
-	}
-	if s.Status != statusAvailable {
-		return nil, invalidState("service %q is %s, not available", service, s.Status)
-	}
-	if s.Developer == buyer.Name {
-		return nil, forbidden("a developer cannot buy calls on its own service %q", service)
 	}
 	cost, err := mulChecked(s.Price, n)
 	if err != nil {
@@ -331,15 +340,9 @@ func (c *SmartContract) RewardService(ctx contractapi.TransactionContextInterfac
 	if err != nil {
 		return nil, err
 	}
-	s, err := t.loadService(service)
+	s, err := t.serviceToPay(service, from.Name, "reward")
 	if err != nil {
 		return nil, err
-	}
-	if s.Status != statusAvailable {
-		return nil, invalidState("service %q is %s, not available", service, s.Status)
-	}
-	if s.Developer == from.Name {
-		return nil, forbidden("a developer cannot reward its own service %q", service)
 	}
 	if err := t.debit(ownerUser, from.Name, n); err != nil {
 		return nil, err
