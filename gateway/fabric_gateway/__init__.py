@@ -6,6 +6,7 @@
 The asyncio face, with the same shape, is fabric_gateway.aio.
 """
 
+from .blocks import BlockUnavailableError, ChannelPeers
 from .commit import Commit, Status
 from .connection import Connection, Endpoint
 from .contract import Contract
@@ -39,7 +40,7 @@ from .signing import EcdsaSigner, Signer, load_private_key, load_signer, sha256
 from .transaction import Transaction
 
 __all__ = [
-    "ChaincodeEvent", "ChaincodeEventStream", "ChaincodeEventsRequest", "Checkpoint", "Commit",
+    "BlockUnavailableError", "ChannelPeers", "ChaincodeEvent", "ChaincodeEventStream", "ChaincodeEventsRequest", "Checkpoint", "Commit",
     "CommitError", "CommitStatusError", "Connection", "Contract", "EcdsaSigner", "EndorseError",
     "Endpoint", "ErrorDetail", "EventPosition", "FabricError", "Gateway", "GatewayError", "Identity",
     "InMemoryCheckpointer", "Network", "Proposal", "RetryPolicy", "Signer", "SignerRequiredError",

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from fabric_protos.gateway import gateway_pb2
 
+from .blocks import ChannelPeersCore
 from .client import GatewayClient
 from .commit import Commit
 from .errors import CommitError
@@ -36,8 +37,10 @@ class ContractCore:
         chaincode_name: str,
         contract_name: str | None = None,
         retry: RetryPolicy | None = None,
+        channel_peers: ChannelPeersCore | None = None,
     ) -> None:
         self._signing = signing
+        self._channel_peers = channel_peers
         self.channel_name = channel_name
         self.chaincode_name = chaincode_name
         self.contract_name = contract_name
@@ -120,6 +123,8 @@ class Contract(ContractCore):
     ) -> bytes:
         """Endorse, submit and wait for the commit; re-runs on MVCC/phantom read conflicts per the RetryPolicy.
 
+        With the gateway's channel_peers, it returns once each of them has committed the block too.
+
         Raises EndorseError, SubmitError, CommitStatusError or CommitError (with the validation code).
         """
         for attempt in range(1, self.retry.attempts + 1):
@@ -128,6 +133,8 @@ class Contract(ContractCore):
             )
             status = commit.status()
             if status.successful:
+                if self._channel_peers is not None:
+                    self._channel_peers.wait_for_block(self._signing, self.channel_name, status.block_number)
                 return result
             if attempt < self.retry.attempts and self.retry.is_retryable(status.code):
                 delay = self.retry.delay(attempt)

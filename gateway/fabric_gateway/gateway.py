@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from fabric_protos.gateway import gateway_pb2
 
+from .blocks import ChannelPeersCore
 from .client import GatewayClient
 from .commit import Commit
 from .connection import DEFAULT_CONNECT_TIMEOUT, Connection, Endpoint, PemSource
@@ -40,6 +41,7 @@ class GatewayCore:
         *,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
+        channel_peers: ChannelPeersCore | None = None,
         owns_connection: bool = False,
     ) -> None:
         self.connection = connection
@@ -47,10 +49,11 @@ class GatewayCore:
         self._signing = SigningIdentity(identity, signer)
         self._client = self._Client(connection, timeouts)
         self._retry = retry or RetryPolicy()
+        self._channel_peers = channel_peers
         self._owns_connection = owns_connection
 
     def get_network(self, channel_name: str) -> Network:
-        return self._Network(self._client, self._signing, channel_name, self._retry)
+        return self._Network(self._client, self._signing, channel_name, self._retry, self._channel_peers)
 
     # Offline signing: rebuild a message from its bytes(), optionally attaching a signature made elsewhere.
 
@@ -125,6 +128,7 @@ def connect(
     server_name_override: str | None = None,
     timeouts: Timeouts | None = None,
     retry: RetryPolicy | None = None,
+    channel_peers: ChannelPeersCore | None = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     client_certificate: PemSource | None = None,
     client_key: PemSource | None = None,
@@ -132,13 +136,16 @@ def connect(
 ) -> Gateway:
     """A Gateway over TLS to one peer, or to several peers of one organization with failover.
 
+    With channel_peers, submit_transaction returns once those peers (all of the channel's) have committed
+    the transaction's block, so reads and endorsements through any of them see the write.
+
         gateway = connect(["localhost:7051", "localhost:8051"], "org1/tlsca.pem", identity, signer)
         gateway = connect(shared_connection, identity=identity, signer=signer)
     """
     if identity is None:
         raise ValueError("an identity is required")
     if isinstance(endpoints, Connection):
-        return Gateway(endpoints, identity, signer, timeouts=timeouts, retry=retry)
+        return Gateway(endpoints, identity, signer, timeouts=timeouts, retry=retry, channel_peers=channel_peers)
     connection = Connection(
         endpoints,
         tls_root_certs,
@@ -149,5 +156,6 @@ def connect(
         connect_timeout=connect_timeout,
     )
     return Gateway(
-        connection, identity, signer, timeouts=timeouts, retry=retry, owns_connection=True
+        connection, identity, signer, timeouts=timeouts, retry=retry, channel_peers=channel_peers,
+        owns_connection=True,
     )

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from .blocks import ChannelPeersCore
 from .client import GatewayClient
 from .commit import Commit, new_commit_status_request
 from .contract import Contract
@@ -27,17 +28,29 @@ class NetworkCore:
     _EventsRequest: type = ChaincodeEventsRequest
 
     def __init__(
-        self, client: GatewayClient, signing: SigningIdentity, name: str, retry: RetryPolicy
+        self,
+        client: GatewayClient,
+        signing: SigningIdentity,
+        name: str,
+        retry: RetryPolicy,
+        channel_peers: ChannelPeersCore | None = None,
     ) -> None:
         self._client = client
         self._signing = signing
         self._retry = retry
+        self._channel_peers = channel_peers
         self.name = name
 
     def get_contract(self, chaincode_name: str, contract_name: str | None = None) -> Contract:
         return self._Contract(
-            self._client, self._signing, self.name, chaincode_name, contract_name, self._retry
+            self._client, self._signing, self.name, chaincode_name, contract_name, self._retry,
+            self._channel_peers,
         )
+
+    def channel_peers(self) -> ChannelPeersCore:
+        if self._channel_peers is None:
+            raise ValueError("the gateway was created without channel_peers")
+        return self._channel_peers
 
     def new_commit(self, transaction_id: str) -> Commit:
         """A commit status request for any transaction ID (e.g. to poll a transaction that timed out)."""
@@ -63,6 +76,13 @@ class Network(NetworkCore):
         contract = network.get_contract("tdses")
         for event in network.chaincode_events("tdses", start_block=0): ...
     """
+
+    def wait_for_block(self, block_number: int, *, timeout: float | None = None) -> list[str]:
+        """Wait until the gateway's channel peers have committed a block (e.g. another client's write).
+
+        Returns the addresses of peers that did not commit it in time (down or far behind).
+        """
+        return self.channel_peers().wait_for_block(self._signing, self.name, block_number, timeout)
 
     def chaincode_events(
         self,

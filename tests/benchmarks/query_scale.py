@@ -33,7 +33,7 @@ from tdses.ecosystem.programmableweb import Ecosystem, Service, load, stable_has
 from tdses.network.network import Network, clean, init_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.integration.conftest import enroll_member  # noqa: E402
+from tests.integration.conftest import channel_peers_of, enroll_member  # noqa: E402
 from tests.integration.ports import free_base_port  # noqa: E402
 
 KINDS = ["QueryService", "ByRange", "ByStatus", "ByUser"]
@@ -88,7 +88,7 @@ class Reader:
 
     def __init__(self, network: Network) -> None:
         org = network.topology.orgs[0]
-        member = enroll_member(network, org.name, "bench-reader")
+        member = enroll_member(network, channel_peers_of(network), org.name, "bench-reader")
         self.gateway = Gateway(Connection(org.peers[0].address, member.tls_ca.read_bytes()), member.identity,
                                member.signer)
         t = network.topology

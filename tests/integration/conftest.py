@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from fabric_ca import CAClient
-from fabric_gateway import EcdsaSigner, Gateway, Identity, connect
+from fabric_gateway import ChannelPeers, EcdsaSigner, Gateway, Identity, connect
 from tdses.network.network import Network, init_state
+from tdses.network.nodes import ca_name
 from tdses.network.topology import Node, Org
 
 from tests.integration.ports import free_base_port
@@ -29,6 +30,18 @@ def network(tmp_path_factory) -> Network:
     net.down(quiet=True)
 
 
+def channel_peers_of(network: Network) -> ChannelPeers:
+    """Every peer of the channel, so that a member's write is answered once all of them have committed it."""
+    return ChannelPeers(network.channel_peers())
+
+
+@pytest.fixture(scope="session")
+def channel_peers(network) -> ChannelPeers:
+    peers = channel_peers_of(network)
+    yield peers
+    peers.close()
+
+
 @dataclass
 class Member:
     """A client identity enrolled at runtime from its organization's fabric-ca-server."""
@@ -38,20 +51,22 @@ class Member:
     identity: Identity
     signer: EcdsaSigner
     tls_ca: Path
+    channel_peers: ChannelPeers
 
     def gateway(self, peer: Node) -> Gateway:
-        return connect(peer.address, self.tls_ca.read_bytes(), self.identity, self.signer)
+        return connect(peer.address, self.tls_ca.read_bytes(), self.identity, self.signer,
+                       channel_peers=self.channel_peers)
 
 
 def ca_client(network: Network, org: Org) -> CAClient:
     return CAClient(
         f"https://{org.ca.address}",
         tls_root_certs=network.state.tls_ca_cert(org).read_bytes(),
-        ca_name=f"ca-{org.name}",
+        ca_name=ca_name(org.ca),
     )
 
 
-def enroll_member(network: Network, org_name: str, prefix: str = "member") -> Member:
+def enroll_member(network: Network, channel_peers: ChannelPeers, org_name: str, prefix: str = "member") -> Member:
     """Register a new client with org's CA (as its registrar) and enroll it with a key made here."""
     org = network.topology.org(org_name)
     with ca_client(network, org) as ca:
@@ -65,9 +80,10 @@ def enroll_member(network: Network, org_name: str, prefix: str = "member") -> Me
         identity=Identity(org.msp_id, enrollment.certificate),
         signer=EcdsaSigner(enrollment.key),
         tls_ca=network.state.tls_ca_cert(org),
+        channel_peers=channel_peers,
     )
 
 
 @pytest.fixture(scope="session")
-def enroll(network):
-    return lambda org_name, prefix="member": enroll_member(network, org_name, prefix)
+def enroll(network, channel_peers):
+    return lambda org_name, prefix="member": enroll_member(network, channel_peers, org_name, prefix)

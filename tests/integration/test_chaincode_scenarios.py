@@ -27,7 +27,8 @@ class Client:
     def __init__(self, member, peer, retry: RetryPolicy | None = None):
         self.member = member
         self.gateway = member.gateway(peer) if retry is None else Gateway(
-            Connection(peer.address, member.tls_ca.read_bytes()), member.identity, member.signer, retry=retry)
+            Connection(peer.address, member.tls_ca.read_bytes()), member.identity, member.signer, retry=retry,
+            channel_peers=member.channel_peers)
         self.contract = self.gateway.get_network("tdses").get_contract("tdses")
 
     def submit(self, name, *args):
@@ -171,3 +172,26 @@ def test_fifty_buyers_of_one_service_at_once(network, enroll, peers, record_prop
     assert info["circulating"] + info["pool"] == info["cap"]
     for c in first_try + buyers:
         c.close()
+
+
+ROUNDS = 41  # odd: the last round publishes
+
+
+def test_a_write_is_seen_at_once_through_every_other_peer(network, enroll, peers):
+    """Read-your-writes across organizations: each change, committed through org1's peer0, is what org2's and
+    org3's peers answer next, and what org3's peers endorse next (a mashup needs the service available)."""
+    developer, _ = onboard(enroll, peers, "org1", "toggler")
+    composer, _ = onboard(enroll, peers, "org3", "composer")
+    readers = [Client(enroll(org, "reader"), peer) for org in ("org2", "org3") for peer in peers[org]]
+    service = unique("toggled")
+    developer.submit("RegisterService", json.dumps({"name": service, "category": "x", "url": "https://t.example",
+                                                    "price": 1}))
+    for round_ in range(ROUNDS):
+        expected = developer.submit("PublishService" if round_ % 2 == 0 else "InvalidateService", service)["status"]
+        seen = [reader.evaluate("QueryService", service)["status"] for reader in readers]
+        assert seen == [expected] * len(readers), f"round {round_}"
+    for round_ in range(5):  # endorsed by org3 and another organization's peer right after the publish
+        composer.submit("CreateMashup", json.dumps({"name": unique("m"), "category": "x", "price": 1,
+                                                    "url": "https://c.example", "components": [service]}))
+    for client in [developer, composer, *readers]:
+        client.close()

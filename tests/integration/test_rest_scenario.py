@@ -161,3 +161,21 @@ def read_events(http: httpx.Client, params: dict, headers: dict, until) -> tuple
                 if until(event):
                     return event
     raise AssertionError("the stream ended before the event came")
+
+
+def test_a_write_through_one_gateway_is_read_at_once_through_the_others(gateways):
+    tag = secrets.token_hex(3)
+    token, _ = register(gateways, "org1", f"toggler-{tag}")
+    reader_token, _ = register(gateways, "org3", f"reader-{tag}")
+    service = f"toggled-{tag}"
+    with gateways.client("org1", token) as dev, gateways.client("org3", reader_token) as reader:
+        ok(dev.post("/v1/services", json={"name": service, "category": "x", "url": "https://t.example",
+                                          "price": 1}), 201)
+        last_block = -1
+        for round_ in range(20):
+            response = dev.post(f"/v1/services/{service}/{'publish' if round_ % 2 == 0 else 'invalidate'}")
+            expected = ok(response)["status"]
+            block = int(response.headers["X-Block-Number"])
+            assert block > last_block
+            last_block = block
+            assert ok(reader.get(f"/v1/services/{service}"))["status"] == expected, f"round {round_}"

@@ -48,6 +48,8 @@ from fabric_gateway import (
 from fabric_gateway import aio
 from fabric_gateway.signing import P256_ORDER
 
+from tests.support.pki import certificate, key_pem, verify_signature
+
 CHANNEL = "mychannel"
 CHAINCODE = "tdses"
 PEER_NAME = "peer0.org1.example.com"
@@ -56,51 +58,22 @@ PEER_NAME = "peer0.org1.example.com"
 # --- certificates -----------------------------------------------------------------------------------------
 
 
-def _cert(subject: str, key, issuer_key=None, issuer_name: str | None = None, ca: bool = False, san: str | None = None):
-    now = dt.datetime.now(dt.timezone.utc)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name or subject)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if san:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(san)]), critical=False)
-    return builder.sign(issuer_key or key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
-
-
-def _key_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-
-
 @pytest.fixture(scope="module")
 def tls():
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = _cert("tlsca.org1.example.com", ca_key, ca=True)
+    ca_cert = certificate("tlsca.org1.example.com", ca_key, ca=True)
     server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = _cert(PEER_NAME, server_key, ca_key, "tlsca.org1.example.com", san=PEER_NAME)
-    return {"ca": ca_cert, "cert": server_cert, "key": _key_pem(server_key)}
+    server_cert = certificate(PEER_NAME, server_key, ca_key, "tlsca.org1.example.com", san=PEER_NAME)
+    return {"ca": ca_cert, "cert": server_cert, "key": key_pem(server_key)}
 
 
 @pytest.fixture(scope="module")
 def user():
     key = ec.generate_private_key(ec.SECP256R1())
-    return Identity("Org1MSP", _cert("User1@org1.example.com", key)), EcdsaSigner(key)
+    return Identity("Org1MSP", certificate("User1@org1.example.com", key)), EcdsaSigner(key)
 
 
 # --- a Gateway service that checks what it receives --------------------------------------------------------
-
-
-def _verify(creator: bytes, signature: bytes, message: bytes) -> None:
-    identity = identities_pb2.SerializedIdentity.FromString(creator)
-    cert = x509.load_pem_x509_certificate(identity.id_bytes)
-    cert.public_key().verify(signature, message, ec.ECDSA(hashes.SHA256()))  # raises if wrong
-    if decode_dss_signature(signature)[1] > P256_ORDER // 2:
-        raise ValueError("high-S signature")
 
 
 def _varint(n: int) -> bytes:
@@ -148,7 +121,7 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
         channel_header = common_pb2.ChannelHeader.FromString(header.channel_header)
         signature_header = common_pb2.SignatureHeader.FromString(header.signature_header)
         try:
-            _verify(signature_header.creator, signed.signature, signed.proposal_bytes)
+            verify_signature(signature_header.creator, signed.signature, signed.proposal_bytes)
         except Exception as error:  # the peer answers a bad signature with an error, not a crash
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad proposal signature: {error}")
         expected_tx = hashlib.sha256(signature_header.nonce + signature_header.creator).hexdigest()
@@ -194,7 +167,7 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
         payload = common_pb2.Payload.FromString(request.prepared_transaction.payload)
         creator = common_pb2.SignatureHeader.FromString(payload.header.signature_header).creator
         try:
-            _verify(creator, request.prepared_transaction.signature, request.prepared_transaction.payload)
+            verify_signature(creator, request.prepared_transaction.signature, request.prepared_transaction.payload)
         except Exception as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad envelope signature: {error}")
         if request.transaction_id not in self.proposals:
@@ -206,7 +179,7 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
         self._fail_if_scripted("CommitStatus", context)
         inner = gateway_pb2.CommitStatusRequest.FromString(request.request)
         try:
-            _verify(inner.identity, request.signature, request.request)
+            verify_signature(inner.identity, request.signature, request.request)
         except Exception as error:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"bad commit status signature: {error}")
         if self.commit_delay:
@@ -218,7 +191,7 @@ class FakeGateway(gateway_pb2_grpc.GatewayServicer):
         self.calls.append(("ChaincodeEvents", request))
         inner = gateway_pb2.ChaincodeEventsRequest.FromString(request.request)
         try:
-            _verify(inner.identity, request.signature, request.request)
+            verify_signature(inner.identity, request.signature, request.request)
         except Exception as error:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, f"bad events signature: {error}")
         yield from self.events
@@ -411,7 +384,7 @@ def test_a_shared_connection_reuses_one_channel_for_many_identities(peer, tls, u
     servicer, address = peer
     identity, signer = user
     other_key = ec.generate_private_key(ec.SECP256R1())
-    other = Identity("Org1MSP", _cert("User2", other_key))
+    other = Identity("Org1MSP", certificate("User2", other_key))
     connection = Connection(address, tls["ca"], server_name_override=PEER_NAME)
     try:
         for who, key in ((identity, signer), (other, EcdsaSigner(other_key))):

@@ -4,6 +4,7 @@
     result = await gateway.get_network("mychannel").get_contract("tdses").submit_transaction("Buy", "svc1", "5")
 """
 
+from .blocks import ChannelPeers
 from .commit import Commit
 from .connection import Connection
 from .contract import Contract
@@ -14,6 +15,6 @@ from .proposal import Proposal
 from .transaction import Transaction
 
 __all__ = [
-    "ChaincodeEventStream", "ChaincodeEventsRequest", "Commit", "Connection", "Contract", "Gateway",
+    "ChannelPeers", "ChaincodeEventStream", "ChaincodeEventsRequest", "Commit", "Connection", "Contract", "Gateway",
     "Network", "Proposal", "Transaction", "connect",
 ]

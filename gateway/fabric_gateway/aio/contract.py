@@ -77,6 +77,8 @@ class Contract(ContractCore):
             )
             status = await commit.status()
             if status.successful:
+                if self._channel_peers is not None:
+                    await self._channel_peers.wait_for_block(self._signing, self.channel_name, status.block_number)
                 return result
             if attempt < self.retry.attempts and self.retry.is_retryable(status.code):
                 delay = self.retry.delay(attempt)

@@ -13,6 +13,7 @@ from ..gateway import GatewayCore
 from ..identity import Identity
 from ..options import RetryPolicy, Timeouts
 from ..signing import Signer
+from .blocks import ChannelPeers
 from .client import GatewayClient
 from .commit import Commit
 from .connection import Connection
@@ -52,6 +53,7 @@ def connect(
     server_name_override: str | None = None,
     timeouts: Timeouts | None = None,
     retry: RetryPolicy | None = None,
+    channel_peers: ChannelPeers | None = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
     client_certificate: PemSource | None = None,
     client_key: PemSource | None = None,
@@ -61,7 +63,7 @@ def connect(
     if identity is None:
         raise ValueError("an identity is required")
     if isinstance(endpoints, Connection):
-        return Gateway(endpoints, identity, signer, timeouts=timeouts, retry=retry)
+        return Gateway(endpoints, identity, signer, timeouts=timeouts, retry=retry, channel_peers=channel_peers)
     connection = Connection(
         endpoints,
         tls_root_certs,
@@ -72,5 +74,6 @@ def connect(
         connect_timeout=connect_timeout,
     )
     return Gateway(
-        connection, identity, signer, timeouts=timeouts, retry=retry, owns_connection=True
+        connection, identity, signer, timeouts=timeouts, retry=retry, channel_peers=channel_peers,
+        owns_connection=True,
     )

@@ -20,6 +20,10 @@ class Network(NetworkCore):
     _Commit = Commit
     _EventsRequest = ChaincodeEventsRequest
 
+    async def wait_for_block(self, block_number: int, *, timeout: float | None = None) -> list[str]:
+        """Wait until the gateway's channel peers have committed a block; returns the peers that did not in time."""
+        return await self.channel_peers().wait_for_block(self._signing, self.name, block_number, timeout)
+
     async def chaincode_events(
         self,
         chaincode_name: str,

@@ -41,9 +41,10 @@ from fabric_gateway import (
     Timeouts,
     load_signer,
 )
-from fabric_gateway.aio import Connection, Contract, Gateway
+from fabric_gateway.aio import ChannelPeers, Connection, Contract, Gateway
 from tdses.ecosystem.programmableweb import Ecosystem, Service
 from tdses.network.network import Network
+from tdses.network.nodes import ca_name
 from tdses.network.topology import Org
 
 SECRETS_FILE = "programmableweb-developers.json"
@@ -264,6 +265,7 @@ class Importer:
         self.chain: dict[str, dict] = {}  # service name → what is on chain (developer, status)
         self.unusable: dict[str, str] = {}  # service name → why later steps must leave it alone
         self._connections: dict[str, Connection] = {}
+        self._channel_peers: ChannelPeers | None = None
         self._slots = asyncio.Semaphore(concurrency)
 
     # --- set-up ----------------------------------------------------------------------------------------
@@ -275,7 +277,10 @@ class Importer:
         return self._connections[org.name]
 
     def contract(self, org: Org, identity: Identity, signer: EcdsaSigner) -> Contract:
-        gateway = Gateway(self.connection(org), identity, signer, timeouts=TIMEOUTS, retry=RETRY)
+        if self._channel_peers is None:  # a write returns once every peer has it: the next step may depend on it
+            self._channel_peers = ChannelPeers(self.network.channel_peers())
+        gateway = Gateway(self.connection(org), identity, signer, timeouts=TIMEOUTS, retry=RETRY,
+                          channel_peers=self._channel_peers)
         t = self.network.topology
         return gateway.get_network(t.channel).get_contract(t.chaincode_name)
 
@@ -288,7 +293,7 @@ class Importer:
         for org_name, devs in by_org.items():
             org = self.network.topology.org(org_name)
             async with AsyncCAClient(f"https://{org.ca.address}", state.tls_ca_cert(org).read_bytes(),
-                                     ca_name=f"ca-{org.name}", timeout=30) as ca:
+                                     ca_name=ca_name(org.ca), timeout=30) as ca:
                 registrar = await ca.enroll("admin", state.registrar_secret(org).read_text().strip())
                 limit = asyncio.Semaphore(8)
 
@@ -315,7 +320,7 @@ class Importer:
             return await ca.enroll(dev.name, self.secrets.get(dev.name)["secret"])
         except CAError as error:
             raise ImportFailed(
-                f"cannot enroll developer {dev.name} at ca-{dev.org.name} with the secret in {self.secrets.path} "
+                f"cannot enroll developer {dev.name} at {ca_name(dev.org.ca)} with the secret in {self.secrets.path} "
                 f"({error}); was it registered by another state directory?") from None
 
     async def register_developers(self) -> list[Developer]:
@@ -576,6 +581,8 @@ class Importer:
         finally:
             for connection in self._connections.values():
                 await connection.close()
+            if self._channel_peers is not None:
+                await self._channel_peers.close()
             self.summary.elapsed = time.monotonic() - started
         return self.summary
 

@@ -6,11 +6,13 @@ goes into a Secret. The gateway's configuration names endpoints and file paths, 
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from jinja2 import Environment, StrictUndefined
 
 from tdses.k8s import layout
 from tdses.paths import NETWORK_CONFIG
-from tdses.network.nodes import ca_name
+from tdses.network import gateways
 from tdses.network.topology import Org, Topology
 
 GATEWAY_SECRETS = "/var/run/tdses/secrets"  # Secret gateway-secrets
@@ -35,26 +37,13 @@ def ca_server_config(registrar_secret: str) -> str:
 
 def gateway_config(topology: Topology, org: Org) -> dict:
     """/etc/tdses/gateway.yaml: the keys of tdses.network.gateways.config, with the pod's paths."""
-    gateway = org.gateway
-    assert gateway is not None
-    pod = layout.KubernetesLayout()
-    tls_root = str(pod.tls_root(org))
-    return {
-        "org": org.name,
-        "msp_id": org.msp_id,
-        "channel": topology.channel,
-        "chaincode": topology.chaincode_name,
-        "listen": gateway.listen(gateway.ports.listen),
-        "peers": [{"address": p.address, "server_name": p.name, "tls_ca_file": tls_root} for p in org.peers],
-        "ca": {
-            "url": f"https://{org.ca.address}",
-            "name": ca_name(org.ca),
-            "tls_ca_file": tls_root,
-            "registrar": "admin",
-            "registrar_secret_file": f"{GATEWAY_SECRETS}/registrar-secret",
-        },
-        "admin_msp_dir": str(layout.ADMIN / "msp"),
-        "admin_token_file": f"{GATEWAY_SECRETS}/admin-token",
-        "key_encryption_key_file": f"{GATEWAY_SECRETS}/key-encryption-key",
-        "store": f"{GATEWAY_STORE}/gateway.db",
-    }
+    secrets = PurePosixPath(GATEWAY_SECRETS)
+    return gateways.settings(
+        topology, org,
+        tls_root=layout.KubernetesLayout().tls_root,
+        registrar_secret_file=secrets / "registrar-secret",
+        admin_msp_dir=layout.ADMIN / "msp",
+        admin_token_file=secrets / "admin-token",
+        key_encryption_key_file=secrets / "key-encryption-key",
+        store=PurePosixPath(GATEWAY_STORE) / "gateway.db",
+    )

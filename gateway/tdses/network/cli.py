@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tdses.network import gateways, toolchain
 from tdses.network.network import Network, clean, init_state
+from tdses.network.nodes import ca_name
 from tdses.network.state import State
 from tdses.paths import DEFAULT_STATE_DIR
 
@@ -85,7 +86,7 @@ def describe(network: Network) -> dict:
             "peer_host_names": [p.name for p in org.peers],
             "tls_ca": str(s.tls_ca_cert(org)),
             "ca_url": f"https://{org.ca.address}",
-            "ca_name": f"ca-{org.name}",
+            "ca_name": ca_name(org.ca),
             "ca_registrar": "admin",
             "ca_registrar_secret_file": str(s.registrar_secret(org)),
             "admin_msp": str(s.admin_msp(org)),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import secrets
 import sys
-from pathlib import Path
+from collections.abc import Callable
+from pathlib import Path, PurePath
 
 import yaml
 
+from tdses.network.nodes import ca_name
 from tdses.network.state import State
 from tdses.network.topology import Node, Org, Topology
 
@@ -26,31 +28,61 @@ def admin_token_file(state: State, org: Org) -> Path:
     return _secret_file(state.secrets / f"{org.name}-gateway-admin-token", lambda: secrets.token_urlsafe(32))
 
 
-def config(topology: Topology, state: State, org: Org) -> dict:
+def settings(
+    topology: Topology,
+    org: Org,
+    *,
+    tls_root: Callable[[Org], PurePath],
+    registrar_secret_file: PurePath,
+    admin_msp_dir: PurePath,
+    admin_token_file: PurePath,
+    key_encryption_key_file: PurePath,
+    store: PurePath,
+    listen: str | None = None,
+) -> dict:
+    """The one description of an organization's gateway settings (tdses.rest.core.config.Settings keys);
+    where the files are differs between the local network, a pod and a test."""
     gateway = org.gateway
     assert gateway is not None
-    kek = _secret_file(state.secrets / f"{org.name}-gateway-kek", lambda: base64.b64encode(secrets.token_bytes(32)).decode())
     return {
         "org": org.name,
         "msp_id": org.msp_id,
         "channel": topology.channel,
         "chaincode": topology.chaincode_name,
-        "listen": gateway.listen(gateway.ports.listen),
-        "peers": [
-            {"address": p.address, "server_name": p.name, "tls_ca_file": str(state.tls_ca_cert(org))} for p in org.peers
+        "listen": listen or gateway.listen(gateway.ports.listen),
+        "peers": [{"address": p.address, "server_name": p.name, "tls_ca_file": str(tls_root(org))} for p in org.peers],
+        # Every peer of the channel: a write is answered once each has committed it (read-your-writes).
+        "channel_peers": [
+            {"address": p.address, "server_name": p.name, "tls_ca_file": str(tls_root(o))}
+            for o in topology.orgs for p in o.peers
         ],
         "ca": {
             "url": f"https://{org.ca.address}",
-            "name": f"ca-{org.name}",
-            "tls_ca_file": str(state.tls_ca_cert(org)),
+            "name": ca_name(org.ca),
+            "tls_ca_file": str(tls_root(org)),
             "registrar": "admin",
-            "registrar_secret_file": str(state.registrar_secret(org)),
+            "registrar_secret_file": str(registrar_secret_file),
         },
-        "admin_msp_dir": str(state.admin_msp(org)),
-        "admin_token_file": str(admin_token_file(state, org)),
-        "key_encryption_key_file": str(kek),
-        "store": str(state.node_dir(gateway) / "gateway.db"),
+        "admin_msp_dir": str(admin_msp_dir),
+        "admin_token_file": str(admin_token_file),
+        "key_encryption_key_file": str(key_encryption_key_file),
+        "store": str(store),
     }
+
+
+def config(topology: Topology, state: State, org: Org) -> dict:
+    gateway = org.gateway
+    assert gateway is not None
+    kek = _secret_file(state.secrets / f"{org.name}-gateway-kek", lambda: base64.b64encode(secrets.token_bytes(32)).decode())
+    return settings(
+        topology, org,
+        tls_root=state.tls_ca_cert,
+        registrar_secret_file=state.registrar_secret(org),
+        admin_msp_dir=state.admin_msp(org),
+        admin_token_file=admin_token_file(state, org),
+        key_encryption_key_file=kek,
+        store=state.node_dir(gateway) / "gateway.db",
+    )
 
 
 def config_file(state: State, node: Node) -> Path:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from fabric_gateway import Endpoint
 from jinja2 import Environment, StrictUndefined
 
 from tdses.network import chaincode, channel, configtx, crypto, gateways, nodes, processes, toolchain
@@ -42,6 +43,13 @@ class Network:
 
     def manifest(self) -> dict:
         return self.state.read_manifest()
+
+    def channel_peers(self) -> list[Endpoint]:
+        """Every peer of the channel with its organization's TLS root: what a client waits for after a write."""
+        return [
+            Endpoint(peer.address, tls_root_certs=self.state.tls_ca_cert(org).read_bytes())
+            for org in self.topology.orgs for peer in org.peers
+        ]
 
     # --- up --------------------------------------------------------------------------------------
 

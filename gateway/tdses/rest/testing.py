@@ -18,7 +18,8 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from tdses.rest.core.config import CASettings, PeerSettings, Settings
+from tdses.network import gateways
+from tdses.rest.core.config import Settings
 
 
 def secret_file(path: Path, content: str) -> Path:
@@ -40,20 +41,15 @@ def settings_for(network, org_name: str, directory: Path, **overrides) -> Settin
     org = network.topology.org(org_name)
     state = network.state
     directory.mkdir(parents=True, exist_ok=True)
-    tls_ca = state.tls_ca_cert(org)
-    values = dict(
-        org=org.name,
-        msp_id=org.msp_id,
-        channel=network.topology.channel,
-        chaincode=network.topology.chaincode_name,
-        listen=f"127.0.0.1:{free_port()}",
-        peers=[PeerSettings(address=p.address, server_name=p.name, tls_ca_file=tls_ca) for p in org.peers],
-        ca=CASettings(url=f"https://{org.ca.address}", name=f"ca-{org.name}", tls_ca_file=tls_ca,
-                      registrar="admin", registrar_secret_file=state.registrar_secret(org)),
+    values = gateways.settings(
+        network.topology, org,
+        tls_root=state.tls_ca_cert,
+        registrar_secret_file=state.registrar_secret(org),
         admin_msp_dir=state.admin_msp(org),
         admin_token_file=secret_file(directory / "admin-token", secrets.token_urlsafe(32)),
         key_encryption_key_file=secret_file(directory / "kek", base64.b64encode(secrets.token_bytes(32)).decode()),
         store=directory / "gateway.db",
+        listen=f"127.0.0.1:{free_port()}",
     )
     values.update(overrides)
     return Settings(**values)

@@ -12,6 +12,7 @@ from tdses.rest.core.principal import Principal
 from tdses.rest.core.signing import OnCommit, SignatureRequired
 
 TRANSACTION_HEADER = "X-Transaction-Id"
+BLOCK_HEADER = "X-Block-Number"  # every peer of the channel has committed this block when the answer comes
 
 
 async def transact(context: Context, principal: Principal, response: Response, function: str, *args: str,
@@ -20,6 +21,7 @@ async def transact(context: Context, principal: Principal, response: Response, f
         raise SignatureRequired(context.offline.prepare(principal, function, *args, on_commit=on_commit))
     submitted = await context.ledger.submit(principal, function, *args)
     response.headers[TRANSACTION_HEADER] = submitted.transaction_id
+    response.headers[BLOCK_HEADER] = str(submitted.block_number)
     if on_commit is not None:
         outcome = on_commit(submitted)
         if outcome is not None:

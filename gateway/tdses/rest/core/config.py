@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     chaincode: str
     listen: str = "127.0.0.1:8081"
     peers: list[PeerSettings] = Field(min_length=1)
+    # Every peer of the channel; when set, a write is answered once each has committed it (read-your-writes).
+    channel_peers: list[PeerSettings] = []
+    consistency_timeout: float = Field(default=5.0, gt=0)
     ca: CASettings
     admin_msp_dir: Path
     admin_token_file: Path

@@ -30,6 +30,7 @@ log = logging.getLogger("tdses.rest")
 class Submitted:
     result: Any
     transaction_id: str
+    block_number: int
 
 
 def decode(payload: bytes) -> Any:
@@ -53,10 +54,14 @@ class Ledger:
         self.channel = settings.channel
         self.chaincode = settings.chaincode
         self.admin = admin
+        self.channel_peers = aio.ChannelPeers(
+            [Endpoint(p.address, p.server_name, read_pem(p.tls_ca_file)) for p in settings.channel_peers],
+            timeout=settings.consistency_timeout,
+        ) if settings.channel_peers else None
 
     def network(self, principal: Principal) -> aio.Network:
         gateway = aio.Gateway(self.connection, principal.identity, principal.signer, timeouts=self.timeouts,
-                              retry=self.retry)
+                              retry=self.retry, channel_peers=self.channel_peers)
         return gateway.get_network(self.channel)
 
     def contract(self, principal: Principal) -> aio.Contract:
@@ -80,7 +85,8 @@ class Ledger:
                 transaction = await self._endorse(contract, function, *args)
                 status = await self._submit_and_wait(transaction, principal)
                 if status.successful:
-                    return Submitted(decode(transaction.result), transaction.transaction_id)
+                    await self.propagated(status.block_number)
+                    return Submitted(decode(transaction.result), transaction.transaction_id, status.block_number)
                 if attempt < self.retry.attempts and self.retry.is_retryable(status.code):
                     log.info("%s %s: %s, retrying", function, status.transaction_id, status.code_name)
                     await asyncio.sleep(self.retry.delay(attempt))
@@ -116,6 +122,19 @@ class Ledger:
         signer = principal if principal is not None and principal.custodial else self.admin
         return await self.network(signer).new_commit(transaction_id).status(timeout=timeout)
 
+    async def propagated(self, block_number: int) -> None:
+        """Wait (bounded) until every peer of the channel has committed the block: whoever reads or endorses
+        next, through any organization, sees the write. Never raises: the transaction has committed."""
+        if self.channel_peers is None:
+            return
+        try:
+            lagging = await self.network(self.admin).wait_for_block(block_number)
+        except Exception:  # a refused wait must not turn a committed write into an error
+            log.exception("waiting for block %d on the channel's peers", block_number)
+            return
+        if lagging:
+            log.warning("block %d not yet committed by %s", block_number, ", ".join(lagging))
+
     async def events(self, start_block: int | None, checkpoint) -> aio.ChaincodeEventStream:
         try:
             return await self.network(self.admin).chaincode_events(
@@ -129,4 +148,6 @@ class Ledger:
 
     async def close(self) -> None:
         await self.connection.close()
+        if self.channel_peers is not None:
+            await self.channel_peers.close()
 

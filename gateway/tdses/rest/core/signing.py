@@ -116,9 +116,10 @@ class OfflineSigning:
             if not status.successful:
                 # A conflict cannot be retried here: a fresh transaction needs fresh signatures.
                 raise CommitError(transaction_id, status.code, status.block_number)
+            await self.ledger.propagated(status.block_number)
         except FabricError as error:
             raise problem_from_fabric(error) from None
-        submitted = Submitted(decode(transaction.result), transaction_id)
+        submitted = Submitted(decode(transaction.result), transaction_id, status.block_number)
         if pending.on_commit is not None:
             outcome = pending.on_commit(submitted)
             if outcome is not None:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from fabric_gateway import CommitStatusError, FabricError
 from tdses.rest.api.deps import ContextDep, PrincipalDep, UserDep
-from tdses.rest.api.transact import TRANSACTION_HEADER
+from tdses.rest.api.transact import BLOCK_HEADER, TRANSACTION_HEADER
 from tdses.rest.core.ledger import Submitted
 from tdses.rest.core.problems import Problem, problem_from_fabric
 from tdses.rest.core.signing import SignatureRequired
@@ -54,4 +54,5 @@ async def sign_transaction(tx_id: TransactionId, body: Signature, context: Conte
     if not isinstance(outcome, Submitted):
         raise SignatureRequired(outcome)
     response.headers[TRANSACTION_HEADER] = outcome.transaction_id
+    response.headers[BLOCK_HEADER] = str(outcome.block_number)
     return {"transactionId": outcome.transaction_id, "result": outcome.result}

@@ -1,0 +1,159 @@
+"""ChannelPeers (sync and asyncio) against in-process Deliver services that release a block when told to."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent import futures
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from fabric_protos.common import common_pb2
+from fabric_protos.orderer import ab_pb2
+from fabric_protos.peer import events_pb2, events_pb2_grpc, transaction_pb2
+
+from fabric_gateway import BlockUnavailableError, ChannelPeers, EcdsaSigner, Endpoint, Identity, aio
+from fabric_gateway.signing import SigningIdentity
+
+from tests.support.pki import certificate, key_pem, verify_signature
+
+CHANNEL = "mychannel"
+PEER_NAME = "peer0.org2.example.com"
+
+
+class FakeDeliver(events_pb2_grpc.DeliverServicer):
+    """A peer's Deliver service: answers a seek for block N once its height passes N (BLOCK_UNTIL_READY)."""
+
+    def __init__(self, height: int = 0, refuse: bool = False) -> None:
+        self.height = height
+        self.refuse = refuse
+        self.seeks: list[int] = []
+        self._grown = threading.Condition()
+
+    def commit(self, height: int) -> None:
+        with self._grown:
+            self.height = height
+            self._grown.notify_all()
+
+    def DeliverFiltered(self, request_iterator, context):
+        envelope = next(request_iterator)
+        payload = common_pb2.Payload.FromString(envelope.payload)
+        header = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
+        creator = common_pb2.SignatureHeader.FromString(payload.header.signature_header).creator
+        verify_signature(creator, envelope.signature, envelope.payload)
+        seek = ab_pb2.SeekInfo.FromString(payload.data)
+        assert header.type == common_pb2.DELIVER_SEEK_INFO and header.channel_id == CHANNEL
+        assert seek.behavior == ab_pb2.SeekInfo.BLOCK_UNTIL_READY
+        assert seek.start.specified.number == seek.stop.specified.number
+        number = seek.start.specified.number
+        self.seeks.append(number)
+        if self.refuse:
+            yield events_pb2.DeliverResponse(status=common_pb2.FORBIDDEN)
+            return
+        with self._grown:
+            self._grown.wait_for(lambda: self.height > number or not context.is_active(), timeout=10)
+        if self.height > number:
+            yield events_pb2.DeliverResponse(filtered_block=events_pb2.FilteredBlock(
+                channel_id=CHANNEL, number=number,
+                filtered_transactions=[events_pb2.FilteredTransaction(tx_validation_code=transaction_pb2.VALID)]))
+            yield events_pb2.DeliverResponse(status=common_pb2.SUCCESS)
+
+
+@pytest.fixture(scope="module")
+def tls():
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    return {
+        "ca": certificate("tlsca.org2.example.com", ca_key, ca=True),
+        "cert": certificate(PEER_NAME, server_key, ca_key, "tlsca.org2.example.com", san=PEER_NAME),
+        "key": key_pem(server_key),
+    }
+
+
+@pytest.fixture(scope="module")
+def signing():
+    key = ec.generate_private_key(ec.SECP256R1())
+    return SigningIdentity(Identity("Org1MSP", certificate("User1@org1.example.com", key)), EcdsaSigner(key))
+
+
+@pytest.fixture
+def peers(tls):
+    """Two peers (heights 5 and 3) and an address where nothing listens."""
+    started = []
+    for height in (5, 3):
+        servicer = FakeDeliver(height)
+        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        events_pb2_grpc.add_DeliverServicer_to_server(servicer, server)
+        port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(tls["key"], tls["cert"])]))
+        server.start()
+        started.append((servicer, server, Endpoint(f"127.0.0.1:{port}", PEER_NAME, tls["ca"])))
+    yield started
+    for _, server, _ in started:
+        server.stop(None)
+
+
+def test_waits_until_every_peer_has_the_block(peers, signing):
+    (_, _, first), (behind, _, second) = peers
+    channel_peers = ChannelPeers([first, second], timeout=5)
+    threading.Timer(0.3, behind.commit, args=(5,)).start()
+    started = time.monotonic()
+    assert channel_peers.wait_for_block(signing, CHANNEL, 4) == []
+    assert time.monotonic() - started >= 0.25  # it waited for the peer that was behind
+    channel_peers.close()
+
+
+def test_a_block_known_on_every_peer_costs_no_call(peers, signing):
+    (ahead, _, first), (behind, _, second) = peers
+    channel_peers = ChannelPeers([first, second])
+    assert channel_peers.wait_for_block(signing, CHANNEL, 2) == []
+    assert channel_peers.wait_for_block(signing, CHANNEL, 1) == []
+    assert ahead.seeks == [2] and behind.seeks == [2]
+    channel_peers.close()
+
+
+def test_a_peer_that_stays_behind_is_reported_after_the_timeout(peers, signing):
+    (_, _, first), (_, _, second) = peers
+    channel_peers = ChannelPeers([first, second], timeout=0.3)
+    assert channel_peers.wait_for_block(signing, CHANNEL, 4) == [second.address]
+    channel_peers.close()
+
+
+def test_a_peer_that_is_down_is_reported_at_once(peers, signing):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nowhere = Endpoint(f"127.0.0.1:{s.getsockname()[1]}", PEER_NAME, peers[0][2].tls_root_certs)
+    channel_peers = ChannelPeers([peers[0][2], nowhere], timeout=5)
+    started = time.monotonic()
+    assert channel_peers.wait_for_block(signing, CHANNEL, 1) == [nowhere.address]
+    assert time.monotonic() - started < 4
+    channel_peers.close()
+
+
+def test_a_refused_request_is_an_error_not_a_silent_wait(peers, signing):
+    (ahead, _, first), _ = peers
+    ahead.refuse = True
+    channel_peers = ChannelPeers([first])
+    with pytest.raises(BlockUnavailableError, match="FORBIDDEN"):
+        channel_peers.wait_for_block(signing, CHANNEL, 1)
+    channel_peers.close()
+
+
+async def test_async_waits_for_the_peers_together(peers, signing):
+    (_, _, first), (behind, _, second) = peers
+    channel_peers = aio.ChannelPeers([first, second], timeout=5)
+    threading.Timer(0.3, behind.commit, args=(9,)).start()
+    assert await channel_peers.wait_for_block(signing, CHANNEL, 4) == []
+    assert await asyncio.wait_for(channel_peers.wait_for_block(signing, CHANNEL, 4), 0.5) == []
+    await channel_peers.close()
+    stays_behind = aio.ChannelPeers([second], timeout=0.2)
+    assert await stays_behind.wait_for_block(signing, CHANNEL, 9) == [second.address]
+    await stays_behind.close()
+
+
+def test_negative_block_numbers_are_refused(signing):
+    with pytest.raises(ValueError):
+        ChannelPeers([Endpoint("127.0.0.1:1")]).wait_for_block(signing, CHANNEL, -1)
