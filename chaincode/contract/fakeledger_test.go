@@ -358,9 +358,47 @@ var (
 )
 
 func newIdent(tb testing.TB, mspID, cn string, admin bool) *ident {
+	return newIdentAt(tb, mspID, cn, admin, "")
+}
+
+// testCA is an organization's certificate authority: it issues every test identity of that MSP.
+type testCA struct {
+	key  *ecdsa.PrivateKey
+	cert *x509.Certificate
+}
+
+var testCAs = map[string]*testCA{}
+
+func caOf(tb testing.TB, mspID string) *testCA {
+	if ca, ok := testCAs[mspID]; ok {
+		return ca
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "ca." + mspID, Organization: []string{mspID}},
+		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(4e9, 0), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	testCAs[mspID] = &testCA{key: key, cert: cert}
+	return testCAs[mspID]
+}
+
+// newIdentAt is newIdent with a Locality in the subject: the same enrollment re-enrolled with another CSR.
+func newIdentAt(tb testing.TB, mspID, cn string, admin bool, locality string) *ident {
 	identMu.Lock()
 	defer identMu.Unlock()
-	cacheKey := fmt.Sprintf("%s|%s|%t", mspID, cn, admin)
+	cacheKey := fmt.Sprintf("%s|%s|%t|%s", mspID, cn, admin, locality)
 	if id, ok := identCache[cacheKey]; ok {
 		return id
 	}
@@ -372,12 +410,16 @@ func newIdent(tb testing.TB, mspID, cn string, admin bool) *ident {
 	if admin {
 		ou = "admin"
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: cn, OrganizationalUnit: []string{ou}, Organization: []string{mspID}},
-		NotBefore:    time.Unix(0, 0), NotAfter: time.Unix(4e9, 0),
+	subject := pkix.Name{CommonName: cn, OrganizationalUnit: []string{ou}, Organization: []string{mspID}}
+	if locality != "" {
+		subject.Locality = []string{locality}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(int64(len(identCache) + 2)), Subject: subject,
+		NotBefore: time.Unix(0, 0), NotAfter: time.Unix(4e9, 0),
+	}
+	ca := caOf(tb, mspID)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		tb.Fatal(err)
 	}

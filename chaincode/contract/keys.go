@@ -6,7 +6,7 @@ const (
 	nsConfig       = "tdses.config"      // () -> config
 	nsPool         = "tdses.pool"        // () -> pool
 	nsUser         = "tdses.user"        // (name) -> user
-	nsIdentity     = "tdses.identity"    // (mspId, certId) -> identity binding
+	nsIdentity     = "tdses.identity"    // (mspId, enrollment) -> identity binding
 	nsService      = "tdses.service"     // (name) -> service
 	nsByDeveloper  = "tdses.svc~dev"     // (developer, service) -> marker
 	nsByStatus     = "tdses.svc~status"  // (status, service) -> marker

@@ -253,3 +253,29 @@ func TestDefect8_EveryPreconditionIsValidated(t *testing.T) {
 	n.requireCode(CodeInvalidArgument, c.alice, "RewardService", "weather", "-10")
 	require.Equal(t, int64(1000), n.balance("alice"))
 }
+
+// Issue 8, finding 1: a holder re-enrolled with another subject field (here Locality) is the same enrollment,
+// so it cannot register a second user and collect a second grant, and removing the user stops every one of
+// its certificates. The same enrollment ID at another organization's CA is someone else.
+func TestReenrolledCertificatesAreTheSameUserAndFarmNoGrants(t *testing.T) {
+	n, c := scenario(t)
+	supply := decode[TokenInfo](t, n.mustEvaluate(c.alice, "TokenInfo"))
+	elsewhere := newIdentAt(t, "Org2MSP", "carol", false, "Elsewhere")
+	again := newIdentAt(t, "Org2MSP", "carol", false, "Again")
+
+	n.requireCode(CodeAlreadyExists, elsewhere, "RegisterUser", "carol2", "")
+	n.requireCode(CodeAlreadyExists, again, "RegisterUser", "carol3", "")
+	require.Equal(t, supply.Pool, decode[TokenInfo](t, n.mustEvaluate(c.alice, "TokenInfo")).Pool, "no grant paid")
+
+	// The re-enrolled certificate acts as carol, and stops with her.
+	before := n.balance("carol")
+	n.mustSubmit(elsewhere, "Transfer", "alice", "1")
+	require.Equal(t, before-1, n.balance("carol"))
+	n.mustSubmit(c.carol, "RemoveUser", "carol")
+	n.requireCode(CodeForbidden, elsewhere, "Transfer", "alice", "1")
+	n.requireCode(CodeForbidden, again, "Transfer", "alice", "1")
+	n.requireCode(CodeAlreadyExists, again, "RegisterUser", "carol4", "")
+
+	// Same enrollment ID, another organization's CA: another enrollment.
+	n.mustSubmit(newIdent(t, "Org3MSP", "carol", false), "RegisterUser", "carol-of-org3", "")
+}

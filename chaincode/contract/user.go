@@ -86,10 +86,10 @@ func (t *txn) loadUser(name string) (*userRecord, error) {
 
 // createUser binds a new name to the caller's identity and opens its account with balance SToken.
 func (t *txn) createUser(who caller, name, introduction string, balance int64) error {
-	if bound, err := t.get(&identityBinding{}, nsIdentity, who.mspID, who.certID); err != nil {
+	if bound, err := t.get(&identityBinding{}, nsIdentity, who.mspID, who.enrollment); err != nil {
 		return err
 	} else if bound {
-		return alreadyExists("this identity already registered a user; one user per identity")
+		return alreadyExists("this enrollment already registered a user; one user per enrollment, whatever its certificate")
 	}
 	if taken, err := t.exists(nsUser, name); err != nil {
 		return err
@@ -103,7 +103,7 @@ func (t *txn) createUser(who caller, name, introduction string, balance int64) e
 	if err := t.put(u, nsUser, name); err != nil {
 		return err
 	}
-	if err := t.put(identityBinding{User: name}, nsIdentity, who.mspID, who.certID); err != nil {
+	if err := t.put(identityBinding{User: name}, nsIdentity, who.mspID, who.enrollment); err != nil {
 		return err
 	}
 	return t.put(Tally{Balance: balance}, nsTally, ownerUser, name)

@@ -47,6 +47,14 @@ def test_a_developer_registers_logs_in_publishes_and_reads_its_balance(gateways,
     assert main(["rights", "buy", f"missing-{tag}", "1"]) == 1
     assert "NOT_FOUND" in capsys.readouterr().err
 
+    # Another user's token acts as that user, not as the one logged in.
+    other = f"cli-other-{tag}"
+    other_token = secret_file(tmp_path / "other-token", gateways.register("org1", other))
+    assert main(["balance", "--json", "--token-file", str(other_token)]) == 0
+    assert json.loads(capsys.readouterr().out)["account"] == other
+    assert main(["balance", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["account"] == name
+
 
 def test_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TDSES_CONFIG_DIR", str(tmp_path / "empty"))

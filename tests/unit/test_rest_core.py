@@ -164,3 +164,19 @@ def test_secret_files_must_be_private_and_the_kek_32_bytes(tmp_path):
     write(tmp_path / "empty", "", mode=0o600)
     with pytest.raises(ConfigError, match="empty"):
         read_secret(tmp_path / "empty")
+
+
+def test_the_store_and_its_write_ahead_log_are_readable_by_their_owner_only(tmp_path):
+    import os
+    import stat as st
+
+    from tdses.rest.core.store import Store
+
+    path = tmp_path / "gateway" / "gateway.db"
+    store = Store(path)
+    store.claim_idempotency_key("alice", "k1", "fingerprint", 60)
+    files = [path, path.with_name("gateway.db-wal"), path.with_name("gateway.db-shm")]
+    modes = {p.name: st.S_IMODE(os.stat(p).st_mode) for p in files}
+    store.close()
+    assert modes == {p.name: 0o600 for p in files}
+    assert st.S_IMODE(os.stat(path.parent).st_mode) == 0o700

@@ -91,7 +91,9 @@ def config_file(state: State, node: Node) -> Path:
 
 def write_config(topology: Topology, state: State, node: Node) -> Path:
     path = config_file(state, node)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.chmod(0o600)  # like everything else in a node's directory
     path.write_text(yaml.safe_dump(config(topology, state, node.org), sort_keys=False))
     return path
 

@@ -62,6 +62,7 @@ def start(cmd: list[str], env: dict[str, str], log: Path, pid_file: Path, cwd: P
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=0o077,  # ledgers, CA databases, Idemix keys, gateway stores: readable by their owner only
         )
     started = _start_time(proc.pid)
     pid_file.write_text(f"{proc.pid} {started}\n")

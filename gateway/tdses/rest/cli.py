@@ -142,7 +142,8 @@ class Session:
             self.token = a.token_file.read_text().strip()
         else:
             self.token = os.environ.get("TDSES_TOKEN") or saved.get("token")
-        self.user = saved.get("user")
+        # The saved name belongs to the saved token only: another token is another user, asked for below.
+        self.user = saved.get("user") if self.token and self.token == saved.get("token") else None
         self.api = ApiClient(self.url, self.token)
         self.json = a.json
 
