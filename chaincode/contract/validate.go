@@ -54,8 +54,15 @@ func validateName(what, s string) error {
 	return nil
 }
 
+// invisible reports the characters that change how text reads without being seen: bidirectional controls
+// (which can reorder what a reader sees) and zero-width characters (which can hide a difference).
+func invisible(r rune) bool {
+	return unicode.Is(unicode.Bidi_Control, r) || unicode.Is(unicode.Join_Control, r) ||
+		r == '\u200b' || r == '\u2060' || r == '\ufeff'
+}
+
 // validateText accepts valid UTF-8 of at most maxRunes runes without control characters
-// (this also excludes U+0000, the composite-key separator) and without U+10FFFF.
+// (this also excludes U+0000, the composite-key separator), invisible characters and U+10FFFF.
 func validateText(what, s string, maxRunes int, required bool) error {
 	if s == "" {
 		if required {
@@ -72,6 +79,9 @@ func validateText(what, s string, maxRunes int, required bool) error {
 	for _, r := range s {
 		if unicode.IsControl(r) || r == utf8.MaxRune || r == utf8.RuneError {
 			return invalidArg("%s must not contain control or reserved characters", what)
+		}
+		if invisible(r) {
+			return invalidArg("%s must not contain bidirectional controls or zero-width characters (U+%04X)", what, r)
 		}
 	}
 	return nil
@@ -95,17 +105,21 @@ func validateURL(s string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return invalidArg("url %q must be an absolute http or https URL", s)
 	}
+	if u.User != nil { // https://trusted.example@evil.example/ reads as trusted.example
+		return invalidArg("url %q must not contain user information (user@ or user:password@)", s)
+	}
 	return nil
 }
 
-// parseInt parses a base-10 integer argument within [lo, hi].
+// parseInt parses a base-10 integer argument within [lo, hi], in its one canonical form: no sign but '-',
+// no leading zeros ("+1" and "007" are refused, so one number has one spelling on the ledger).
 func parseInt(what, s string, lo, hi int64) (int64, error) {
 	if s == "" || len(s) > 20 {
 		return 0, invalidArg("%s must be an integer", what)
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		return 0, invalidArg("%s must be an integer, got %q", what, s)
+	if err != nil || strconv.FormatInt(v, 10) != s {
+		return 0, invalidArg("%s must be an integer in canonical form, got %q", what, s)
 	}
 	if v < lo || v > hi {
 		return 0, invalidArg("%s must be between %d and %d, got %d", what, lo, hi, v)

@@ -44,6 +44,9 @@ func TestValidateText(t *testing.T) {
 		{strings.Repeat("é", 10), true, true}, {strings.Repeat("é", 11), true, false},
 		{"line\nbreak", true, false}, {"nul\x00", true, false}, {"bad\xff", true, false},
 		{"max\U0010FFFF", true, false}, {"del\x7f", true, false}, {"c1\u0085", true, false}, {"rep\uFFFD", true, false},
+		// Issue 8: text that reads differently from what it is.
+		{"evil\u202Etxt.exe", true, false}, {"a\u2066b", true, false}, {"pay\u200Bpal", true, false},
+		{"zw\u200Dj", true, false}, {"bom\uFEFF", true, false}, {"lrm\u200E", true, false},
 	}
 	for _, tt := range tests {
 		err := validateText("text", tt.in, 10, tt.required)
@@ -59,7 +62,8 @@ func TestValidateURLAndMSPID(t *testing.T) {
 	for _, u := range []string{"https://a.example/x?y=1", "http://10.0.0.1:8080/"} {
 		require.NoError(t, validateURL(u), u)
 	}
-	for _, u := range []string{"", "ftp://a.example", "https://", "/relative", "javascript:alert(1)", "https://a b", "http://%zz"} {
+	for _, u := range []string{"", "ftp://a.example", "https://", "/relative", "javascript:alert(1)", "https://a b", "http://%zz",
+		"https://a.com@evil.example/", "https://user:pw@a.example/"} {
 		require.Equal(t, CodeInvalidArgument, codeOf(validateURL(u)), u)
 	}
 	require.NoError(t, validateMSPID("Org1MSP"))
@@ -75,7 +79,8 @@ func TestParseInt(t *testing.T) {
 		ok   bool
 	}{
 		{"1", 1, true}, {"1000000", 1000000, true}, {"0", 0, false}, {"-1", 0, false}, {"1000001", 0, false},
-		{"", 0, false}, {"1.5", 0, false}, {"1e3", 0, false}, {" 1", 0, false}, {"+1", 1, true}, {"0x10", 0, false},
+		{"", 0, false}, {"1.5", 0, false}, {"1e3", 0, false}, {" 1", 0, false}, {"+1", 0, false}, {"0x10", 0, false},
+		{"007", 0, false}, {"-0", 0, false}, {"10", 10, true},
 		{"99999999999999999999", 0, false}, {"123456789012345678901", 0, false},
 	}
 	for _, tt := range tests {

@@ -19,11 +19,21 @@ MAX_COMPONENTS = 32
 MAX_CSR = 4096
 
 
+# Bidirectional controls and zero-width characters: text that reads otherwise than it is (validate.go invisible).
+INVISIBLE = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # Bidi_Control
+    "\u200c\u200d"  # Join_Control
+    "\u200b\u2060\ufeff"
+)
+
+
 def check_text(value: str) -> str:
     """No control characters (U+0000 included), lone surrogates, U+FFFD or U+10FFFF: the chaincode refuses them."""
     for char in value:
         if unicodedata.category(char) in ("Cc", "Cs") or char in ("\ufffd", "\U0010ffff"):
             raise ValueError(f"must not contain control or reserved characters (found U+{ord(char):04X})")
+        if char in INVISIBLE:
+            raise ValueError(f"must not contain bidirectional controls or zero-width characters (U+{ord(char):04X})")
     return value
 
 
@@ -36,6 +46,8 @@ def check_url(value: str) -> str:
         host = None
     if parts.scheme not in ("http", "https") or not host or " " in value:
         raise ValueError("must be an absolute http or https URL")
+    if "@" in parts.netloc:  # https://trusted.example@evil.example/ reads as trusted.example
+        raise ValueError("must not contain user information (user@ or user:password@)")
     return value
 
 
