@@ -88,6 +88,22 @@ func (t *txn) serviceToPay(service, payer, action string) (*Service, error) {
 // grow by n. It writes only keys of the buyer and fresh delta keys, never the service or the developer's
 // records, so concurrent buyers of one service do not conflict.
 func (c *SmartContract) CallService(ctx contractapi.TransactionContextInterface, service, calls string) (*ServiceCallTime, error) {
+	return buyCalls(ctx, service, calls, noPriceLimit)
+}
+
+const noPriceLimit = -1
+
+// BuyCalls is CallService with the most the buyer will pay per call: if the developer raised the price since
+// the buyer saw it, the purchase is refused (INVALID_STATE) and nothing is paid.
+func (c *SmartContract) BuyCalls(ctx contractapi.TransactionContextInterface, service, calls, limit string) (*ServiceCallTime, error) {
+	most, err := parseInt("maxPrice", limit, 0, maxPrice)
+	if err != nil {
+		return nil, err
+	}
+	return buyCalls(ctx, service, calls, most)
+}
+
+func buyCalls(ctx contractapi.TransactionContextInterface, service, calls string, most int64) (*ServiceCallTime, error) {
 	if err := validateName("service", service); err != nil {
 		return nil, err
 	}
@@ -102,6 +118,9 @@ func (c *SmartContract) CallService(ctx contractapi.TransactionContextInterface,
 	s, err := t.serviceToPay(service, buyer.Name, "buy calls on")
 	if err != nil {
 		return nil, err
+	}
+	if most != noPriceLimit && s.Price > most {
+		return nil, invalidState("service %q costs %d SToken per call now, more than your maxPrice %d", service, s.Price, most)
 	}
 	cost, err := mulChecked(s.Price, n)
 	if err != nil {

@@ -58,6 +58,22 @@ func TestCallService(t *testing.T) {
 	}
 }
 
+// Issue 8: a price raised between the moment a buyer saw it and the purchase is refused, and nothing is paid.
+func TestBuyCallsRefusesAPriceAboveTheBuyersMaximum(t *testing.T) {
+	n, c := scenario(t)
+	n.publish(c.bob, "weather", 3)
+	before := n.balance("alice")
+	n.mustSubmit(c.bob, "EditService", "weather", `{"price":500}`)
+	n.requireCode(CodeInvalidState, c.alice, "BuyCalls", "weather", "2", "3")
+	require.Equal(t, before, n.balance("alice"))
+	r := decode[ServiceCallTime](t, n.mustSubmit(c.alice, "BuyCalls", "weather", "2", "500"))
+	require.Equal(t, int64(1000), r.Paid)
+	require.Equal(t, before-1000, n.balance("alice"))
+	for _, bad := range []string{"", "-1", "+3", "x", "1000000000001"} {
+		n.requireCode(CodeInvalidArgument, c.alice, "BuyCalls", "weather", "1", bad)
+	}
+}
+
 func TestCallServiceAccumulatesRights(t *testing.T) {
 	n, c := scenario(t)
 	n.publish(c.bob, "weather", 10)

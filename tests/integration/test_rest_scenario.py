@@ -179,3 +179,23 @@ def test_a_write_through_one_gateway_is_read_at_once_through_the_others(gateways
             assert block > last_block
             last_block = block
             assert ok(reader.get(f"/v1/services/{service}"))["status"] == expected, f"round {round_}"
+
+
+def test_a_purchase_with_max_price_is_refused_when_the_price_went_up(gateways):
+    tag = secrets.token_hex(3)
+    dev_token, _ = register(gateways, "org1", f"raiser-{tag}")
+    buyer_token, balance = register(gateways, "org2", f"careful-{tag}")
+    service = f"pricey-{tag}"
+    with gateways.client("org1", dev_token) as dev:
+        ok(dev.post("/v1/services", json={"name": service, "category": "x", "url": "https://p.example",
+                                          "price": 3}), 201)
+        ok(dev.post(f"/v1/services/{service}/publish"))
+        ok(dev.patch(f"/v1/services/{service}", json={"price": 500}))
+    with gateways.client("org2", buyer_token) as buyer:
+        refused = buyer.post(f"/v1/services/{service}/rights", json={"calls": 2, "maxPrice": 3})
+        assert refused.status_code == 409 and refused.json()["code"] == "INVALID_STATE", refused.text
+        assert "maxPrice 3" in refused.json()["detail"]
+        assert ok(buyer.get(f"/v1/balances/{f'careful-{tag}'}"))["balance"] == balance
+        assert buyer.post(f"/v1/services/{service}/rights", json={"calls": 1, "maxPrice": -1}).status_code == 422
+        bought = ok(buyer.post(f"/v1/services/{service}/rights", json={"calls": 1, "maxPrice": 500}))
+        assert bought["paid"] == 500

@@ -81,7 +81,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     _service_options(create, required=True)
 
     rights = sub.add_parser("rights", help="call-time rights").add_subparsers(dest="action", required=True)
-    command(rights, "buy", "buy calls of a service", _rights_buy, (("service",), {}), (("calls",), {"type": int}))
+    command(rights, "buy", "buy calls of a service", _rights_buy, (("service",), {}), (("calls",), {"type": int}),
+            (("--max-price",), {"type": int, "help": "refuse if a call costs more than this now"}))
     command(rights, "show", "a user's rights on a service (yours by default)", _rights_show,
             (("service",), {}), (("user",), {"nargs": "?"}))
     command(rights, "reduce", "use a caller's calls (developer or authorized server)", _rights_reduce,
@@ -298,7 +299,8 @@ def _mashup_create(s: Session, a) -> Any:
 
 
 def _rights_buy(s: Session, a) -> Any:
-    return s.call("POST", f"/v1/services/{a.service}/rights", {"calls": a.calls})
+    body = {"calls": a.calls} if a.max_price is None else {"calls": a.calls, "maxPrice": a.max_price}
+    return s.call("POST", f"/v1/services/{a.service}/rights", body)
 
 
 def _rights_show(s: Session, a) -> Any:

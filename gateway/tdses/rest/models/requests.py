@@ -78,8 +78,10 @@ class ServicePatch(Strict):
 
 
 class Purchase(Strict):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"calls": 5}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"calls": 5, "maxPrice": 3}]})
     calls: Calls
+    max_price: Price | None = Field(default=None, alias="maxPrice",
+                                    description="refuse (409) if a call costs more than this now")
 
 
 class Reduction(Strict):

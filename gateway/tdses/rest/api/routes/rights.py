@@ -22,8 +22,11 @@ UserName = Annotated[str, Path(pattern=NAME_PATTERN, examples=["alice"])]
 @router.post("/rights", response_model=out.Rights, responses=TRANSACTION_RESPONSES)
 async def buy_calls(name: ServiceName, body: Purchase, context: ContextDep, principal: UserDep,
                     response: Response) -> dict:
-    """Buy calls of an available service: you pay price × calls SToken to its developer."""
-    return await transact(context, principal, response, "CallService", name, str(body.calls))
+    """Buy calls of an available service: you pay price × calls SToken to its developer (with maxPrice: only if a
+    call costs at most that much now)."""
+    if body.max_price is None:
+        return await transact(context, principal, response, "CallService", name, str(body.calls))
+    return await transact(context, principal, response, "BuyCalls", name, str(body.calls), str(body.max_price))
 
 
 @router.get("/rights", response_model=out.ServiceUsage)
