@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import signal
+import os
 import sys
 
 from tdses.ecosystem import cli as ecosystem_cli
@@ -25,7 +25,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `tdses … | head` ends quietly
     args = parser().parse_args(argv)
     try:
         return args.handler(args)
@@ -36,5 +35,17 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run() -> None:
+    """The console script. `tdses … | head` ends quietly by catching BrokenPipeError, not by restoring SIGPIPE's
+    default action: that would kill `tdses gateway serve` whenever a client hangs up mid-response."""
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        code = 1
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import signal
 import stat
 
 import pytest
@@ -64,3 +65,6 @@ def test_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
     assert exited.value.code == 2
     assert main(["balance"]) == 2  # no gateway known yet
     assert "tdses login" in capsys.readouterr().err
+    # Run in-process, the CLI leaves SIGPIPE ignored: a process that writes to a closed socket gets an error
+    # instead of being killed (the REST gateway runs this CLI's `gateway serve`).
+    assert signal.getsignal(signal.SIGPIPE) == signal.SIG_IGN
