@@ -62,6 +62,18 @@ func (t *txn) identify() (caller, error) {
 
 // actingUser returns the active user bound to the caller: every mutating function acts only as this user.
 func (t *txn) actingUser() (caller, *userRecord, error) {
+	c, u, err := t.boundUser()
+	if err != nil {
+		return caller{}, nil, err
+	}
+	if u.Status != userActive {
+		return caller{}, nil, forbidden("user %q was removed", u.Name)
+	}
+	return c, u, nil
+}
+
+// boundUser returns the user bound to the caller's enrollment, active or removed.
+func (t *txn) boundUser() (caller, *userRecord, error) {
 	c, err := t.identify()
 	if err != nil {
 		return caller{}, nil, err
@@ -77,9 +89,6 @@ func (t *txn) actingUser() (caller, *userRecord, error) {
 	u, err := t.loadUser(b.User)
 	if err != nil {
 		return caller{}, nil, err
-	}
-	if u.Status != userActive {
-		return caller{}, nil, forbidden("user %q was removed", u.Name)
 	}
 	return c, u, nil
 }

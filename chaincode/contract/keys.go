@@ -16,6 +16,13 @@ const (
 	nsServer       = "tdses.server"      // (service, server user) -> authorization
 	nsTally        = "tdses.tally"       // (kind, owner) -> folded counters
 	nsTallyDelta   = "tdses.tally~delta" // (kind, owner, txId, seq) -> counter increments
+	nsSkeleton     = "tdses.skeleton"    // (kind, skeleton) -> the name that claimed that look
+)
+
+// Kinds of names that must not look alike: a user and a service may share a name, two users may not look alike.
+const (
+	nameOfUser    = "user"
+	nameOfService = "service"
 )
 
 // Tally owner kinds.

@@ -276,6 +276,52 @@ func TestReenrolledCertificatesAreTheSameUserAndFarmNoGrants(t *testing.T) {
 	n.requireCode(CodeForbidden, again, "Transfer", "alice", "1")
 	n.requireCode(CodeAlreadyExists, again, "RegisterUser", "carol4", "")
 
+	me := decode[User](t, n.mustEvaluate(again, "WhoAmI"))
+	require.Equal(t, "carol", me.Name)
+	require.Equal(t, userRemoved, me.Status)
+	n.requireCode(CodeUnauthenticated, c.stranger, "WhoAmI")
+
 	// Same enrollment ID, another organization's CA: another enrollment.
 	n.mustSubmit(newIdent(t, "Org3MSP", "carol", false), "RegisterUser", "carol-of-org3", "")
+}
+
+// Issue 8, finding 4: names that read alike are refused, for users and for services, and stay refused after
+// the name's owner is removed; a user and a service may still share a name.
+func TestLookAlikeNamesAreRefused(t *testing.T) {
+	n, c := scenario(t)
+	for _, name := range []string{"Alice", "ALICE", "aIice", "a1ice"} {
+		n.requireCode(CodeAlreadyExists, newIdent(t, "Org3MSP", "twin-of-"+name, false), "RegisterUser", name, "")
+	}
+	n.publish(c.bob, "paypal", 1)
+	for _, name := range []string{"paypaI", "PayPal", "paypa1", "PAYPAL"} {
+		n.requireCode(CodeAlreadyExists, c.bob, "RegisterService", serviceJSON(name, 1))
+	}
+	n.mustSubmit(c.bob, "RegisterService", serviceJSON("payp4l", 1)) // 4 is no a
+	n.publish(c.bob, "microsoft", 1)
+	n.requireCode(CodeAlreadyExists, c.carol, "RegisterService", serviceJSON("rnicrosoft", 1))
+	n.requireCode(CodeAlreadyExists, c.carol, "CreateMashup", mashupJSON("MICROSOFT", 1, "paypal"))
+	n.mustSubmit(c.carol, "RegisterService", serviceJSON("alice", 1)) // a service may be named like a user
+
+	n.mustSubmit(c.mallory, "RemoveUser", "mallory")
+	n.requireCode(CodeAlreadyExists, newIdent(t, "Org1MSP", "new-mallory", false), "RegisterUser", "Mallory", "")
+}
+
+func TestLooks(t *testing.T) {
+	shareALook := func(a, b string) bool {
+		for _, x := range looks(a) {
+			for _, y := range looks(b) {
+				if x == y {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, pair := range [][2]string{{"Alice", "alice"}, {"paypaI", "paypal"}, {"g00gle", "google"},
+		{"rnicrosoft", "microsoft"}, {"vvave", "wave"}, {"L1NUX", "LINUX"}, {"LINUX", "linux"}, {"HAIL", "hall"}} {
+		require.True(t, shareALook(pair[0], pair[1]), pair)
+	}
+	for _, pair := range [][2]string{{"tim", "tlm"}, {"hail", "hall"}, {"api-1", "api-2"}, {"a.b", "a-b"}, {"x_y", "x-y"}} {
+		require.False(t, shareALook(pair[0], pair[1]), pair)
+	}
 }

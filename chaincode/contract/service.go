@@ -174,6 +174,9 @@ func (t *txn) createService(s *Service) error {
 	} else if taken {
 		return alreadyExists("service %q already exists", s.Name)
 	}
+	if err := t.claimName(nameOfService, s.Name); err != nil {
+		return err
+	}
 	if err := t.put(s, nsService, s.Name); err != nil {
 		return err
 	}

@@ -96,6 +96,9 @@ func (t *txn) createUser(who caller, name, introduction string, balance int64) e
 	} else if taken {
 		return alreadyExists("user name %q is taken", name)
 	}
+	if err := t.claimName(nameOfUser, name); err != nil {
+		return err
+	}
 	u := userRecord{
 		CertID: who.certID, CreatedAt: t.now, Introduction: introduction, MSPID: who.mspID,
 		Name: name, Status: userActive, UpdatedAt: t.now,
@@ -249,6 +252,24 @@ func (c *SmartContract) QueryUser(ctx contractapi.TransactionContextInterface, n
 		return nil, err
 	}
 	u, err := t.loadUser(name)
+	if err != nil {
+		return nil, err
+	}
+	return t.userView(u, cfg)
+}
+
+// WhoAmI is the user the calling identity acts as, whichever certificate of its enrollment it presents
+// (UNAUTHENTICATED when the enrollment registered no user; a removed user is returned with its status).
+func (c *SmartContract) WhoAmI(ctx contractapi.TransactionContextInterface) (*User, error) {
+	t, err := beginQuery(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := t.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	_, u, err := t.boundUser()
 	if err != nil {
 		return nil, err
 	}

@@ -54,6 +54,41 @@ func validateName(what, s string) error {
 	return nil
 }
 
+// looks are what a name looks like: two names that share a look read alike. A look follows the Unicode
+// confusables (UTS #39) for the ASCII that names are made of, case-folded; it is taken of the name as written
+// ("paypaI" reads "paypal") and of the name in lower case ("LINUX" reads "linux"), since folding first would
+// miss a capital I posing as an l, and mapping first would miss a case variant of a word with an i.
+func looks(name string) []string {
+	asWritten, folded := skeleton(name), skeleton(strings.ToLower(name))
+	if asWritten == folded {
+		return []string{folded}
+	}
+	return []string{asWritten, folded}
+}
+
+// skeleton maps the ASCII confusables to one prototype each, then folds case.
+func skeleton(name string) string {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; c {
+		case 'I', '1':
+			b.WriteByte('l')
+		case '0':
+			b.WriteByte('o')
+		case 'm', 'M':
+			b.WriteString("rn")
+		case 'w', 'W':
+			b.WriteString("vv")
+		default:
+			if c >= 'A' && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
 // invisible reports the characters that change how text reads without being seen: bidirectional controls
 // (which can reorder what a reader sees) and zero-width characters (which can hide a difference).
 func invisible(r rune) bool {

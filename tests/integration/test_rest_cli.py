@@ -56,6 +56,14 @@ def test_a_developer_registers_logs_in_publishes_and_reads_its_balance(gateways,
     assert main(["balance", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["account"] == name
 
+    # The other user lost their token: the admin resets it; the old one stops working.
+    assert main(["user", "reset-token", other, "--json", "--token-file", str(admin_token)]) == 0
+    reset = secret_file(tmp_path / "reset-token", json.loads(capsys.readouterr().out)["token"])
+    assert main(["balance", "--json", "--token-file", str(other_token)]) == 1
+    assert "UNAUTHENTICATED" in capsys.readouterr().err
+    assert main(["balance", "--json", "--token-file", str(reset)]) == 0
+    assert json.loads(capsys.readouterr().out)["account"] == other
+
 
 def test_usage_errors_exit_2(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TDSES_CONFIG_DIR", str(tmp_path / "empty"))

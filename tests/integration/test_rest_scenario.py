@@ -144,6 +144,10 @@ def test_events_stream_and_resume_from_the_last_event_id(gateways):
         assert first[2]["payload"]["service"] == f"evt-{tag}-0"
         resumed = read_events(dev, {}, {"Last-Event-ID": first[1]}, until=mine)
         assert resumed[2]["payload"]["service"] == f"evt-{tag}-1"
+        block = first[1].split(":")[0]
+        for unknown in (f"{block}:{'0' * 64}", f"{10**12}:{first[1].split(':')[1]}"):
+            gone = dev.get("/v1/events", headers={"Last-Event-ID": unknown}, timeout=10)
+            assert gone.status_code == 410 and gone.json()["code"] == "UNKNOWN_RESUME_POINT", unknown
 
 
 def read_events(http: httpx.Client, params: dict, headers: dict, until) -> tuple[str, str, dict]:

@@ -95,10 +95,21 @@ async def test_a_user_rotates_only_its_own_token_and_the_old_one_dies(gateway):
         assert (await alice.post("/v1/users/alice/token")).status_code == 401
     async with client(application, rotated.json()["token"]) as alice:
         assert (await alice.post("/v1/users/alice/token")).status_code == 200
-    async with client(application, "admin-token") as admin:
-        assert (await admin.post("/v1/users/bob/token")).status_code == 403  # the admin is no user
     async with client(application, tokens["bob"]) as bob:
         assert (await bob.post("/v1/users", json={"name": "carol"})).status_code == 403  # only the admin creates
+
+
+async def test_the_admin_resets_the_token_of_a_user_who_lost_it(gateway):
+    application, tokens = gateway
+    async with client(application, "admin-token") as admin:
+        reset = await admin.post("/v1/users/bob/token")
+        assert reset.status_code == 200
+        assert (await admin.post("/v1/users/nobody/token")).status_code == 404
+    async with client(application, tokens["bob"]) as old:
+        assert (await old.get("/v1/users/me")).status_code == 401
+    async with client(application, reset.json()["token"]) as bob:
+        assert (await bob.post("/v1/users/bob/token")).status_code == 200  # the new token is bob's
+
 
 
 async def test_stored_keys_are_sealed_and_new_tokens_never_stored(gateway, tmp_path):
@@ -123,6 +134,13 @@ async def test_invalid_input_is_refused_before_any_peer_is_asked(gateway):
             assert all("input" not in e for e in response.json()["errors"])  # the input is not echoed back
         big = await alice.post("/v1/services", content=b"x" * 5000, headers={"content-type": "application/json"})
         assert big.status_code == 413
+
+        async def chunks():  # no Content-Length: the body is streamed in and grows past the limit
+            for _ in range(5):
+                yield b"x" * 1000
+
+        chunked = await alice.post("/v1/services", content=chunks(), headers={"content-type": "application/json"})
+        assert chunked.status_code == 413 and chunked.json()["code"] == "BODY_TOO_LARGE"
         assert (await alice.get("/v1/services/a%00b")).status_code == 422
         missing = await alice.get("/v1/nothing-here")
         assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"

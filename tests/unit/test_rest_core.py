@@ -180,3 +180,28 @@ def test_the_store_and_its_write_ahead_log_are_readable_by_their_owner_only(tmp_
     store.close()
     assert modes == {p.name: 0o600 for p in files}
     assert st.S_IMODE(os.stat(path.parent).st_mode) == 0o700
+
+
+async def test_random_tokens_from_one_address_are_limited_like_requests_without_one():
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tdses.rest.core.ratelimit import RateLimitMiddleware
+
+    async def me(request):  # only "good" authenticates
+        ok = request.headers.get("authorization") == "Bearer good"
+        return JSONResponse({}, status_code=200 if ok else 401)
+
+    now = [0.0]
+    app = RateLimitMiddleware(Starlette(routes=[Route("/v1/me", me)]), RateLimiter(rate=1, burst=5, clock=lambda: now[0]))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
+        sprayed = [(await http.get("/v1/me", headers={"Authorization": f"Bearer random{n}"})).status_code
+                   for n in range(8)]
+        assert sprayed == [401] * 5 + [429] * 3  # each failure is charged to the address
+        assert (await http.get("/v1/me")).status_code == 429  # so is a request without a token
+        blocked = await http.get("/v1/me", headers={"Authorization": "Bearer good"})
+        assert blocked.status_code == 429 and blocked.headers["retry-after"] == "1"
+        now[0] += 1.0
+        assert (await http.get("/v1/me", headers={"Authorization": "Bearer good"})).status_code == 200

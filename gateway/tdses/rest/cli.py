@@ -58,6 +58,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     command(user, "remove", "remove yourself", _user_remove, (("name",), {}))
     command(user, "rotate-token", "replace your API token (and remember the new one)", _user_rotate,
             (("name",), {}))
+    command(user, "reset-token", "as the organization admin: a new token for a user who lost theirs", _user_reset,
+            (("name",), {}))
 
     service = sub.add_parser("service", help="services").add_subparsers(dest="action", required=True)
     register = command(service, "register", "register a service of yours", _service_register, (("name",), {}))
@@ -263,6 +265,11 @@ def _user_rotate(s: Session, a) -> Any:
     rotated = s.call("POST", f"/v1/users/{a.name}/token")
     _write_credentials({"url": s.url, "token": rotated["token"], "user": a.name})
     return {"token": rotated["token"], "note": "remembered; the old token no longer works"}
+
+
+def _user_reset(s: Session, a) -> Any:
+    reset = s.call("POST", f"/v1/users/{a.name}/token")
+    return {"user": a.name, "token": reset["token"], "note": "give it to the user; their old token no longer works"}
 
 
 def _service_register(s: Session, a) -> Any:

@@ -1,4 +1,8 @@
-"""Refuse request bodies above the configured size with 413, whether or not Content-Length announces them."""
+"""Refuse request bodies above the configured size with 413, whether or not Content-Length announces them.
+
+The body is read here, up to the limit, before the application sees it: a body that grows too large while it
+is streamed in (chunked) is refused with 413 too, never half-parsed by a route.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tdses.rest.core.asgi import header, send_problem
 from tdses.rest.core.problems import Problem
-
-
-class BodyTooLarge(Exception):
-    pass
 
 
 class BodyLimitMiddleware:
@@ -27,26 +27,27 @@ class BodyLimitMiddleware:
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             return await send_problem(send, self.too_large() if length.isdigit()
                                       else Problem(400, "BAD_REQUEST", "malformed Content-Length"))
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return await send_problem(send, self.too_large())
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        replayed = False
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: the disconnect, for streaming responses
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if not started:
-                await send_problem(send, self.too_large())
+        await self.app(scope, replay, send)

@@ -16,6 +16,7 @@ from typing import Any
 
 from fabric_gateway import CommitError, Endpoint, FabricError, RetryPolicy, SubmitError, Timeouts, aio
 from fabric_gateway.connection import read_pem
+from fabric_protos.common import common_pb2, ledger_pb2
 
 from tdses.rest.core.config import Settings
 from tdses.rest.core.principal import Principal
@@ -31,6 +32,14 @@ class Submitted:
     result: Any
     transaction_id: str
     block_number: int
+
+
+def transaction_ids(block: common_pb2.Block) -> set[str]:
+    ids = set()
+    for data in block.data.data:
+        payload = common_pb2.Payload.FromString(common_pb2.Envelope.FromString(data).payload)
+        ids.add(common_pb2.ChannelHeader.FromString(payload.header.channel_header).tx_id)
+    return ids
 
 
 def decode(payload: bytes) -> Any:
@@ -134,6 +143,18 @@ class Ledger:
             return
         if lagging:
             log.warning("block %d not yet committed by %s", block_number, ", ".join(lagging))
+
+    async def has_transaction(self, block_number: int, transaction_id: str) -> bool:
+        """Whether the channel's block holds the transaction (a resume point for events), asked of the peers' qscc."""
+        qscc = self.network(self.admin).get_contract("qscc")
+        try:
+            info = ledger_pb2.BlockchainInfo.FromString(await qscc.evaluate_transaction("GetChainInfo", self.channel))
+            if block_number >= info.height:
+                return False
+            raw = await qscc.evaluate_transaction("GetBlockByNumber", self.channel, str(block_number))
+        except FabricError as error:
+            raise problem_from_fabric(error) from None
+        return transaction_id in transaction_ids(common_pb2.Block.FromString(raw))
 
     async def events(self, start_block: int | None, checkpoint) -> aio.ChaincodeEventStream:
         try:

@@ -1,4 +1,7 @@
-"""A token bucket per API token (per client address for requests without one), in memory.
+"""A token bucket per API token, and one per client address for requests that do not authenticate, in memory.
+
+A request without a token, or whose token fails authentication (401), is charged to its client address:
+spraying random tokens does not get a fresh bucket each time.
 
     limiter = RateLimiter(rate=50, burst=100)
     wait = limiter.take("token-hash")  # 0.0 when allowed, else seconds until the next request may pass
@@ -11,7 +14,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tdses.rest.core.asgi import bearer, send_problem
 from tdses.rest.core.problems import Problem
@@ -33,7 +36,7 @@ class RateLimiter:
         self._clock = clock
         self._buckets: OrderedDict[str, Bucket] = OrderedDict()
 
-    def take(self, key: str) -> float:
+    def _refilled(self, key: str) -> Bucket:
         now = self._clock()
         bucket = self._buckets.pop(key, None) or Bucket(float(self.burst), now)
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
@@ -41,6 +44,15 @@ class RateLimiter:
         self._buckets[key] = bucket
         if len(self._buckets) > MAX_BUCKETS:
             self._buckets.popitem(last=False)
+        return bucket
+
+    def wait(self, key: str) -> float:
+        """Seconds until the key may pass again, without using anything (0.0 when it may now)."""
+        bucket = self._refilled(key)
+        return 0.0 if bucket.tokens >= 1 else (1 - bucket.tokens) / self.rate
+
+    def take(self, key: str) -> float:
+        bucket = self._refilled(key)
         if bucket.tokens >= 1:
             bucket.tokens -= 1
             return 0.0
@@ -58,10 +70,18 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             return await self.app(scope, receive, send)
         token = bearer(scope)
-        key = "t:" + token_hash(token) if token else "a:" + (scope.get("client") or ("?", 0))[0]
-        wait = self.limiter.take(key)
+        address = "a:" + (scope.get("client") or ("?", 0))[0]
+        wait = self.limiter.take("t:" + token_hash(token)) if token else self.limiter.take(address)
+        if token and not wait:
+            wait = self.limiter.wait(address)  # an address whose failures used its budget
         if wait > 0:
             retry_after = str(max(1, math.ceil(wait)))
             return await send_problem(send, Problem(429, "RATE_LIMITED", f"too many requests; retry in {retry_after} s",
                                                     headers={"Retry-After": retry_after}))
-        await self.app(scope, receive, send)
+
+        async def charge_failures(message: Message) -> None:
+            if token and message["type"] == "http.response.start" and message["status"] == 401:
+                self.limiter.take(address)
+            await send(message)
+
+        await self.app(scope, receive, charge_failures)

@@ -40,7 +40,8 @@ def frame(event) -> str:
 
 
 @router.get("/events", response_class=StreamingResponse, responses={
-    200: {"content": {"text/event-stream": {}}, "description": "event: <name>, id: <block>:<txid>, data: JSON"}})
+    200: {"content": {"text/event-stream": {}}, "description": "event: <name>, id: <block>:<txid>, data: JSON"},
+    410: {"description": "the Last-Event-ID names no transaction of this channel"}})
 async def events(
     context: ContextDep,
     principal: PrincipalDep,
@@ -50,6 +51,11 @@ async def events(
     """Chaincode events (CallsBought, ServicePublished, ...) from the next commit, from ?start_block=, or after the
     Last-Event-ID a reconnecting EventSource sends."""
     start, checkpoint = position(start_block, last_event_id)
+    if checkpoint is not None and not await context.ledger.has_transaction(checkpoint.block_number,
+                                                                         checkpoint.transaction_id):
+        # Fabric would wait, silently and forever, for a transaction that is not there.
+        raise Problem(410, "UNKNOWN_RESUME_POINT", f"no transaction {checkpoint.transaction_id} in block "
+                      f"{checkpoint.block_number} of this channel: reconnect without Last-Event-ID, or with ?start_block=")
     stream = await context.ledger.events(start, checkpoint)
     return StreamingResponse(sse(stream), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

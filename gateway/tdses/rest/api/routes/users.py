@@ -11,6 +11,7 @@ from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
 from tdses.rest.core.ledger import Submitted
 from tdses.rest.core.onboarding import create_user
 from tdses.rest.core.problems import Problem
+from tdses.rest.core.store import ACTIVE
 from tdses.rest.core.tokens import new_token, token_hash
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import NAME_PATTERN
@@ -65,9 +66,15 @@ async def remove_user(name: UserName, context: ContextDep, principal: UserDep, r
 
 
 @router.post("/{name}/token", response_model=out.TokenRotated)
-async def rotate_token(name: UserName, context: ContextDep, principal: UserDep) -> dict:
-    """Replace your API token: the old one stops working at once. The new one is shown only now."""
-    same_user(principal, name)
+async def rotate_token(name: UserName, context: ContextDep, principal: PrincipalDep) -> dict:
+    """Replace your API token, or, as the organization admin, reset the token of a user who lost theirs: the old
+    one stops working at once. The new one is shown only now."""
+    if principal.is_admin:
+        record = context.store.user(name)
+        if record is None or record.state != ACTIVE:
+            raise Problem(404, "NOT_FOUND", f"no active user {name!r} at this gateway")
+    else:
+        same_user(principal, name)
     token = new_token()
     context.store.set_token(name, token_hash(token))
     return {"token": token}
