@@ -22,6 +22,7 @@ from .errors import (
     TransactionError,
     chaincode_error_code,
     chaincode_message,
+    is_duplicate_transaction,
 )
 from .events import (
     ChaincodeEvent,
@@ -45,6 +46,6 @@ __all__ = [
     "Endpoint", "ErrorDetail", "EventPosition", "FabricError", "Gateway", "GatewayError", "Identity",
     "InMemoryCheckpointer", "Network", "Proposal", "RetryPolicy", "Signer", "SignerRequiredError",
     "Status", "SubmitError", "Timeouts", "Transaction", "TransactionError", "chaincode_error_code",
-    "chaincode_message", "connect", "load_identity", "load_private_key", "load_signer", "sha256",
+    "chaincode_message", "connect", "is_duplicate_transaction", "load_identity", "load_private_key", "load_signer", "sha256",
     "transaction_id",
 ]

@@ -52,6 +52,7 @@ class ContractCore:
         args: Sequence[Arg],
         transient: Mapping[str, Arg] | None,
         endorsing_orgs: Sequence[str] | None,
+        nonce: bytes | None = None,
     ) -> gateway_pb2.ProposedTransaction:
         return build_proposed_transaction(
             self._signing.creator(),
@@ -61,6 +62,7 @@ class ContractCore:
             args,
             transient,
             endorsing_orgs or (),
+            nonce,
         )
 
 
@@ -81,9 +83,14 @@ class Contract(ContractCore):
         *args: Arg,
         transient: Mapping[str, Arg] | None = None,
         endorsing_orgs: Sequence[str] | None = None,
+        nonce: bytes | None = None,
     ) -> Proposal:
-        """A proposal to evaluate or endorse; sign it offline via digest() when the gateway has no signer."""
-        proposed = self._proposed(transaction_name, args, transient, endorsing_orgs)
+        """A proposal to evaluate or endorse; sign it offline via digest() when the gateway has no signer.
+
+        A nonce chosen by the caller (24 bytes) fixes the transaction ID: retrying with the same nonce can never
+        commit twice, since the ledger accepts each transaction ID once.
+        """
+        proposed = self._proposed(transaction_name, args, transient, endorsing_orgs, nonce)
         return Proposal(self._client, self._signing, proposed)
 
     def evaluate_transaction(

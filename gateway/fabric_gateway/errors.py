@@ -203,3 +203,12 @@ def from_rpc_error(
     if issubclass(kind, TransactionError):
         return kind(code, message, details, error, transaction_id=transaction_id)
     return kind(code, message, details, error)
+
+
+def is_duplicate_transaction(error: FabricError) -> bool:
+    """The peers or the orderer already have this transaction ID (a resent, or deliberately repeated, transaction).
+
+    Fabric says so only in its message ("duplicate transaction found"), hence the match, in this one place.
+    """
+    texts = [str(error)] + [d.message for d in getattr(error, "details", [])]
+    return any("duplicate transaction" in text.lower() for text in texts)

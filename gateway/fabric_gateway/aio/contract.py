@@ -33,8 +33,9 @@ class Contract(ContractCore):
         *args: Arg,
         transient: Mapping[str, Arg] | None = None,
         endorsing_orgs: Sequence[str] | None = None,
+        nonce: bytes | None = None,
     ) -> Proposal:
-        proposed = self._proposed(transaction_name, args, transient, endorsing_orgs)
+        proposed = self._proposed(transaction_name, args, transient, endorsing_orgs, nonce)
         return Proposal(self._client, self._signing, proposed)
 
     async def evaluate_transaction(

@@ -30,9 +30,11 @@ class Context:
     def build(cls, settings: Settings) -> Context:
         admin = load_admin(settings.msp_id, settings.admin_msp_dir)
         ledger = Ledger(settings, admin)
+        store = Store(settings.store)
+        store.release_unfinished_requests()  # one process per store: none of them is running
         return cls(
             settings=settings,
-            store=Store(settings.store),
+            store=store,
             keybox=KeyBox(settings.key_encryption_key()),
             ledger=ledger,
             ca=OrgCA(settings),

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -24,6 +25,14 @@ NOT_KEPT = {401, 429, 503}
 # Answers that carry a new API token are never stored: tokens exist only as hashes here. Creating a user is safe
 # to retry without a key anyway (an unfinished creation resumes, a finished one is 409).
 ISSUES_TOKENS = re.compile(r"^/v1/users(/[^/]+/token)?$")
+
+
+# (owner, Idempotency-Key) of the request being served, for the ledger to derive its transaction IDs from.
+_request: ContextVar[tuple[str, str] | None] = ContextVar("idempotent_request", default=None)
+
+
+def current_request() -> tuple[str, str] | None:
+    return _request.get()
 
 
 def valid_key(key: str) -> bool:
@@ -83,11 +92,14 @@ class IdempotencyMiddleware:
                 chunks.append(message.get("body", b""))
             await send(message)
 
+        bound = _request.set((owner, key))
         try:
             await self.app(scope, replay_receive, capture)
         except BaseException:
             self.store.release_idempotency_key(owner, key)
             raise
+        finally:
+            _request.reset(bound)
         if status in NOT_KEPT or status >= 500 and status != 504 or status == 0:
             self.store.release_idempotency_key(owner, key)
         else:

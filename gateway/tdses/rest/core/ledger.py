@@ -9,15 +9,23 @@ Problems, and the prepare -> sign -> submit steps of non-custodial users.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from fabric_gateway import CommitError, Endpoint, FabricError, RetryPolicy, SubmitError, Timeouts, aio
+from fabric_gateway import (
+    CommitError, Endpoint, FabricError, RetryPolicy, SubmitError, Timeouts, aio, is_duplicate_transaction,
+    transaction_id,
+)
 from fabric_gateway.connection import read_pem
+from fabric_gateway.proposal import NONCE_BYTES
+from fabric_gateway.transaction import parse_envelope
 from fabric_protos.common import common_pb2, ledger_pb2
+from fabric_protos.peer import transaction_pb2
 
+from tdses.rest.core import idempotency
 from tdses.rest.core.config import Settings
 from tdses.rest.core.principal import Principal
 from tdses.rest.core.problems import problem_from_fabric, transient
@@ -32,6 +40,12 @@ class Submitted:
     result: Any
     transaction_id: str
     block_number: int
+
+
+def idempotent_nonce(owner: str, key: str, attempt: int) -> bytes:
+    """The nonce (hence transaction ID) of attempt n of the request an owner sent under an Idempotency-Key."""
+    material = b"\0".join([b"tdses-idempotent-transaction", owner.encode(), key.encode(), str(attempt).encode()])
+    return hashlib.sha256(material).digest()[:NONCE_BYTES]
 
 
 def transaction_ids(block: common_pb2.Block) -> set[str]:
@@ -87,11 +101,22 @@ class Ledger:
             raise problem_from_fabric(error) from None
 
     async def submit(self, principal: Principal, function: str, *args: str) -> Submitted:
-        """Endorse, submit and wait for the commit; a read conflict is retried with a fresh transaction."""
+        """Endorse, submit and wait for the commit; a read conflict is retried with a fresh transaction.
+
+        Under an Idempotency-Key, attempt n of a request always has the same transaction ID, so a request run again
+        after a crash finds the transactions of its first run on the ledger instead of paying twice.
+        """
         contract = self.contract(principal)
+        request = idempotency.current_request()
         try:
             for attempt in range(1, self.retry.attempts + 1):
-                transaction = await self._endorse(contract, function, *args)
+                nonce = idempotent_nonce(*request, attempt) if request else None
+                transaction = await self._endorse(contract, function, *args, nonce=nonce)
+                if transaction is None:  # this attempt's transaction is on the ledger already
+                    done = await self.recorded(contract, nonce, principal)
+                    if done is not None:
+                        return done
+                    continue
                 status = await self._submit_and_wait(transaction, principal)
                 if status.successful:
                     await self.propagated(status.block_number)
@@ -105,24 +130,43 @@ class Ledger:
             raise problem_from_fabric(error) from None
         raise AssertionError("unreachable")
 
-    async def _endorse(self, contract: aio.Contract, function: str, *args: str) -> aio.Transaction:
-        """Endorse; when too few peers answer (e.g. just after a restart), retry a little with fresh proposals."""
+    async def _endorse(self, contract: aio.Contract, function: str, *args: str,
+                       nonce: bytes | None = None) -> aio.Transaction | None:
+        """Endorse; when too few peers answer (e.g. just after a restart), retry a little with fresh proposals.
+        None when a transaction of that nonce is on the ledger already."""
         for delay in (*ENDORSE_RETRY_DELAYS, None):
             try:
-                return await contract.new_proposal(function, *args).endorse()
+                return await contract.new_proposal(function, *args, nonce=nonce).endorse()
             except FabricError as error:
+                if nonce is not None and is_duplicate_transaction(error):
+                    return None
                 if delay is None or not transient(error):
                     raise
                 log.info("%s: %s, endorsing again in %.1fs", function, error.code.name, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
+    async def recorded(self, contract: aio.Contract, nonce: bytes, principal: Principal) -> Submitted | None:
+        """The outcome of a transaction already on the ledger: Submitted with its result if it was valid (the request
+        took effect then), None if it was not (the next attempt may run)."""
+        tx_id = transaction_id(nonce, principal.identity.creator())
+        status = await self.commit_status(tx_id, principal)
+        if not status.successful:
+            return None
+        qscc = self.network(self.reader(principal)).get_contract("qscc")
+        processed = transaction_pb2.ProcessedTransaction.FromString(
+            await qscc.evaluate_transaction("GetTransactionByID", self.channel, tx_id))
+        _, result = parse_envelope(processed.transactionEnvelope)
+        log.info("transaction %s of an idempotent request was committed before: answering with its result", tx_id)
+        await self.propagated(status.block_number)
+        return Submitted(decode(result), tx_id, status.block_number)
+
     async def _submit_and_wait(self, transaction: aio.Transaction, principal: Principal):
         try:
             await transaction.submit()
         except SubmitError as error:
             # Resent to another peer after a failover: the first one already took it (fabric-samples errors.ts).
-            if "duplicate" not in str(error).lower():
+            if not is_duplicate_transaction(error):
                 raise
         return await self.commit_status(transaction.transaction_id, principal)
 

@@ -147,6 +147,12 @@ class Store:
                 (status, headers, body, owner, key),
             )
 
+    def release_unfinished_requests(self) -> int:
+        """At start: requests the previous process claimed and never finished (it was killed) may run again. The
+        ledger keeps that safe: a request's transactions have IDs derived from its key (tdses.rest.core.ledger)."""
+        with self._lock:
+            return self._db.execute("DELETE FROM idempotency WHERE status IS NULL").rowcount
+
     def release_idempotency_key(self, owner: str, key: str) -> None:
         """Forget a reservation whose request may safely run again (it failed before reaching the ledger)."""
         with self._lock:

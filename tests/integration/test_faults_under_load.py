@@ -1,0 +1,106 @@
+"""Faults while users buy calls: whatever fails, every purchase is paid exactly once and no SToken is lost.
+
+The network's own REST gateways run as processes here (as with `make run`), so one can be killed outright.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import secrets
+import signal
+import threading
+import time
+
+import httpx
+import pytest
+
+from tdses.network import processes
+
+pytestmark = pytest.mark.integration
+
+BUYERS, PURCHASES, PRICE = 8, 25, 2
+RETRY_FOR = 180.0  # seconds a client keeps retrying one purchase
+RETRIED = {409, 502, 503, 504}  # 409: the first request with this key is still running
+
+
+def gateway_url(network, org: str) -> str:
+    return f"http://{network.topology.org(org).gateway.address}"
+
+
+def admin_client(network, org: str) -> httpx.Client:
+    token = (network.state.secrets / f"{org}-gateway-admin-token").read_text().strip()
+    return httpx.Client(base_url=gateway_url(network, org), headers={"Authorization": f"Bearer {token}"}, timeout=60)
+
+
+def register(network, org: str, name: str) -> str:
+    with admin_client(network, org) as admin:
+        response = admin.post("/v1/users", json={"name": name})
+        assert response.status_code == 201, response.text
+        return response.json()["token"]
+
+
+def buy_until_answered(url: str, token: str, service: str, key: str) -> dict:
+    """One purchase, retried with its Idempotency-Key through connection failures and restarts, as a client would."""
+    deadline = time.monotonic() + RETRY_FOR
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+                      timeout=60) as http:
+        while True:
+            try:
+                response = http.post(f"/v1/services/{service}/rights", json={"calls": 1})
+                if response.status_code == 200:
+                    return response.json()
+                assert response.status_code in RETRIED, response.text
+            except httpx.TransportError:
+                pass  # the gateway is down: try again
+            assert time.monotonic() < deadline, f"purchase {key} never answered"
+            time.sleep(0.2)
+
+
+def test_a_gateway_killed_during_purchases_pays_each_exactly_once(network):
+    tag = secrets.token_hex(3)
+    developer, service = f"fault-dev-{tag}", f"fault-svc-{tag}"
+    dev_token = register(network, "org1", developer)
+    with httpx.Client(base_url=gateway_url(network, "org1"), headers={"Authorization": f"Bearer {dev_token}"},
+                      timeout=60) as dev:
+        assert dev.post("/v1/services", json={"name": service, "category": "x", "url": "https://f.example",
+                                              "price": PRICE}).status_code == 201
+        assert dev.post(f"/v1/services/{service}/publish").status_code == 200
+        dev_start = dev.get(f"/v1/balances/{developer}").json()["balance"]
+    buyers = {f"fault-buyer{i}-{tag}": register(network, "org2", f"fault-buyer{i}-{tag}") for i in range(BUYERS)}
+    with admin_client(network, "org2") as admin:
+        start = {name: admin.get(f"/v1/balances/{name}").json()["balance"] for name in buyers}
+
+    url = gateway_url(network, "org2")
+    answered = []
+    failures = []
+
+    def buyer(name: str, token: str) -> None:
+        try:
+            for i in range(PURCHASES):
+                answered.append(buy_until_answered(url, token, service, f"{name}-purchase-{i}"))
+        except BaseException as error:  # reported by the main thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=buyer, args=item) for item in buyers.items()]
+    for thread in threads:
+        thread.start()
+    while len(answered) < BUYERS * PURCHASES // 4 and not failures:
+        time.sleep(0.05)
+    gateway = network.topology.org("org2").gateway
+    pid = processes.running_pid(network.state.pid_file(gateway))
+    os.kill(pid, signal.SIGKILL)  # in the middle of requests: claimed, endorsed, submitted, not answered
+    network.up(out=io.StringIO())  # starts what is not running: the gateway, on the same store
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(answered) == BUYERS * PURCHASES
+
+    with admin_client(network, "org3") as reader:  # read through another organization
+        for name in buyers:
+            rights = reader.get(f"/v1/services/{service}/rights/{name}").json()
+            assert (rights["bought"], rights["paid"]) == (PURCHASES, PURCHASES * PRICE), name
+            assert reader.get(f"/v1/balances/{name}").json()["balance"] == start[name] - PURCHASES * PRICE
+        assert reader.get(f"/v1/balances/{developer}").json()["balance"] == dev_start + BUYERS * PURCHASES * PRICE
+        token = reader.get("/v1/token").json()
+        assert token["circulating"] + token["pool"] == token["cap"]
