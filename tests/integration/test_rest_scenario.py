@@ -203,3 +203,30 @@ def test_a_purchase_with_max_price_is_refused_when_the_price_went_up(gateways):
         assert buyer.post(f"/v1/services/{service}/rights", json={"calls": 1, "maxPrice": -1}).status_code == 422
         bought = ok(buyer.post(f"/v1/services/{service}/rights", json={"calls": 1, "maxPrice": 500}))
         assert bought["paid"] == 500
+
+
+def test_registrations_that_lost_a_conflict_succeed_when_created_again(network, tmp_path):
+    """Registrations share the incentive pool's key; with no retry allowed, concurrent ones conflict. The name must
+    not be burnt by that: creating it again resumes with the same CA identity and succeeds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    gateways = Gateways(network, tmp_path, orgs=("org1",), conflict_retries=1).start()
+    try:
+        names = [f"rush-{secrets.token_hex(3)}-{i}" for i in range(8)]
+
+        def create(name: str) -> httpx.Response:
+            with gateways.client("org1", gateways.admin_token("org1")) as admin:
+                return admin.post("/v1/users", json={"name": name})
+
+        with ThreadPoolExecutor(len(names)) as pool:
+            first = dict(zip(names, pool.map(create, names)))
+        lost = [name for name, response in first.items() if response.status_code != 201]
+        assert lost, "no registration conflicted: the test proves nothing"
+        assert {first[name].json()["code"] for name in lost} == {"CONFLICT"}
+        for name in lost:
+            again = create(name)
+            assert again.status_code == 201, again.text
+            with gateways.client("org1", again.json()["token"]) as user:
+                assert ok(user.get("/v1/users/me"))["name"] == name
+    finally:
+        gateways.stop()

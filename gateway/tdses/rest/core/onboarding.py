@@ -1,7 +1,8 @@
 """Creating a user: an identity at the organization's CA, a key (kept sealed here, or the client's own), the user
 registered on chain as that identity, and an API token shown once.
 
-A crash or timeout half-way leaves a pending row; creating the same name again resumes with the same identity.
+A crash, a timeout or a conflict half-way leaves a pending row; creating the same name again resumes with the same
+identity. Only a refusal by the chaincode (e.g. the name is taken on chain) drops it and revokes the identity.
 """
 
 from __future__ import annotations
@@ -80,6 +81,11 @@ async def create_user(context: Context, name: str, introduction: str, csr_pem: s
             user = await ledger.evaluate(ledger.admin, "QueryUser", name)  # an earlier attempt did commit
         elif problem.status in (503, 504):
             problem.extra["token"] = token  # the registration may still commit: the token is valid then
+            raise
+        elif problem.code == "CONFLICT":
+            # Concurrent registrations kept winning: nothing happened on chain. The identity stays pending, so
+            # creating the same name again resumes with it instead of finding the name taken at the CA.
+            problem.detail += "; create the user again: the registration resumes"
             raise
         else:
             store.delete_user(name)
