@@ -17,6 +17,7 @@ const (
 	nsTally        = "tdses.tally"       // (kind, owner) -> folded counters
 	nsTallyDelta   = "tdses.tally~delta" // (kind, owner, txId, seq) -> counter increments
 	nsSkeleton     = "tdses.skeleton"    // (kind, skeleton) -> the name that claimed that look
+	nsComposer     = "tdses.composer"    // (service, user) -> marker: the user composed the service
 )
 
 // Kinds of names that must not look alike: a user and a service may share a name, two users may not look alike.

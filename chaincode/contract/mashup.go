@@ -88,7 +88,17 @@ func (c *SmartContract) CreateMashup(ctx contractapi.TransactionContextInterface
 		if s.Developer == u.Name {
 			continue
 		}
-		if err := t.credit(ownerUser, s.Developer, Tally{Balance: s.Price, Compositions: 1}); err != nil {
+		// NI counts each other user who composed a service once (see NP in buyCalls).
+		newComposer := int64(0)
+		if composed, err := t.exists(nsComposer, s.Name, u.Name); err != nil {
+			return nil, err
+		} else if !composed {
+			newComposer = 1
+			if err := t.putMarker(nsComposer, s.Name, u.Name); err != nil {
+				return nil, err
+			}
+		}
+		if err := t.credit(ownerUser, s.Developer, Tally{Balance: s.Price, Composers: newComposer, Compositions: 1}); err != nil {
 			return nil, err
 		}
 		if err := t.credit(ownerService, s.Name, Tally{Compositions: 1}); err != nil {

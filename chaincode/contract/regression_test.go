@@ -325,3 +325,24 @@ func TestLooks(t *testing.T) {
 		require.False(t, shareALook(pair[0], pair[1]), pair)
 	}
 }
+
+// Issue 8, finding 4: two users buying each other's price-1 service, or composing each other's services, again
+// and again cost themselves nothing (each pays the other); eq. 1 counts distinct users, so it does not grow.
+func TestCollusionDoesNotInflateTheContributionScore(t *testing.T) {
+	n, c := scenario(t)
+	n.publish(c.alice, "a-api", 1)
+	n.publish(c.bob, "b-api", 1)
+	for i := 0; i < 20; i++ {
+		n.mustSubmit(c.alice, "CallService", "b-api", "1")
+		n.mustSubmit(c.bob, "CallService", "a-api", "1")
+		n.mustSubmit(c.alice, "CreateMashup", mashupJSON("a-mix-"+strconv.Itoa(i), 1, "b-api"))
+	}
+	bob := n.user("bob").Contribution
+	require.Equal(t, int64(20), bob.CallsBought, "every paid call is still counted")
+	require.Equal(t, int64(20), bob.Compositions)
+	require.Equal(t, int64(1), bob.Buyers, "NP: one distinct buyer")
+	require.Equal(t, int64(1), bob.Composers, "NI: one distinct composer")
+	require.InDelta(t, 0.693147+2*1+1*1, bob.Value, 1e-6)
+	n.mustSubmit(c.carol, "CallService", "b-api", "1") // a new buyer counts
+	require.Equal(t, int64(2), n.user("bob").Contribution.Buyers)
+}

@@ -133,6 +133,12 @@ func buyCalls(ctx contractapi.TransactionContextInterface, service, calls string
 	if err != nil {
 		return nil, err
 	}
+	// NP counts each user who paid for calls of a service once: two users buying each other's cheap service
+	// over and over (which costs them nothing in the end) cannot inflate their scores.
+	newBuyer := int64(0)
+	if r.Paid == 0 && cost > 0 {
+		newBuyer = 1
+	}
 	if r.Bought, err = addChecked(r.Bought, n); err != nil {
 		return nil, err
 	}
@@ -150,12 +156,11 @@ func buyCalls(ctx contractapi.TransactionContextInterface, service, calls string
 	if err := t.put(rec, nsBuyRecord, service, buyer.Name, t.id); err != nil {
 		return nil, err
 	}
-	// NP counts paid calls only: buying a free service must not inflate its developer's contribution.
 	paidCalls := int64(0)
 	if s.Price > 0 {
 		paidCalls = n
 	}
-	if err := t.credit(ownerUser, s.Developer, Tally{Balance: cost, CallsBought: paidCalls}); err != nil {
+	if err := t.credit(ownerUser, s.Developer, Tally{Balance: cost, Buyers: newBuyer, CallsBought: paidCalls}); err != nil {
 		return nil, err
 	}
 	if err := t.credit(ownerService, service, Tally{CallsBought: n}); err != nil {

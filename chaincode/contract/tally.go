@@ -32,16 +32,19 @@ func mulChecked(a, b int64) (int64, error) {
 }
 
 // Tally holds the integer counters of one owner (a user, an organization or a service). Only the fields that
-// make sense for the owner are used: users have balance, callsBought (NP: paid calls bought on their services)
-// and compositions (NI); services have callsBought, callsUsed and compositions; organizations have balance.
+// make sense for the owner are used: users have balance, buyers (NP: distinct users who paid for calls, per
+// service), composers (NI: distinct other users who composed it, per service), callsBought and compositions;
+// services have callsBought, callsUsed and compositions; organizations have balance.
 //
 // A tally is stored as a base record plus delta records, one per crediting transaction. Crediting writes a new
 // delta key without reading anything, so many buyers paying one developer never conflict; reading folds the
 // deltas into the base; the owner's own transactions compact them.
 type Tally struct {
 	Balance      int64 `json:"balance"`
+	Buyers       int64 `json:"buyers,omitempty"`
 	CallsBought  int64 `json:"callsBought"`
 	CallsUsed    int64 `json:"callsUsed"`
+	Composers    int64 `json:"composers,omitempty"`
 	Compositions int64 `json:"compositions"`
 }
 
@@ -58,6 +61,12 @@ func (a Tally) plus(b Tally) (Tally, error) {
 		return Tally{}, err
 	}
 	if out.Compositions, err = addChecked(a.Compositions, b.Compositions); err != nil {
+		return Tally{}, err
+	}
+	if out.Buyers, err = addChecked(a.Buyers, b.Buyers); err != nil {
+		return Tally{}, err
+	}
+	if out.Composers, err = addChecked(a.Composers, b.Composers); err != nil {
 		return Tally{}, err
 	}
 	return out, nil
@@ -109,7 +118,7 @@ func (t *txn) readTally(kind, owner string) (tallyRead, error) {
 
 // credit adds d to an owner's tally by writing a fresh delta key; it reads nothing.
 func (t *txn) credit(kind, owner string, d Tally) error {
-	if d.Balance < 0 || d.CallsBought < 0 || d.CallsUsed < 0 || d.Compositions < 0 {
+	if d.Balance < 0 || d.CallsBought < 0 || d.CallsUsed < 0 || d.Compositions < 0 || d.Buyers < 0 || d.Composers < 0 {
 		return internal("credit", fmt.Errorf("negative delta %+v", d))
 	}
 	if d == (Tally{}) {

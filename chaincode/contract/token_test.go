@@ -138,11 +138,12 @@ func TestSetContributionWeights(t *testing.T) {
 	n, c := scenario(t)
 	n.publish(c.bob, "weather", 1)
 	n.mustSubmit(c.alice, "CallService", "weather", "4")
-	require.InDelta(t, 0.693147+4, n.user("bob").Contribution.Value, 1e-6, "λ=2, γ=1: ln2 + 1·4/1")
+	n.mustSubmit(c.carol, "CallService", "weather", "1")
+	require.InDelta(t, 0.693147+2, n.user("bob").Contribution.Value, 1e-6, "λ=2, γ=1: ln2 + 1·2/1 (two buyers)")
 
 	w := decode[Weights](t, n.mustSubmit(c.admin2, "SetContributionWeights", "0", "0.5"))
 	require.Equal(t, Weights{GammaMilli: 500, LambdaMilli: 0}, w)
-	require.InDelta(t, 0.693147+2, n.user("bob").Contribution.Value, 1e-6)
+	require.InDelta(t, 0.693147+1, n.user("bob").Contribution.Value, 1e-6)
 
 	n.requireCode(CodeForbidden, c.bob, "SetContributionWeights", "9", "9")
 	n.requireCode(CodeForbidden, c.outsiderAdmin, "SetContributionWeights", "9", "9")

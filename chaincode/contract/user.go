@@ -38,11 +38,15 @@ type User struct {
 }
 
 // Contribution is paper eq. 1, ln(NT+1) + λ·NI/NT + γ·NP/NT (0 when NT = 0), with the integer counters it
-// was computed from. It is only ever computed on query, never stored.
+// was computed from. It is only ever computed on query, never stored. NP and NI count distinct users (per
+// service), not purchases and compositions: those two users could repeat among themselves at no cost, since
+// each pays the other.
 type Contribution struct {
 	AvailableServices int64   `json:"availableServices"` // NT
-	CallsBought       int64   `json:"callsBought"`       // NP
-	Compositions      int64   `json:"compositions"`      // NI
+	Buyers            int64   `json:"buyers"`            // NP: distinct users who paid for calls, per service
+	CallsBought       int64   `json:"callsBought"`       // paid calls bought, all told
+	Composers         int64   `json:"composers"`         // NI: distinct other users who composed it, per service
+	Compositions      int64   `json:"compositions"`      // compositions, all told
 	GammaMilli        int64   `json:"gammaMilli"`
 	LambdaMilli       int64   `json:"lambdaMilli"`
 	Value             float64 `json:"value"` // rounded to 6 decimals
@@ -120,9 +124,10 @@ func (t *txn) userView(u *userRecord, cfg *config) (*User, error) {
 	return &User{
 		Balance: r.total.Balance, CertID: u.CertID,
 		Contribution: Contribution{
-			AvailableServices: u.AvailableServices, CallsBought: r.total.CallsBought,
-			Compositions: r.total.Compositions, GammaMilli: cfg.GammaMilli, LambdaMilli: cfg.LambdaMilli,
-			Value: contribution(u.AvailableServices, r.total.Compositions, r.total.CallsBought,
+			AvailableServices: u.AvailableServices, Buyers: r.total.Buyers, CallsBought: r.total.CallsBought,
+			Composers: r.total.Composers, Compositions: r.total.Compositions,
+			GammaMilli: cfg.GammaMilli, LambdaMilli: cfg.LambdaMilli,
+			Value: contribution(u.AvailableServices, r.total.Composers, r.total.Buyers,
 				cfg.LambdaMilli, cfg.GammaMilli),
 		},
 		CreatedAt: u.CreatedAt, Introduction: u.Introduction, MSPID: u.MSPID, Name: u.Name,

@@ -83,8 +83,9 @@ func TestQueryUser(t *testing.T) {
 	n.mustSubmit(c.dave, "CreateMashup", mashupJSON("trip", 1, "weather", "maps"))
 
 	u := n.user("bob")
-	require.Equal(t, Contribution{AvailableServices: 2, CallsBought: 3, Compositions: 2, GammaMilli: 1000,
-		LambdaMilli: 2000, Value: contribution(2, 2, 3, 2000, 1000)}, u.Contribution)
+	// NP: alice paid for weather (carol's free calls do not count); NI: dave composed both services.
+	require.Equal(t, Contribution{AvailableServices: 2, Buyers: 1, CallsBought: 3, Composers: 2, Compositions: 2,
+		GammaMilli: 1000, LambdaMilli: 2000, Value: contribution(2, 2, 1, 2000, 1000)}, u.Contribution)
 	require.Equal(t, int64(1000+6+2), u.Balance)
 	require.Equal(t, 0.0, n.user("dave").Contribution.Value, "a created mashup is not yet available")
 

@@ -92,7 +92,8 @@ def test_figure_4_buy_check_and_decrement_calls(network, enroll, peers):
     assert usage["callsBought"] == 5 and usage["callsUsed"] == 2
     contribution = reader.evaluate("QueryUser", b.member.name)["contribution"]
     assert contribution["availableServices"] == 1 and contribution["callsBought"] == 5
-    assert contribution["value"] == pytest.approx(math.log(2) + 1 * 5 / 1, abs=1e-6)
+    assert contribution["buyers"] == 1  # NP counts distinct paying users
+    assert contribution["value"] == pytest.approx(math.log(2) + 1 * 1 / 1, abs=1e-6)
 
 
 def test_figure_5_mashup_pays_each_component_developer(network, enroll, peers):
@@ -115,7 +116,7 @@ def test_figure_5_mashup_pays_each_component_developer(network, enroll, peers):
     assert reader.evaluate("BalanceOf", b.member.name)["balance"] == b_before + PRICE
     assert reader.evaluate("GetCallTimesOfService", service)["compositions"] == 1
     contribution = reader.evaluate("QueryUser", b.member.name)["contribution"]
-    assert contribution["compositions"] == 1
+    assert contribution["compositions"] == 1 and contribution["composers"] == 1
     assert contribution["value"] == pytest.approx(math.log(2) + 2 * 1 / 1, abs=1e-6)
 
     # A mashup of an unpublished service is refused and nobody pays.

@@ -89,9 +89,10 @@ def test_paper_scenario_over_three_gateways(gateways):
     with gateways.client("org3", c_token) as reader:
         b = ok(reader.get(f"/v1/users/{b_name}"))
         assert b["balance"] == b_balance
-        nt, np_, ni = 1, CALLS, 1  # one available service; 5 paid calls bought on it; composed once
+        nt, np_, ni = 1, 1, 1  # one available service; one user paid for calls of it; one user composed it
         assert b["contribution"]["availableServices"] == nt
-        assert b["contribution"]["callsBought"] == np_ and b["contribution"]["compositions"] == ni
+        assert b["contribution"]["buyers"] == np_ and b["contribution"]["composers"] == ni
+        assert b["contribution"]["callsBought"] == CALLS and b["contribution"]["compositions"] == 1
         weights = (float(GENESIS["lambda"]), float(GENESIS["gamma"]))
         expected = math.log(nt + 1) + weights[0] * ni / nt + weights[1] * np_ / nt
         assert b["contribution"]["value"] == pytest.approx(expected, abs=1e-6)

@@ -11,7 +11,9 @@ class Out(BaseModel):
 
 class Contribution(Out):
     availableServices: int = 0
+    buyers: int = 0
     callsBought: int = 0
+    composers: int = 0
     compositions: int = 0
     lambdaMilli: int = 0
     gammaMilli: int = 0
