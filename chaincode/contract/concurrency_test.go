@@ -91,3 +91,58 @@ func TestOneBuyerSpendingTwiceInOneBlockConflicts(t *testing.T) {
 	require.Equal(t, []bool{true, false}, n.w.commitBlock([]*fakeStub{s1, s2}), "no double spend")
 	require.Equal(t, int64(400), n.balance("alice"))
 }
+
+// TestRegistrationsOfDifferentGrantShardsCommitInOneBlock: with grant shards, registrations endorsed against
+// the same state conflict only when their names share a shard; a retry of those succeeds, every grant is paid
+// once, and the pool's shards add up.
+func TestRegistrationsOfDifferentGrantShardsCommitInOneBlock(t *testing.T) {
+	n := newTestNet(t)
+	c := newCast(t)
+	n.mustSubmit(c.admin1, "Init", strings.Replace(defaultInit, `"grantHalvingEvery":4`,
+		`"grantHalvingEvery":1000,"grantShards":16`, 1))
+	info := decode[TokenInfo](t, n.mustEvaluate(c.alice, "TokenInfo"))
+	require.Equal(t, int64(16), info.GrantShards)
+	cfg := &config{GrantShards: 16}
+
+	var ids []*ident
+	var names []string
+	var block []*fakeStub
+	for i := 0; i < 40; i++ {
+		name := fmt.Sprintf("newcomer%02d", i)
+		id := newIdent(t, fmt.Sprintf("Org%dMSP", i%3+1), name, false)
+		s, _, err := n.endorse(id, "RegisterUser", name, "")
+		require.NoError(t, err)
+		ids, names, block = append(ids, id), append(names, name), append(block, s)
+	}
+	valid := n.w.commitBlock(block)
+	firstOfShard := map[int64]bool{}
+	for i, name := range names {
+		shard := shardOf(cfg, name)
+		require.Equal(t, !firstOfShard[shard], valid[i], "%s (shard %d)", name, shard)
+		firstOfShard[shard] = true
+	}
+	t.Logf("first-try commits: %d/40 registrations (16 shards)", len(firstOfShard))
+	require.Greater(t, len(firstOfShard), 10)
+	for i, ok := range valid {
+		if !ok {
+			n.mustSubmit(ids[i], "RegisterUser", names[i], "")
+		}
+	}
+	for _, name := range names {
+		require.Equal(t, int64(1000), n.balance(name), name)
+	}
+	info = decode[TokenInfo](t, n.mustEvaluate(c.alice, "TokenInfo"))
+	require.Equal(t, int64(40), info.Registrations)
+	checkInvariants(t, n, append(names, "founder"), 1_000_000)
+}
+
+func TestGrantShardsHalveOnTheirOwnShareOfTheSchedule(t *testing.T) {
+	cfg := &config{InitialGrant: 1000, GrantHalvingEvery: 64, GrantShards: 16}
+	require.Equal(t, int64(1000), grantFor(cfg, pool{Balance: 1e6, Registrations: 3}))
+	require.Equal(t, int64(500), grantFor(cfg, pool{Balance: 1e6, Registrations: 4}), "4 of the shard = 64 of all")
+	require.Equal(t, int64(250), grantFor(cfg, pool{Balance: 1e6, Registrations: 8}))
+	require.Equal(t, int64(7), grantFor(cfg, pool{Balance: 7, Registrations: 0}), "never more than the shard holds")
+	single := &config{InitialGrant: 1000, GrantHalvingEvery: 64}
+	require.Equal(t, int64(1000), grantFor(single, pool{Balance: 1e6, Registrations: 63}))
+	require.Equal(t, int64(500), grantFor(single, pool{Balance: 1e6, Registrations: 64}))
+}

@@ -29,10 +29,10 @@ func ledgerTotals(t testing.TB, w *world) (balances, poolBalance int64) {
 				require.Zero(t, tl.Balance, "services hold no SToken")
 			}
 		}
-		if k == poolKey {
+		if strings.HasPrefix(k, poolKey) { // the pool, or each of its grant shards
 			var p pool
 			require.NoError(t, json.Unmarshal(v.value, &p))
-			poolBalance = p.Balance
+			poolBalance += p.Balance
 		}
 	}
 	return balances, poolBalance

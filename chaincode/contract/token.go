@@ -13,13 +13,15 @@ type config struct {
 	FounderShare      int64    `json:"founderShare"`
 	GammaMilli        int64    `json:"gammaMilli"`
 	GrantHalvingEvery int64    `json:"grantHalvingEvery"`
+	GrantShards       int64    `json:"grantShards,omitempty"` // 0 (before shards existed) means 1
 	InitialGrant      int64    `json:"initialGrant"`
 	LambdaMilli       int64    `json:"lambdaMilli"`
 	Maintainers       []string `json:"maintainers"`
 	OrgShare          int64    `json:"orgShare"`
 }
 
-// pool is the incentive pool: SToken not yet in any account, and how many users it has granted.
+// pool is the incentive pool, or one grant shard of it: SToken not yet in any account, and how many users it
+// has granted.
 type pool struct {
 	Balance       int64 `json:"balance"`
 	Registrations int64 `json:"registrations"`
@@ -32,6 +34,7 @@ type initArgs struct {
 	FounderShare      int64    `json:"founderShare"`
 	Gamma             *string  `json:"gamma"`
 	GrantHalvingEvery int64    `json:"grantHalvingEvery"`
+	GrantShards       int64    `json:"grantShards"`
 	InitialGrant      int64    `json:"initialGrant"`
 	Lambda            *string  `json:"lambda"`
 	Maintainers       []string `json:"maintainers"`
@@ -44,9 +47,10 @@ type TokenInfo struct {
 	Circulating       int64    `json:"circulating"`
 	FounderName       string   `json:"founderName"`
 	GrantHalvingEvery int64    `json:"grantHalvingEvery"`
+	GrantShards       int64    `json:"grantShards"`
 	InitialGrant      int64    `json:"initialGrant"`
 	Maintainers       []string `json:"maintainers"`
-	NextGrant         int64    `json:"nextGrant"`
+	NextGrant         int64    `json:"nextGrant"` // with several shards: the largest of the shards' next grants
 	OrgShare          int64    `json:"orgShare"`
 	Pool              int64    `json:"pool"`
 	Registrations     int64    `json:"registrations"`
@@ -92,6 +96,9 @@ func parseInitArgs(s string) (*config, error) {
 	if err := checkRange("grantHalvingEvery", a.GrantHalvingEvery, 0, maxHalvingEvery); err != nil {
 		return nil, err
 	}
+	if err := checkRange("grantShards", a.GrantShards, 0, maxGrantShards); err != nil {
+		return nil, err
+	}
 	if len(a.Maintainers) == 0 || len(a.Maintainers) > maxMaintainers {
 		return nil, invalidArg("maintainers must list 1 to %d MSP IDs", maxMaintainers)
 	}
@@ -115,7 +122,7 @@ func parseInitArgs(s string) (*config, error) {
 	}
 	cfg := &config{
 		Cap: a.Cap, FounderName: a.FounderName, FounderShare: a.FounderShare,
-		GrantHalvingEvery: a.GrantHalvingEvery, InitialGrant: a.InitialGrant,
+		GrantHalvingEvery: a.GrantHalvingEvery, GrantShards: max(a.GrantShards, 1), InitialGrant: a.InitialGrant,
 		Maintainers: a.Maintainers, OrgShare: a.OrgShare,
 		LambdaMilli: 2000, GammaMilli: 1000,
 	}
@@ -143,33 +150,6 @@ func (t *txn) loadConfig() (*config, error) {
 		return nil, invalidState("the chaincode is not initialized; an admin of a maintaining organization must call Init")
 	}
 	return &cfg, nil
-}
-
-func (t *txn) loadPool() (pool, error) {
-	var p pool
-	if _, err := t.get(&p, nsPool); err != nil {
-		return pool{}, err
-	}
-	return p, nil
-}
-
-// grantFor is the SToken a new user receives: the initial grant halved every grantHalvingEvery registrations,
-// never below 1 while the pool lasts, never more than the pool holds.
-func grantFor(cfg *config, p pool) int64 {
-	if cfg.InitialGrant <= 0 || p.Balance <= 0 {
-		return 0
-	}
-	g := cfg.InitialGrant
-	if cfg.GrantHalvingEvery > 0 {
-		halvings := p.Registrations / cfg.GrantHalvingEvery
-		if halvings >= 63 {
-			g = 0
-		} else {
-			g >>= uint(halvings)
-		}
-	}
-	g = max(g, 1)
-	return min(g, p.Balance)
 }
 
 // Init fixes the SToken supply and the maintaining organizations, once. The caller must be an admin of one of
@@ -210,23 +190,31 @@ func (c *SmartContract) Init(ctx contractapi.TransactionContextInterface, config
 	if err := t.put(cfg, nsConfig); err != nil {
 		return nil, err
 	}
-	if err := t.put(p, nsPool); err != nil {
+	shards, err := t.fillPool(cfg, p.Balance)
+	if err != nil {
 		return nil, err
 	}
-	info := tokenInfo(cfg, p)
+	info, err := tokenInfo(cfg, shards) // from what was written: a transaction does not read its own writes
+	if err != nil {
+		return nil, err
+	}
 	if err := t.emit("Initialized", info); err != nil {
 		return nil, err
 	}
 	return info, nil
 }
 
-func tokenInfo(cfg *config, p pool) *TokenInfo {
+func tokenInfo(cfg *config, shards []pool) (*TokenInfo, error) {
+	p, next, err := wholePool(cfg, shards)
+	if err != nil {
+		return nil, err
+	}
 	return &TokenInfo{
 		Cap: cfg.Cap, Circulating: cfg.Cap - p.Balance, FounderName: cfg.FounderName,
-		GrantHalvingEvery: cfg.GrantHalvingEvery, InitialGrant: cfg.InitialGrant,
-		Maintainers: cfg.Maintainers, NextGrant: grantFor(cfg, p), OrgShare: cfg.OrgShare,
+		GrantHalvingEvery: cfg.GrantHalvingEvery, GrantShards: cfg.shards(), InitialGrant: cfg.InitialGrant,
+		Maintainers: cfg.Maintainers, NextGrant: next, OrgShare: cfg.OrgShare,
 		Pool: p.Balance, Registrations: p.Registrations,
-	}
+	}, nil
 }
 
 // TokenInfo returns the cap, the pool, the circulating supply and the grant schedule.
@@ -239,11 +227,11 @@ func (c *SmartContract) TokenInfo(ctx contractapi.TransactionContextInterface) (
 	if err != nil {
 		return nil, err
 	}
-	p, err := t.loadPool()
+	shards, err := t.loadShards(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return tokenInfo(cfg, p), nil
+	return tokenInfo(cfg, shards)
 }
 
 // parseAccount maps "alice" to a user account and "org:Org1MSP" to an organization account.

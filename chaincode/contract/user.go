@@ -155,7 +155,8 @@ func (c *SmartContract) RegisterUser(ctx contractapi.TransactionContextInterface
 	if err != nil {
 		return nil, err
 	}
-	p, err := t.loadPool()
+	shard := shardOf(cfg, name)
+	p, err := t.loadShard(cfg, shard)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +170,7 @@ func (c *SmartContract) RegisterUser(ctx contractapi.TransactionContextInterface
 	if err := t.createUser(who, name, introduction, grant); err != nil {
 		return nil, err
 	}
-	if err := t.put(p, nsPool); err != nil {
+	if err := t.putShard(cfg, shard, p); err != nil {
 		return nil, err
 	}
 	if err := t.emit("UserRegistered", struct {
@@ -222,14 +223,19 @@ func (c *SmartContract) RemoveUser(ctx contractapi.TransactionContextInterface, 
 			return nil, err
 		}
 	}
-	p, err := t.loadPool()
+	cfg, err := t.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	shard := shardOf(cfg, name)
+	p, err := t.loadShard(cfg, shard)
 	if err != nil {
 		return nil, err
 	}
 	if p.Balance, err = addChecked(p.Balance, refund); err != nil {
 		return nil, err
 	}
-	if err := t.put(p, nsPool); err != nil {
+	if err := t.putShard(cfg, shard, p); err != nil {
 		return nil, err
 	}
 	u.Status, u.AvailableServices, u.UpdatedAt = userRemoved, 0, t.now

@@ -206,14 +206,32 @@ def test_a_purchase_with_max_price_is_refused_when_the_price_went_up(gateways):
         assert bought["paid"] == 500
 
 
+def names_in_one_shard(count: int, shards: int) -> list[str]:
+    """New user names that the chaincode puts in one grant shard (SHA-256 of the name, first 8 bytes, mod shards)."""
+    import hashlib
+
+    def shard(name: str) -> int:
+        return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") % shards
+
+    tag, names = secrets.token_hex(3), []
+    for i in range(100_000):
+        if shard(f"rush-{tag}-{i}") == 0:
+            names.append(f"rush-{tag}-{i}")
+            if len(names) == count:
+                return names
+    raise AssertionError("no names found")
+
+
 def test_registrations_that_lost_a_conflict_succeed_when_created_again(network, tmp_path):
-    """Registrations share the incentive pool's key; with no retry allowed, concurrent ones conflict. The name must
-    not be burnt by that: creating it again resumes with the same CA identity and succeeds."""
+    """Registrations of names in one grant shard share its key; with no retry allowed, concurrent ones conflict. The
+    name must not be burnt by that: creating it again resumes with the same CA identity and succeeds."""
     from concurrent.futures import ThreadPoolExecutor
 
     gateways = Gateways(network, tmp_path, orgs=("org1",), conflict_retries=1).start()
     try:
-        names = [f"rush-{secrets.token_hex(3)}-{i}" for i in range(8)]
+        with gateways.client("org1", gateways.admin_token("org1")) as admin:
+            shards = ok(admin.get("/v1/token"))["grantShards"]
+        names = names_in_one_shard(8, shards)
 
         def create(name: str) -> httpx.Response:
             with gateways.client("org1", gateways.admin_token("org1")) as admin:
@@ -231,3 +249,30 @@ def test_registrations_that_lost_a_conflict_succeed_when_created_again(network, 
                 assert ok(user.get("/v1/users/me"))["name"] == name
     finally:
         gateways.stop()
+
+
+def test_fifty_simultaneous_registrations_through_three_gateways_all_succeed(gateways):
+    """The pool is kept in grant shards, so registrations conflict only within a shard and the gateway's own
+    retries resolve that: every one succeeds at the first request, each grant is paid once, nothing is lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    orgs = ["org1", "org2", "org3"]
+    with gateways.client("org1", gateways.admin_token("org1")) as admin:
+        before = ok(admin.get("/v1/token"))
+    names = [f"crowd-{secrets.token_hex(3)}-{i}" for i in range(50)]
+
+    def create(i: int) -> httpx.Response:
+        with gateways.client(orgs[i % 3], gateways.admin_token(orgs[i % 3])) as admin:
+            return admin.post("/v1/users", json={"name": names[i]})
+
+    with ThreadPoolExecutor(len(names)) as pool:
+        created = list(pool.map(create, range(len(names))))
+    assert [r.status_code for r in created] == [201] * len(names), [r.text for r in created if r.status_code != 201]
+    grants = [r.json()["user"]["balance"] for r in created]
+    with gateways.client("org2", gateways.admin_token("org2")) as reader:
+        after = ok(reader.get("/v1/token"))
+        for name, grant in zip(names, grants):
+            assert ok(reader.get(f"/v1/balances/{name}"))["balance"] == grant == before["nextGrant"]
+    assert after["registrations"] == before["registrations"] + len(names)
+    assert before["pool"] - after["pool"] == sum(grants)
+    assert after["circulating"] + after["pool"] == after["cap"]

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     endorse_timeout: float = Field(default=20.0, gt=0)
     submit_timeout: float = Field(default=10.0, gt=0)
     commit_timeout: float = Field(default=30.0, gt=0)
-    conflict_retries: int = Field(default=3, ge=1, le=10)
+    conflict_retries: int = Field(default=5, ge=1, le=10)
     prepared_ttl_seconds: float = Field(default=300.0, gt=0)
     idempotency_ttl_seconds: float = Field(default=24 * 3600.0, gt=0)
 

@@ -39,9 +39,12 @@ TRANSIENT_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.FAILED_PRECONDIT
 
 
 def transient(error: FabricError) -> bool:
-    """A failure before ordering that a fresh attempt may not meet (nothing reached the ledger)."""
-    return (isinstance(error, GatewayError) and not isinstance(error, SubmitError)
-            and error.chaincode_error_code is None and error.code in TRANSIENT_CODES)
+    """A failure before ordering that a fresh attempt may not meet (nothing reached the ledger). Besides too few
+    peers, an endorsement ABORTED without a chaincode refusal: the peers' results differed ("ProposalResponsePayloads
+    do not match": one had not committed a concurrent transaction's block yet) or a peer failed."""
+    if not isinstance(error, GatewayError) or isinstance(error, SubmitError) or error.chaincode_error_code is not None:
+        return False
+    return error.code in TRANSIENT_CODES or (isinstance(error, EndorseError) and error.code == grpc.StatusCode.ABORTED)
 
 
 class Problem(Exception):

@@ -134,6 +134,7 @@ class TokenInfo(Out):
     pool: int = 0
     registrations: int = 0
     nextGrant: int = 0
+    grantShards: int = 1
 
 
 class TransactionStatus(Out):
