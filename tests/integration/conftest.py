@@ -87,3 +87,13 @@ def enroll_member(network: Network, channel_peers: ChannelPeers, org_name: str, 
 @pytest.fixture(scope="session")
 def enroll(network, channel_peers):
     return lambda org_name, prefix="member": enroll_member(network, channel_peers, org_name, prefix)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server (Debian's packages) for the tests that share a gateway store between replicas."""
+    from tests.support.postgres import PostgresServer
+
+    with PostgresServer() as server:
+        yield server
+

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import secrets
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -80,7 +81,7 @@ def test_a_non_custodial_user_buys_calls_with_a_key_the_gateway_never_sees(gatew
         assert (bought["result"]["bought"], bought["result"]["paid"]) == (3, 3 * PRICE)
         assert user.get("/v1/users/me").json()["balance"] == balance - 3 * PRICE
 
-    store = gateways.settings["org2"].store
+    store = Path(gateways.settings["org2"].store)
     store_db = b"".join(p.read_bytes() for p in store.parent.glob(store.name + "*"))  # with the write-ahead log
     private_bytes = key.private_numbers().private_value.to_bytes(32, "big")
     assert private_bytes not in store_db

@@ -87,9 +87,12 @@ def test_money_moves_only_from_the_callers_own_account(gateways, world):
 
 
 def test_the_admin_token_cannot_act_as_a_user(gateways, world):
+    """Except that the org admin may reset a user's lost token (tested with the CLI), which is not acting as it."""
     names, _ = world
     with gateways.client("org1", gateways.admin_token("org1")) as admin:
         for method, path, body in mutating_operations(names)[1:]:
+            if path.endswith("/token"):
+                continue
             response = admin.request(method, path, json=body)
             assert response.status_code == 403, (method, path, response.text)
 

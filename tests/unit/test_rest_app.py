@@ -19,7 +19,7 @@ from starlette.routing import Route
 from tdses.rest.core.config import CASettings, PeerSettings, Settings
 from tdses.rest.core.idempotency import IdempotencyMiddleware
 from tdses.rest.core.keystore import KeyBox
-from tdses.rest.core.store import ACTIVE, Store, UserRecord
+from tdses.rest.store import ACTIVE, Store, UserRecord
 from tdses.rest.core.tokens import new_token, token_hash
 from tdses.rest.main import app
 from tdses.rest.testing import secret_file

@@ -170,7 +170,7 @@ def test_the_store_and_its_write_ahead_log_are_readable_by_their_owner_only(tmp_
     import os
     import stat as st
 
-    from tdses.rest.core.store import Store
+    from tdses.rest.store import Store
 
     path = tmp_path / "gateway" / "gateway.db"
     store = Store(path)

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     admin_msp_dir: Path
     admin_token_file: Path
     key_encryption_key_file: Path
-    store: Path
+    store: str  # a SQLite file's path, or a database URL (postgresql+psycopg://…) for replicas sharing one store
 
     # Limits and timeouts: defaults suit the local network.
     rate_limit_per_second: float = Field(default=50.0, gt=0)
@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     prepared_ttl_seconds: float = Field(default=300.0, gt=0)
     idempotency_ttl_seconds: float = Field(default=24 * 3600.0, gt=0)
 
+    @field_validator("store", mode="before")
+    @classmethod
+    def _path_or_url(cls, value: object) -> object:
+        return os.fspath(value) if isinstance(value, os.PathLike) else value
+
     @field_validator("listen")
     @classmethod
     def _host_port(cls, value: str) -> str:
@@ -78,6 +83,11 @@ class Settings(BaseSettings):
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(f"listen must be HOST:PORT, got {value!r}")
         return value
+
+    def request_lease(self) -> float:
+        """How long a request may hold its Idempotency-Key: its longest run, with every conflict retry."""
+        one_attempt = self.endorse_timeout + self.submit_timeout + self.commit_timeout + self.consistency_timeout
+        return one_attempt * self.conflict_retries + 10.0
 
     @property
     def host(self) -> str:

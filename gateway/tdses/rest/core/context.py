@@ -11,7 +11,7 @@ from tdses.rest.core.ledger import Ledger
 from tdses.rest.core.metrics import Metrics
 from tdses.rest.core.principal import load_admin
 from tdses.rest.core.signing import OfflineSigning
-from tdses.rest.core.store import Store
+from tdses.rest.store import Store
 from tdses.rest.core.tokens import token_hash
 
 
@@ -31,7 +31,8 @@ class Context:
         admin = load_admin(settings.msp_id, settings.admin_msp_dir)
         ledger = Ledger(settings, admin)
         store = Store(settings.store)
-        store.release_unfinished_requests()  # one process per store: none of them is running
+        if store.url.startswith("sqlite"):
+            store.release_unfinished_requests()  # one process per SQLite store: none of them is running
         return cls(
             settings=settings,
             store=store,

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tdses.rest.core.asgi import bearer, header, send_problem
 from tdses.rest.core.problems import Problem
-from tdses.rest.core.store import Store
+from tdses.rest.store import Store
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255
@@ -40,10 +40,12 @@ def valid_key(key: str) -> bool:
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, store: Store, ttl: float, owner_of: Callable[[str], str | None]) -> None:
+    def __init__(self, app: ASGIApp, store: Store, ttl: float, owner_of: Callable[[str], str | None],
+                 lease: float | None = None) -> None:
         self.app = app
         self.store = store
         self.ttl = ttl
+        self.lease = lease  # after this long an unfinished request's claim is taken over by its retry
         self.owner_of = owner_of  # API token -> the name of whom it authenticates, or None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -62,7 +64,7 @@ class IdempotencyMiddleware:
         fingerprint = hashlib.sha256(
             b"\0".join([scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body])
         ).hexdigest()
-        prior = self.store.claim_idempotency_key(owner, key, fingerprint, self.ttl)
+        prior = self.store.claim_idempotency_key(owner, key, fingerprint, self.ttl, self.lease)
         if prior is not None:
             if prior.fingerprint != fingerprint:
                 return await send_problem(send, Problem(422, "IDEMPOTENCY_KEY_REUSED",

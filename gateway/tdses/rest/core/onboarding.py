@@ -21,7 +21,7 @@ from tdses.rest.core.ledger import Submitted
 from tdses.rest.core.principal import Principal
 from tdses.rest.core.problems import Problem
 from tdses.rest.core.signing import SignatureRequest
-from tdses.rest.core.store import ACTIVE, PENDING, UserRecord
+from tdses.rest.store import ACTIVE, PENDING, UserRecord
 from tdses.rest.core.tokens import new_token, token_hash
 
 

@@ -11,7 +11,7 @@ from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
 from tdses.rest.core.ledger import Submitted
 from tdses.rest.core.onboarding import create_user
 from tdses.rest.core.problems import Problem
-from tdses.rest.core.store import ACTIVE
+from tdses.rest.store import ACTIVE
 from tdses.rest.core.tokens import new_token, token_hash
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import NAME_PATTERN

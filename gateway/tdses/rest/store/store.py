@@ -1,0 +1,186 @@
+"""Store: the queries, on SQLAlchemy Core; the schema is migrated with Alembic when a store opens."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, delete, event, inspect, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tdses.rest.store.tables import idempotency, users
+
+PENDING = "pending"  # enrolled at the CA, not yet registered on chain
+ACTIVE = "active"
+REMOVED = "removed"
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    name: str
+    token_hash: str
+    certificate: bytes
+    sealed_key: bytes | None
+    custodial: bool
+    state: str = PENDING
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    fingerprint: str
+    status: int | None  # None while the first request is still running
+    headers: str
+    body: bytes
+
+
+def store_url(location: str | os.PathLike[str]) -> str:
+    """A database URL as given, or a SQLite file's path made into one."""
+    text = str(location)
+    if "://" in text:
+        return text
+    return "sqlite://" if text == ":memory:" else f"sqlite:///{Path(text).resolve()}"
+
+
+def _owner_only_file(path: Path) -> None:
+    """Hashed tokens and encrypted keys: owner-only. SQLite gives the -wal and -shm files the same mode."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    os.chmod(path, 0o600)
+
+
+def _engine(url: str) -> Engine:
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    database = url.removeprefix("sqlite:///")
+    if url != "sqlite://":
+        _owner_only_file(Path(database))
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+
+    @event.listens_for(engine, "connect")
+    def _wal(connection, _record) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest revision. A store made before migrations existed is adopted as revision 0001
+    (its tables are exactly those)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        tables = set(inspect(connection).get_table_names())
+        if "users" in tables and "alembic_version" not in tables:
+            command.stamp(config, "0001")
+        command.upgrade(config, "head")
+
+
+class Store:
+    def __init__(self, location: str | os.PathLike[str]) -> None:
+        self.url = store_url(location)
+        self._engine = _engine(self.url)
+        self._insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        migrate(self._engine)
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # --- users ---------------------------------------------------------------------------------
+
+    def add_user(self, user: UserRecord) -> None:
+        """Insert a user; raises sqlalchemy.exc.IntegrityError if the name is taken here."""
+        with self._engine.begin() as db:
+            db.execute(users.insert().values(
+                name=user.name, token_hash=user.token_hash, certificate=user.certificate,
+                sealed_key=user.sealed_key, custodial=user.custodial, state=user.state,
+                created_at=user.created_at or time.time()))
+
+    def user(self, name: str) -> UserRecord | None:
+        return self._one(users.c.name == name)
+
+    def user_by_token(self, token_hash: str) -> UserRecord | None:
+        return self._one(users.c.token_hash == token_hash)
+
+    def set_state(self, name: str, state: str) -> None:
+        self._update(name, state=state)
+
+    def set_token(self, name: str, token_hash: str) -> None:
+        self._update(name, token_hash=token_hash)
+
+    def forget_key(self, name: str, token_hash: str) -> None:
+        """A removed user keeps its row (the name stays taken) but loses its key and its token."""
+        self._update(name, sealed_key=None, token_hash=token_hash, state=REMOVED)
+
+    def delete_user(self, name: str) -> None:
+        with self._engine.begin() as db:
+            db.execute(delete(users).where(users.c.name == name))
+
+    def _update(self, name: str, **values) -> None:
+        with self._engine.begin() as db:
+            db.execute(update(users).where(users.c.name == name).values(**values))
+
+    def _one(self, condition) -> UserRecord | None:
+        with self._engine.connect() as db:
+            row = db.execute(select(users).where(condition)).first()
+        if row is None:
+            return None
+        return UserRecord(row.name, row.token_hash, bytes(row.certificate),
+                          bytes(row.sealed_key) if row.sealed_key is not None else None,
+                          bool(row.custodial), row.state, row.created_at)
+
+    # --- idempotency ---------------------------------------------------------------------------
+
+    def claim_idempotency_key(self, owner: str, key: str, fingerprint: str, ttl: float,
+                              lease: float | None = None) -> StoredResponse | None:
+        """Reserve (owner, key) for a new request; returns the earlier record instead when there is one. Atomic
+        across processes: of two replicas claiming one key, one inserts and the other reads its record. A claim
+        still unfinished after `lease` seconds belonged to a process that died: the same request takes it over."""
+        now = time.time()
+        this = (idempotency.c.owner == owner) & (idempotency.c.key == key)
+        with self._engine.begin() as db:
+            db.execute(delete(idempotency).where(idempotency.c.created_at < now - ttl))
+            inserted = db.execute(
+                self._insert(idempotency)
+                .values(owner=owner, key=key, fingerprint=fingerprint, created_at=now)
+                .on_conflict_do_nothing(index_elements=["owner", "key"])
+                .returning(idempotency.c.owner)  # a row only if this claim inserted it (rowcount may be -1)
+            ).first()
+            if inserted is not None:
+                return None
+            if lease is not None and db.execute(
+                update(idempotency)
+                .where(this, idempotency.c.status.is_(None), idempotency.c.fingerprint == fingerprint,
+                       idempotency.c.created_at < now - lease)
+                .values(created_at=now)
+            ).rowcount:
+                return None
+            row = db.execute(select(idempotency).where(this)).one()
+        return StoredResponse(row.fingerprint, row.status, row.headers or "", bytes(row.body or b""))
+
+    def finish_idempotency_key(self, owner: str, key: str, status: int, headers: str, body: bytes) -> None:
+        with self._engine.begin() as db:
+            db.execute(update(idempotency)
+                       .where(idempotency.c.owner == owner, idempotency.c.key == key)
+                       .values(status=status, headers=headers, body=body))
+
+    def release_unfinished_requests(self) -> int:
+        """At start: requests the previous process claimed and never finished (it was killed) may run again. The
+        ledger keeps that safe: a request's transactions have IDs derived from its key (tdses.rest.core.ledger).
+        Only for a store of one gateway: replicas sharing a store must not release each other's requests."""
+        with self._engine.begin() as db:
+            return db.execute(delete(idempotency).where(idempotency.c.status.is_(None))).rowcount
+
+    def release_idempotency_key(self, owner: str, key: str) -> None:
+        """Forget a reservation whose request may safely run again (it failed before reaching the ledger)."""
+        with self._engine.begin() as db:
+            db.execute(delete(idempotency).where(idempotency.c.owner == owner, idempotency.c.key == key))

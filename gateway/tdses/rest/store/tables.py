@@ -1,0 +1,29 @@
+"""The gateway store's tables (SQLAlchemy Core): the one description that the migrations and the queries share."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
+
+metadata = MetaData()
+
+users = Table(
+    "users", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("certificate", LargeBinary, nullable=False),
+    Column("sealed_key", LargeBinary),  # AES-256-GCM; NULL for non-custodial and removed users
+    Column("custodial", Boolean, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+idempotency = Table(
+    "idempotency", metadata,
+    Column("owner", String(64), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", Integer),  # NULL while the first request runs
+    Column("headers", Text),
+    Column("body", LargeBinary),
+    Column("created_at", Float, nullable=False),
+)

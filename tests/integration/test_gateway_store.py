@@ -1,0 +1,128 @@
+"""The gateway store on SQLite and on a real PostgreSQL server: the same behaviour, migrations, and claims that
+hold across the processes sharing one store."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from tdses.rest.store import ACTIVE, REMOVED, Store, UserRecord
+from tdses.rest.store.tables import metadata
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request, tmp_path):
+    if request.param == "sqlite":
+        return str(tmp_path / "gateway.db")
+    return request.getfixturevalue("postgres").create_database(f"store_{secrets.token_hex(4)}")
+
+
+def test_users_are_stored_found_by_token_and_forgotten(location):
+    store = Store(location)
+    store.add_user(UserRecord("alice", "h1", b"CERT", b"SEALED", custodial=True))
+    assert store.user("alice").sealed_key == b"SEALED" and store.user_by_token("h1").name == "alice"
+    store.set_state("alice", ACTIVE)
+    store.set_token("alice", "h2")
+    assert store.user_by_token("h1") is None and store.user_by_token("h2").state == ACTIVE
+    store.forget_key("alice", "h3")
+    alice = store.user("alice")
+    assert (alice.sealed_key, alice.state, alice.token_hash) == (None, REMOVED, "h3")
+    with pytest.raises(Exception):
+        store.add_user(UserRecord("alice", "h4", b"CERT", None, custodial=False))
+    store.close()
+
+
+def test_one_claim_wins_among_many_processes_and_a_dead_ones_claim_is_taken_over(location):
+    stores = [Store(location) for _ in range(4)]  # four replicas on one store
+    with ThreadPoolExecutor(16) as pool:
+        claims = list(pool.map(lambda i: stores[i % 4].claim_idempotency_key("alice", "k", "fp", 60), range(16)))
+    assert claims.count(None) == 1
+    assert {c.status for c in claims if c is not None} == {None}  # the others see it running
+    time.sleep(0.05)
+    assert stores[1].claim_idempotency_key("alice", "k", "other", 60, lease=0.01).fingerprint == "fp"
+    assert stores[1].claim_idempotency_key("alice", "k", "fp", 60, lease=0.01) is None  # its retry takes over
+    stores[2].finish_idempotency_key("alice", "k", 200, "[]", b"{}")
+    assert stores[3].claim_idempotency_key("alice", "k", "fp", 60, lease=0.01).status == 200
+    for store in stores:
+        store.close()
+
+
+def test_migrations_build_exactly_the_tables_the_queries_use(location):
+    Store(location).close()
+    url = location if "://" in location else f"sqlite:///{location}"
+    with create_engine(url).connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
+
+
+def test_a_store_made_before_migrations_is_adopted_with_its_rows(tmp_path):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the schema the gateway created before it had migrations
+        db.executescript("""
+            CREATE TABLE users (name TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, certificate BLOB NOT NULL,
+                sealed_key BLOB, custodial INTEGER NOT NULL, state TEXT NOT NULL, created_at REAL NOT NULL);
+            CREATE TABLE idempotency (owner TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
+                status INTEGER, headers TEXT, body BLOB, created_at REAL NOT NULL, PRIMARY KEY (owner, key));
+            INSERT INTO users VALUES ('bob', 'h', x'00', NULL, 0, 'active', 1.0);
+        """)
+    store = Store(path)
+    assert store.user("bob").state == ACTIVE
+    store.close()
+
+
+def test_two_gateway_replicas_on_postgresql_serve_one_user_alternately(network, postgres, tmp_path):
+    """Two replicas of org1's gateway share one PostgreSQL store, as behind one Kubernetes Service: whichever
+    answers, a user's token works, and a purchase retried with its Idempotency-Key on the other replica is
+    answered from the first and paid once."""
+    import httpx
+
+    from tdses.rest.main import app
+    from tdses.rest.testing import GatewayServer, settings_for
+
+    settings = settings_for(network, "org1", tmp_path, store=postgres.create_database(f"gw_{secrets.token_hex(4)}"))
+    replicas = [GatewayServer(app(settings)).start() for _ in range(2)]
+    turn = iter(range(10**6))
+
+    def call(method: str, path: str, token: str, **kwargs) -> httpx.Response:
+        """Round robin, like a Service in front of the replicas."""
+        url = replicas[next(turn) % 2].url
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
+            return http.request(method, path, **kwargs)
+
+    try:
+        tag = secrets.token_hex(3)
+        admin = settings.admin_token()
+        tokens = {}
+        for name in (f"dev-{tag}", f"buyer-{tag}"):
+            created = call("POST", "/v1/users", admin, json={"name": name})
+            assert created.status_code == 201, created.text
+            tokens[name] = created.json()["token"]
+        dev, buyer = tokens[f"dev-{tag}"], tokens[f"buyer-{tag}"]
+        for _ in range(2):
+            assert call("GET", "/v1/users/me", buyer).json()["name"] == f"buyer-{tag}"
+        assert call("POST", "/v1/services", dev, json={"name": f"svc-{tag}", "category": "x",
+                                                       "url": "https://r.example", "price": 3}).status_code == 201
+        assert call("POST", f"/v1/services/svc-{tag}/publish", dev).status_code == 200
+        start = call("GET", f"/v1/balances/buyer-{tag}", buyer).json()["balance"]
+
+        for i in range(6):
+            first = call("POST", f"/v1/services/svc-{tag}/rights", buyer, json={"calls": 1},
+                         headers={"Idempotency-Key": f"buy-{i}"})
+            retried = call("POST", f"/v1/services/svc-{tag}/rights", buyer, json={"calls": 1},
+                           headers={"Idempotency-Key": f"buy-{i}"})
+            assert first.status_code == retried.status_code == 200, (first.text, retried.text)
+            assert retried.headers.get("idempotent-replayed") == "true" and retried.json() == first.json()
+        rights = call("GET", f"/v1/services/svc-{tag}/rights/buyer-{tag}", buyer).json()
+        assert (rights["bought"], rights["paid"]) == (6, 18)
+        assert call("GET", f"/v1/balances/buyer-{tag}", buyer).json()["balance"] == start - 18
+    finally:
+        for replica in replicas:
+            replica.stop()
