@@ -8,15 +8,28 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import base64
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from fabric_ca import new_csr, new_key
+from fabric_gateway.signing import to_low_s
 from tdses.rest.store import ACTIVE, REMOVED, Store, UserRecord
 from tdses.rest.store.tables import metadata
 
 pytestmark = pytest.mark.integration
+
+
+def sign(key: ec.EllipticCurvePrivateKey, digest_b64: str) -> str:
+    der = key.sign(base64.b64decode(digest_b64), ec.ECDSA(Prehashed(hashes.SHA256())))
+    return base64.b64encode(to_low_s(der)).decode()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -80,8 +93,9 @@ def test_a_store_made_before_migrations_is_adopted_with_its_rows(tmp_path):
 
 def test_two_gateway_replicas_on_postgresql_serve_one_user_alternately(network, postgres, tmp_path):
     """Two replicas of org1's gateway share one PostgreSQL store, as behind one Kubernetes Service: whichever
-    answers, a user's token works, and a purchase retried with its Idempotency-Key on the other replica is
-    answered from the first and paid once."""
+    answers, a user's token works; a purchase retried with its Idempotency-Key on the other replica is answered
+    from the first and paid once; a non-custodial user's transactions are prepared by one replica and signed on
+    the other."""
     import httpx
 
     from tdses.rest.main import app
@@ -123,6 +137,28 @@ def test_two_gateway_replicas_on_postgresql_serve_one_user_alternately(network, 
         rights = call("GET", f"/v1/services/svc-{tag}/rights/buyer-{tag}", buyer).json()
         assert (rights["bought"], rights["paid"]) == (6, 18)
         assert call("GET", f"/v1/balances/buyer-{tag}", buyer).json()["balance"] == start - 18
+
+        # Non-custodial: every step lands on the other replica than the one before.
+        own, key = f"own-{tag}", new_key()
+        created = call("POST", "/v1/users", admin, json={"name": own, "csr": new_csr(own, key).decode()})
+        assert created.status_code == 201, created.text
+        token = created.json()["token"]
+
+        def complete(request: dict) -> dict:
+            endorsed = call("POST", request["signatureUrl"], token, json={"signature": sign(key, request["digest"])})
+            assert endorsed.status_code == 202 and endorsed.json()["step"] == "transaction", endorsed.text
+            done = call("POST", request["signatureUrl"], token,
+                        json={"signature": sign(key, endorsed.json()["digest"])})
+            assert done.status_code == 200, done.text
+            again = call("POST", request["signatureUrl"], token, json={"signature": sign(key, request["digest"])})
+            assert again.status_code == 404  # taken once, by one replica
+            return done.json()["result"]
+
+        assert complete(created.json()["signatureRequest"])["name"] == own
+        assert call("GET", "/v1/users/me", token).json()["status"] == "active"
+        purchase = call("POST", f"/v1/services/svc-{tag}/rights", token, json={"calls": 2})
+        assert purchase.status_code == 202
+        assert complete(purchase.json())["bought"] == 2
     finally:
         for replica in replicas:
             replica.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import socket
 import time
@@ -11,14 +10,9 @@ from concurrent import futures
 
 import grpc
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from cryptography.x509.oid import NameOID
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
-from fabric_protos.msp import identities_pb2
 from fabric_protos.peer import (
     chaincode_event_pb2,
     chaincode_pb2,
@@ -46,7 +40,6 @@ from fabric_gateway import (
     connect,
 )
 from fabric_gateway import aio
-from fabric_gateway.signing import P256_ORDER
 
 from tests.support.pki import certificate, key_pem, verify_signature
 

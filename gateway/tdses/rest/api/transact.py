@@ -9,23 +9,22 @@ from fastapi import Response
 
 from tdses.rest.core.context import Context
 from tdses.rest.core.principal import Principal
-from tdses.rest.core.signing import OnCommit, SignatureRequired
+from tdses.rest.core.signing import SignatureRequired
 
 TRANSACTION_HEADER = "X-Transaction-Id"
 BLOCK_HEADER = "X-Block-Number"  # every peer of the channel has committed this block when the answer comes
 
 
 async def transact(context: Context, principal: Principal, response: Response, function: str, *args: str,
-                   on_commit: OnCommit | None = None) -> Any:
+                   after_commit: str | None = None) -> Any:
+    """after_commit names what the gateway does once the transaction has committed (OfflineSigning.actions)."""
     if not principal.custodial:
-        raise SignatureRequired(context.offline.prepare(principal, function, *args, on_commit=on_commit))
+        raise SignatureRequired(context.offline.prepare(principal, function, *args, after_commit=after_commit))
     submitted = await context.ledger.submit(principal, function, *args)
     response.headers[TRANSACTION_HEADER] = submitted.transaction_id
     response.headers[BLOCK_HEADER] = str(submitted.block_number)
-    if on_commit is not None:
-        outcome = on_commit(submitted)
-        if outcome is not None:
-            await outcome
+    if after_commit is not None:
+        await context.offline.after_commit(after_commit, principal.name)
     return submitted.result
 
 

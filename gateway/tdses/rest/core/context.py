@@ -11,8 +11,9 @@ from tdses.rest.core.ledger import Ledger
 from tdses.rest.core.metrics import Metrics
 from tdses.rest.core.principal import load_admin
 from tdses.rest.core.signing import OfflineSigning
-from tdses.rest.store import Store
-from tdses.rest.core.tokens import token_hash
+from tdses.rest.core.problems import Problem
+from tdses.rest.core.tokens import new_token, token_hash
+from tdses.rest.store import ACTIVE, Store
 
 
 @dataclass
@@ -33,13 +34,24 @@ class Context:
         store = Store(settings.store)
         if store.url.startswith("sqlite"):
             store.release_unfinished_requests()  # one process per SQLite store: none of them is running
+        ca = OrgCA(settings)
+
+        async def forget_user(name: str) -> None:
+            """After RemoveUser: the key and the token go; the identity is revoked at the CA."""
+            store.forget_key(name, token_hash(new_token()))
+            try:
+                await ca.revoke(name)
+            except Problem:
+                pass  # removed on chain already; the certificate is useless without its key, which is now gone
+
+        actions = {"activate_user": lambda name: store.set_state(name, ACTIVE), "forget_user": forget_user}
         return cls(
             settings=settings,
             store=store,
             keybox=KeyBox(settings.key_encryption_key()),
             ledger=ledger,
-            ca=OrgCA(settings),
-            offline=OfflineSigning(ledger, settings.prepared_ttl_seconds),
+            ca=ca,
+            offline=OfflineSigning(ledger, store, settings.prepared_ttl_seconds, actions),
             metrics=Metrics(),
             admin_token_hash=token_hash(settings.admin_token()),
         )

@@ -82,10 +82,12 @@ class Ledger:
             timeout=settings.consistency_timeout,
         ) if settings.channel_peers else None
 
+    def gateway(self, principal: Principal) -> aio.Gateway:
+        return aio.Gateway(self.connection, principal.identity, principal.signer, timeouts=self.timeouts,
+                           retry=self.retry, channel_peers=self.channel_peers)
+
     def network(self, principal: Principal) -> aio.Network:
-        gateway = aio.Gateway(self.connection, principal.identity, principal.signer, timeouts=self.timeouts,
-                              retry=self.retry, channel_peers=self.channel_peers)
-        return gateway.get_network(self.channel)
+        return self.gateway(principal).get_network(self.channel)
 
     def contract(self, principal: Principal) -> aio.Contract:
         return self.network(principal).get_contract(self.chaincode)

@@ -17,7 +17,6 @@ from cryptography.x509.oid import NameOID
 
 from fabric_gateway import EcdsaSigner, Identity
 from tdses.rest.core.context import Context
-from tdses.rest.core.ledger import Submitted
 from tdses.rest.core.principal import Principal
 from tdses.rest.core.problems import Problem
 from tdses.rest.core.signing import SignatureRequest
@@ -68,9 +67,7 @@ async def create_user(context: Context, name: str, introduction: str, csr_pem: s
         record = await _enroll(context, name, csr_pem, token)
     principal = _principal(context, record)
     if not principal.custodial:
-        def activate(_: Submitted) -> None:
-            store.set_state(name, ACTIVE)
-        request = context.offline.prepare(principal, "RegisterUser", name, introduction, on_commit=activate)
+        request = context.offline.prepare(principal, "RegisterUser", name, introduction, after_commit="activate_user")
         placeholder = {"name": name, "mspId": context.settings.msp_id, "status": "pending"}
         return Created(placeholder, token, record.certificate, request)
     try:

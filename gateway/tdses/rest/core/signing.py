@@ -1,7 +1,7 @@
 """Non-custodial transactions: the gateway prepares, the client signs each digest with its own key, the gateway
 submits. The key never reaches the gateway.
 
-    request = await offline.prepare(principal, "CallService", "svc1", "5")   # digest of the proposal
+    request = offline.prepare(principal, "CallService", "svc1", "5")         # digest of the proposal
     request = await offline.sign(principal, tx_id, proposal_signature)        # digest of the transaction
     outcome = await offline.sign(principal, tx_id, transaction_signature)     # committed: the chaincode result
 """
@@ -19,33 +19,19 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
-from fabric_gateway import CommitError, FabricError, aio
+from fabric_gateway import CommitError, FabricError
 from fabric_gateway.signing import is_low_s
 
 from tdses.rest.core.ledger import Ledger, Submitted, decode
 from tdses.rest.core.principal import Principal
 from tdses.rest.core.problems import Problem, problem_from_fabric
+from tdses.rest.store import PendingRecord, Store
 
 MAX_PENDING_PER_USER = 32
 
-OnCommit = Callable[[Submitted], Awaitable[None] | None]
-
-
-@dataclass
-class PendingTransaction:
-    owner: str
-    function: str
-    proposal: aio.Proposal
-    expires: float
-    transaction: aio.Transaction | None = None
-    on_commit: OnCommit | None = None
-
-    @property
-    def step(self) -> str:
-        return "proposal" if self.transaction is None else "transaction"
-
-    def digest(self) -> bytes:
-        return self.proposal.digest() if self.transaction is None else self.transaction.digest()
+# What the gateway does once a transaction has committed, by name, so that any replica can do it: the store keeps
+# the name with the pending transaction. Each action takes the user's name.
+AfterCommit = Callable[[str], Awaitable[None] | None]
 
 
 @dataclass(frozen=True)
@@ -74,42 +60,55 @@ class SignatureRequired(Exception):
         self.request = request
 
 
+def gone(transaction_id: str) -> Problem:
+    return Problem(404, "NOT_FOUND", f"no transaction {transaction_id} awaits your signature "
+                   "(unknown, already submitted or expired)")
+
+
 @dataclass
 class OfflineSigning:
-    ledger: Ledger
-    ttl: float
-    _pending: dict[str, PendingTransaction] = field(default_factory=dict)
+    """Prepared transactions live in the gateway's store between signatures, so that a signature may be posted to
+    any replica of the gateway."""
 
-    def prepare(self, principal: Principal, function: str, *args: str, on_commit: OnCommit | None = None
+    ledger: Ledger
+    store: Store
+    ttl: float
+    actions: dict[str, AfterCommit] = field(default_factory=dict)
+
+    def prepare(self, principal: Principal, function: str, *args: str, after_commit: str | None = None
                 ) -> SignatureRequest:
-        self._expire()
-        if sum(1 for p in self._pending.values() if p.owner == principal.name) >= MAX_PENDING_PER_USER:
+        if after_commit is not None and after_commit not in self.actions:
+            raise ValueError(f"no after-commit action {after_commit!r}")
+        proposal = self.ledger.contract(principal).new_proposal(function, *args)
+        record = PendingRecord(proposal.transaction_id, principal.name, proposal.bytes(), None, after_commit,
+                               time.time() + self.ttl)
+        if not self.store.add_pending(record, MAX_PENDING_PER_USER):
             raise Problem(429, "TOO_MANY_PENDING", "too many transactions await your signature; sign or let "
                           "them expire", headers={"Retry-After": str(int(self.ttl))})
-        proposal = self.ledger.contract(principal).new_proposal(function, *args)
-        pending = PendingTransaction(principal.name, function, proposal, time.monotonic() + self.ttl,
-                                     on_commit=on_commit)
-        self._pending[proposal.transaction_id] = pending
-        return self._request(proposal.transaction_id, pending)
+        return self._request(record, "proposal", proposal.digest())
 
     async def sign(self, principal: Principal, transaction_id: str, signature: bytes) -> SignatureRequest | Submitted:
-        self._expire()
-        pending = self._pending.get(transaction_id)
-        if pending is None or pending.owner != principal.name:
-            raise Problem(404, "NOT_FOUND", f"no transaction {transaction_id} awaits your signature "
-                          "(unknown, already submitted or expired)")
-        verify(principal, pending.digest(), signature)
+        record = self.store.pending(transaction_id)
+        if record is None or record.owner != principal.name:
+            raise gone(transaction_id)
+        gateway = self.ledger.gateway(principal)
         try:
-            if pending.transaction is None:
-                pending.proposal.set_signature(signature)
+            if record.transaction is None:
+                proposal = gateway.new_proposal(record.proposal)
+                verify(principal, proposal.digest(), signature)
+                proposal.set_signature(signature)
                 try:
-                    pending.transaction = await pending.proposal.endorse()
+                    transaction = await proposal.endorse()
                 except FabricError:
-                    del self._pending[transaction_id]
+                    self.store.take_pending(transaction_id)
                     raise
-                return self._request(transaction_id, pending)
-            del self._pending[transaction_id]
-            transaction = pending.transaction
+                if not self.store.endorsed(transaction_id, transaction.bytes()):
+                    raise gone(transaction_id)
+                return self._request(record, "transaction", transaction.digest())
+            transaction = gateway.new_transaction(record.transaction)
+            verify(principal, transaction.digest(), signature)
+            if not self.store.take_pending(transaction_id):
+                raise gone(transaction_id)
             transaction.set_signature(signature)
             await transaction.submit()
             status = await self.ledger.commit_status(transaction_id)
@@ -119,21 +118,18 @@ class OfflineSigning:
             await self.ledger.propagated(status.block_number)
         except FabricError as error:
             raise problem_from_fabric(error) from None
-        submitted = Submitted(decode(transaction.result), transaction_id, status.block_number)
-        if pending.on_commit is not None:
-            outcome = pending.on_commit(submitted)
-            if outcome is not None:
-                await outcome
-        return submitted
+        if record.after_commit is not None:
+            await self.after_commit(record.after_commit, principal.name)
+        return Submitted(decode(transaction.result), transaction_id, status.block_number)
 
-    def _request(self, transaction_id: str, pending: PendingTransaction) -> SignatureRequest:
-        return SignatureRequest(transaction_id, pending.step, base64.b64encode(pending.digest()).decode(),
-                                pending.expires - time.monotonic())
+    async def after_commit(self, action: str, user: str) -> None:
+        outcome = self.actions[action](user)
+        if outcome is not None:
+            await outcome
 
-    def _expire(self) -> None:
-        now = time.monotonic()
-        for tx_id in [t for t, p in self._pending.items() if p.expires < now]:
-            del self._pending[tx_id]
+    def _request(self, record: PendingRecord, step: str, digest: bytes) -> SignatureRequest:
+        return SignatureRequest(record.transaction_id, step, base64.b64encode(digest).decode(),
+                                record.expires_at - time.time())
 
 
 def verify(principal: Principal, digest: bytes, signature: bytes) -> None:

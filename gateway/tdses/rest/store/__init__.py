@@ -6,6 +6,8 @@
     store.add_user(UserRecord("alice", token_hash, cert_pem, sealed_key, custodial=True))
 """
 
-from tdses.rest.store.store import ACTIVE, PENDING, REMOVED, Store, StoredResponse, UserRecord, store_url
+from tdses.rest.store.store import (
+    ACTIVE, PENDING, REMOVED, PendingRecord, Store, StoredResponse, UserRecord, store_url,
+)
 
-__all__ = ["ACTIVE", "PENDING", "REMOVED", "Store", "StoredResponse", "UserRecord", "store_url"]
+__all__ = ["ACTIVE", "PENDING", "REMOVED", "PendingRecord", "Store", "StoredResponse", "UserRecord", "store_url"]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, inspect, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from tdses.rest.store.tables import idempotency, users
+from tdses.rest.store.tables import idempotency, pending_transactions, users
 
 PENDING = "pending"  # enrolled at the CA, not yet registered on chain
 ACTIVE = "active"
@@ -30,6 +30,16 @@ class UserRecord:
     custodial: bool
     state: str = PENDING
     created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    transaction_id: str
+    owner: str
+    proposal: bytes
+    transaction: bytes | None
+    after_commit: str | None
+    expires_at: float
 
 
 @dataclass(frozen=True)
@@ -184,3 +194,47 @@ class Store:
         """Forget a reservation whose request may safely run again (it failed before reaching the ledger)."""
         with self._engine.begin() as db:
             db.execute(delete(idempotency).where(idempotency.c.owner == owner, idempotency.c.key == key))
+
+    # --- pending non-custodial transactions -------------------------------------------------------
+
+    def add_pending(self, record: PendingRecord, most_per_owner: int) -> bool:
+        """Keep a prepared transaction; False if its owner already has most_per_owner waiting."""
+        now = time.time()
+        with self._engine.begin() as db:
+            db.execute(delete(pending_transactions).where(pending_transactions.c.expires_at < now))
+            waiting = db.execute(select(func.count()).select_from(pending_transactions)
+                                 .where(pending_transactions.c.owner == record.owner)).scalar_one()
+            if waiting >= most_per_owner:
+                return False
+            db.execute(pending_transactions.insert().values(
+                transaction_id=record.transaction_id, owner=record.owner, proposal=record.proposal,
+                transaction=record.transaction, after_commit=record.after_commit, expires_at=record.expires_at))
+        return True
+
+    def pending(self, transaction_id: str) -> PendingRecord | None:
+        with self._engine.connect() as db:
+            row = db.execute(select(pending_transactions).where(
+                pending_transactions.c.transaction_id == transaction_id,
+                pending_transactions.c.expires_at >= time.time())).first()
+        return None if row is None else _pending_record(row)
+
+    def endorsed(self, transaction_id: str, transaction: bytes) -> bool:
+        """Record the endorsed transaction; False if another request recorded it first."""
+        with self._engine.begin() as db:
+            return db.execute(update(pending_transactions)
+                              .where(pending_transactions.c.transaction_id == transaction_id,
+                                     pending_transactions.c.transaction.is_(None))
+                              .values(transaction=transaction)).rowcount == 1
+
+    def take_pending(self, transaction_id: str) -> bool:
+        """Remove a pending transaction to submit it; False if another request took it first."""
+        with self._engine.begin() as db:
+            return db.execute(delete(pending_transactions)
+                              .where(pending_transactions.c.transaction_id == transaction_id)).rowcount == 1
+
+
+def _pending_record(row) -> PendingRecord:
+    return PendingRecord(row.transaction_id, row.owner, bytes(row.proposal),
+                         bytes(row.transaction) if row.transaction is not None else None,
+                         row.after_commit, row.expires_at)
+

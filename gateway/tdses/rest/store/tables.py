@@ -27,3 +27,15 @@ idempotency = Table(
     Column("body", LargeBinary),
     Column("created_at", Float, nullable=False),
 )
+
+# Non-custodial transactions between their signatures: any replica may take the next signature.
+pending_transactions = Table(
+    "pending_transactions", metadata,
+    Column("transaction_id", String(64), primary_key=True),
+    Column("owner", String(64), nullable=False, index=True),
+    Column("proposal", LargeBinary, nullable=False),  # gateway.ProposedTransaction, unsigned
+    Column("transaction", LargeBinary),  # gateway.PreparedTransaction once endorsed, unsigned
+    Column("after_commit", String(32)),  # what the gateway does once it committed (tdses.rest.core.signing)
+    Column("expires_at", Float, nullable=False),
+)
+

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Path, Response
 
 from tdses.rest.api.deps import ContextDep, OptionalPrincipalDep, PrincipalDep, UserDep, same_user, unauthorized
 from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
-from tdses.rest.core.ledger import Submitted
 from tdses.rest.core.onboarding import create_user
 from tdses.rest.core.problems import Problem
 from tdses.rest.store import ACTIVE
@@ -54,15 +53,7 @@ async def get_user(name: UserName, context: ContextDep, principal: PrincipalDep)
 async def remove_user(name: UserName, context: ContextDep, principal: UserDep, response: Response) -> dict:
     """Remove yourself: your services become invalid, your SToken return to the pool, your identity is revoked."""
     same_user(principal, name)
-
-    async def forget(_: Submitted) -> None:
-        context.store.forget_key(name, token_hash(new_token()))
-        try:
-            await context.ca.revoke(name)
-        except Problem:
-            pass  # removed on chain already; the certificate is useless without its key, which is now gone
-
-    return await transact(context, principal, response, "RemoveUser", name, on_commit=forget)
+    return await transact(context, principal, response, "RemoveUser", name, after_commit="forget_user")
 
 
 @router.post("/{name}/token", response_model=out.TokenRotated)
