@@ -9,6 +9,7 @@ type mashupSpec struct {
 	Category    string   `json:"category"`
 	Components  []string `json:"components"`
 	Description string   `json:"description"`
+	MaxPaid     *int64   `json:"maxPaid"` // the most the creator pays for the components; refused if more now
 	Name        string   `json:"name"`
 	Price       *int64   `json:"price"`
 	QoS         *QoS     `json:"qos"`
@@ -23,6 +24,11 @@ func parseMashupSpec(s string) (*mashupSpec, error) {
 	base := serviceSpec{Category: m.Category, Description: m.Description, Name: m.Name, Price: m.Price, QoS: m.QoS, URL: m.URL}
 	if err := base.validate(); err != nil {
 		return nil, err
+	}
+	if m.MaxPaid != nil {
+		if err := checkRange("maxPaid", *m.MaxPaid, 0, maxAmount); err != nil {
+			return nil, err
+		}
 	}
 	if len(m.Components) == 0 || len(m.Components) > maxComponents {
 		return nil, invalidArg("a mashup needs 1 to %d components, got %d", maxComponents, len(m.Components))
@@ -80,6 +86,9 @@ func (c *SmartContract) CreateMashup(ctx contractapi.TransactionContextInterface
 			}
 		}
 		components = append(components, s)
+	}
+	if spec.MaxPaid != nil && total > *spec.MaxPaid {
+		return nil, invalidState("the components cost %d SToken now, more than your maxPaid %d", total, *spec.MaxPaid)
 	}
 	if err := t.debit(ownerUser, u.Name, total); err != nil {
 		return nil, err

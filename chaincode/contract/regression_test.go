@@ -346,3 +346,19 @@ func TestCollusionDoesNotInflateTheContributionScore(t *testing.T) {
 	n.mustSubmit(c.carol, "CallService", "b-api", "1") // a new buyer counts
 	require.Equal(t, int64(2), n.user("bob").Contribution.Buyers)
 }
+
+// Issue 8, finding 4: a mashup's creator can say the most it pays for the components; a price raised since is
+// refused and nothing is paid.
+func TestMashupMaxPaidRefusesComponentsThatGotDearer(t *testing.T) {
+	n, c := scenario(t)
+	n.publish(c.bob, "weather", 3)
+	n.publish(c.carol, "maps", 2)
+	before := n.balance("dave")
+	n.mustSubmit(c.bob, "EditService", "weather", `{"price":300}`)
+	spec := `{"name":"trip","category":"travel","url":"https://t.example","price":1,"components":["weather","maps"],"maxPaid":5}`
+	n.requireCode(CodeInvalidState, c.dave, "CreateMashup", spec)
+	require.Equal(t, before, n.balance("dave"))
+	n.mustSubmit(c.dave, "CreateMashup", strings.Replace(spec, `"maxPaid":5`, `"maxPaid":302`, 1))
+	require.Equal(t, before-302, n.balance("dave"))
+	n.requireCode(CodeInvalidArgument, c.dave, "CreateMashup", strings.Replace(spec, `"maxPaid":5`, `"maxPaid":-1`, 1))
+}

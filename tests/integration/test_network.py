@@ -119,10 +119,12 @@ def test_org1_still_endorses_with_one_peer_stopped(network, enroll):
 
 
 def test_what_nodes_keep_at_rest_is_readable_by_their_owner_only(network):
-    """CA databases (bcrypt hashes), Idemix keys, ledgers and gateway stores: no group or other bits."""
+    """CA databases (bcrypt hashes), Idemix keys, ledgers, gateway stores, keys, configuration: files 0600 and
+    directories 0700 throughout the state directory."""
+    root = network.state.root
     nodes = network.state.node_dir(network.topology.orgs[0].peers[0]).parent
-    exposed = [str(p.relative_to(nodes)) for p in nodes.rglob("*")
-               if p.is_file() and p.stat().st_mode & 0o077]
+    exposed = [str(p.relative_to(root)) for p in [root, *root.rglob("*")]
+               if not p.is_symlink() and p.stat().st_mode & 0o077]
     assert exposed == []
     checked = {p.name for p in nodes.rglob("*") if p.is_file()}
     assert {"fabric-ca-server.db", "IssuerSecretKey", "gateway.db"} <= checked

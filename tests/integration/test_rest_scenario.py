@@ -204,6 +204,11 @@ def test_a_purchase_with_max_price_is_refused_when_the_price_went_up(gateways):
         assert buyer.post(f"/v1/services/{service}/rights", json={"calls": 1, "maxPrice": -1}).status_code == 422
         bought = ok(buyer.post(f"/v1/services/{service}/rights", json={"calls": 1, "maxPrice": 500}))
         assert bought["paid"] == 500
+        mashup = {"name": f"mix-{tag}", "category": "x", "url": "https://m.example", "price": 1,
+                  "components": [service], "maxPaid": 3}
+        refused = buyer.post("/v1/mashups", json=mashup)
+        assert refused.status_code == 409 and "maxPaid 3" in refused.json()["detail"], refused.text
+        assert ok(buyer.post("/v1/mashups", json={**mashup, "maxPaid": 500}), 201)["paid"] == 500
 
 
 def names_in_one_shard(count: int, shards: int) -> list[str]:

@@ -131,16 +131,13 @@ def test_an_apply_failure_names_the_object(rendered):
 
 def test_waiting_reports_what_is_not_ready_when_the_timeout_passes(rendered):
     def status(kind, name):
-        if kind == "PersistentVolumeClaim":
-            return {"phase": "Pending"}
-        ready = 0 if name == "peer1" else (2 if kind == "Deployment" else 1)
+        ready = 0 if name in ("peer1", "gateway-store") else (2 if kind == "Deployment" else 1)
         return {"observedGeneration": 1, "readyReplicas": ready}
 
     clock = iter(range(0, 1000, 5))
     waiting = deploy.wait_ready(_plan(rendered), Cluster(FakeDynamic(status)), timeout=20, sleep=lambda s: None,
                                 clock=lambda: next(clock))
-    assert waiting == ["PersistentVolumeClaim tdses-org1/gateway-store: Pending (is there a storage class for its "
-                       "access mode?)", "StatefulSet tdses-org1/peer1: 0/1 ready"]
+    assert waiting == ["StatefulSet tdses-org1/gateway-store: 0/1 ready", "StatefulSet tdses-org1/peer1: 0/1 ready"]
 
 
 def test_waiting_ends_as_soon_as_everything_is_ready(rendered):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+import yaml
 
 from tdses.k8s import kafka, validate
 from tdses.network import configtx
@@ -36,8 +37,8 @@ def selects(selector: dict, labels: dict) -> bool:
 def test_an_organization_namespace_has_a_ca_two_peers_a_cli_a_gateway_and_the_chaincode(rendered, org):
     objects = rendered.org_objects(org)
     assert sorted(w["metadata"]["name"] for w in workloads(objects)) == \
-        ["ca", "chaincode", "cli", "gateway", "peer0", "peer1"]
-    assert replicas(objects) == {"ca": 1, "peer": 2, "cli": 1, "gateway": 2, "chaincode": 2}
+        ["ca", "chaincode", "cli", "gateway", "gateway-store", "peer0", "peer1"]
+    assert replicas(objects) == {"ca": 1, "peer": 2, "cli": 1, "gateway": 2, "gateway-store": 1, "chaincode": 2}
     assert of_kind(objects, "Job") == []
 
 
@@ -108,6 +109,7 @@ def test_fabric_nodes_are_probed_on_their_operations_healthz(rendered):
 
 
 def test_the_gateway_runs_two_replicas_ready_on_readyz_with_configuration_and_secrets_mounted(rendered):
+    """Its replicas share the PostgreSQL store of the namespace, whose password neither is in a ConfigMap."""
     gateway = named(rendered.org_objects(), "Deployment", "gateway")
     assert gateway["spec"]["replicas"] == 2
     c = container(gateway, "gateway")
@@ -118,8 +120,17 @@ def test_the_gateway_runs_two_replicas_ready_on_readyz_with_configuration_and_se
     assert volumes["config"]["configMap"]["name"].startswith("gateway-config-")
     assert volumes["secrets"]["secret"]["secretName"].startswith("gateway-secrets-")
     assert volumes["admin"]["secret"]["secretName"].startswith("admin-msp-")
-    claim = named(rendered.org_objects(), "PersistentVolumeClaim", volumes["store"]["persistentVolumeClaim"]["claimName"])
-    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert "store" not in volumes and not of_kind(rendered.org_objects(), "PersistentVolumeClaim")
+    password = next(e for e in c["env"] if e["name"] == "PGPASSWORD")["valueFrom"]["secretKeyRef"]
+    store = named(rendered.org_objects(), "StatefulSet", "gateway-store")
+    postgres = container(store, "postgres")
+    server_password = next(e for e in postgres["env"] if e["name"] == "POSTGRES_PASSWORD")["valueFrom"]["secretKeyRef"]
+    assert password == server_password and password["name"].startswith("gateway-store-")
+    secret = named(rendered.org_objects(), "Secret", password["name"])
+    assert secret["data"]["password"]
+    config = yaml.safe_load(named(rendered.org_objects(), "ConfigMap", volumes["config"]["configMap"]["name"])
+                            ["data"]["gateway.yaml"])
+    assert config["store"] == "postgresql+psycopg://gateway@gateway-store:5432/gateway"
 
 
 def test_disruption_budgets_select_existing_pods_and_keep_quorums(rendered):
@@ -175,6 +186,7 @@ ORG, ORD = "organization", "orderer"
 COMMON_FLOWS = {
     ((ORG, "gateway"), (ORG, "peer"), 7051, True),
     ((ORG, "gateway"), (ORG, "ca"), 7054, True),
+    ((ORG, "gateway"), (ORG, "gateway-store"), 5432, True),
     ((ORG, "cli"), (ORG, "ca"), 7054, True),
     ((ORG, "peer"), (ORG, "peer"), 7051, False),  # gossip and endorsement, across organizations too
     ((ORG, "cli"), (ORG, "peer"), 7051, False),  # bootstrap: join, install, commit with every org's endorsement

@@ -16,7 +16,8 @@ from tdses.network import gateways
 from tdses.network.topology import Org, Topology
 
 GATEWAY_SECRETS = "/var/run/tdses/secrets"  # Secret gateway-secrets
-GATEWAY_STORE = "/var/lib/tdses"  # the PVC gateway-store
+# The replicas' shared store (k8s/base/organization/gateway-store.yaml); the password comes as PGPASSWORD.
+GATEWAY_STORE = "postgresql+psycopg://gateway@gateway-store:5432/gateway"
 
 FABRIC_CONFIG = NETWORK_CONFIG / "fabric"
 _jinja = Environment(undefined=StrictUndefined, keep_trailing_newline=True)
@@ -45,5 +46,5 @@ def gateway_config(topology: Topology, org: Org) -> dict:
         admin_msp_dir=layout.ADMIN / "msp",
         admin_token_file=secrets / "admin-token",
         key_encryption_key_file=secrets / "key-encryption-key",
-        store=PurePosixPath(GATEWAY_STORE) / "gateway.db",
+        store=GATEWAY_STORE,
     )

@@ -9,6 +9,8 @@ Render reads it into Secrets; nothing in it ever goes into a ConfigMap.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import secrets
 from pathlib import Path
 
@@ -25,6 +27,12 @@ def gateway_admin_token(state: State, org: Org) -> Path:
 
 def gateway_key_encryption_key(state: State, org: Org) -> Path:
     return state.secrets / f"{org.name}-gateway-kek"
+
+
+def gateway_store_password(state: State, org: Org) -> str:
+    """The gateway store's PostgreSQL password, derived from the gateway's key-encryption key (no new secret to keep)."""
+    kek = base64.b64decode(gateway_key_encryption_key(state, org).read_text().strip())
+    return base64.urlsafe_b64encode(hmac.new(kek, b"tdses gateway store password", hashlib.sha256).digest()).decode()
 
 
 def create(topology: Topology, state: State, binaries: dict[str, Path]) -> bool:

@@ -119,6 +119,7 @@ def _organization(c: Component, out: Path, topology: Topology, state: State, org
         "registrar-secret": registrar_secret,
         "key-encryption-key": credentials.gateway_key_encryption_key(state, org),
     })
+    c.secret("gateway-store", {"password": credentials.gateway_store_password(state, org)})
     admin_items = c.directory_secret("admin-msp", {"msp": state.admin_msp(org), "tls": state.admin_tls(org)})
 
     package, package_id = chaincode.package(topology, state, org)

@@ -37,7 +37,7 @@ def settings(
     admin_msp_dir: PurePath,
     admin_token_file: PurePath,
     key_encryption_key_file: PurePath,
-    store: PurePath,
+    store: PurePath | str,
     listen: str | None = None,
 ) -> dict:
     """The one description of an organization's gateway settings (tdses.rest.core.config.Settings keys);

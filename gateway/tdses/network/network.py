@@ -7,10 +7,13 @@ and names the problem.
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,11 +135,13 @@ class Network:
 
     def up(self, out=sys.stdout) -> None:
         binaries = toolchain.binaries()
-        server = chaincode.build_server(self.state)
+        with owner_only():
+            server = chaincode.build_server(self.state)
         binaries = {**binaries, "chaincode": server}
         manifest = self.manifest()
         try:
-            self._up(binaries, manifest, out)
+            with owner_only():
+                self._up(binaries, manifest, out)
         except BaseException:
             self.down(quiet=True)
             raise
@@ -250,6 +255,17 @@ def _say(out, text: str) -> None:
     print(f"[network] {text}", file=out, flush=True)
 
 
+@contextmanager
+def owner_only() -> Iterator[None]:
+    """Everything a network keeps (keys, CA databases, ledgers, configuration, logs) is its owner's alone: files
+    0600, directories 0700, also for the tools it runs (cryptogen, configtxgen)."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
 def init_state(state_dir: Path, topology_name: str, base_port: int | None) -> Network:
     """Open the network in state_dir, creating its manifest if the directory holds none yet."""
     state = State(state_dir)
@@ -270,8 +286,11 @@ def init_state(state_dir: Path, topology_name: str, base_port: int | None) -> Ne
     stored = path.stem if path.parent == topology_path("default").parent else str(path.resolve())
     base = DEFAULT_BASE_PORT if base_port is None else base_port
     topology = load(stored, base)
-    state.write_manifest({"topology": stored, "base_port": base, "created": False,
-                          "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    state_dir.chmod(0o700)
+    with owner_only():
+        state.write_manifest({"topology": stored, "base_port": base, "created": False,
+                              "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     return Network(state, topology)
 
 

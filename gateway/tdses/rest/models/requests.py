@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tdses.rest.models.fields import (
-    MAX_COMPONENTS, MAX_CSR, Amount, AvailabilityBp, Calls, Category, LatencyMs, Name, Price, Text, Url,
+    MAX_AMOUNT, MAX_COMPONENTS, MAX_CSR, Amount, AvailabilityBp, Calls, Category, LatencyMs, Name, Price, Text, Url,
 )
 
 
@@ -47,10 +47,12 @@ class ServiceCreate(Strict):
 class MashupCreate(ServiceCreate):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "name": "trip-planner", "category": "travel", "url": "https://trips.example.com", "price": 10,
-        "components": ["weather-api"],
+        "components": ["weather-api"], "maxPaid": 5,
     }]})
 
     components: list[Name] = Field(min_length=1, max_length=MAX_COMPONENTS)
+    maxPaid: int | None = Field(default=None, strict=True, ge=0, le=MAX_AMOUNT,
+                                description="refuse (409) if the components cost more than this in total now")
 
     @model_validator(mode="after")
     def _distinct_components(self) -> MashupCreate:
