@@ -107,19 +107,22 @@ def test_purchases_through_a_fault_are_each_paid_exactly_once(network, fault):
     url = gateway_url(network, "org2")
     answered = []
     failures = []
+    a_quarter_in = threading.Event()
 
     def buyer(name: str, token: str) -> None:
         try:
             for i in range(PURCHASES):
                 answered.append(buy_until_answered(url, token, service, f"{name}-purchase-{i}"))
+                if len(answered) >= BUYERS * PURCHASES // 4:
+                    a_quarter_in.set()
         except BaseException as error:  # reported by the main thread
             failures.append(error)
+            a_quarter_in.set()
 
     threads = [threading.Thread(target=buyer, args=item) for item in buyers.items()]
     for thread in threads:
         thread.start()
-    while len(answered) < BUYERS * PURCHASES // 4 and not failures:
-        time.sleep(0.05)
+    assert a_quarter_in.wait(RETRY_FOR)
     fault(network)
     network.up(out=io.StringIO())  # starts whatever is not running, on the same ledgers and stores
     for thread in threads:

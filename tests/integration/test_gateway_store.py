@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import base64
@@ -60,11 +59,12 @@ def test_one_claim_wins_among_many_processes_and_a_dead_ones_claim_is_taken_over
         claims = list(pool.map(lambda i: stores[i % 4].claim_idempotency_key("alice", "k", "fp", 60), range(16)))
     assert claims.count(None) == 1
     assert {c.status for c in claims if c is not None} == {None}  # the others see it running
-    time.sleep(0.05)
-    assert stores[1].claim_idempotency_key("alice", "k", "other", 60, lease=0.01).fingerprint == "fp"
-    assert stores[1].claim_idempotency_key("alice", "k", "fp", 60, lease=0.01) is None  # its retry takes over
+    expired = -1.0  # a lease every claim has outlived
+    assert stores[1].claim_idempotency_key("alice", "k", "fp", 60, lease=60).status is None  # still running
+    assert stores[1].claim_idempotency_key("alice", "k", "other", 60, lease=expired).fingerprint == "fp"
+    assert stores[1].claim_idempotency_key("alice", "k", "fp", 60, lease=expired) is None  # its retry takes over
     stores[2].finish_idempotency_key("alice", "k", 200, "[]", b"{}")
-    assert stores[3].claim_idempotency_key("alice", "k", "fp", 60, lease=0.01).status == 200
+    assert stores[3].claim_idempotency_key("alice", "k", "fp", 60, lease=expired).status == 200
     for store in stores:
         store.close()
 
