@@ -162,3 +162,43 @@ def test_two_gateway_replicas_on_postgresql_serve_one_user_alternately(network, 
     finally:
         for replica in replicas:
             replica.stop()
+
+
+def test_a_purchase_whose_commit_was_not_seen_in_time_is_paid_once_when_retried(network, tmp_path):
+    """One replica gives up waiting for the commit (504); the client's retry with the same Idempotency-Key, through
+    the other replica, runs the request again on the same transaction ID: answered from the ledger, paid once."""
+    import httpx
+
+    from tdses.rest.main import app
+    from tdses.rest.testing import GatewayServer, settings_for
+
+    settings = settings_for(network, "org1", tmp_path)
+    impatient = GatewayServer(app(settings.model_copy(update={"commit_timeout": 0.001}))).start()
+    patient = GatewayServer(app(settings)).start()
+    try:
+        tag = secrets.token_hex(3)
+        with httpx.Client(base_url=patient.url, timeout=60) as http:
+            admin = {"Authorization": f"Bearer {settings.admin_token()}"}
+            tokens = {name: http.post("/v1/users", json={"name": name}, headers=admin).json()["token"]
+                      for name in (f"dev-{tag}", f"buyer-{tag}")}
+            dev = {"Authorization": f"Bearer {tokens[f'dev-{tag}']}"}
+            buyer = {"Authorization": f"Bearer {tokens[f'buyer-{tag}']}"}
+            assert http.post("/v1/services", headers=dev, json={"name": f"svc-{tag}", "category": "x",
+                                                                "url": "https://t.example", "price": 3}).status_code == 201
+            assert http.post(f"/v1/services/svc-{tag}/publish", headers=dev).status_code == 200
+            start = http.get(f"/v1/balances/buyer-{tag}", headers=buyer).json()["balance"]
+
+        purchase = {"json": {"calls": 1}, "headers": {**buyer, "Idempotency-Key": f"buy-{tag}"}}
+        with httpx.Client(base_url=impatient.url, timeout=60) as http:
+            timed_out = http.post(f"/v1/services/svc-{tag}/rights", **purchase)
+        assert timed_out.status_code == 504 and timed_out.json()["code"] == "COMMIT_TIMEOUT", timed_out.text
+        with httpx.Client(base_url=patient.url, timeout=60) as http:
+            retried = http.post(f"/v1/services/svc-{tag}/rights", **purchase)
+            assert retried.status_code == 200, retried.text
+            assert retried.headers["X-Transaction-Id"] == timed_out.json()["transactionId"]
+            assert (retried.json()["bought"], retried.json()["paid"]) == (1, 3)
+            assert http.post(f"/v1/services/svc-{tag}/rights", **purchase).json() == retried.json()
+            assert http.get(f"/v1/balances/buyer-{tag}", headers=buyer).json()["balance"] == start - 3
+    finally:
+        impatient.stop()
+        patient.stop()

@@ -16,7 +16,7 @@ PROBLEM_RESPONSES = {
         422: "invalid input: nothing was submitted",
         429: "rate limited: see Retry-After",
         503: "no peer (or orderer, or CA) reachable",
-        504: "the commit was not seen in time: poll the transaction id",
+        504: "the commit was not seen in time: poll the transaction id, or retry with the same Idempotency-Key",
     }.items()
 }
 

@@ -1,8 +1,9 @@
 """Idempotency-Key on POST: a retried request gets the first answer again instead of running (and paying) twice.
 
 The key is scoped to the caller (the user its token belongs to), and bound to the request: the same key with a
-different method, path or body is refused. Answers that may be worth retrying for real (401, 429, 503) are not
-kept; a 504 is, because its transaction may still commit.
+different method, path or body is refused. Only final answers are kept. A 5xx (a 504 too: its transaction may have
+been lost with an orderer) or a 401/429 is not: the retry runs the request again, which is safe because the
+request's transactions have IDs derived from its key (tdses.rest.core.ledger), so it finds what already committed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tdses.rest.store import Store
 
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255
-NOT_KEPT = {401, 429, 503}
+NOT_KEPT = {401, 429}
 # Answers that carry a new API token are never stored: tokens exist only as hashes here. Creating a user is safe
 # to retry without a key anyway (an unfinished creation resumes, a finished one is 409).
 ISSUES_TOKENS = re.compile(r"^/v1/users(/[^/]+/token)?$")
@@ -102,7 +103,7 @@ class IdempotencyMiddleware:
             raise
         finally:
             _request.reset(bound)
-        if status in NOT_KEPT or status >= 500 and status != 504 or status == 0:
+        if status in NOT_KEPT or status >= 500 or status == 0:
             self.store.release_idempotency_key(owner, key)
         else:
             kept = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers

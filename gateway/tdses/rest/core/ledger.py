@@ -115,14 +115,18 @@ class Ledger:
                 nonce = idempotent_nonce(*request, attempt) if request else None
                 transaction = await self._endorse(contract, function, *args, nonce=nonce)
                 if transaction is None:  # this attempt's transaction is on the ledger already
-                    done = await self.recorded(contract, nonce, principal)
+                    done = await self.recorded(nonce, principal)
                     if done is not None:
                         return done
                     continue
                 status = await self._submit_and_wait(transaction, principal)
                 if status.successful:
                     await self.propagated(status.block_number)
-                    return Submitted(decode(transaction.result), transaction.transaction_id, status.block_number)
+                    # A request run again after a 504 may have endorsed its transaction a second time while the first
+                    # was still on its way: the ledger knows which of the two is valid, and so which result holds.
+                    result = (await self.committed_result(transaction.transaction_id, principal) if request
+                              else transaction.result)
+                    return Submitted(decode(result), transaction.transaction_id, status.block_number)
                 if attempt < self.retry.attempts and self.retry.is_retryable(status.code):
                     log.info("%s %s: %s, retrying", function, status.transaction_id, status.code_name)
                     await asyncio.sleep(self.retry.delay(attempt))
@@ -148,20 +152,23 @@ class Ledger:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def recorded(self, contract: aio.Contract, nonce: bytes, principal: Principal) -> Submitted | None:
+    async def recorded(self, nonce: bytes, principal: Principal) -> Submitted | None:
         """The outcome of a transaction already on the ledger: Submitted with its result if it was valid (the request
         took effect then), None if it was not (the next attempt may run)."""
         tx_id = transaction_id(nonce, principal.identity.creator())
         status = await self.commit_status(tx_id, principal)
         if not status.successful:
             return None
+        log.info("transaction %s of an idempotent request was committed before: answering with its result", tx_id)
+        await self.propagated(status.block_number)
+        return Submitted(decode(await self.committed_result(tx_id, principal)), tx_id, status.block_number)
+
+    async def committed_result(self, tx_id: str, principal: Principal) -> bytes:
+        """The chaincode result of the valid transaction with this ID, as the ledger holds it."""
         qscc = self.network(self.reader(principal)).get_contract("qscc")
         processed = transaction_pb2.ProcessedTransaction.FromString(
             await qscc.evaluate_transaction("GetTransactionByID", self.channel, tx_id))
-        _, result = parse_envelope(processed.transactionEnvelope)
-        log.info("transaction %s of an idempotent request was committed before: answering with its result", tx_id)
-        await self.propagated(status.block_number)
-        return Submitted(decode(result), tx_id, status.block_number)
+        return parse_envelope(processed.transactionEnvelope)[1]
 
     async def _submit_and_wait(self, transaction: aio.Transaction, principal: Principal):
         try:
