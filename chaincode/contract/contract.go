@@ -20,7 +20,7 @@ type SmartContract struct {
 func (c *SmartContract) GetEvaluateTransactions() []string {
 	return []string{
 		"QueryUser", "QueryService", "QueryServiceByUser", "QueryServiceByRange", "QueryServiceByStatus",
-		"GetSpecCallTime", "GetCallTimesOfService", "BalanceOf", "TokenInfo", "WhoAmI",
+		"GetSpecCallTime", "GetCallTimesOfService", "BalanceOf", "TokenInfo", "WhoAmI", "QueryVoucherKeys",
 	}
 }
 

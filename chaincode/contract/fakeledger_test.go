@@ -350,6 +350,7 @@ type ident struct {
 	cn      string
 	admin   bool
 	creator []byte
+	key     *ecdsa.PrivateKey
 }
 
 var (
@@ -428,7 +429,7 @@ func newIdentAt(tb testing.TB, mspID, cn string, admin bool, locality string) *i
 	if err != nil {
 		tb.Fatal(err)
 	}
-	id := &ident{mspID: mspID, cn: cn, admin: admin, creator: creator}
+	id := &ident{mspID: mspID, cn: cn, admin: admin, creator: creator, key: key}
 	identCache[cacheKey] = id
 	return id
 }

@@ -131,7 +131,8 @@ var fuzzFunctions = []string{
 	"CreateMashup", "QueryService", "EditService", "QueryServiceByUser", "QueryServiceByRange", "CallService",
 	"GetSpecCallTime", "GetCallTimesOfService", "ReduceCallTime", "RewardService", "BalanceOf", "Transfer",
 	"TokenInfo", "AuthorizeServer", "RevokeServer", "QueryServiceByStatus", "Init", "SetContributionWeights",
-	"OrgTransfer", "CompactAccount", "CompactService", "BuyCalls", "WhoAmI", "NoSuchFunction", "org.hyperledger.fabric:GetMetadata",
+	"OrgTransfer", "CompactAccount", "CompactService", "BuyCalls", "WhoAmI", "SettleCalls", "UpdateVoucherKey",
+	"QueryVoucherKeys", "NoSuchFunction", "org.hyperledger.fabric:GetMetadata",
 }
 
 // FuzzInvoke sends arbitrary arguments to every function through the whole chaincode: it must never panic,

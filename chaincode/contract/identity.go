@@ -13,6 +13,7 @@ type caller struct {
 	certID     string // the certificate's subject and issuer: changes when the holder re-enrolls
 	enrollment string // the issuing CA and the enrollment ID: what a user is bound to
 	admin      bool   // the certificate carries the NodeOU role "admin"
+	publicKey  any    // the certificate's public key: a user's vouchers are signed with it
 }
 
 // identityBinding ties one enrollment (every certificate its CA issues for that enrollment ID) to the one
@@ -57,7 +58,7 @@ func (t *txn) identify() (caller, error) {
 		admin = false
 	}
 	return caller{mspID: mspID, certID: certID, enrollment: enrollmentID(cert.RawIssuer, cert.Subject.CommonName),
-		admin: admin}, nil
+		admin: admin, publicKey: cert.PublicKey}, nil
 }
 
 // actingUser returns the active user bound to the caller: every mutating function acts only as this user.

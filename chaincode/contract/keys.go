@@ -18,6 +18,8 @@ const (
 	nsTallyDelta   = "tdses.tally~delta" // (kind, owner, txId, seq) -> counter increments
 	nsSkeleton     = "tdses.skeleton"    // (kind, skeleton) -> the name that claimed that look
 	nsComposer     = "tdses.composer"    // (service, user) -> marker: the user composed the service
+	nsVoucherKey   = "tdses.voucherkey"  // (user) -> the public keys its vouchers may be signed with
+	nsSettleRecord = "tdses.settle"      // (service, user, txId) -> settle record
 )
 
 // Kinds of names that must not look alike: a user and a service may share a name, two users may not look alike.

@@ -172,7 +172,8 @@ func buyCalls(ctx contractapi.TransactionContextInterface, service, calls string
 	return r, nil
 }
 
-// ReduceCallTime consumes n of a user's calls; only the service's developer or a server it authorized may.
+// ReduceCallTime consumes n of a user's calls; only the service's developer or a server it authorized may, and
+// only on a service that does not require vouchers.
 func (c *SmartContract) ReduceCallTime(ctx contractapi.TransactionContextInterface, service, user, calls string) (*ServiceCallTime, error) {
 	if err := validateName("service", service); err != nil {
 		return nil, err
@@ -192,14 +193,11 @@ func (c *SmartContract) ReduceCallTime(ctx contractapi.TransactionContextInterfa
 	if err != nil {
 		return nil, err
 	}
-	if s.Developer != reducer.Name {
-		authorized, err := t.exists(nsServer, service, reducer.Name)
-		if err != nil {
-			return nil, err
-		}
-		if !authorized {
-			return nil, forbidden("user %q is neither the developer of %q nor a server it authorized", reducer.Name, service)
-		}
+	if err := t.mayMeter(s, reducer.Name); err != nil {
+		return nil, err
+	}
+	if s.RequireVouchers {
+		return nil, forbidden("service %q requires vouchers: its calls are used up by settling them (SettleCalls)", service)
 	}
 	r, found, err := t.loadRights(service, user)
 	if err != nil {

@@ -31,28 +31,33 @@ type Service struct {
 	Name        string   `json:"name"`
 	Price       int64    `json:"price"`
 	QoS         QoS      `json:"qos"`
-	Status      string   `json:"status"`
-	UpdatedAt   string   `json:"updatedAt"`
-	URL         string   `json:"url"`
+	// RequireVouchers: calls are only used up by settling the users' vouchers (SettleCalls), never by the
+	// developer's word alone (ReduceCallTime). Off by default: the paper's flow, and services on older ledgers.
+	RequireVouchers bool   `json:"requireVouchers"`
+	Status          string `json:"status"`
+	UpdatedAt       string `json:"updatedAt"`
+	URL             string `json:"url"`
 }
 
 // serviceSpec is RegisterService's JSON argument.
 type serviceSpec struct {
-	Category    string `json:"category"`
-	Description string `json:"description"`
-	Name        string `json:"name"`
-	Price       *int64 `json:"price"`
-	QoS         *QoS   `json:"qos"`
-	URL         string `json:"url"`
+	Category        string `json:"category"`
+	Description     string `json:"description"`
+	Name            string `json:"name"`
+	Price           *int64 `json:"price"`
+	QoS             *QoS   `json:"qos"`
+	RequireVouchers bool   `json:"requireVouchers"`
+	URL             string `json:"url"`
 }
 
 // servicePatch is EditService's JSON argument: only the fields present change.
 type servicePatch struct {
-	Category    *string `json:"category"`
-	Description *string `json:"description"`
-	Price       *int64  `json:"price"`
-	QoS         *QoS    `json:"qos"`
-	URL         *string `json:"url"`
+	Category        *string `json:"category"`
+	Description     *string `json:"description"`
+	Price           *int64  `json:"price"`
+	QoS             *QoS    `json:"qos"`
+	RequireVouchers *bool   `json:"requireVouchers"`
+	URL             *string `json:"url"`
 }
 
 func validatePrice(p *int64) error {
@@ -107,7 +112,8 @@ func parseServicePatch(s string) (*servicePatch, error) {
 	if err := decodeJSON("patch", s, &p); err != nil {
 		return nil, err
 	}
-	if p.Category == nil && p.Description == nil && p.Price == nil && p.QoS == nil && p.URL == nil {
+	if p.Category == nil && p.Description == nil && p.Price == nil && p.QoS == nil && p.URL == nil &&
+		p.RequireVouchers == nil {
 		return nil, invalidArg("patch changes nothing")
 	}
 	if p.Category != nil {
@@ -266,8 +272,8 @@ func (c *SmartContract) RegisterService(ctx contractapi.TransactionContextInterf
 	}
 	s := &Service{
 		Category: spec.Category, Components: []string{}, CreatedAt: t.now, Description: spec.Description,
-		Developer: u.Name, Name: spec.Name, Price: *spec.Price, Status: statusCreated, UpdatedAt: t.now,
-		URL: spec.URL,
+		Developer: u.Name, Name: spec.Name, Price: *spec.Price, RequireVouchers: spec.RequireVouchers,
+		Status: statusCreated, UpdatedAt: t.now, URL: spec.URL,
 	}
 	if spec.QoS != nil {
 		s.QoS = *spec.QoS
@@ -358,6 +364,9 @@ func (c *SmartContract) EditService(ctx contractapi.TransactionContextInterface,
 	}
 	if p.QoS != nil {
 		s.QoS, changed = *p.QoS, append(changed, "qos")
+	}
+	if p.RequireVouchers != nil {
+		s.RequireVouchers, changed = *p.RequireVouchers, append(changed, "requireVouchers")
 	}
 	if p.URL != nil {
 		s.URL, changed = *p.URL, append(changed, "url")

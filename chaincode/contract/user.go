@@ -170,6 +170,9 @@ func (c *SmartContract) RegisterUser(ctx contractapi.TransactionContextInterface
 	if err := t.createUser(who, name, introduction, grant); err != nil {
 		return nil, err
 	}
+	if _, _, err := t.recordVoucherKey(who, name); err != nil {
+		return nil, err
+	}
 	if err := t.putShard(cfg, shard, p); err != nil {
 		return nil, err
 	}
