@@ -6,14 +6,15 @@ import (
 
 // mashupSpec is CreateMashup's JSON argument: a service spec plus the names of its components.
 type mashupSpec struct {
-	Category    string   `json:"category"`
-	Components  []string `json:"components"`
-	Description string   `json:"description"`
-	MaxPaid     *int64   `json:"maxPaid"` // the most the creator pays for the components; refused if more now
-	Name        string   `json:"name"`
-	Price       *int64   `json:"price"`
-	QoS         *QoS     `json:"qos"`
-	URL         string   `json:"url"`
+	Category        string   `json:"category"`
+	Components      []string `json:"components"`
+	Description     string   `json:"description"`
+	MaxPaid         *int64   `json:"maxPaid"` // the most the creator pays for the components; refused if more now
+	Name            string   `json:"name"`
+	Price           *int64   `json:"price"`
+	QoS             *QoS     `json:"qos"`
+	RequireVouchers bool     `json:"requireVouchers"`
+	URL             string   `json:"url"`
 }
 
 func parseMashupSpec(s string) (*mashupSpec, error) {
@@ -116,8 +117,8 @@ func (c *SmartContract) CreateMashup(ctx contractapi.TransactionContextInterface
 	}
 	m := &Service{
 		Category: spec.Category, Components: spec.Components, CreatedAt: t.now, Description: spec.Description,
-		Developer: u.Name, Mashup: true, Name: spec.Name, Price: *spec.Price, Status: statusCreated,
-		UpdatedAt: t.now, URL: spec.URL,
+		Developer: u.Name, Mashup: true, Name: spec.Name, Price: *spec.Price, RequireVouchers: spec.RequireVouchers,
+		Status: statusCreated, UpdatedAt: t.now, URL: spec.URL,
 	}
 	if spec.QoS != nil {
 		m.QoS = *spec.QoS

@@ -8,12 +8,13 @@ import sys
 
 from tdses.ecosystem import cli as ecosystem_cli
 from tdses.k8s import cli as k8s_cli
+from tdses.metering import cli as metering_cli
 from tdses.network import cli as network_cli
 from tdses.network.errors import NetworkError
 from tdses.rest import cli as rest_cli
 
 # Each module has add_parsers(subparsers), and sets `handler` (args -> exit code) on its parsers.
-COMMANDS = [network_cli, rest_cli, k8s_cli, ecosystem_cli]
+COMMANDS = [network_cli, rest_cli, metering_cli, k8s_cli, ecosystem_cli]
 
 
 def parser() -> argparse.ArgumentParser:

@@ -17,6 +17,8 @@ FORBIDDEN = {
                   "tdses.ecosystem"],  # renders from the deployment model, never from the local runner
     "tdses.rest": ["tdses.k8s", "tdses.ecosystem", "tdses.network.network", "tdses.network.processes"],
     "tdses.network": ["tdses.k8s", "tdses.rest", "tdses.ecosystem"],
+    # Service servers need no Fabric client: they ask their organization's gateway, over HTTP.
+    "tdses.metering": ["fabric_gateway", "fabric_ca", "tdses.rest", "tdses.network", "tdses.k8s", "tdses.ecosystem"],
 }
 
 

@@ -90,6 +90,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     command(rights, "reduce", "use a caller's calls (developer or authorized server)", _rights_reduce,
             (("service",), {}), (("user",), {}), (("calls",), {"type": int}))
 
+    command(sub, "call", "call a metered service through its server, with a voucher your gateway signs",
+            _call, (("service",), {}), (("target",), {"help": "the service server's URL to call"}),
+            (("--method",), {"default": "GET"}), (("--data",), {"help": "request body"}),
+            (("--header", "-H"), {"action": "append", "default": [], "help": "'Name: value', repeatable"}))
+
     command(sub, "reward", "reward a service's developer with SToken", _reward,
             (("service",), {}), (("amount",), {"type": int}))
     command(sub, "balance", "SToken balance (yours by default; org:<MSP> for an organization)", _balance,
@@ -106,10 +111,13 @@ def _service_options(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument("--description")
     p.add_argument("--latency-ms", type=int)
     p.add_argument("--availability-bp", type=int, help="basis points: 10000 = 100 %%")
+    p.add_argument("--require-vouchers", action=argparse.BooleanOptionalAction, default=None, dest="require_vouchers",
+                   help="calls are used up only by settling users' vouchers")
 
 
 def _service_body(a: argparse.Namespace) -> dict[str, Any]:
-    body = {"category": a.category, "url": a.service_url, "price": a.price, "description": a.description}
+    body = {"category": a.category, "url": a.service_url, "price": a.price, "description": a.description,
+            "requireVouchers": a.require_vouchers}
     if a.latency_ms is not None or a.availability_bp is not None:
         body["qos"] = {"latencyMs": a.latency_ms or 0, "availabilityBp": a.availability_bp or 0}
     return {k: v for k, v in body.items() if v is not None}
@@ -316,6 +324,28 @@ def _rights_show(s: Session, a) -> Any:
 
 def _rights_reduce(s: Session, a) -> Any:
     return s.call("POST", f"/v1/services/{a.service}/rights/{a.user}/reduce", {"calls": a.calls})
+
+
+def _call(s: Session, a) -> Any:
+    import httpx
+
+    from tdses.metering.client import GatewayVoucherAuth
+
+    headers = {name.strip(): value.strip() for name, _, value in (h.partition(":") for h in a.header)}
+    try:
+        with httpx.Client(auth=GatewayVoucherAuth(s.url, s.token, a.service), timeout=60) as http:
+            response = http.request(a.method.upper(), a.target, content=a.data, headers=headers)
+            response.raise_for_status()
+    except httpx.HTTPStatusError as error:
+        answer = error.response
+        problem = answer.json() if "json" in answer.headers.get("content-type", "") else {"detail": answer.text}
+        raise ApiError(answer.status_code, problem) from None
+    except httpx.TransportError as error:
+        raise ApiError(0, {"detail": f"cannot reach {a.target}: {error}"}) from None
+    try:
+        return response.json()
+    except ValueError:
+        return response.text
 
 
 def _reward(s: Session, a) -> Any:

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from tdses.rest.api.routes import events, rights, services, tokens, transactions, users
+from tdses.rest.api.routes import events, metering, rights, services, tokens, transactions, users
 from tdses.rest.models.responses import ProblemDetail
 
 PROBLEM = {"model": ProblemDetail, "content": {"application/problem+json": {}}}
@@ -21,5 +21,5 @@ PROBLEM_RESPONSES = {
 }
 
 api_router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
-for module in (users, services, rights, tokens, transactions, events):
+for module in (users, services, rights, metering, tokens, transactions, events):
     api_router.include_router(module.router)

@@ -62,3 +62,11 @@ Amount = Annotated[int, Field(strict=True, ge=1, le=MAX_AMOUNT, examples=[10], d
 LatencyMs = Annotated[int, Field(strict=True, ge=0, le=MAX_LATENCY_MS)]
 AvailabilityBp = Annotated[int, Field(strict=True, ge=0, le=MAX_AVAILABILITY_BP,
                                       description="basis points: 10000 = 100 %")]
+# A voucher (tdses.metering.voucher): v1.<claim>.<signature>, unpadded base64url; the chaincode checks the rest.
+MAX_VOUCHER = 1024
+MAX_SETTLEMENT = 256
+MAX_VOUCHERS_SIGNED = 100
+VoucherText = Annotated[str, StringConstraints(min_length=8, max_length=MAX_VOUCHER,
+                                               pattern=r"^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")]
+RequestDigest = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{43}$"),
+                          Field(description="unpadded base64url SHA-256 of METHOD LF target LF body")]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tdses.rest.models.fields import (
-    MAX_AMOUNT, MAX_COMPONENTS, MAX_CSR, Amount, AvailabilityBp, Calls, Category, LatencyMs, Name, Price, Text, Url,
+    MAX_AMOUNT, MAX_COMPONENTS, MAX_CSR, MAX_SETTLEMENT, MAX_VOUCHERS_SIGNED, Amount, AvailabilityBp, Calls, Category,
+    LatencyMs, Name, Price, RequestDigest, Text, Url, VoucherText,
 )
 
 
@@ -42,6 +43,9 @@ class ServiceCreate(Strict):
     url: Url
     price: Price
     qos: QoS | None = None
+    requireVouchers: bool = Field(default=False, strict=True, description=(
+        "calls are used up only by settling users' vouchers (POST /v1/services/{name}/settlements), never by "
+        "the developer's word (…/reduce)"))
 
 
 class MashupCreate(ServiceCreate):
@@ -71,6 +75,7 @@ class ServicePatch(Strict):
     url: Url | None = None
     price: Price | None = None
     qos: QoS | None = None
+    requireVouchers: bool | None = Field(default=None, strict=True)
 
     @model_validator(mode="after")
     def _changes_something(self) -> ServicePatch:
@@ -110,3 +115,16 @@ class ServerAuthorization(Strict):
 class Signature(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"signature": "MEUCIQD..."}]})
     signature: str = Field(min_length=8, max_length=200, description="base64 DER ECDSA signature of the digest")
+
+
+class SettlementCreate(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"vouchers": ["v1.eyJzIjo....MEUCIQ..."]}]})
+    vouchers: list[VoucherText] = Field(min_length=1, max_length=MAX_SETTLEMENT,
+                                        description="users' vouchers for this service; per user the highest counts")
+
+
+class VoucherSigning(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"digests": ["47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"]}]})
+    digests: list[RequestDigest] = Field(min_length=1, max_length=MAX_VOUCHERS_SIGNED,
+                                         description="one per request to send, in the order they will be sent")

@@ -72,6 +72,7 @@ class Service(Out):
     price: int = 0
     qos: QoS | None = None
     status: str = ""
+    requireVouchers: bool = False
     mashup: bool = False
     components: list[str] | None = None
     createdAt: str = ""
@@ -155,3 +156,38 @@ class ProblemDetail(Out):
     code: str = Field(default="NOT_FOUND", description="stable: the chaincode's code or the gateway's")
     detail: str = ""
     transactionId: str | None = None
+
+
+class VoucherKeys(Out):
+    user: str = ""
+    status: str = ""
+    keys: list[str] = Field(default_factory=list, description="base64 DER public keys, newest first")
+    updatedAt: str = ""
+
+
+class SettledRights(Out):
+    user: str = ""
+    calls: int = 0
+    used: int = 0
+    remaining: int = 0
+
+
+class RejectedVoucher(Out):
+    index: int = 0
+    user: str = ""
+    calls: int = 0
+    reason: str = Field(default="", description="UNKNOWN_USER, USER_REMOVED, NO_VOUCHER_KEY, BAD_SIGNATURE, "
+                        "BEYOND_BOUGHT")
+
+
+class Settlement(Out):
+    service: str = ""
+    settler: str = ""
+    settled: list[SettledRights] = Field(default_factory=list)
+    rejected: list[RejectedVoucher] = Field(default_factory=list)
+    txId: str = ""
+
+
+class SignedVouchers(Out):
+    vouchers: list[str] = Field(description="TDSES-Voucher header values, one per digest, in order")
+    first: int = Field(description="the count of the first voucher")

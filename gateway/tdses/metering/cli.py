@@ -1,0 +1,52 @@
+"""`tdses meter`: the metering reverse proxy in front of a service's server."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_USAGE = 0, 2
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("meter", help="put the voucher check in front of a service's server (a reverse proxy)",
+                       description="Every request must carry a user's voucher for SERVICE; accepted ones are "
+                       "forwarded to the upstream and settled on chain in the background.")
+    p.add_argument("--service", required=True, help="the metered service")
+    p.add_argument("--upstream", required=True, help="the service's own server, e.g. http://127.0.0.1:9000")
+    p.add_argument("--gateway", required=True, help="your organization's REST gateway URL")
+    p.add_argument("--token-file", type=Path, required=True,
+                   help="API token of the service's developer, or of a server user it authorized")
+    p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT to serve on")
+    p.add_argument("--journal", type=Path, help="the journal of accepted vouchers (default: SERVICE.journal)")
+    p.add_argument("--freshness", type=float, default=60.0, help="seconds a voucher's time may be off")
+    p.add_argument("--settle-every", type=int, default=10_000, help="settle after this many calls")
+    p.add_argument("--settle-interval", type=float, default=30.0, help="and at least this often (seconds)")
+    p.set_defaults(handler=_meter)
+
+
+def _meter(a: argparse.Namespace) -> int:
+    import uvicorn
+
+    from tdses.metering.meter import MeterSettings
+    from tdses.metering.proxy import proxy
+
+    host, _, port = a.listen.rpartition(":")
+    if not host or not port.isdigit():
+        print(f"usage error: --listen must be HOST:PORT, got {a.listen!r}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        token = a.token_file.read_text().strip()
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    settings = MeterSettings(service=a.service, gateway_url=a.gateway, token=token,
+                             journal=a.journal or Path(f"{a.service}.journal"), freshness=a.freshness,
+                             settle_every_calls=a.settle_every, settle_interval=a.settle_interval)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per gateway request is noise
+    uvicorn.run(proxy(a.upstream, settings), host=host, port=int(port), log_level="warning", access_log=False,
+                lifespan="on", server_header=False)
+    return EXIT_OK

@@ -1,0 +1,101 @@
+"""The meter's journal: every voucher it accepts, recorded before the request is served, and how far each user's
+calls are settled on chain. It outlives crashes: what was accepted and not settled is settled at the next start.
+
+One SQLite file per metered service (WAL: a write reaches the file before the request is served, so a killed
+process loses nothing; a replica of the meter needs its own journal). Plain sqlite3 on purpose: it is on every
+call's path, where a statement costs tens of microseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accepted (
+    user TEXT NOT NULL, count INTEGER NOT NULL, voucher TEXT NOT NULL, accepted_at REAL NOT NULL,
+    PRIMARY KEY (user, count)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS settled (
+    user TEXT PRIMARY KEY, count INTEGER NOT NULL, outcome TEXT NOT NULL, settled_at REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+
+class JournalMismatch(RuntimeError):
+    """The journal belongs to another service."""
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    user: str
+    count: int
+    voucher: str
+
+
+class Journal:
+    def __init__(self, path: str | os.PathLike, service: str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        old_umask = os.umask(0o077)  # the journal holds users' signed vouchers: 0600, WAL files included
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        finally:
+            os.umask(old_umask)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('service', ?)", (service,))
+            (owner,) = self._db.execute("SELECT value FROM meta WHERE name = 'service'").fetchone()
+        if owner != service:
+            raise JournalMismatch(f"{self.path} is the journal of service {owner!r}, not {service!r}")
+
+    def record(self, user: str, count: int, voucher: str) -> bool:
+        """Keep an accepted voucher; False if this user's count was accepted before (a replay)."""
+        with self._lock:
+            cursor = self._db.execute("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?, ?)",
+                                      (user, count, voucher, time.time()))
+            return cursor.rowcount == 1
+
+    def unsettled(self) -> list[Unsettled]:
+        """Per user, its highest accepted voucher, if it is above what was settled."""
+        with self._lock:
+            rows = self._db.execute("""
+                SELECT a.user, a.count, a.voucher FROM accepted a
+                JOIN (SELECT user, MAX(count) AS top FROM accepted GROUP BY user) m
+                  ON a.user = m.user AND a.count = m.top
+                LEFT JOIN settled s ON s.user = a.user
+                WHERE s.count IS NULL OR a.count > s.count
+                ORDER BY a.user""").fetchall()
+        return [Unsettled(*row) for row in rows]
+
+    def mark(self, user: str, count: int, outcome: str) -> None:
+        """The user's calls up to count are done with: settled on chain, or refused by it (outcome says which)."""
+        with self._lock:
+            self._db.execute("""
+                INSERT INTO settled VALUES (?, ?, ?, ?)
+                ON CONFLICT (user) DO UPDATE SET count = excluded.count, outcome = excluded.outcome,
+                    settled_at = excluded.settled_at
+                WHERE excluded.count > settled.count""", (user, count, outcome, time.time()))
+
+    def prune(self, older_than: float) -> int:
+        """Forget settled vouchers accepted before older_than (a replay of them is refused as stale anyway)."""
+        with self._lock:
+            return self._db.execute("""
+                DELETE FROM accepted WHERE accepted_at < ? AND count <= coalesce(
+                    (SELECT count FROM settled WHERE settled.user = accepted.user), 0)""", (older_than,)).rowcount
+
+    def accepted_count(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT count(*) FROM accepted").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

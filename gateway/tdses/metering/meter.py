@@ -1,0 +1,258 @@
+"""The servers' side: check each call's voucher against a local cache of the chain, count it durably, and settle
+the counts on chain in the background.
+
+    meter = Meter(MeterSettings(service="weather-api", gateway_url="http://127.0.0.1:7070",
+                                token=developer_token, journal="weather-api.journal"))
+    await meter.start()
+    verdict = await meter.check(request.headers.get(HEADER), "GET", "/forecast?city=Paris", b"")
+    ...
+    await meter.stop()   # settles what is left
+
+A voucher is accepted when it is well formed, names this service and this very request, is fresh, is signed by
+one of its user's keys on chain, its count is above what the chain has settled and within what the user bought,
+and was never accepted before. Accepted vouchers are journaled before the answer, so a crash loses none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tdses.metering.gateway import Account, GatewayError, MeterGateway
+from tdses.metering.journal import Journal
+from tdses.metering.voucher import HEADER, InvalidVoucher, Voucher, public_key, request_digest
+
+log = logging.getLogger("tdses.meter")
+
+SETTLEMENT_SIZE = 256  # vouchers per SettleCalls transaction (chaincode maxVouchersPerSettlement)
+# Events after which a user's cached account is read again: what it bought, its keys, whether it still exists.
+REFRESHING_EVENTS = {"CallsBought": "buyer", "CallsReduced": "user", "VoucherKeyUpdated": "user",
+                     "UserRemoved": "name"}
+
+
+@dataclass(frozen=True)
+class MeterSettings:
+    service: str
+    gateway_url: str
+    token: str = field(repr=False)
+    journal: str | os.PathLike
+    freshness: float = 60.0  # seconds a voucher's time may be off from the server's clock
+    settle_every_calls: int = 10_000
+    settle_interval: float = 30.0
+    reread_after: float = 1.0  # a refused count re-reads the user's rights if they are older than this
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """status 0: serve the request; otherwise the HTTP status and problem to answer with."""
+
+    status: int
+    code: str = ""
+    detail: str = ""
+    user: str = ""
+    count: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == 0
+
+
+@dataclass
+class CachedAccount:
+    account: Account
+    keys: list[ec.EllipticCurvePublicKey]
+    loaded_at: float
+
+
+class Meter:
+    def __init__(self, settings: MeterSettings, gateway: MeterGateway | None = None) -> None:
+        self.settings = settings
+        self.service = settings.service
+        self.gateway = gateway or MeterGateway(settings.gateway_url, settings.token, settings.service)
+        self.journal = Journal(settings.journal, settings.service)
+        self.stats: Counter[str] = Counter()
+        self._accounts: dict[str, CachedAccount] = {}
+        self._loading: dict[str, asyncio.Future] = {}
+        self._generation: Counter[str] = Counter()
+        self._since_settlement = 0
+        self._settle_now = asyncio.Event()
+        self._settling = asyncio.Lock()
+        self._tasks: list[asyncio.Task] = []
+        self.following = asyncio.Event()  # set while the chaincode event stream is connected
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self, wait_for_events: float = 30.0) -> None:
+        """Follow the chain's events, settle what an earlier run accepted, then settle periodically."""
+        self._tasks = [asyncio.create_task(self._follow_events(), name="meter-events"),
+                       asyncio.create_task(self._settle_periodically(), name="meter-settlements")]
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.following.wait(), wait_for_events)
+        if self.journal.unsettled():
+            self._settle_now.set()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        try:
+            await self.settle()
+        except Exception:  # noqa: BLE001 - what is journaled is settled at the next start
+            log.exception("final settlement failed; the journal keeps the vouchers for the next start")
+        await self.gateway.close()
+        self.journal.close()
+
+    # --- the check on every call ---------------------------------------------------------------------
+
+    async def check(self, header: str | None, method: str, target: str | bytes, body: bytes) -> Verdict:
+        if not header:
+            return Verdict(401, "VOUCHER_REQUIRED", f"this service is metered: send a {HEADER} header")
+        try:
+            voucher = Voucher.parse(header)
+        except InvalidVoucher as error:
+            return Verdict(401, "INVALID_VOUCHER", str(error))
+        claim = voucher.claim
+        if claim.service != self.service:
+            return Verdict(401, "WRONG_SERVICE", f"the voucher is for service {claim.service!r}, not {self.service!r}")
+        if claim.digest != request_digest(method, target, body):
+            return Verdict(401, "WRONG_REQUEST", "the voucher was signed for another request (method, target or body)")
+        if abs(time.time() * 1000 - claim.time_ms) > self.settings.freshness * 1000:
+            return Verdict(401, "STALE_VOUCHER", f"the voucher's time is more than {self.settings.freshness:g} s "
+                           "from the server's clock")
+        cached = await self._account(claim.user)
+        if cached is None:
+            return Verdict(401, "UNKNOWN_USER", f"no user {claim.user!r} on chain")
+        if not self._signed(voucher, cached):
+            cached = await self._reread(claim.user, cached)  # the user may have just registered a new key
+            if cached is None or not self._signed(voucher, cached):
+                return Verdict(401, "BAD_SIGNATURE", f"the voucher is not signed by a key of user {claim.user!r}")
+        if not cached.account.active:
+            return Verdict(403, "USER_REMOVED", f"user {claim.user!r} was removed")
+        if claim.count <= cached.account.used:
+            return Verdict(409, "COUNT_USED", f"calls up to {cached.account.used} are settled: count from there",
+                           claim.user, claim.count, {"used": cached.account.used})
+        if claim.count > cached.account.bought:
+            cached = await self._reread(claim.user, cached)  # a purchase may have just committed
+            if cached is None or claim.count > cached.account.bought:
+                bought = cached.account.bought if cached else 0
+                return Verdict(402, "NO_CALLS_LEFT", f"user {claim.user!r} bought {bought} calls of "
+                               f"{self.service!r}; this is call {claim.count}", claim.user, claim.count,
+                               {"bought": bought, "buy": f"POST /v1/services/{self.service}/rights"})
+        if not self.journal.record(claim.user, claim.count, voucher.text):
+            return Verdict(409, "VOUCHER_REPLAYED", f"call {claim.count} of user {claim.user!r} was made before",
+                           claim.user, claim.count)
+        self.stats["accepted"] += 1
+        self._since_settlement += 1
+        if self._since_settlement >= self.settings.settle_every_calls:
+            self._since_settlement = 0
+            self._settle_now.set()
+        return Verdict(0, user=claim.user, count=claim.count)
+
+    @staticmethod
+    def _signed(voucher: Voucher, cached: CachedAccount) -> bool:
+        return any(voucher.signed_by(key) for key in cached.keys)
+
+    # --- the cache of the chain --------------------------------------------------------------------
+
+    async def _account(self, user: str) -> CachedAccount | None:
+        cached = self._accounts.get(user)
+        if cached is not None:
+            return cached
+        loading = self._loading.get(user)
+        if loading is None:  # one read per user however many of its calls arrive at once
+            loading = self._loading[user] = asyncio.ensure_future(self._load(user))
+            loading.add_done_callback(lambda _: self._loading.pop(user, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, user: str) -> CachedAccount | None:
+        generation = self._generation[user]
+        account = await self.gateway.account(user)
+        if account is None:
+            return None
+        keys = [k for k in map(public_key, account.keys) if k is not None]
+        cached = CachedAccount(account, keys, time.monotonic())
+        if self._generation[user] == generation:  # no event made it stale while it was read
+            self._accounts[user] = cached
+        return cached
+
+    async def _reread(self, user: str, cached: CachedAccount) -> CachedAccount | None:
+        if time.monotonic() - cached.loaded_at < self.settings.reread_after:
+            return cached
+        self.forget(user)
+        return await self._account(user)
+
+    def forget(self, user: str) -> None:
+        self._generation[user] += 1
+        self._accounts.pop(user, None)
+
+    async def _follow_events(self) -> None:
+        while True:
+            try:
+                async for name, payload in self.gateway.events():
+                    if name == "":
+                        self._accounts.clear()  # events may have been missed while disconnected
+                        self.following.set()
+                        continue
+                    self._apply(name, payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - the gateway restarts; keep following
+                log.warning("chaincode events interrupted (%s); reconnecting", error)
+            self.following.clear()
+            await asyncio.sleep(1.0)
+
+    def _apply(self, name: str, payload) -> None:
+        if not isinstance(payload, dict):
+            return
+        if name in REFRESHING_EVENTS:
+            if name in ("CallsBought", "CallsReduced") and payload.get("service") != self.service:
+                return
+            self.forget(str(payload.get(REFRESHING_EVENTS[name], "")))
+        elif name == "CallsSettled" and payload.get("service") == self.service:
+            for settled in payload.get("settled") or []:
+                self.forget(str(settled.get("user", "")))
+
+    # --- settlement ----------------------------------------------------------------------------------
+
+    async def _settle_periodically(self) -> None:
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._settle_now.wait(), self.settings.settle_interval)
+            self._settle_now.clear()
+            try:
+                await self.settle()
+            except (GatewayError, OSError, ValueError) as error:  # the gateway is down or busy: next round
+                log.warning("settlement failed (%s); the vouchers stay journaled", error)
+            except Exception:  # noqa: BLE001
+                log.exception("settlement failed; the vouchers stay journaled")
+
+    async def settle(self) -> int:
+        """Settle each user's highest unsettled voucher; returns how many transactions that took."""
+        async with self._settling:
+            pending = self.journal.unsettled()
+            transactions = 0
+            for start in range(0, len(pending), SETTLEMENT_SIZE):
+                batch = pending[start:start + SETTLEMENT_SIZE]
+                result = await self.gateway.settle([u.voucher for u in batch])
+                transactions += 1
+                rejected = {r["user"]: r["reason"] for r in result.get("rejected", [])}
+                for u in batch:
+                    outcome = rejected.get(u.user, "settled")
+                    if outcome != "settled":
+                        log.warning("the chain refused call %d of user %s: %s", u.count, u.user, outcome)
+                    self.journal.mark(u.user, u.count, outcome)
+                self.stats["settlements"] += 1
+                self.stats["settled_calls"] += sum(s["calls"] for s in result.get("settled", []))
+            self.journal.prune(time.time() - 2 * self.settings.freshness - 60)
+            return transactions
+

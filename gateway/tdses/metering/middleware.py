@@ -1,0 +1,93 @@
+"""ASGI middleware for Python servers (FastAPI, Starlette): every request must carry a valid voucher.
+
+    app = FastAPI()
+    app.add_middleware(MeterMiddleware, settings=MeterSettings(service="weather-api", ...))
+
+Refused: 401 (no, bad, foreign, stale or wrongly signed voucher), 402 (no calls left: how to buy), 403 (user
+removed), 409 (count replayed or already settled); as application/problem+json. Accepted requests reach the app
+with the verified user in scope["state"]["tdses_user"]. The meter starts and stops with the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tdses.metering.meter import Meter, MeterSettings, Verdict
+from tdses.metering.voucher import HEADER
+
+HEADER_KEY = HEADER.lower().encode("latin-1")
+TITLES = {401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 409: "Conflict"}
+
+
+class MeterMiddleware:
+    def __init__(self, app: ASGIApp, settings: MeterSettings | None = None, meter: Meter | None = None,
+                 exempt: Callable[[str], bool] = lambda path: False) -> None:
+        if (settings is None) == (meter is None):
+            raise TypeError("give settings or a meter")
+        self.app = app
+        self.meter = meter or Meter(settings)
+        self.exempt = exempt  # paths served without a voucher, e.g. a health check
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            return await self.app(scope, self._lifespan(receive), send)
+        if scope["type"] != "http" or self.exempt(scope["path"]):
+            return await self.app(scope, receive, send)
+        body = await read_body(receive)
+        target = scope.get("raw_path") or scope["path"].encode()
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        header = next((v.decode("latin-1") for k, v in scope["headers"] if k == HEADER_KEY), None)
+        verdict = await self.meter.check(header, scope["method"], target, body)
+        if not verdict.accepted:
+            return await send_verdict(send, verdict)
+        scope.setdefault("state", {})["tdses_user"] = verdict.user
+        await self.app(scope, replay(body, receive), send)
+
+    def _lifespan(self, receive: Receive) -> Receive:
+        async def wrapped() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.meter.start()
+            elif message["type"] == "lifespan.shutdown":
+                await self.meter.stop()
+            return message
+        return wrapped
+
+
+async def read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def again() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+    return again
+
+
+async def send_verdict(send: Send, verdict: Verdict) -> None:
+    problem = {"type": "about:blank", "title": TITLES.get(verdict.status, "Refused"), "status": verdict.status,
+               "code": verdict.code, "detail": verdict.detail, **verdict.extra}
+    body = json.dumps(problem).encode()
+    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+    if verdict.status == 401:
+        headers.append((b"www-authenticate", b'TDSES-Voucher realm="tdses"'))
+    await send({"type": "http.response.start", "status": verdict.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

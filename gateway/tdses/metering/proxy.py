@@ -1,0 +1,76 @@
+"""The metering reverse proxy: the voucher check in front of any HTTP server, in any language, unmodified.
+
+    tdses meter --service weather-api --upstream http://127.0.0.1:9000 --gateway http://127.0.0.1:7070 \
+                --token-file developer-token --listen 127.0.0.1:8080
+
+Accepted requests are forwarded with the verified caller in the TDSES-User header (a TDSES-User sent by the
+client is dropped); refused ones never reach the upstream.
+"""
+
+from __future__ import annotations
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from tdses.metering.meter import Meter, MeterSettings
+from tdses.metering.middleware import MeterMiddleware
+
+USER_HEADER = b"tdses-user"
+# Hop-by-hop headers (RFC 9110 7.6.1) are the proxy's own; host is the upstream's.
+HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
+              b"transfer-encoding", b"upgrade"}
+NOT_FORWARDED = HOP_BY_HOP | {b"host", b"content-length"}  # httpx sets both for the upstream
+
+
+class Forward:
+    """An ASGI app that sends each request on to the upstream and streams its answer back."""
+
+    def __init__(self, upstream: str, timeout: float = 60.0) -> None:
+        self.client = httpx.AsyncClient(base_url=upstream.rstrip("/"), timeout=timeout,
+                                        limits=httpx.Limits(max_connections=512, max_keepalive_connections=128))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        headers = [(k, v) for k, v in scope["headers"] if k not in NOT_FORWARDED and k != USER_HEADER]
+        user = scope.get("state", {}).get("tdses_user")
+        if user:
+            headers.append((USER_HEADER, user.encode()))
+        target = scope.get("raw_path") or scope["path"].encode()
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        request = self.client.build_request(scope["method"], target.decode("latin-1"), headers=headers, content=body)
+        try:
+            response = await self.client.send(request, stream=True)
+        except httpx.HTTPError:
+            await send({"type": "http.response.start", "status": 502, "headers": [(b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        try:
+            await send({"type": "http.response.start", "status": response.status_code,
+                        "headers": [(k, v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP]})
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.client.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def proxy(upstream: str, settings: MeterSettings | None = None, meter: Meter | None = None) -> MeterMiddleware:
+    return MeterMiddleware(Forward(upstream), settings=settings, meter=meter)

@@ -1,0 +1,153 @@
+"""Vouchers without a network: the format, the journal, the users' counters, and the meter's checks against a
+gateway double."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import stat
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from tdses.metering.client import CounterFile, MemoryCounter, VoucherSigner
+from tdses.metering.gateway import Account
+from tdses.metering.journal import Journal, JournalMismatch
+from tdses.metering.meter import Meter, MeterSettings
+from tdses.metering.voucher import Claim, InvalidVoucher, Voucher, b64url, request_digest
+
+
+def spki(key: ec.EllipticCurvePrivateKey) -> str:
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+def test_the_request_digest_is_the_documented_one():
+    # printf 'GET\n/forecast?city=Paris\n' | openssl dgst -sha256 -binary | base64 (url alphabet, unpadded)
+    assert request_digest("GET", "/forecast?city=Paris") == "pm-01rzkDLMEIKIv-p2_opH6uFWSHkIAbUzr3sRBjQk"
+    assert request_digest("get", b"/forecast?city=Paris", b"") == request_digest("GET", "/forecast?city=Paris")
+    assert request_digest("POST", "/x", b"1") != request_digest("POST", "/x", b"2")
+
+
+def test_a_voucher_round_trips_and_is_bound_to_its_key():
+    key, other = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    claim = Claim("weather-api", "alice", 7, request_digest("GET", "/"), 1_700_000_000_000)
+    voucher = Voucher.sign(claim, key)
+    parsed = Voucher.parse(voucher.text)
+    assert parsed.claim == claim and parsed.signed_by(key.public_key())
+    assert not parsed.signed_by(other.public_key())
+    header, payload, _ = voucher.text.split(".")
+    assert json.loads(base64.urlsafe_b64decode(payload + "==")) == {
+        "s": "weather-api", "u": "alice", "n": 7, "d": claim.digest, "t": 1_700_000_000_000}
+    tampered = Claim("weather-api", "alice", 8, claim.digest, claim.time_ms)
+    forged = f"{header}.{b64url(tampered.encode())}.{voucher.text.split('.')[2]}"
+    assert not Voucher.parse(forged).signed_by(key.public_key())
+
+
+@pytest.mark.parametrize("text", [
+    "", "v1", "v1.a.b.c", "v2.e30.AAAA", "v1.e30=.AAAA", "v1.!!!.AAAA",
+    "v1." + b64url(b'{"s":"w","u":"a","n":1,"d":"x","t":1}') + ".AAAA",  # digest not a SHA-256
+    "v1." + b64url(json.dumps({"s": "w", "u": "a", "n": 1.0, "d": "A" * 43, "t": 1}).encode()) + ".AAAA",
+    "v1." + b64url(json.dumps({"s": "w", "u": "a", "n": 0, "d": "A" * 43, "t": 1}).encode()) + ".AAAA",
+    "v1." + b64url(json.dumps({"s": "w", "u": "a", "n": True, "d": "A" * 43, "t": 1}).encode()) + ".AAAA",
+    "v1." + b64url(json.dumps({"s": "w w", "u": "a", "n": 1, "d": "A" * 43, "t": 1}).encode()) + ".AAAA",
+    "v1." + b64url(json.dumps({"s": "w", "u": "a", "n": 1, "d": "A" * 43, "t": 1, "x": 1}).encode()) + ".AAAA",
+    "v1." + b64url(json.dumps({"s": "w", "u": "a", "n": 1, "d": "A" * 43, "t": 1}).encode()) + ".",
+    "v1." + "A" * 2000 + ".AAAA",
+])
+def test_malformed_vouchers_are_refused(text):
+    with pytest.raises(InvalidVoucher):
+        Voucher.parse(text)
+
+
+def test_the_journal_keeps_accepted_vouchers_across_a_crash_and_refuses_replays(tmp_path):
+    path = tmp_path / "weather.journal"
+    journal = Journal(path, "weather-api")
+    assert journal.record("alice", 1, "v-a1") and journal.record("alice", 3, "v-a3")
+    assert journal.record("bob", 2, "v-b2")
+    assert not journal.record("alice", 3, "v-a3-again")
+    del journal  # no close: as if the process were killed
+    journal = Journal(path, "weather-api")
+    assert [(u.user, u.count, u.voucher) for u in journal.unsettled()] == [("alice", 3, "v-a3"), ("bob", 2, "v-b2")]
+    journal.mark("alice", 3, "settled")
+    journal.mark("alice", 2, "settled")  # never goes down
+    assert [u.user for u in journal.unsettled()] == ["bob"]
+    assert journal.record("alice", 4, "v-a4")
+    assert [(u.user, u.count) for u in journal.unsettled()] == [("alice", 4), ("bob", 2)]
+    assert journal.prune(time.time() + 1) == 2  # alice's 1 and 3: settled; 4 and bob's 2 are kept
+    assert journal.accepted_count() == 2
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    journal.close()
+    with pytest.raises(JournalMismatch):
+        Journal(path, "another-service")
+
+
+def test_counter_files_never_hand_out_a_count_twice(tmp_path):
+    path = tmp_path / "counts.json"
+    counters = [CounterFile(path) for _ in range(4)]  # four clients sharing one file
+    with ThreadPoolExecutor(16) as pool:
+        taken = list(pool.map(lambda i: counters[i % 4].take("weather-api"), range(200)))
+    assert sorted(taken) == list(range(1, 201))
+    assert CounterFile(path).take("weather-api", at_least=500) == 501
+    assert CounterFile(path).take("maps") == 1
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+class FakeGateway:
+    """The chain as the meter sees it, in memory; counts the reads."""
+
+    def __init__(self, accounts: dict[str, Account]) -> None:
+        self.accounts = accounts
+        self.reads = 0
+        self.settled: list[list[str]] = []
+
+    async def account(self, user: str) -> Account | None:
+        self.reads += 1
+        await asyncio.sleep(0.01)
+        return self.accounts.get(user)
+
+    async def settle(self, vouchers: list[str]) -> dict:
+        self.settled.append(vouchers)
+        return {"settled": [{"user": "alice", "calls": 1}], "rejected": []}
+
+    async def events(self):
+        yield "", None
+        await asyncio.Event().wait()
+
+    async def close(self) -> None:
+        pass
+
+
+async def test_the_meter_checks_in_order_and_reads_each_user_once(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    gateway = FakeGateway({"alice": Account((spki(key),), True, bought=60, used=2),
+                           "gone": Account((spki(key),), False, bought=5, used=0)})
+    settings = MeterSettings(service="weather-api", gateway_url="http://unused", token="t",
+                             journal=tmp_path / "j", settle_every_calls=3, settle_interval=3600)
+    meter = Meter(settings, gateway=gateway)
+    await meter.start()
+    signer = VoucherSigner("weather-api", "alice", key, MemoryCounter(start=2))
+
+    async def call(count: int | None = None, user_signer: VoucherSigner = signer, target: str = "/f") -> str:
+        voucher = user_signer.sign("GET", target, count=count).text
+        verdict = await meter.check(voucher, "GET", target, b"")
+        return verdict.code or "OK"
+
+    results = await asyncio.gather(*(call() for _ in range(50)))
+    assert results == ["OK"] * 50 and gateway.reads == 1  # fifty at once: one read of alice
+    assert await call(count=2) == "COUNT_USED"  # settled on chain before this meter started
+    assert await call(count=30) == "VOUCHER_REPLAYED"
+    assert await call(count=61) == "NO_CALLS_LEFT"
+    assert await call(user_signer=VoucherSigner("weather-api", "gone", key, MemoryCounter())) == "USER_REMOVED"
+    assert await call(user_signer=VoucherSigner("weather-api", "nobody", key, MemoryCounter())) == "UNKNOWN_USER"
+    assert await call(user_signer=VoucherSigner("other", "alice", key, MemoryCounter())) == "WRONG_SERVICE"
+    stale = Voucher.sign(Claim("weather-api", "alice", 70, request_digest("GET", "/f"), 1), key).text
+    assert (await meter.check(stale, "GET", "/f", b"")).code == "STALE_VOUCHER"
+    assert (await meter.check(signer.sign("GET", "/f").text, "GET", "/g", b"")).code == "WRONG_REQUEST"
+    assert (await meter.check(None, "GET", "/f", b"")).code == "VOUCHER_REQUIRED"
+    await meter.stop()  # settles: alice's highest voucher
+    assert len(gateway.settled) >= 1 and Voucher.parse(gateway.settled[-1][0]).claim.count == 52
