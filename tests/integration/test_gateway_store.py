@@ -69,18 +69,6 @@ def test_one_claim_wins_among_many_processes_and_a_dead_ones_claim_is_taken_over
         store.close()
 
 
-def test_voucher_counts_are_never_handed_out_twice_across_replicas(location):
-    stores = [Store(location) for _ in range(3)]
-    with ThreadPoolExecutor(12) as pool:
-        firsts = list(pool.map(lambda i: stores[i % 3].take_voucher_counts("alice", "weather", 2), range(30)))
-    assert sorted(c for first in firsts for c in (first, first + 1)) == list(range(1, 61))
-    assert stores[0].take_voucher_counts("alice", "weather", 1, at_least=100) == 101  # settled on chain up to 100
-    assert stores[1].take_voucher_counts("alice", "weather", 1, at_least=5) == 102
-    assert stores[2].take_voucher_counts("alice", "maps", 3) == 1
-    for store in stores:
-        store.close()
-
-
 def test_migrations_build_exactly_the_tables_the_queries_use(location):
     Store(location).close()
     url = location if "://" in location else f"sqlite:///{location}"

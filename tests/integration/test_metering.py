@@ -4,6 +4,7 @@ proxy, or the ASGI middleware in the server itself) and settles them on chain.""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 import signal
@@ -239,8 +240,7 @@ def test_attacks_on_the_voucher_check_are_refused_and_reach_nothing(gateways, mi
     mallory = own_key_user(gateways, "org3", f"mallory-{tag}")
     alice.buy(service, 5)
     mallory.buy(service, 5)
-    counter = MemoryCounter()
-    signer = VoucherSigner(service, alice.name, alice.key, counter)
+    signer = VoucherSigner(service, alice.name, alice.key)
 
     def send(voucher: str | None, path: str = "/forecast", body: bytes = b"") -> httpx.Response:
         headers = {HEADER: voucher} if voucher else {}
@@ -266,7 +266,7 @@ def test_attacks_on_the_voucher_check_are_refused_and_reach_nothing(gateways, mi
     assert send(stale).json()["code"] == "STALE_VOUCHER"
     assert len(upstream.calls) == served  # nothing refused reached the server
 
-    first = signer.sign("POST", "/forecast").text
+    first = signer.sign("POST", "/forecast", b"", 1).text
     assert send(first).status_code == 200
     replayed = send(first)
     assert (replayed.status_code, replayed.json()["code"]) == (409, "VOUCHER_REPLAYED")
@@ -306,7 +306,7 @@ def test_fifty_parallel_calls_of_one_user_are_all_served(gateways, middleware_se
     service, _, server, upstream, meter = middleware_server
     user = own_key_user(gateways, "org1", f"busy-{secrets.token_hex(3)}")
     user.buy(service, 50)
-    auth = VoucherAuth(VoucherSigner(service, user.name, user.key, MemoryCounter()))
+    auth = VoucherAuth(VoucherSigner(service, user.name, user.key), MemoryCounter())
     with httpx.Client(base_url=server.url, auth=auth, timeout=60,
                       limits=httpx.Limits(max_connections=50)) as http:
         with ThreadPoolExecutor(50) as pool:
@@ -315,3 +315,23 @@ def test_fifty_parallel_calls_of_one_user_are_all_served(gateways, middleware_se
         assert http.post("/work", json={"i": 50}).status_code == 402
     assert upstream.calls.count(user.name) == 50
     assert [u.count for u in meter.journal.unsettled() if u.user == user.name] == [50]
+
+
+def test_a_custodial_user_calls_a_metered_service_from_the_command_line(gateways, middleware_server, tmp_path):
+    service, _, server, upstream, _ = middleware_server
+    user = f"cli-{secrets.token_hex(3)}"
+    token_file = tmp_path / "token"
+    token_file.write_text(gateways.register("org2", user))
+    cli = [sys.executable, "-m", "tdses.cli", "call", service, f"{server.url}/forecast?city=Paris",
+           "--url", gateways.url("org2"), "--token-file", str(token_file), "--json"]
+    env = {**os.environ, "TDSES_CONFIG_DIR": str(tmp_path)}
+    refused = subprocess.run(cli, capture_output=True, text=True, env=env)
+    assert refused.returncode == 1 and "402 NO_CALLS_LEFT" in refused.stderr, refused.stderr
+    with gateways.client("org2", token_file.read_text()) as http:
+        assert http.post(f"/v1/services/{service}/rights", json={"calls": 2}).status_code == 200
+    for _ in range(2):
+        called = subprocess.run(cli, capture_output=True, text=True, env=env)
+        assert called.returncode == 0, called.stderr
+        assert json.loads(called.stdout)["path"] == "/forecast"
+    assert upstream.calls.count(user) == 2
+    assert subprocess.run(cli, capture_output=True, text=True, env=env).returncode == 1  # the third: none left

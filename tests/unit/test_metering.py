@@ -10,14 +10,16 @@ import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tdses.metering.client import CounterFile, MemoryCounter, VoucherSigner
+from tdses.metering.client import CounterFile, MemoryCounter, VoucherAuth, VoucherSigner
 from tdses.metering.gateway import Account
 from tdses.metering.journal import Journal, JournalMismatch
 from tdses.metering.meter import Meter, MeterSettings
+from tdses.metering.middleware import MeterMiddleware
 from tdses.metering.voucher import Claim, InvalidVoucher, Voucher, b64url, request_digest
 
 
@@ -86,15 +88,41 @@ def test_the_journal_keeps_accepted_vouchers_across_a_crash_and_refuses_replays(
         Journal(path, "another-service")
 
 
-def test_counter_files_never_hand_out_a_count_twice(tmp_path):
+def test_counter_files_hand_out_counts_densely_and_never_twice(tmp_path):
     path = tmp_path / "counts.json"
-    counters = [CounterFile(path) for _ in range(4)]  # four clients sharing one file
+    counters = [CounterFile(path) for _ in range(4)]  # four clients of one user sharing one file
+
+    def take(i: int) -> int:
+        with counters[i % 4].counts() as counts:
+            return counts.take("weather-api")
+
     with ThreadPoolExecutor(16) as pool:
-        taken = list(pool.map(lambda i: counters[i % 4].take("weather-api"), range(200)))
+        taken = list(pool.map(take, range(200)))
     assert sorted(taken) == list(range(1, 201))
-    assert CounterFile(path).take("weather-api", at_least=500) == 501
-    assert CounterFile(path).take("maps") == 1
+    with CounterFile(path).counts() as counts:
+        counts.give_back("weather-api", 7)  # refused without being counted: the next request takes it
+        counts.give_back("weather-api", 300)  # never handed out: ignored
+    with CounterFile(path).counts() as counts:
+        assert [counts.take("weather-api"), counts.take("weather-api"), counts.take("maps")] == [7, 201, 1]
+        counts.give_back("weather-api", 5)
+        counts.skip_to("weather-api", 500)  # settled on chain up to 500
+        assert counts.take("weather-api") == 501
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+class Upstream:
+    """An ASGI app behind the meter that answers 200, or 403 on /forbidden (the service's own refusal)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, scope, receive, send) -> None:
+        self.calls += 1
+        status = 403 if scope["path"] == "/forbidden" else 200
+        body = json.dumps({"code": "SERVICE_SAYS_NO"} if status == 403 else {"ok": True}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/problem+json")]})
+        await send({"type": "http.response.body", "body": body})
 
 
 class FakeGateway:
@@ -130,10 +158,11 @@ async def test_the_meter_checks_in_order_and_reads_each_user_once(tmp_path):
                              journal=tmp_path / "j", settle_every_calls=3, settle_interval=3600)
     meter = Meter(settings, gateway=gateway)
     await meter.start()
-    signer = VoucherSigner("weather-api", "alice", key, MemoryCounter(start=2))
+    signer = VoucherSigner("weather-api", "alice", key)
+    counts = iter(range(3, 10**6))
 
     async def call(count: int | None = None, user_signer: VoucherSigner = signer, target: str = "/f") -> str:
-        voucher = user_signer.sign("GET", target, count=count).text
+        voucher = user_signer.sign("GET", target, b"", count or next(counts)).text
         verdict = await meter.check(voucher, "GET", target, b"")
         return verdict.code or "OK"
 
@@ -142,12 +171,36 @@ async def test_the_meter_checks_in_order_and_reads_each_user_once(tmp_path):
     assert await call(count=2) == "COUNT_USED"  # settled on chain before this meter started
     assert await call(count=30) == "VOUCHER_REPLAYED"
     assert await call(count=61) == "NO_CALLS_LEFT"
-    assert await call(user_signer=VoucherSigner("weather-api", "gone", key, MemoryCounter())) == "USER_REMOVED"
-    assert await call(user_signer=VoucherSigner("weather-api", "nobody", key, MemoryCounter())) == "UNKNOWN_USER"
-    assert await call(user_signer=VoucherSigner("other", "alice", key, MemoryCounter())) == "WRONG_SERVICE"
+    assert await call(user_signer=VoucherSigner("weather-api", "gone", key)) == "USER_REMOVED"
+    assert await call(user_signer=VoucherSigner("weather-api", "nobody", key)) == "UNKNOWN_USER"
+    assert await call(user_signer=VoucherSigner("other", "alice", key)) == "WRONG_SERVICE"
     stale = Voucher.sign(Claim("weather-api", "alice", 70, request_digest("GET", "/f"), 1), key).text
     assert (await meter.check(stale, "GET", "/f", b"")).code == "STALE_VOUCHER"
-    assert (await meter.check(signer.sign("GET", "/f").text, "GET", "/g", b"")).code == "WRONG_REQUEST"
+    assert (await meter.check(signer.sign("GET", "/f", b"", 60).text, "GET", "/g", b"")).code == "WRONG_REQUEST"
     assert (await meter.check(None, "GET", "/f", b"")).code == "VOUCHER_REQUIRED"
     await meter.stop()  # settles: alice's highest voucher
     assert len(gateway.settled) >= 1 and Voucher.parse(gateway.settled[-1][0]).claim.count == 52
+
+
+async def test_the_client_gives_back_counts_the_meter_did_not_count_and_skips_used_ones(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    gateway = FakeGateway({"alice": Account((spki(key),), True, bought=3, used=1)})
+    settings = MeterSettings(service="weather-api", gateway_url="http://unused", token="t", journal=tmp_path / "j")
+    upstream = Upstream()
+    app = MeterMiddleware(upstream, meter=Meter(settings, gateway=gateway))
+    await app.meter.start()
+    counter = MemoryCounter()
+    auth = VoucherAuth(VoucherSigner("weather-api", "alice", key), counter)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://s", auth=auth) as http:
+        first = await http.get("/f")  # count 1 is settled on chain: 409 COUNT_USED, and again with count 2
+        assert first.status_code == 200 and "tdses-meter" not in first.headers
+        assert (await http.get("/forbidden")).status_code == 403  # the service's own refusal: count 3 is used
+        refused = await http.get("/f")  # count 4 > 3 bought: 402, and count 4 is given back
+        assert (refused.status_code, refused.headers["tdses-meter"]) == (402, "refused")
+        gateway.accounts["alice"] = Account((spki(key),), True, bought=10, used=1)
+        app.meter.forget("alice")  # as the CallsBought event would
+        assert (await http.get("/f")).status_code == 200
+    with counter.counts() as counts:
+        assert counts.take("weather-api") == 5  # dense: 1 (skipped), 2, 3, 4 used
+    assert upstream.calls == 3
+    await app.meter.stop()

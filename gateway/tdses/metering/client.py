@@ -1,11 +1,15 @@
-"""The users' side: sign a voucher for each request to a metered service.
+"""The users' side: a voucher for each request to a metered service.
 
-    signer = VoucherSigner("weather-api", "alice", key, counter=CounterFile("~/.tdses/vouchers.json"))
-    with httpx.Client(base_url="https://weather.example.com", auth=VoucherAuth(signer)) as http:
+    signer = VoucherSigner("weather-api", "alice", key)                      # your own key
+    with httpx.Client(base_url="https://weather.example.com", auth=VoucherAuth(signer, CounterFile(path))) as http:
         http.get("/forecast?city=Paris")
 
-A count is never reused: it is taken from a counter that is written to disk before the voucher is signed. A user
-whose gateway keeps its key (custodial) asks the gateway to sign instead: GatewayVoucherAuth.
+    auth = GatewayVoucherAuth("http://127.0.0.1:7080", token, "weather-api", CounterFile(path))  # custodial
+
+A voucher's count is the number of calls used in total, and the service settles the highest count it accepted:
+so counts are handed out densely and never twice. The counter is written to disk before a voucher is signed; a
+count the server refused without counting it (401, 402, 403) is given back for the next request; a count the
+server says is already used (409) moves the counter past it, and the request is sent once more.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Generator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,86 +28,152 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tdses.metering.voucher import HEADER, Claim, Voucher, request_digest
 
+REFUSED_HEADER = "TDSES-Meter"  # "refused" on the meter's own refusals, never on the service's answers
+NOT_COUNTED = {401, 402, 403}  # the meter refused the voucher before it journaled it
+ALREADY_USED = {"COUNT_USED", "VOUCHER_REPLAYED"}
 
-class CounterFile:
-    """The last count used per service, in a JSON file (0600) shared safely by threads and processes."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path).expanduser()
+class Counts:
+    """The next count of each service: above every count handed out, except counts given back, which go first."""
+
+    def __init__(self, state: dict | None = None) -> None:
+        self.state = state or {}
+
+    def take(self, service: str) -> int:
+        entry = self.state.setdefault(service, {"last": 0, "free": []})
+        if entry["free"]:
+            return entry["free"].pop(0)
+        entry["last"] += 1
+        return entry["last"]
+
+    def give_back(self, service: str, count: int) -> None:
+        entry = self.state.setdefault(service, {"last": 0, "free": []})
+        if count <= entry["last"] and count not in entry["free"]:
+            entry["free"] = sorted([*entry["free"], count])
+
+    def skip_to(self, service: str, used: int) -> None:
+        """Counts up to used are settled on chain: never hand them out."""
+        entry = self.state.setdefault(service, {"last": 0, "free": []})
+        entry["last"] = max(entry["last"], used)
+        entry["free"] = [c for c in entry["free"] if c > used]
+
+
+class MemoryCounter:
+    """Counts kept in memory: for one process that starts from a known count, and for tests."""
+
+    def __init__(self) -> None:
+        self._counts = Counts()
         self._lock = threading.Lock()
 
-    def take(self, service: str, at_least: int = 0) -> int:
-        """The next count of service: above every count taken before, and above at_least."""
+    @contextmanager
+    def counts(self):
+        with self._lock:
+            yield self._counts
+
+
+class CounterFile(MemoryCounter):
+    """Counts in a JSON file (0600), shared safely by the threads and processes of one user."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        super().__init__()
+        self.path = Path(path).expanduser()
+
+    @contextmanager
+    def counts(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock, open(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), "r+") as file:
             fcntl.flock(file, fcntl.LOCK_EX)
             text = file.read()
-            counts = json.loads(text) if text.strip() else {}
-            count = max(int(counts.get(service, 0)), at_least) + 1
-            counts[service] = count
+            counts = Counts(json.loads(text) if text.strip() else {})
+            yield counts
             file.seek(0)
             file.truncate()
-            file.write(json.dumps(counts, sort_keys=True))
+            file.write(json.dumps(counts.state, sort_keys=True))
             file.flush()
-            os.fsync(file.fileno())
-            return count
-
-
-class MemoryCounter:
-    """Counts kept in memory only: for tests and for one process that starts from a known count."""
-
-    def __init__(self, start: int = 0) -> None:
-        self._last: dict[str, int] = {}
-        self._start = start
-        self._lock = threading.Lock()
-
-    def take(self, service: str, at_least: int = 0) -> int:
-        with self._lock:
-            count = max(self._last.get(service, self._start), at_least) + 1
-            self._last[service] = count
-            return count
+            os.fsync(file.fileno())  # on disk before the voucher that uses the count exists
 
 
 class VoucherSigner:
-    def __init__(self, service: str, user: str, key: ec.EllipticCurvePrivateKey,
-                 counter: CounterFile | MemoryCounter) -> None:
-        self.service, self.user, self.key, self.counter = service, user, key, counter
+    """Signs vouchers with the user's own key (the key of its Fabric identity)."""
 
-    def sign(self, method: str, target: str | bytes, body: bytes = b"", *, count: int | None = None) -> Voucher:
-        claim = Claim(self.service, self.user, count if count is not None else self.counter.take(self.service),
-                      request_digest(method, target, body), int(time.time() * 1000))
+    def __init__(self, service: str, user: str, key: ec.EllipticCurvePrivateKey) -> None:
+        self.service, self.user, self.key = service, user, key
+
+    def sign(self, method: str, target: str | bytes, body: bytes, count: int) -> Voucher:
+        claim = Claim(self.service, self.user, count, request_digest(method, target, body), int(time.time() * 1000))
         return Voucher.sign(claim, self.key)
 
 
-class VoucherAuth(httpx.Auth):
-    """httpx authentication that adds a fresh voucher to every request."""
-
+class _VoucherAuthBase(httpx.Auth):
     requires_request_body = True
+    requires_response_body = True
 
-    def __init__(self, signer: VoucherSigner) -> None:
-        self.signer = signer
+    def __init__(self, service: str, counter: MemoryCounter) -> None:
+        self.service = service
+        self.counter = counter
+
+    def _take(self) -> int:
+        with self.counter.counts() as counts:
+            return counts.take(self.service)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers[HEADER] = self.signer.sign(request.method, request.url.raw_path, request.content).text
-        yield request
+        for attempt in range(2):
+            count = self._take()
+            request.headers[HEADER] = yield from self._sign(request, count)
+            response = yield request
+            if response.headers.get(REFUSED_HEADER) != "refused":
+                return
+            code = problem_code(response)
+            if response.status_code in NOT_COUNTED:
+                with self.counter.counts() as counts:
+                    counts.give_back(self.service, count)
+                return
+            if response.status_code != 409 or code not in ALREADY_USED or attempt:
+                return
+            with self.counter.counts() as counts:  # this count was used elsewhere: move past it, once
+                counts.skip_to(self.service, int(response.json().get("used", count)))
+
+    def _sign(self, request: httpx.Request, count: int) -> Generator[httpx.Request, httpx.Response, str]:
+        raise NotImplementedError
 
 
-class GatewayVoucherAuth(httpx.Auth):
-    """For a custodial user: its organization's gateway signs each voucher (POST /v1/services/{s}/vouchers)."""
+class VoucherAuth(_VoucherAuthBase):
+    """httpx authentication that adds a fresh voucher, signed locally, to every request."""
 
-    requires_request_body = True
+    def __init__(self, signer: VoucherSigner, counter: MemoryCounter | None = None) -> None:
+        super().__init__(signer.service, counter or MemoryCounter())
+        self.signer = signer
 
-    def __init__(self, gateway_url: str, token: str, service: str) -> None:
+    def _sign(self, request: httpx.Request, count: int) -> Generator[httpx.Request, httpx.Response, str]:
+        return self.signer.sign(request.method, request.url.raw_path, request.content, count).text
+        yield  # a generator that sends nothing
+
+
+class GatewayVoucherAuth(_VoucherAuthBase):
+    """For a custodial user: its organization's gateway signs each voucher with the key it keeps
+    (POST /v1/services/{service}/vouchers); the counts are the client's, as with VoucherAuth."""
+
+    def __init__(self, gateway_url: str, token: str, service: str, counter: MemoryCounter | None = None) -> None:
+        super().__init__(service, counter or MemoryCounter())
         self.url = f"{gateway_url.rstrip('/')}/v1/services/{service}/vouchers"
         self.token = token
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def _sign(self, request: httpx.Request, count: int) -> Generator[httpx.Request, httpx.Response, str]:
         digest = request_digest(request.method, request.url.raw_path, request.content)
-        signed = yield httpx.Request("POST", self.url, json={"digests": [digest]},
+        signed = yield httpx.Request("POST", self.url, json={"vouchers": [{"count": count, "digest": digest}]},
                                      headers={"Authorization": f"Bearer {self.token}"})
-        signed.read()
         if signed.status_code != 200:
+            with self.counter.counts() as counts:
+                counts.give_back(self.service, count)
             raise httpx.HTTPStatusError(f"the gateway signed no voucher: {signed.status_code} {signed.text}",
                                         request=signed.request, response=signed)
-        request.headers[HEADER] = signed.json()["vouchers"][0]
-        yield request
+        return signed.json()["vouchers"][0]
+
+
+def problem_code(response: httpx.Response) -> str | None:
+    if "problem+json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        return response.json().get("code")
+    except ValueError:
+        return None

@@ -46,7 +46,11 @@ class MeterSettings:
     freshness: float = 60.0  # seconds a voucher's time may be off from the server's clock
     settle_every_calls: int = 10_000
     settle_interval: float = 30.0
-    reread_after: float = 1.0  # a refused count re-reads the user's rights if they are older than this
+    # A call refused on what the cache says (unknown user, key or calls) re-reads the user if the cache is older
+    # than this. A purchase takes at least one block (the orderers' batch timeout, 500 ms), so a call made after
+    # a purchase was answered is never refused on what the cache read before it; and a flood of refused calls
+    # costs the gateway at most one read per user per interval.
+    reread_after: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ class Verdict:
 
 @dataclass
 class CachedAccount:
-    account: Account
+    account: Account | None  # None: no such user (remembered too, so that made-up names cost one read)
     keys: list[ec.EllipticCurvePublicKey]
     loaded_at: float
 
@@ -130,21 +134,24 @@ class Meter:
             return Verdict(401, "STALE_VOUCHER", f"the voucher's time is more than {self.settings.freshness:g} s "
                            "from the server's clock")
         cached = await self._account(claim.user)
-        if cached is None:
-            return Verdict(401, "UNKNOWN_USER", f"no user {claim.user!r} on chain")
+        if cached.account is None:
+            cached = await self._reread(claim.user, cached)  # the user may have just registered
+            if cached.account is None:
+                return Verdict(401, "UNKNOWN_USER", f"no user {claim.user!r} on chain")
         if not self._signed(voucher, cached):
             cached = await self._reread(claim.user, cached)  # the user may have just registered a new key
-            if cached is None or not self._signed(voucher, cached):
+            if cached.account is None or not self._signed(voucher, cached):
                 return Verdict(401, "BAD_SIGNATURE", f"the voucher is not signed by a key of user {claim.user!r}")
-        if not cached.account.active:
+        account = cached.account
+        if not account.active:
             return Verdict(403, "USER_REMOVED", f"user {claim.user!r} was removed")
-        if claim.count <= cached.account.used:
-            return Verdict(409, "COUNT_USED", f"calls up to {cached.account.used} are settled: count from there",
-                           claim.user, claim.count, {"used": cached.account.used})
-        if claim.count > cached.account.bought:
+        if claim.count <= account.used:
+            return Verdict(409, "COUNT_USED", f"calls up to {account.used} are settled: count from there",
+                           claim.user, claim.count, {"used": account.used})
+        if claim.count > account.bought:
             cached = await self._reread(claim.user, cached)  # a purchase may have just committed
-            if cached is None or claim.count > cached.account.bought:
-                bought = cached.account.bought if cached else 0
+            bought = cached.account.bought if cached.account else 0
+            if claim.count > bought:
                 return Verdict(402, "NO_CALLS_LEFT", f"user {claim.user!r} bought {bought} calls of "
                                f"{self.service!r}; this is call {claim.count}", claim.user, claim.count,
                                {"bought": bought, "buy": f"POST /v1/services/{self.service}/rights"})
@@ -164,7 +171,7 @@ class Meter:
 
     # --- the cache of the chain --------------------------------------------------------------------
 
-    async def _account(self, user: str) -> CachedAccount | None:
+    async def _account(self, user: str) -> CachedAccount:
         cached = self._accounts.get(user)
         if cached is not None:
             return cached
@@ -174,18 +181,16 @@ class Meter:
             loading.add_done_callback(lambda _: self._loading.pop(user, None))
         return await asyncio.shield(loading)
 
-    async def _load(self, user: str) -> CachedAccount | None:
+    async def _load(self, user: str) -> CachedAccount:
         generation = self._generation[user]
         account = await self.gateway.account(user)
-        if account is None:
-            return None
-        keys = [k for k in map(public_key, account.keys) if k is not None]
+        keys = [k for k in map(public_key, account.keys) if k is not None] if account else []
         cached = CachedAccount(account, keys, time.monotonic())
         if self._generation[user] == generation:  # no event made it stale while it was read
             self._accounts[user] = cached
         return cached
 
-    async def _reread(self, user: str, cached: CachedAccount) -> CachedAccount | None:
+    async def _reread(self, user: str, cached: CachedAccount) -> CachedAccount:
         if time.monotonic() - cached.loaded_at < self.settings.reread_after:
             return cached
         self.forget(user)

@@ -86,7 +86,8 @@ async def send_verdict(send: Send, verdict: Verdict) -> None:
     problem = {"type": "about:blank", "title": TITLES.get(verdict.status, "Refused"), "status": verdict.status,
                "code": verdict.code, "detail": verdict.detail, **verdict.extra}
     body = json.dumps(problem).encode()
-    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]
+    headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
+               (b"tdses-meter", b"refused")]  # so that clients tell the meter's refusals from the service's
     if verdict.status == 401:
         headers.append((b"www-authenticate", b'TDSES-Voucher realm="tdses"'))
     await send({"type": "http.response.start", "status": verdict.status, "headers": headers})

@@ -138,8 +138,9 @@ def _serve(a: argparse.Namespace) -> int:
     except (ConfigError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    # loop="asyncio": grpc.aio runs on asyncio's own event loop, not on uvloop.
     uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", access_log=False,
-                proxy_headers=False, server_header=False)
+                loop="asyncio", proxy_headers=False, server_header=False)
     return EXIT_OK
 
 
@@ -329,11 +330,12 @@ def _rights_reduce(s: Session, a) -> Any:
 def _call(s: Session, a) -> Any:
     import httpx
 
-    from tdses.metering.client import GatewayVoucherAuth
+    from tdses.metering.client import CounterFile, GatewayVoucherAuth
 
     headers = {name.strip(): value.strip() for name, _, value in (h.partition(":") for h in a.header)}
+    counter = CounterFile(credentials_file().parent / f"voucher-counts-{s.me()}.json")  # this user's counts
     try:
-        with httpx.Client(auth=GatewayVoucherAuth(s.url, s.token, a.service), timeout=60) as http:
+        with httpx.Client(auth=GatewayVoucherAuth(s.url, s.token, a.service, counter), timeout=60) as http:
             response = http.request(a.method.upper(), a.target, content=a.data, headers=headers)
             response.raise_for_status()
     except httpx.HTTPStatusError as error:

@@ -61,7 +61,7 @@ class GatewayServer:
     def __init__(self, application: FastAPI, port: int | None = None) -> None:
         self.port = port or free_port()
         config = uvicorn.Config(application, host="127.0.0.1", port=self.port, log_level="warning",
-                                access_log=False, lifespan="on")
+                                access_log=False, lifespan="on", loop="asyncio")  # as tdses gateway serve
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from tdses.metering.voucher import MAX_LENGTH as MAX_VOUCHER
+
 # ASCII letters, digits, '.', '_', '-', starting with a letter or digit: no separator, no look-alikes.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 MAX_CALLS = 1_000_000
@@ -63,7 +65,6 @@ LatencyMs = Annotated[int, Field(strict=True, ge=0, le=MAX_LATENCY_MS)]
 AvailabilityBp = Annotated[int, Field(strict=True, ge=0, le=MAX_AVAILABILITY_BP,
                                       description="basis points: 10000 = 100 %")]
 # A voucher (tdses.metering.voucher): v1.<claim>.<signature>, unpadded base64url; the chaincode checks the rest.
-MAX_VOUCHER = 1024
 MAX_SETTLEMENT = 256
 MAX_VOUCHERS_SIGNED = 100
 VoucherText = Annotated[str, StringConstraints(min_length=8, max_length=MAX_VOUCHER,

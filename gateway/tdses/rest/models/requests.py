@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tdses.metering.voucher import MAX_COUNT as MAX_VOUCHER_COUNT
 from tdses.rest.models.fields import (
     MAX_AMOUNT, MAX_COMPONENTS, MAX_CSR, MAX_SETTLEMENT, MAX_VOUCHERS_SIGNED, Amount, AvailabilityBp, Calls, Category,
     LatencyMs, Name, Price, RequestDigest, Text, Url, VoucherText,
@@ -123,8 +124,13 @@ class SettlementCreate(Strict):
                                         description="users' vouchers for this service; per user the highest counts")
 
 
+class VoucherToSign(Strict):
+    count: int = Field(strict=True, ge=1, le=MAX_VOUCHER_COUNT, description="calls of the service used in total, "
+                       "this one included")
+    digest: RequestDigest
+
+
 class VoucherSigning(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"digests": ["47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU"]}]})
-    digests: list[RequestDigest] = Field(min_length=1, max_length=MAX_VOUCHERS_SIGNED,
-                                         description="one per request to send, in the order they will be sent")
+        {"vouchers": [{"count": 1, "digest": "pm-01rzkDLMEIKIv-p2_opH6uFWSHkIAbUzr3sRBjQk"}]}]})
+    vouchers: list[VoucherToSign] = Field(min_length=1, max_length=MAX_VOUCHERS_SIGNED)

@@ -189,5 +189,4 @@ class Settlement(Out):
 
 
 class SignedVouchers(Out):
-    vouchers: list[str] = Field(description="TDSES-Voucher header values, one per digest, in order")
-    first: int = Field(description="the count of the first voucher")
+    vouchers: list[str] = Field(description="TDSES-Voucher header values, in the order asked")

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, case, create_engine, delete, event, func, inspect, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from tdses.rest.store.tables import idempotency, pending_transactions, users, voucher_counts
+from tdses.rest.store.tables import idempotency, pending_transactions, users
 
 PENDING = "pending"  # enrolled at the CA, not yet registered on chain
 ACTIVE = "active"
@@ -231,22 +231,6 @@ class Store:
         with self._engine.begin() as db:
             return db.execute(delete(pending_transactions)
                               .where(pending_transactions.c.transaction_id == transaction_id)).rowcount == 1
-
-    # --- voucher counts of custodial users ------------------------------------------------------------
-
-    def take_voucher_counts(self, owner: str, service: str, n: int, at_least: int = 0) -> int:
-        """Reserve n voucher counts of owner on service, above every count taken before and above at_least;
-        returns the first. Atomic across the replicas sharing the store."""
-        last = voucher_counts.c.last
-        with self._engine.begin() as db:
-            top = db.execute(
-                self._insert(voucher_counts)
-                .values(owner=owner, service=service, last=at_least + n)
-                .on_conflict_do_update(index_elements=["owner", "service"],
-                                       set_={"last": case((last > at_least, last), else_=at_least) + n})
-                .returning(last)
-            ).scalar_one()
-        return top - n + 1
 
 
 def _pending_record(row) -> PendingRecord:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -39,11 +39,3 @@ pending_transactions = Table(
     Column("expires_at", Float, nullable=False),
 )
 
-
-# The last voucher count the gateway signed for a custodial user on a service: counts are never reused.
-voucher_counts = Table(
-    "voucher_counts", metadata,
-    Column("owner", String(64), primary_key=True),
-    Column("service", String(64), primary_key=True),
-    Column("last", BigInteger, nullable=False),
-)

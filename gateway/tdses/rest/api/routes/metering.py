@@ -45,15 +45,13 @@ async def settle_calls(name: Name, body: SettlementCreate, context: ContextDep, 
 
 
 @router.post("/services/{name}/vouchers", response_model=out.SignedVouchers)
-async def sign_vouchers(name: Name, body: VoucherSigning, context: ContextDep, principal: UserDep) -> dict:
-    """For a custodial user: vouchers for the next calls of a service, one per request digest, signed with your
-    key. Counts continue from the last one the gateway signed and from what is settled on chain."""
+async def sign_vouchers(name: Name, body: VoucherSigning, principal: UserDep) -> dict:
+    """For a custodial user: vouchers for your next calls of a service, signed with your key; one per (count,
+    request digest). The counts are yours to keep (tdses.metering.client does): the service settles the
+    highest count it accepted, so a count signed twice is refused as a replay and a count skipped is paid for."""
     if not principal.custodial:
         raise Problem(403, "FORBIDDEN", "your key is yours: sign your vouchers yourself (tdses.metering.client)")
-    rights = await context.ledger.evaluate(principal, "GetSpecCallTime", name, principal.name)
-    first = context.store.take_voucher_counts(principal.name, name, len(body.digests), at_least=int(rights["used"]))
     now = int(time.time() * 1000)
     key = principal.signer.private_key
-    vouchers = [Voucher.sign(Claim(name, principal.name, first + i, digest, now), key).text
-                for i, digest in enumerate(body.digests)]
-    return {"vouchers": vouchers, "first": first}
+    return {"vouchers": [Voucher.sign(Claim(name, principal.name, v.count, v.digest, now), key).text
+                         for v in body.vouchers]}
