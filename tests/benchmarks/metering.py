@@ -19,6 +19,7 @@ import re
 import secrets
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -260,9 +261,14 @@ def main() -> None:
         for name in ("middleware", "proxy"):  # SIGTERM: each settles what it accepted, then exits
             processes[name].send_signal(signal.SIGTERM)
             processes[name].wait(timeout=120)
-        served = {mw_service: sum(r.requests - r.refused for r in rows[1][1:]),
-                  proxy_service: sum(r.requests - r.refused for r in rows[2][1:])}
-        transactions = settlement_transactions(a.url, dev_token, block, [mw_service, proxy_service], served)
+        # Per service: the calls the meter accepted, and the count it settled (the highest it accepted; above the
+        # number accepted when wrk's threads, each taking every other voucher, stopped at uneven places).
+        served, settled = {}, {}
+        for name, service in (("middleware", mw_service), ("proxy", proxy_service)):
+            with sqlite3.connect(work / f"{'mw' if name == 'middleware' else 'proxy'}.journal") as journal:
+                served[service] = journal.execute("SELECT count(*) FROM accepted").fetchone()[0]
+                settled[service] = journal.execute("SELECT max(count) FROM settled").fetchone()[0]
+        transactions = settlement_transactions(a.url, dev_token, block, [mw_service, proxy_service], settled)
     finally:
         for process in processes.values():
             if process.poll() is None:
@@ -279,7 +285,7 @@ def main() -> None:
         print(f"{label:<20} {loaded.rate:9.0f} {one.p50_ms:8.3f} {one.p99_ms:8.3f} {added} "
               f"{one.refused + loaded.refused:8d} {tx:>14}")
     print(f"\n{a.connections} connections for {a.duration:g} s (2 wrk threads); latency: 1 connection for 5 s; "
-          f"settled: {served[mw_service]} + {served[proxy_service]} calls in "
+          f"accepted: {served[mw_service]} + {served[proxy_service]} calls, settled in "
           f"{transactions[mw_service]} + {transactions[proxy_service]} transactions")
     if a.plot:
         plot(a.plot, rows)

@@ -6,7 +6,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import signal
+import sqlite3
 import stat
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -68,12 +72,19 @@ def test_malformed_vouchers_are_refused(text):
 
 def test_the_journal_keeps_accepted_vouchers_across_a_crash_and_refuses_replays(tmp_path):
     path = tmp_path / "weather.journal"
+    killed = subprocess.run([sys.executable, "-c", f"""
+import os, signal
+from tdses.metering.journal import Journal
+journal = Journal({str(path)!r}, "weather-api")
+assert journal.record("alice", 1, "v-a1") and journal.record("alice", 3, "v-a3")
+assert journal.record("bob", 2, "v-b2")
+assert not journal.record("alice", 3, "v-a3-again")
+os.kill(os.getpid(), signal.SIGKILL)
+"""])
+    assert killed.returncode == -signal.SIGKILL
     journal = Journal(path, "weather-api")
-    assert journal.record("alice", 1, "v-a1") and journal.record("alice", 3, "v-a3")
-    assert journal.record("bob", 2, "v-b2")
-    assert not journal.record("alice", 3, "v-a3-again")
-    del journal  # no close: as if the process were killed
-    journal = Journal(path, "weather-api")
+    with pytest.raises(sqlite3.OperationalError):  # one meter per journal
+        Journal(path, "weather-api").record("carol", 1, "v-c1")
     assert [(u.user, u.count, u.voucher) for u in journal.unsettled()] == [("alice", 3, "v-a3"), ("bob", 2, "v-b2")]
     journal.mark("alice", 3, "settled")
     journal.mark("alice", 2, "settled")  # never goes down

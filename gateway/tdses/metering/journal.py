@@ -45,6 +45,9 @@ class Journal:
         old_umask = os.umask(0o077)  # the journal holds users' signed vouchers: 0600, WAL files included
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            # One process owns a journal (a second meter on it would count calls twice): an exclusive lock
+            # saves two system calls per call, and tells a second meter at once that the journal is taken.
+            self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)

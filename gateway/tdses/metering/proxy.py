@@ -9,7 +9,8 @@ client is dropped); refused ones never reach the upstream.
 
 from __future__ import annotations
 
-import httpx
+import aiohttp
+import yarl
 from starlette.types import Receive, Scope, Send
 
 from tdses.metering.meter import Meter, MeterSettings
@@ -19,15 +20,16 @@ USER_HEADER = b"tdses-user"
 # Hop-by-hop headers (RFC 9110 7.6.1) are the proxy's own; host is the upstream's.
 HOP_BY_HOP = {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer",
               b"transfer-encoding", b"upgrade"}
-NOT_FORWARDED = HOP_BY_HOP | {b"host", b"content-length"}  # httpx sets both for the upstream
+NOT_FORWARDED = HOP_BY_HOP | {b"host", b"content-length"}  # the client sets both for the upstream
 
 
 class Forward:
     """An ASGI app that sends each request on to the upstream and streams its answer back."""
 
     def __init__(self, upstream: str, timeout: float = 60.0) -> None:
-        self.client = httpx.AsyncClient(base_url=upstream.rstrip("/"), timeout=timeout,
-                                        limits=httpx.Limits(max_connections=512, max_keepalive_connections=128))
+        self.upstream = upstream.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.session: aiohttp.ClientSession | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -38,28 +40,33 @@ class Forward:
             body += message.get("body", b"")
             if not message.get("more_body", False):
                 break
-        headers = [(k, v) for k, v in scope["headers"] if k not in NOT_FORWARDED and k != USER_HEADER]
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
+                   if k not in NOT_FORWARDED and k != USER_HEADER]
         user = scope.get("state", {}).get("tdses_user")
         if user:
-            headers.append((USER_HEADER, user.encode()))
+            headers.append((USER_HEADER.decode(), user))
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
-        request = self.client.build_request(scope["method"], target.decode("latin-1"), headers=headers, content=body)
+        url = yarl.URL(self.upstream + target.decode("latin-1"), encoded=True)
         try:
-            response = await self.client.send(request, stream=True)
-        except httpx.HTTPError:
+            async with self._session().request(scope["method"], url, headers=headers, data=body,
+                                               allow_redirects=False) as response:
+                await send({"type": "http.response.start", "status": response.status,
+                            "headers": [(k, v) for k, v in response.raw_headers if k.lower() not in HOP_BY_HOP]})
+                async for chunk in response.content.iter_any():
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b""})
+        except (aiohttp.ClientError, TimeoutError):
             await send({"type": "http.response.start", "status": 502, "headers": [(b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
-            return
-        try:
-            await send({"type": "http.response.start", "status": response.status_code,
-                        "headers": [(k, v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP]})
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-        finally:
-            await response.aclose()
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self.session is None:  # made inside the running loop
+            self.session = aiohttp.ClientSession(timeout=self.timeout, auto_decompress=False,
+                                                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept"),
+                                                 connector=aiohttp.TCPConnector(limit=512))
+        return self.session
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -67,7 +74,8 @@ class Forward:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await self.client.aclose()
+                if self.session is not None:
+                    await self.session.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
