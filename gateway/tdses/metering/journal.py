@@ -44,7 +44,7 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         old_umask = os.umask(0o077)  # the journal holds users' signed vouchers: 0600, WAL files included
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db = sqlite3.connect(self.path, timeout=0, check_same_thread=False, isolation_level=None)
             # One process owns a journal (a second meter on it would count calls twice): an exclusive lock
             # saves two system calls per call, and tells a second meter at once that the journal is taken.
             self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
