@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TDSES  := $(BIN)/tdses
 
-.PHONY: run test tools venv down status clean test-go test-unit test-integration bench
+.PHONY: run test tools venv down status clean test-go test-unit test-integration bench-metering
 
 run: tools
 	$(TDSES) network up
@@ -42,6 +42,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
+
+# Metered calls against `make run`'s network: calls/s, added latency, transactions per 1,000 calls, and the plot.
+bench-metering: venv
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python tests/benchmarks/metering.py --url http://127.0.0.1:7070 \
+		--admin-token-file .state/network/secrets/org1-gateway-admin-token --plot docs/metering.png
 
 down: venv
 	$(TDSES) network down

@@ -254,7 +254,7 @@ def main() -> None:
             rest = None
             if name in files:
                 rest = work / f"{name}.rest"
-                lines = files[name].read_text().splitlines()[one.requests:]
+                lines = files[name].read_text().splitlines()[one.requests + 1:]  # + the one in flight at the end
                 rest.write_text("\n".join(lines) + "\n")
             loaded = wrk(binary, script, ports[name], rest, 2, a.connections, a.duration)
             rows.append((label, one, loaded))

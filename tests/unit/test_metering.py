@@ -7,7 +7,6 @@ import asyncio
 import base64
 import json
 import signal
-import sqlite3
 import stat
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tdses.metering.client import CounterFile, MemoryCounter, VoucherAuth, VoucherSigner
 from tdses.metering.gateway import Account
-from tdses.metering.journal import Journal, JournalMismatch
+from tdses.metering.journal import Journal, JournalError
 from tdses.metering.meter import Meter, MeterSettings
 from tdses.metering.middleware import MeterMiddleware
 from tdses.metering.voucher import Claim, InvalidVoucher, Voucher, b64url, request_digest
@@ -83,8 +82,8 @@ os.kill(os.getpid(), signal.SIGKILL)
 """])
     assert killed.returncode == -signal.SIGKILL
     journal = Journal(path, "weather-api")
-    with pytest.raises(sqlite3.OperationalError):  # one meter per journal
-        Journal(path, "weather-api").record("carol", 1, "v-c1")
+    with pytest.raises(JournalError, match="open in another meter"):  # one meter per journal
+        Journal(path, "weather-api")
     assert [(u.user, u.count, u.voucher) for u in journal.unsettled()] == [("alice", 3, "v-a3"), ("bob", 2, "v-b2")]
     journal.mark("alice", 3, "settled")
     journal.mark("alice", 2, "settled")  # never goes down
@@ -95,7 +94,7 @@ os.kill(os.getpid(), signal.SIGKILL)
     assert journal.accepted_count() == 2
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     journal.close()
-    with pytest.raises(JournalMismatch):
+    with pytest.raises(JournalError, match="not 'another-service'"):
         Journal(path, "another-service")
 
 
@@ -211,7 +210,14 @@ async def test_the_client_gives_back_counts_the_meter_did_not_count_and_skips_us
         gateway.accounts["alice"] = Account((spki(key),), True, bought=10, used=1)
         app.meter.forget("alice")  # as the CallsBought event would
         assert (await http.get("/f")).status_code == 200
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse_connection), auth=auth) as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get("http://s/f")  # count 5 never reached anyone: given back
     with counter.counts() as counts:
         assert counts.take("weather-api") == 5  # dense: 1 (skipped), 2, 3, 4 used
     assert upstream.calls == 3
     await app.meter.stop()
+
+
+def refuse_connection(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError("connection refused", request=request)

@@ -30,6 +30,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 def _meter(a: argparse.Namespace) -> int:
     import uvicorn
 
+    from tdses.metering.journal import JournalError
     from tdses.metering.meter import MeterSettings
     from tdses.metering.proxy import proxy
 
@@ -47,6 +48,11 @@ def _meter(a: argparse.Namespace) -> int:
                              settle_every_calls=a.settle_every, settle_interval=a.settle_interval)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per gateway request is noise
-    uvicorn.run(proxy(a.upstream, settings), host=host, port=int(port), log_level="warning", access_log=False,
-                lifespan="on", server_header=False)
+    try:
+        application = proxy(a.upstream, settings)
+    except JournalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    uvicorn.run(application, host=host, port=int(port), log_level="warning", access_log=False, lifespan="on",
+                server_header=False)
     return EXIT_OK

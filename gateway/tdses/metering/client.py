@@ -8,8 +8,9 @@
 
 A voucher's count is the number of calls used in total, and the service settles the highest count it accepted:
 so counts are handed out densely and never twice. The counter is written to disk before a voucher is signed; a
-count the server refused without counting it (401, 402, 403) is given back for the next request; a count the
-server says is already used (409) moves the counter past it, and the request is sent once more.
+count the server refused without counting it (401, 402, 403), or whose request failed on the way, is given back
+for the next request; a count the server says is already used (409) moves the counter past it, and the request
+is sent once more.
 """
 
 from __future__ import annotations
@@ -116,17 +117,26 @@ class _VoucherAuthBase(httpx.Auth):
         with self.counter.counts() as counts:
             return counts.take(self.service)
 
+    def _give_back(self, count: int) -> None:
+        with self.counter.counts() as counts:
+            counts.give_back(self.service, count)
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         for attempt in range(2):
             count = self._take()
             request.headers[HEADER] = yield from self._sign(request, count)
-            response = yield request
+            try:
+                response = yield request
+            except GeneratorExit:  # httpx closes the flow when the request failed (connection refused, timeout)
+                # Safe to reuse even if the server did count it: the reuse is then refused as a replay (409),
+                # which moves the counter past it.
+                self._give_back(count)
+                raise
             if response.headers.get(REFUSED_HEADER) != "refused":
                 return
             code = problem_code(response)
             if response.status_code in NOT_COUNTED:
-                with self.counter.counts() as counts:
-                    counts.give_back(self.service, count)
+                self._give_back(count)
                 return
             if response.status_code != 409 or code not in ALREADY_USED or attempt:
                 return
@@ -163,8 +173,7 @@ class GatewayVoucherAuth(_VoucherAuthBase):
         signed = yield httpx.Request("POST", self.url, json={"vouchers": [{"count": count, "digest": digest}]},
                                      headers={"Authorization": f"Bearer {self.token}"})
         if signed.status_code != 200:
-            with self.counter.counts() as counts:
-                counts.give_back(self.service, count)
+            self._give_back(count)
             raise httpx.HTTPStatusError(f"the gateway signed no voucher: {signed.status_code} {signed.text}",
                                         request=signed.request, response=signed)
         return signed.json()["vouchers"][0]

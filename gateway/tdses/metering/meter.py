@@ -83,6 +83,7 @@ class Meter:
         self.gateway = gateway or MeterGateway(settings.gateway_url, settings.token, settings.service)
         self.journal = Journal(settings.journal, settings.service)
         self.stats: Counter[str] = Counter()
+        self._settled_here = self.journal.settled()  # per user: how far this meter itself settled
         self._accounts: dict[str, CachedAccount] = {}
         self._loading: dict[str, asyncio.Future] = {}
         self._generation: Counter[str] = Counter()
@@ -145,7 +146,9 @@ class Meter:
         account = cached.account
         if not account.active:
             return Verdict(403, "USER_REMOVED", f"user {claim.user!r} was removed")
-        if claim.count <= account.used:
+        # Settled on chain by someone else (another meter, or this one before it lost its journal): refused. A
+        # count this meter settled past while the call was on its way is not: its journal knows the replays.
+        if self._settled_here.get(claim.user, 0) < claim.count <= account.used:
             return Verdict(409, "COUNT_USED", f"calls up to {account.used} are settled: count from there",
                            claim.user, claim.count, {"used": account.used})
         if claim.count > account.bought:
@@ -248,6 +251,8 @@ class Meter:
             transactions = 0
             for start in range(0, len(pending), SETTLEMENT_SIZE):
                 batch = pending[start:start + SETTLEMENT_SIZE]
+                for u in batch:  # before the chain's event about it can reach the cache (see check)
+                    self._settled_here[u.user] = max(self._settled_here.get(u.user, 0), u.count)
                 result = await self.gateway.settle([u.voucher for u in batch])
                 transactions += 1
                 rejected = {r["user"]: r["reason"] for r in result.get("rejected", [])}
@@ -259,5 +264,6 @@ class Meter:
                 self.stats["settlements"] += 1
                 self.stats["settled_calls"] += sum(s["calls"] for s in result.get("settled", []))
             self.journal.prune(time.time() - 2 * self.settings.freshness - 60)
+            self.journal.checkpoint()
             return transactions
 

@@ -182,7 +182,8 @@ def _run(a: argparse.Namespace, run) -> int:
         return EXIT_USAGE
     except ApiError as exc:
         p = exc.problem
-        print(f"error: {p.get('detail') or exc} ({exc.status} {p.get('code', '')})".rstrip(), file=sys.stderr)
+        status = f" ({exc.status} {p.get('code', '')}".rstrip() + ")" if exc.status else ""  # 0: not reached
+        print(f"error: {p.get('detail') or exc}{status}", file=sys.stderr)
         if p.get("transactionId"):
             print(f"transaction: {p['transactionId']}", file=sys.stderr)
         return EXIT_API
