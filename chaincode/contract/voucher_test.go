@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	mrand "math/rand"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -180,4 +181,42 @@ func FuzzParseVoucher(f *testing.F) {
 		require.True(t, v.claim.Calls >= 1 && v.claim.Time > 0)
 		require.False(t, v.signedBy([]string{"not a key", ""}))
 	})
+}
+
+// Whatever mix of vouchers is settled, in whatever batches and order: each user's used calls are the highest
+// count it signed that is within what it bought, never more, never less, never going down; and the service's
+// callsUsed is their sum.
+func TestPropertySettlementsAreTheHighestValidCountPerUser(t *testing.T) {
+	for seed := int64(1); seed <= 20; seed++ {
+		rng := mrand.New(mrand.NewSource(seed))
+		n, c := metered(t) // bob and carol bought 10 each
+		signers := map[string]*ident{"bob": c.bob, "carol": c.carol}
+		want := map[string]int64{"bob": 0, "carol": 0}
+		for round := 0; round < 6; round++ {
+			var batch []string
+			for i := 0; i < 1+rng.Intn(6); i++ {
+				user := []string{"bob", "carol"}[rng.Intn(2)]
+				count := int64(1 + rng.Intn(13)) // sometimes beyond the 10 bought
+				key := signers[user].key
+				forged := rng.Intn(5) == 0
+				if forged {
+					key = c.mallory.key
+				}
+				batch = append(batch, signVoucher(t, key, "weather", user, count))
+				if !forged && count <= 10 && count > want[user] {
+					want[user] = count
+				}
+			}
+			before := map[string]int64{"bob": n.rights("bob").Used, "carol": n.rights("carol").Used}
+			n.mustSubmit(c.alice, "SettleCalls", "weather", vouchers(batch...))
+			for user := range want {
+				got := n.rights(user)
+				require.Equal(t, want[user], got.Used, "seed %d round %d %s", seed, round, user)
+				require.GreaterOrEqual(t, got.Used, before[user])
+				require.Equal(t, got.Bought-got.Used, got.Remaining)
+			}
+			usage := decode[ServiceUsage](t, n.mustEvaluate(c.alice, "GetCallTimesOfService", "weather"))
+			require.Equal(t, want["bob"]+want["carol"], usage.CallsUsed)
+		}
+	}
 }
