@@ -43,8 +43,8 @@ CALLS_BOUGHT = 1_000_000
 
 # wrk: each thread takes every n-th voucher of the file; done() prints one machine-readable line.
 WRK_SCRIPT = """
-local counter = 0
-function setup(thread) thread:set("id", counter); counter = counter + 1 end
+local counter, threads = 0, {}
+function setup(thread) thread:set("id", counter); counter = counter + 1; table.insert(threads, thread) end
 function init(args)
   vouchers, i, n, next = {}, 0, tonumber(args[2]), 0
   if args[1] ~= "" then
@@ -60,7 +60,14 @@ function request()
   if v == nil then return wrk.format("GET", "/ping") end
   return wrk.format("GET", "/ping", {["TDSES-Voucher"] = v})
 end
+function response(status, headers, body)
+  if status ~= 200 and refusal == nil then refusal = status .. " " .. body end
+end
 function done(summary, latency, requests)
+  for _, thread in ipairs(threads) do
+    local why = thread:get("refusal")
+    if why then io.write("REFUSED " .. why .. "\\n") end
+  end
   io.write(string.format("RESULT %d %d %d %d %d\\n", summary.requests, summary.errors.status, summary.duration,
                          latency:percentile(50), latency:percentile(99)))
 end
@@ -155,6 +162,8 @@ def wrk(binary: str, script: Path, port: int, vouchers: Path | None, threads: in
     out = subprocess.run([binary, f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "-s", str(script),
                           f"http://127.0.0.1:{port}/ping", "--", str(vouchers or ""), str(threads)],
                          check=True, capture_output=True, text=True).stdout
+    for refusal in re.findall(r"^REFUSED (.*)$", out, re.M):
+        print(f"  a refused call on port {port}: {refusal[:300]}")
     match = re.search(r"^RESULT (\d+) (\d+) (\d+) (\d+) (\d+)$", out, re.M)
     if match is None:
         sys.exit(f"wrk printed no result:\n{out}")
