@@ -221,3 +221,28 @@ async def test_the_client_gives_back_counts_the_meter_did_not_count_and_skips_us
 
 def refuse_connection(request: httpx.Request) -> httpx.Response:
     raise httpx.ConnectError("connection refused", request=request)
+
+
+async def test_a_call_still_on_its_way_when_its_meter_settled_past_it_is_served_once(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    gateway = FakeGateway({"alice": Account((spki(key),), True, bought=10, used=0)})
+    settings = MeterSettings(service="weather-api", gateway_url="http://unused", token="t", journal=tmp_path / "j",
+                             settle_interval=3600)
+    meter = Meter(settings, gateway=gateway)
+    await meter.start()
+    signer = VoucherSigner("weather-api", "alice", key)
+
+    async def call(count: int) -> str:
+        return (await meter.check(signer.sign("GET", "/f", b"", count).text, "GET", "/f", b"")).code or "OK"
+
+    assert [await call(1), await call(2), await call(4)] == ["OK"] * 3
+    await meter.settle()  # settles 4
+    gateway.accounts["alice"] = Account((spki(key),), True, bought=10, used=4)
+    meter.forget("alice")  # as the CallsSettled event does
+    assert await call(3) == "OK"  # was on its way: 4 calls served, 4 settled
+    assert await call(4) == "VOUCHER_REPLAYED"
+    gateway.accounts["alice"] = Account((spki(key),), True, bought=10, used=8)  # another meter settled 8
+    meter.forget("alice")
+    assert await call(6) == "COUNT_USED"
+    assert await call(9) == "OK"
+    await meter.stop()

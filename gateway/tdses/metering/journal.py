@@ -3,7 +3,7 @@ calls are settled on chain. It outlives crashes: what was accepted and not settl
 
 One SQLite file per metered service (WAL: a write reaches the file before the request is served, so a killed
 process loses nothing; a replica of the meter needs its own journal). Plain sqlite3 on purpose: it is on every
-call's path, where a statement costs tens of microseconds.
+call's path, where a statement costs tens of microseconds. Calls write through JournalWriter (writer.py).
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ CREATE TABLE IF NOT EXISTS settled (
 """
 
 
-# A checkpoint (copying the WAL into the database, with an fsync) stalls the call that triggers it by ~15 ms;
-# each call adds a page to the WAL, so SQLite's default of 1,000 pages would stall one call in a thousand.
-# Every 10,000 pages (~40 MB of WAL), and after each settlement: a larger WAL slows every write a little.
-CHECKPOINT_PAGES = 10_000
+# SQLite's default: the WAL is copied into the database (with an fsync) every 1,000 pages and then reused, so
+# it never grows; the writer thread (writer.py) does it, off the event loop. checkpoint() runs after settlements.
+CHECKPOINT_PAGES = 1_000
 
 
 class JournalError(RuntimeError):
@@ -72,10 +71,22 @@ class Journal:
 
     def record(self, user: str, count: int, voucher: str) -> bool:
         """Keep an accepted voucher; False if this user's count was accepted before (a replay)."""
+        return self.record_many([(user, count, voucher)])[0]
+
+    def record_many(self, vouchers: list[tuple[str, int, str]]) -> list[bool]:
+        """Keep (user, count, voucher)s in one transaction: one write to disk for all of them."""
+        now = time.time()
         with self._lock:
-            cursor = self._db.execute("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?, ?)",
-                                      (user, count, voucher, time.time()))
-            return cursor.rowcount == 1
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                kept = [self._db.execute("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?, ?)",
+                                         (user, count, voucher, now)).rowcount == 1
+                        for user, count, voucher in vouchers]
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return kept
 
     def unsettled(self) -> list[Unsettled]:
         """Per user, its highest accepted voucher, if it is above what was settled."""

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tdses.metering.gateway import Account, GatewayError, MeterGateway
 from tdses.metering.journal import Journal
+from tdses.metering.writer import JournalWriter
 from tdses.metering.voucher import HEADER, InvalidVoucher, Voucher, public_key, request_digest
 
 log = logging.getLogger("tdses.meter")
@@ -74,6 +75,10 @@ class CachedAccount:
     account: Account | None  # None: no such user (remembered too, so that made-up names cost one read)
     keys: list[ec.EllipticCurvePublicKey]
     loaded_at: float
+    # Counts up to here were settled on chain by someone else (another meter, or this one before it lost its
+    # journal): refused. Counts this meter settled past while their calls were on the way are not: its journal
+    # knows their replays.
+    floor: int = 0
 
 
 class Meter:
@@ -82,8 +87,10 @@ class Meter:
         self.service = settings.service
         self.gateway = gateway or MeterGateway(settings.gateway_url, settings.token, settings.service)
         self.journal = Journal(settings.journal, settings.service)
+        self.writer = JournalWriter(self.journal)
         self.stats: Counter[str] = Counter()
         self._settled_here = self.journal.settled()  # per user: how far this meter itself settled
+        self._floors: dict[str, int] = {}
         self._accounts: dict[str, CachedAccount] = {}
         self._loading: dict[str, asyncio.Future] = {}
         self._generation: Counter[str] = Counter()
@@ -101,7 +108,7 @@ class Meter:
                        asyncio.create_task(self._settle_periodically(), name="meter-settlements")]
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.following.wait(), wait_for_events)
-        if self.journal.unsettled():
+        if await asyncio.to_thread(self.journal.unsettled):
             self._settle_now.set()
 
     async def stop(self) -> None:
@@ -115,6 +122,7 @@ class Meter:
         except Exception:  # noqa: BLE001 - what is journaled is settled at the next start
             log.exception("final settlement failed; the journal keeps the vouchers for the next start")
         await self.gateway.close()
+        self.writer.close()
         self.journal.close()
 
     # --- the check on every call ---------------------------------------------------------------------
@@ -146,9 +154,7 @@ class Meter:
         account = cached.account
         if not account.active:
             return Verdict(403, "USER_REMOVED", f"user {claim.user!r} was removed")
-        # Settled on chain by someone else (another meter, or this one before it lost its journal): refused. A
-        # count this meter settled past while the call was on its way is not: its journal knows the replays.
-        if self._settled_here.get(claim.user, 0) < claim.count <= account.used:
+        if claim.count <= cached.floor:
             return Verdict(409, "COUNT_USED", f"calls up to {account.used} are settled: count from there",
                            claim.user, claim.count, {"used": account.used})
         if claim.count > account.bought:
@@ -158,7 +164,7 @@ class Meter:
                 return Verdict(402, "NO_CALLS_LEFT", f"user {claim.user!r} bought {bought} calls of "
                                f"{self.service!r}; this is call {claim.count}", claim.user, claim.count,
                                {"bought": bought, "buy": f"POST /v1/services/{self.service}/rights"})
-        if not self.journal.record(claim.user, claim.count, voucher.text):
+        if not await self.writer.record(claim.user, claim.count, voucher.text):
             return Verdict(409, "VOUCHER_REPLAYED", f"call {claim.count} of user {claim.user!r} was made before",
                            claim.user, claim.count)
         self.stats["accepted"] += 1
@@ -188,7 +194,10 @@ class Meter:
         generation = self._generation[user]
         account = await self.gateway.account(user)
         keys = [k for k in map(public_key, account.keys) if k is not None] if account else []
-        cached = CachedAccount(account, keys, time.monotonic())
+        floor = self._floors.get(user, 0)
+        if account is not None and account.used > self._settled_here.get(user, 0):
+            floor = self._floors[user] = account.used
+        cached = CachedAccount(account, keys, time.monotonic(), floor)
         if self._generation[user] == generation:  # no event made it stale while it was read
             self._accounts[user] = cached
         return cached
@@ -247,7 +256,7 @@ class Meter:
     async def settle(self) -> int:
         """Settle each user's highest unsettled voucher; returns how many transactions that took."""
         async with self._settling:
-            pending = self.journal.unsettled()
+            pending = await asyncio.to_thread(self.journal.unsettled)
             transactions = 0
             for start in range(0, len(pending), SETTLEMENT_SIZE):
                 batch = pending[start:start + SETTLEMENT_SIZE]
@@ -260,10 +269,10 @@ class Meter:
                     outcome = rejected.get(u.user, "settled")
                     if outcome != "settled":
                         log.warning("the chain refused call %d of user %s: %s", u.count, u.user, outcome)
-                    self.journal.mark(u.user, u.count, outcome)
+                    await asyncio.to_thread(self.journal.mark, u.user, u.count, outcome)
                 self.stats["settlements"] += 1
                 self.stats["settled_calls"] += sum(s["calls"] for s in result.get("settled", []))
-            self.journal.prune(time.time() - 2 * self.settings.freshness - 60)
-            self.journal.checkpoint()
+            await asyncio.to_thread(self.journal.prune, time.time() - 2 * self.settings.freshness - 60)
+            await asyncio.to_thread(self.journal.checkpoint)
             return transactions
 
