@@ -76,6 +76,7 @@ end
 
 @dataclass
 class Run:
+    connections: int
     requests: int
     refused: int
     seconds: float
@@ -168,7 +169,7 @@ def wrk(binary: str, script: Path, port: int, vouchers: Path | None, threads: in
     if match is None:
         sys.exit(f"wrk printed no result:\n{out}")
     requests, refused, micros, p50, p99 = map(int, match.groups())
-    return Run(requests, refused, micros / 1e6, p50 / 1000, p99 / 1000)
+    return Run(connections, requests, refused, micros / 1e6, p50 / 1000, p99 / 1000)
 
 
 def settlement_transactions(url: str, token: str, block: int, services: list[str], expected: dict[str, int],
@@ -200,14 +201,18 @@ def plot(path: Path, rows: list[tuple[str, Run, Run]]) -> None:
 
     names = [name for name, _, _ in rows]
     figure, (rate, latency) = plt.subplots(1, 2, figsize=(10, 3.6))
-    rate.bar(names, [loaded.rate for _, _, loaded in rows], color=["#999999", "#3b7dd8", "#e08a2c"])
-    rate.set_title("served calls per second")
+    bars = rate.bar(names, [loaded.rate for _, _, loaded in rows], color=["#999999", "#3b7dd8", "#e08a2c"])
+    rate.bar_label(bars, fmt="%.0f")
+    rate.set_title(f"served calls per second ({rows[0][2].connections} connections)")
     width = 0.38
     xs = range(len(names))
-    latency.bar([x - width / 2 for x in xs], [one.p50_ms for _, one, _ in rows], width, label="p50")
-    latency.bar([x + width / 2 for x in xs], [one.p99_ms for _, one, _ in rows], width, label="p99")
+    p50 = latency.bar([x - width / 2 for x in xs], [one.p50_ms for _, one, _ in rows], width, label="p50")
+    p99 = latency.bar([x + width / 2 for x in xs], [one.p99_ms for _, one, _ in rows], width, label="p99")
+    latency.bar_label(p50, fmt="%.2f")
+    latency.bar_label(p99, fmt="%.1f")
+    latency.set_yscale("log")
     latency.set_xticks(list(xs), names)
-    latency.set_title("latency of one call, one connection (ms)")
+    latency.set_title("latency of a call, one connection (ms, log scale)")
     latency.legend()
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
