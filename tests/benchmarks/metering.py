@@ -36,9 +36,11 @@ from httpx_sse import connect_sse
 from fabric_ca import new_csr, new_key
 from fabric_gateway.signing import to_low_s
 from tdses.metering.client import VoucherSigner
-from tdses.rest.testing import free_port
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))
+from tests.support.ports import free_port  # noqa: E402
+
 CALLS_BOUGHT = 1_000_000
 
 # wrk: each thread takes every n-th voucher of the file; done() prints one machine-readable line.

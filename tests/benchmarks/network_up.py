@@ -21,7 +21,7 @@ from tdses.network.network import clean, init_state
 from tdses.network.processes import running_pid
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from tests.integration.ports import free_base_port  # noqa: E402
+from tests.support.ports import free_base_port  # noqa: E402
 
 
 def rss_mib(network) -> float:

@@ -34,7 +34,7 @@ from tdses.network.network import Network, clean, init_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.integration.conftest import channel_peers_of, enroll_member  # noqa: E402
-from tests.integration.ports import free_base_port  # noqa: E402
+from tests.support.ports import free_base_port  # noqa: E402
 
 KINDS = ["QueryService", "ByRange", "ByStatus", "ByUser"]
 PAGE = "20"

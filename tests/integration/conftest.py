@@ -19,7 +19,7 @@ from tdses.network.network import Network, init_state
 from tdses.network.nodes import ca_name
 from tdses.network.topology import Node, Org
 
-from tests.integration.ports import free_base_port
+from tests.support.ports import free_base_port
 
 
 @pytest.fixture(scope="session")
@@ -97,3 +97,12 @@ def postgres():
     with PostgresServer() as server:
         yield server
 
+
+@pytest.fixture(scope="module")
+def gateways(network, tmp_path_factory):
+    """A REST gateway per organization, in-process, with stores of their own for each test module."""
+    from tests.support.gateways import Gateways
+
+    started = Gateways(network, tmp_path_factory.mktemp("gateways")).start()
+    yield started
+    started.stop()

@@ -99,7 +99,7 @@ def test_two_gateway_replicas_on_postgresql_serve_one_user_alternately(network, 
     import httpx
 
     from tdses.rest.main import app
-    from tdses.rest.testing import GatewayServer, settings_for
+    from tests.support.gateways import GatewayServer, settings_for
 
     settings = settings_for(network, "org1", tmp_path, store=postgres.create_database(f"gw_{secrets.token_hex(4)}"))
     replicas = [GatewayServer(app(settings)).start() for _ in range(2)]
@@ -170,7 +170,7 @@ def test_a_purchase_whose_commit_was_not_seen_in_time_is_paid_once_when_retried(
     import httpx
 
     from tdses.rest.main import app
-    from tdses.rest.testing import GatewayServer, settings_for
+    from tests.support.gateways import GatewayServer, settings_for
 
     settings = settings_for(network, "org1", tmp_path)
     impatient = GatewayServer(app(settings.model_copy(update={"commit_timeout": 0.001}))).start()
@@ -202,3 +202,25 @@ def test_a_purchase_whose_commit_was_not_seen_in_time_is_paid_once_when_retried(
     finally:
         impatient.stop()
         patient.stop()
+
+
+def test_the_rate_limit_holds_across_two_replicas_on_one_store(network, postgres, tmp_path):
+    """A token's bucket is in the shared store: alternating between the replicas does not double the burst."""
+    import httpx
+
+    from tdses.rest.main import app
+    from tests.support.gateways import GatewayServer, settings_for
+
+    settings = settings_for(network, "org1", tmp_path, store=postgres.create_database(f"rl_{secrets.token_hex(4)}"),
+                            rate_limit_per_second=0.05, rate_limit_burst=4)
+    replicas = [GatewayServer(app(settings)).start() for _ in range(2)]
+    try:
+        admin = {"Authorization": f"Bearer {settings.admin_token()}"}
+        statuses = []
+        for i in range(6):
+            with httpx.Client(base_url=replicas[i % 2].url, headers=admin, timeout=60) as http:
+                statuses.append(http.get("/v1/token").status_code)
+        assert statuses == [200] * 4 + [429] * 2
+    finally:
+        for replica in replicas:
+            replica.stop()

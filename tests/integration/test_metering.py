@@ -32,16 +32,11 @@ from tdses.metering.client import GatewayVoucherAuth, MemoryCounter, VoucherAuth
 from tdses.metering.meter import MeterSettings
 from tdses.metering.middleware import MeterMiddleware
 from tdses.metering.voucher import HEADER, Claim, Voucher, request_digest
-from tdses.rest.testing import GatewayServer, Gateways, free_port
+from tests.support.gateways import GatewayServer, Gateways
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-def gateways(network, tmp_path_factory):
-    gw = Gateways(network, tmp_path_factory.mktemp("gateways")).start()
-    yield gw
-    gw.stop()
 
 
 class Upstream:

@@ -14,7 +14,7 @@ import pytest
 from tdses.network.processes import running_pid
 from tdses.network.topology import load
 
-from tests.integration.ports import free_base_port
+from tests.support.ports import free_base_port
 
 pytestmark = pytest.mark.integration
 

@@ -10,16 +10,10 @@ import stat
 import pytest
 
 from tdses.cli import main
-from tdses.rest.testing import Gateways, secret_file
+from tests.support.gateways import secret_file
 
 pytestmark = pytest.mark.integration
 
-
-@pytest.fixture(scope="module")
-def gateways(network, tmp_path_factory):
-    gw = Gateways(network, tmp_path_factory.mktemp("gateways"), orgs=("org1",)).start()
-    yield gw
-    gw.stop()
 
 
 def test_a_developer_registers_logs_in_publishes_and_reads_its_balance(gateways, tmp_path, monkeypatch, capsys):

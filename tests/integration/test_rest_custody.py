@@ -16,18 +16,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from fabric_ca import new_csr, new_key
 from fabric_gateway.signing import to_low_s
 from tdses.network import processes
-from tdses.rest.testing import Gateways
 
 pytestmark = pytest.mark.integration
 
 PRICE = 4
 
-
-@pytest.fixture(scope="module")
-def gateways(network, tmp_path_factory):
-    gw = Gateways(network, tmp_path_factory.mktemp("gateways"), orgs=("org1", "org2")).start()
-    yield gw
-    gw.stop()
 
 
 @pytest.fixture(scope="module")

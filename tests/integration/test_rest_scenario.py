@@ -13,19 +13,13 @@ import pytest
 import yaml
 
 from tdses.paths import NETWORK_CONFIG
-from tdses.rest.testing import Gateways
+from tests.support.gateways import Gateways
 
 pytestmark = pytest.mark.integration
 
 GENESIS = yaml.safe_load((NETWORK_CONFIG / "stoken.yaml").read_text())
 PRICE, CALLS, USED, REWARD, MASHUP_PRICE = 3, 5, 2, 7, 11
 
-
-@pytest.fixture(scope="module")
-def gateways(network, tmp_path_factory):
-    gw = Gateways(network, tmp_path_factory.mktemp("gateways")).start()
-    yield gw
-    gw.stop()
 
 
 def grant_for(info: dict) -> int:

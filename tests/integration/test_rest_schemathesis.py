@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tdses.rest.testing import Gateways
+from tests.support.gateways import Gateways
 
 pytestmark = pytest.mark.integration
 

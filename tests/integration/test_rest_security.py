@@ -8,18 +8,12 @@ import secrets
 import pytest
 
 from tdses.network import processes
-from tdses.rest.testing import Gateways
+from tests.support.gateways import Gateways
 
 pytestmark = pytest.mark.integration
 
 PROBLEM = "application/problem+json"
 
-
-@pytest.fixture(scope="module")
-def gateways(network, tmp_path_factory):
-    gw = Gateways(network, tmp_path_factory.mktemp("gateways"), orgs=("org1", "org2")).start()
-    yield gw
-    gw.stop()
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,14 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import psycopg
+
+from tests.support.ports import free_port
 
 SUPERUSER = "tdses"
 
@@ -33,12 +34,6 @@ def binaries() -> Path:
     if not found:
         raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql")
     return Path(found[-1]).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PostgresServer:

@@ -22,7 +22,7 @@ from tdses.rest.core.keystore import KeyBox
 from tdses.rest.store import ACTIVE, Store, UserRecord
 from tdses.rest.core.tokens import new_token, token_hash
 from tdses.rest.main import app
-from tdses.rest.testing import secret_file
+from tests.support.gateways import secret_file
 
 
 def certificate(name: str, key: ec.EllipticCurvePrivateKey) -> bytes:

@@ -16,6 +16,7 @@ from tdses.rest.core.config import ConfigError, Settings, load_settings, read_se
 from tdses.rest.core.keystore import KeyBox, KeyBoxError
 from tdses.rest.core.problems import problem_from_fabric, transient
 from tdses.rest.core.ratelimit import RateLimiter
+from tdses.rest.store import Store
 from tdses.rest.core.tokens import matches, new_token, token_hash
 
 
@@ -45,9 +46,9 @@ def test_tokens_are_random_and_only_their_hash_matches():
     assert not matches(token_hash(first), token_hash(second))
 
 
-def test_the_token_bucket_allows_a_burst_then_the_rate():
-    now = [0.0]
-    limiter = RateLimiter(rate=2, burst=3, clock=lambda: now[0])
+def test_the_token_bucket_allows_a_burst_then_the_rate(tmp_path):
+    now = [1_000.0]
+    limiter = RateLimiter(rate=2, burst=3, store=Store(tmp_path / "gateway.db"), clock=lambda: now[0])
     assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]
     assert limiter.take("a") == pytest.approx(0.5)
     assert limiter.take("b") == 0.0  # buckets are per token
@@ -57,6 +58,9 @@ def test_the_token_bucket_allows_a_burst_then_the_rate():
     now[0] += 100
     assert [limiter.take("a") for _ in range(3)] == [0.0, 0.0, 0.0]  # refills up to the burst only
     assert limiter.take("a") > 0
+    assert limiter.wait("b") == 0.0 and limiter.wait("b") == 0.0  # looking uses nothing
+    other_replica = RateLimiter(rate=2, burst=3, store=Store(tmp_path / "gateway.db"), clock=lambda: now[0])
+    assert other_replica.take("a") > 0  # one bucket for all the replicas of a store
 
 
 def endorse_error(message: str, code=grpc.StatusCode.ABORTED) -> EndorseError:
@@ -170,8 +174,6 @@ def test_the_store_and_its_write_ahead_log_are_readable_by_their_owner_only(tmp_
     import os
     import stat as st
 
-    from tdses.rest.store import Store
-
     path = tmp_path / "gateway" / "gateway.db"
     store = Store(path)
     store.claim_idempotency_key("alice", "k1", "fingerprint", 60)
@@ -182,7 +184,7 @@ def test_the_store_and_its_write_ahead_log_are_readable_by_their_owner_only(tmp_
     assert st.S_IMODE(os.stat(path.parent).st_mode) == 0o700
 
 
-async def test_random_tokens_from_one_address_are_limited_like_requests_without_one():
+async def test_random_tokens_from_one_address_are_limited_like_requests_without_one(tmp_path):
     import httpx
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
@@ -194,8 +196,9 @@ async def test_random_tokens_from_one_address_are_limited_like_requests_without_
         ok = request.headers.get("authorization") == "Bearer good"
         return JSONResponse({}, status_code=200 if ok else 401)
 
-    now = [0.0]
-    app = RateLimitMiddleware(Starlette(routes=[Route("/v1/me", me)]), RateLimiter(rate=1, burst=5, clock=lambda: now[0]))
+    now = [1_000.0]
+    limiter = RateLimiter(rate=1, burst=5, store=Store(tmp_path / "gateway.db"), clock=lambda: now[0])
+    app = RateLimitMiddleware(Starlette(routes=[Route("/v1/me", me)]), limiter)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
         sprayed = [(await http.get("/v1/me", headers={"Authorization": f"Bearer random{n}"})).status_code
                    for n in range(8)]

@@ -50,7 +50,8 @@ def app(settings: Settings) -> FastAPI:
     application.add_middleware(IdempotencyMiddleware, store=context.store, ttl=settings.idempotency_ttl_seconds,
                                owner_of=lambda token: owner_of(context, token), lease=settings.request_lease())
     application.add_middleware(RateLimitMiddleware,
-                               limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst))
+                               limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst,
+                                                   context.store))
     application.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     application.add_middleware(MetricsMiddleware, metrics=context.metrics,
                                route_of=RouteLabels(lambda: application.openapi()["paths"]))

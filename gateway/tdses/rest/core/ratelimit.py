@@ -1,9 +1,10 @@
-"""A token bucket per API token, and one per client address for requests that do not authenticate, in memory.
+"""A token bucket per API token, and one per client address for requests that do not authenticate, kept in the
+gateway's store: replicas sharing a store share the limit.
 
 A request without a token, or whose token fails authentication (401), is charged to its client address:
 spraying random tokens does not get a fresh bucket each time.
 
-    limiter = RateLimiter(rate=50, burst=100)
+    limiter = RateLimiter(rate=50, burst=100, store=store)
     wait = limiter.take("token-hash")  # 0.0 when allowed, else seconds until the next request may pass
 """
 
@@ -11,52 +12,34 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
-from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tdses.rest.core.asgi import bearer, send_problem
 from tdses.rest.core.problems import Problem
 from tdses.rest.core.tokens import token_hash
+from tdses.rest.store import Store
 
-MAX_BUCKETS = 100_000  # bounds memory when someone sprays random tokens
-
-
-@dataclass
-class Bucket:
-    tokens: float
-    updated: float
+FORGET_EVERY = 10_000  # takes between two sweeps of full buckets
 
 
 class RateLimiter:
-    def __init__(self, rate: float, burst: int, clock=time.monotonic) -> None:
+    def __init__(self, rate: float, burst: int, store: Store, clock=time.time) -> None:
         self.rate = rate
         self.burst = burst
+        self.store = store
         self._clock = clock
-        self._buckets: OrderedDict[str, Bucket] = OrderedDict()
-
-    def _refilled(self, key: str) -> Bucket:
-        now = self._clock()
-        bucket = self._buckets.pop(key, None) or Bucket(float(self.burst), now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
-        bucket.updated = now
-        self._buckets[key] = bucket
-        if len(self._buckets) > MAX_BUCKETS:
-            self._buckets.popitem(last=False)
-        return bucket
+        self._takes = 0
 
     def wait(self, key: str) -> float:
         """Seconds until the key may pass again, without using anything (0.0 when it may now)."""
-        bucket = self._refilled(key)
-        return 0.0 if bucket.tokens >= 1 else (1 - bucket.tokens) / self.rate
+        return self.store.take_rate(key, self.rate, self.burst, self._clock(), spend=0)
 
     def take(self, key: str) -> float:
-        bucket = self._refilled(key)
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return 0.0
-        return (1 - bucket.tokens) / self.rate
+        self._takes += 1
+        if self._takes % FORGET_EVERY == 0:
+            self.store.forget_full_buckets(self.rate, self.burst, self._clock())
+        return self.store.take_rate(key, self.rate, self.burst, self._clock())
 
 
 class RateLimitMiddleware:

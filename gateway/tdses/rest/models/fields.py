@@ -19,6 +19,7 @@ MAX_LATENCY_MS = 3_600_000
 MAX_AVAILABILITY_BP = 10_000
 MAX_COMPONENTS = 32
 MAX_CSR = 4096
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
 
 # Bidirectional controls and zero-width characters: text that reads otherwise than it is (validate.go invisible).

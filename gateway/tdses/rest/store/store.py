@@ -9,10 +9,10 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, inspect, select, update
+from sqlalchemy import Engine, case, create_engine, delete, event, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from tdses.rest.store.tables import idempotency, pending_transactions, users
+from tdses.rest.store.tables import idempotency, pending_transactions, rate_buckets, users
 
 PENDING = "pending"  # enrolled at the CA, not yet registered on chain
 ACTIVE = "active"
@@ -65,7 +65,7 @@ def _owner_only_file(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
-def _engine(url: str) -> Engine:
+def _engine(url: str, synchronous: str = "FULL") -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     database = url.removeprefix("sqlite:///")
@@ -77,6 +77,7 @@ def _engine(url: str) -> Engine:
     def _wal(connection, _record) -> None:
         cursor = connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     return engine
@@ -99,10 +100,16 @@ class Store:
     def __init__(self, location: str | os.PathLike[str]) -> None:
         self.url = store_url(location)
         self._engine = _engine(self.url)
-        self._insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        self._postgresql = self._engine.dialect.name == "postgresql"
+        self._insert = postgresql.insert if self._postgresql else sqlite.insert
         migrate(self._engine)
+        # Every request takes from a rate-limit bucket: those writes need not wait for the disk (a crash may
+        # forget the last few, which only refills a bucket early), so they do not fsync.
+        shared = self._postgresql or self.url == "sqlite://"  # an in-memory database is one connection's
+        self._buckets = self._engine if shared else _engine(self.url, synchronous="NORMAL")
 
     def close(self) -> None:
+        self._buckets.dispose()
         self._engine.dispose()
 
     # --- users ---------------------------------------------------------------------------------
@@ -231,6 +238,34 @@ class Store:
         with self._engine.begin() as db:
             return db.execute(delete(pending_transactions)
                               .where(pending_transactions.c.transaction_id == transaction_id)).rowcount == 1
+
+    # --- rate-limit buckets ---------------------------------------------------------------------------
+
+    def take_rate(self, key: str, rate: float, burst: int, now: float, spend: int = 1) -> float:
+        """Refill key's bucket to now and take spend tokens if there is one: 0.0 when the request passes, else
+        the seconds until one would. One statement, so replicas sharing the store share the bucket."""
+        b = rate_buckets.c
+        grown = b.tokens + (now - b.updated) * rate
+        refilled = case((grown > burst, float(burst)), else_=grown)
+        with self._buckets.begin() as db:
+            if self._postgresql:
+                db.execute(text("SET LOCAL synchronous_commit = off"))
+            row = db.execute(
+                self._insert(rate_buckets)
+                .values(key=key, tokens=float(burst - spend), updated=now, passed=True)
+                .on_conflict_do_update(index_elements=["key"], set_={
+                    "tokens": case((refilled >= 1, refilled - spend), else_=refilled),
+                    "updated": case((b.updated > now, b.updated), else_=now),  # another replica's clock ahead
+                    "passed": refilled >= 1,
+                })
+                .returning(b.tokens, b.passed)
+            ).one()
+        return 0.0 if row.passed else (1 - row.tokens) / rate
+
+    def forget_full_buckets(self, rate: float, burst: int, now: float) -> int:
+        """Buckets that refilled completely are the same as none."""
+        with self._buckets.begin() as db:
+            return db.execute(delete(rate_buckets).where(rate_buckets.c.updated < now - burst / rate)).rowcount
 
 
 def _pending_record(row) -> PendingRecord:

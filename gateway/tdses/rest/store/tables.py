@@ -39,3 +39,11 @@ pending_transactions = Table(
     Column("expires_at", Float, nullable=False),
 )
 
+# Token buckets of the rate limit, shared by the replicas: per API token ("t:<hash>") and per client address.
+rate_buckets = Table(
+    "rate_buckets", metadata,
+    Column("key", String(80), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated", Float, nullable=False),  # wall-clock seconds: every replica's clock
+    Column("passed", Boolean, nullable=False),  # whether the last request passed
+)

@@ -11,7 +11,7 @@ from tdses.rest.api.deps import ContextDep, PrincipalDep, UserDep
 from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
 from tdses.rest.core.problems import Problem
 from tdses.rest.models import responses as out
-from tdses.rest.models.fields import NAME_PATTERN
+from tdses.rest.models.fields import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NAME_PATTERN
 from tdses.rest.models.requests import MashupCreate, ServiceCreate, ServicePatch, ServerAuthorization
 
 router = APIRouter(tags=["services"])
@@ -44,7 +44,7 @@ async def list_services(
     status: Literal["created", "available", "invalid"] | None = None,
     start: NameQuery = None,
     end: NameQuery = None,
-    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
     cursor: NameQuery = None,
 ) -> dict:
     """Services in name order, filtered by developer, by status, or by a name range [start, end)."""

@@ -1,4 +1,4 @@
-"""Run gateways in-process for tests and benchmarks: settings from a local network, uvicorn in a thread.
+"""REST gateways in-process for the tests: settings from a local network, uvicorn in a thread.
 
     settings = settings_for(network, "org1", tmp_path)
     with GatewayServer(app(settings)) as server:
@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import os
 import secrets
-import socket
 import threading
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from fastapi import FastAPI
 
 from tdses.network import gateways
 from tdses.rest.core.config import Settings
+from tests.support.ports import free_port
 
 
 def secret_file(path: Path, content: str) -> Path:
@@ -28,12 +28,6 @@ def secret_file(path: Path, content: str) -> Path:
     with os.fdopen(fd, "w") as f:
         f.write(content)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def settings_for(network, org_name: str, directory: Path, **overrides) -> Settings:

@@ -1,9 +1,17 @@
-"""Free loopback ports for networks started by tests."""
+"""Free loopback ports for the servers and networks the tests start."""
 
 import random
+import socket
 
 from tdses.network.processes import port_in_use
 from tdses.network.topology import load
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the kernel's choice)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def free_base_port(topology: str = "default") -> int:
