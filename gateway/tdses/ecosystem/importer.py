@@ -42,6 +42,7 @@ from fabric_gateway import (
     load_signer,
 )
 from fabric_gateway.aio import ChannelPeers, Connection, Contract, Gateway
+from tdses.chaincode import Code, Fn, ServiceStatus
 from tdses.ecosystem.programmableweb import Ecosystem, Service
 from tdses.network.network import Network
 from tdses.network.nodes import ca_name
@@ -59,7 +60,7 @@ LAG_ATTEMPTS, LAG_PAUSE = 5, 0.5  # a refusal from an endorser a block behind: 0
 TRANSIENT_CODES = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED,
                    grpc.StatusCode.ABORTED}
 
-CREATED, AVAILABLE, INVALID = "created", "available", "invalid"
+CREATED, AVAILABLE, INVALID = ServiceStatus
 
 
 class ImportFailed(Exception):
@@ -220,7 +221,7 @@ def lagging_endorser(action: str, error: ChaincodeError) -> bool:
     missing, or a component it saw published not available. Under load one endorser can be a block behind."""
     if error.code in ("NOT_FOUND", "UNAUTHENTICATED"):
         return True
-    return action == "CreateMashup" and error.code == "INVALID_STATE" and "not available" in str(error)
+    return action == Fn.CREATE_MASHUP and error.code == Code.INVALID_STATE and "not available" in str(error)
 
 
 def developer_orgs(developers: list[str], orgs: list[Org]) -> dict[str, Org]:
@@ -329,7 +330,7 @@ class Importer:
 
         async def check(dev: Developer) -> None:
             try:
-                user = await call(dev.contract, False, "QueryUser", dev.name)
+                user = await call(dev.contract, False, Fn.QUERY_USER, dev.name)
             except ChaincodeError as error:
                 if error.code != "NOT_FOUND":
                     raise
@@ -347,7 +348,7 @@ class Importer:
 
     async def acts_as_itself(self, dev: Developer) -> bool:
         try:
-            me = await call(dev.contract, False, "WhoAmI")
+            me = await call(dev.contract, False, Fn.WHO_AM_I)
         except ChaincodeError as error:
             if error.code == "UNAUTHENTICATED":
                 return False
@@ -360,10 +361,10 @@ class Importer:
         try:
             for dev in devs:
                 try:
-                    await self.submit(dev, "RegisterUser", dev.name, "ProgrammableWeb developer (imported)")
+                    await self.submit(dev, Fn.REGISTER_USER, dev.name, "ProgrammableWeb developer (imported)")
                     self.summary.tally[("developers", "new")] += 1
                 except ChaincodeError as error:
-                    if error.code == "ALREADY_EXISTS" and await self.acts_as_itself(dev):
+                    if error.code == Code.ALREADY_EXISTS and await self.acts_as_itself(dev):
                         self.summary.tally[("developers", "new")] += 1  # a retry after a commit we did not see
                     else:
                         self.summary.fail("developers", f"RegisterUser {dev.name}: {error}")
@@ -383,7 +384,7 @@ class Importer:
             bookmark = ""
             while True:
                 async with self._slots:
-                    page = await call(dev.contract, False, "QueryServiceByUser", dev.name, PAGE, bookmark)
+                    page = await call(dev.contract, False, Fn.QUERY_SERVICE_BY_USER, dev.name, PAGE, bookmark)
                 for record in page["records"]:
                     self.chain[record["name"]] = {"developer": record["developer"], "status": record["status"],
                                                   "components": record["components"]}
@@ -416,15 +417,15 @@ class Importer:
             on_chain = self.chain.get(svc.name)
             phase = 1 if svc.composed else 0
             if on_chain is None:
-                add(phase, "CreateMashup" if svc.composed else "RegisterService", svc)
-                add(phase, "PublishService", svc)
+                add(phase, Fn.CREATE_MASHUP if svc.composed else Fn.REGISTER_SERVICE, svc)
+                add(phase, Fn.PUBLISH_SERVICE, svc)
                 continue
             s.tally[(kind, "already")] += 1
             status = on_chain["status"]
             if status == CREATED:
-                add(phase, "PublishService", svc)
+                add(phase, Fn.PUBLISH_SERVICE, svc)
             elif status == INVALID and (svc.alive or svc.name in needed):
-                add(phase, "PublishService", svc)
+                add(phase, Fn.PUBLISH_SERVICE, svc)
                 republished.add(svc.name)
             else:
                 s.tally[("published", "already")] += 1
@@ -433,7 +434,7 @@ class Importer:
                 continue
             on_chain = self.chain.get(svc.name)
             if on_chain is None or on_chain["status"] != INVALID or svc.name in republished:
-                add(2, "InvalidateService", svc)
+                add(2, Fn.INVALIDATE_SERVICE, svc)
             else:
                 s.tally[("invalidated", "already")] += 1
         again = sum(1 for svc in self.services if svc.name in republished and not svc.alive)
@@ -447,7 +448,7 @@ class Importer:
         costs: Counter = Counter()
         for dev, steps in phases[1].items():
             for step in steps:
-                if step.action == "CreateMashup":
+                if step.action == Fn.CREATE_MASHUP:
                     costs[dev] += sum(apis[c].price for c in step.service.components if apis[c].developer != dev)
         return costs
 
@@ -457,7 +458,7 @@ class Importer:
         short: dict[str, list[tuple[Developer, int]]] = {}
         for name, cost in costs.items():
             dev = self.developers[name]
-            balance = (await call(dev.contract, False, "BalanceOf", name))["balance"]
+            balance = (await call(dev.contract, False, Fn.BALANCE_OF, name))["balance"]
             if balance < cost:
                 short.setdefault(dev.org.name, []).append((dev, cost - balance))
         for org_name, needs in short.items():
@@ -468,7 +469,7 @@ class Importer:
             admin = self.contract(org, Identity(org.msp_id, certificate), load_signer(key))
             for dev, amount in needs:  # one after another: each debits the organization's account
                 try:
-                    await call(admin, True, "OrgTransfer", dev.name, str(amount))
+                    await call(admin, True, Fn.ORG_TRANSFER, dev.name, str(amount))
                     self.summary.transactions += 1
                     self.summary.tally[("funded", "new")] += 1
                 except ChaincodeError as error:
@@ -486,13 +487,13 @@ class Importer:
 
     async def do(self, dev: Developer, step: Step) -> None:
         svc, action = step.service, step.action
-        what = {"RegisterService": "services", "CreateMashup": "mashups", "PublishService": "published",
-                "InvalidateService": "invalidated"}[action]
+        what = {Fn.REGISTER_SERVICE: "services", Fn.CREATE_MASHUP: "mashups", Fn.PUBLISH_SERVICE: "published",
+                Fn.INVALIDATE_SERVICE: "invalidated"}[action]
         if svc.name in self.unusable:
             self.summary.skipped[f"{self.unusable[svc.name]} ({action})"] += 1
             self.progress.total -= 1
             return
-        if action == "CreateMashup":
+        if action == Fn.CREATE_MASHUP:
             blocked = [c for c in svc.components if c in self.unusable]
             if blocked:
                 self.unusable[svc.name] = "a component could not be imported"
@@ -513,14 +514,14 @@ class Importer:
                 self.unusable[svc.name] = "name taken by another user"
                 self.summary.skipped[self.unusable[svc.name]] += 1
             else:
-                if action in ("RegisterService", "CreateMashup"):
+                if action in (Fn.REGISTER_SERVICE, Fn.CREATE_MASHUP):
                     self.unusable[svc.name] = f"{action} failed"
                 self.summary.fail(what, f"{action} {svc.name} by {dev.name}: {error}")
 
     async def submit_step(self, dev: Developer, step: Step) -> None:
         """Submit one step; a refusal that only a lagging endorser gives (it has not committed the block with
         this developer's previous transaction yet) is tried again after a pause."""
-        creates = step.action in ("RegisterService", "CreateMashup")
+        creates = step.action in (Fn.REGISTER_SERVICE, Fn.CREATE_MASHUP)
         argument = json.dumps(step.service.spec()) if creates else step.service.name
         for attempt in range(1, LAG_ATTEMPTS + 1):
             try:
@@ -535,12 +536,13 @@ class Importer:
     async def explain(self, dev: Developer, step: Step, error: ChaincodeError) -> str | None:
         """"already" if the refusal means the step's result is on chain (an earlier run's transaction committed
         after that run stopped), "taken" if another user owns the name, None for a real failure."""
-        if step.action in ("RegisterService", "CreateMashup") and error.code == "ALREADY_EXISTS":
-            record = await call(dev.contract, False, "QueryService", step.service.name)
+        if step.action in (Fn.REGISTER_SERVICE, Fn.CREATE_MASHUP) and error.code == Code.ALREADY_EXISTS:
+            record = await call(dev.contract, False, Fn.QUERY_SERVICE, step.service.name)
             return "already" if record["developer"] == dev.name else "taken"
-        if step.action == "PublishService" and error.code == "INVALID_STATE" and "already available" in str(error):
+        if step.action == Fn.PUBLISH_SERVICE and error.code == Code.INVALID_STATE and "already available" in str(error):
             return "already"
-        if step.action == "InvalidateService" and error.code == "INVALID_STATE" and "already invalid" in str(error):
+        if (step.action == Fn.INVALIDATE_SERVICE and error.code == Code.INVALID_STATE
+                and "already invalid" in str(error)):
             return "already"
         return None
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import httpx
 from httpx_sse import aconnect_sse
 
+from tdses.chaincode import UserStatus
+
 
 class GatewayError(RuntimeError):
     """The gateway answered something else than the meter can use."""
@@ -41,7 +43,7 @@ class MeterGateway:
             if response.status_code != 200:
                 raise GatewayError(f"{response.request.url.path}: {response.status_code} {response.text[:200]}")
         k, r = keys.json(), rights.json()
-        return Account(tuple(k["keys"]), k["status"] == "active", int(r["bought"]), int(r["used"]))
+        return Account(tuple(k["keys"]), k["status"] == UserStatus.ACTIVE, int(r["bought"]), int(r["used"]))
 
     async def settle(self, vouchers: list[str]) -> dict:
         """One SettleCalls transaction. Retried with the same vouchers, it is the same request (Idempotency-Key)."""

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from tdses.chaincode import ServiceStatus
 from tdses.rest.client import ApiClient, ApiError
 
 EXIT_OK, EXIT_API, EXIT_USAGE = 0, 1, 2
@@ -70,7 +71,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     command(service, "invalidate", "withdraw a service of yours", _service_status("invalidate"), (("name",), {}))
     command(service, "show", "one service", _service_show, (("name",), {}))
     command(service, "list", "services", _service_list, (("--developer",), {}),
-            (("--status",), {"choices": ["created", "available", "invalid"]}), (("--start",), {}), (("--end",), {}),
+            (("--status",), {"choices": [s.value for s in ServiceStatus]}), (("--start",), {}), (("--end",), {}),
             (("--page-size",), {"type": int, "default": 20}), (("--cursor",), {}))
     command(service, "authorize", "let a server user reduce rights on your service", _service_authorize,
             (("name",), {}), (("server",), {}))

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from fabric_gateway import EcdsaSigner, Identity
+from tdses.chaincode import Fn
 from tdses.rest.core.context import Context
 from tdses.rest.core.principal import Principal
 from tdses.rest.core.problems import Problem
@@ -67,15 +68,15 @@ async def create_user(context: Context, name: str, introduction: str, csr_pem: s
         record = await _enroll(context, name, csr_pem, token)
     principal = _principal(context, record)
     if not principal.custodial:
-        request = context.offline.prepare(principal, "RegisterUser", name, introduction, after_commit="activate_user")
+        request = context.offline.prepare(principal, Fn.REGISTER_USER, name, introduction, after_commit="activate_user")
         placeholder = {"name": name, "mspId": context.settings.msp_id, "status": "pending"}
         return Created(placeholder, token, record.certificate, request)
     try:
-        submitted = await ledger.submit(principal, "RegisterUser", name, introduction)
+        submitted = await ledger.submit(principal, Fn.REGISTER_USER, name, introduction)
         user = submitted.result
     except Problem as problem:
         if problem.code == "ALREADY_EXISTS" and await _registered_by(context, name):
-            user = await ledger.evaluate(ledger.admin, "QueryUser", name)  # an earlier attempt did commit
+            user = await ledger.evaluate(ledger.admin, Fn.QUERY_USER, name)  # an earlier attempt did commit
         elif problem.status in (503, 504):
             problem.extra["token"] = token  # the registration may still commit: the token is valid then
             raise
@@ -94,7 +95,7 @@ async def create_user(context: Context, name: str, introduction: str, csr_pem: s
 
 async def _name_is_free(context: Context, name: str) -> None:
     try:
-        await context.ledger.evaluate(context.ledger.admin, "QueryUser", name)
+        await context.ledger.evaluate(context.ledger.admin, Fn.QUERY_USER, name)
     except Problem as problem:
         if problem.code == "NOT_FOUND":
             return
@@ -122,7 +123,7 @@ def _principal(context: Context, record: UserRecord) -> Principal:
 async def _registered_by(context: Context, name: str) -> bool:
     """Whether the user `name` on chain is bound to our CA's identity of that name (fabric-ca: CN = enrollment ID)."""
     try:
-        user = await context.ledger.evaluate(context.ledger.admin, "QueryUser", name)
+        user = await context.ledger.evaluate(context.ledger.admin, Fn.QUERY_USER, name)
     except Problem:
         return False
     try:

@@ -10,20 +10,21 @@ import grpc
 from fastapi.responses import JSONResponse
 
 from fabric_gateway import CommitError, CommitStatusError, EndorseError, FabricError, GatewayError, SubmitError
+from tdses.chaincode import Code
 
 MEDIA_TYPE = "application/problem+json"
 
 # The chaincode's stable error codes (chaincode/contract/errors.go) and what they mean over HTTP.
 CHAINCODE_STATUS = {
-    "INVALID_ARGUMENT": 422,
-    "UNAUTHENTICATED": 403,  # the HTTP caller is authenticated; its Fabric identity is no registered user
-    "FORBIDDEN": 403,
-    "NOT_FOUND": 404,
-    "ALREADY_EXISTS": 409,
-    "INSUFFICIENT_FUNDS": 409,
-    "INVALID_STATE": 409,
-    "CONFLICT": 409,
-    "INTERNAL": 502,
+    Code.INVALID_ARGUMENT: 422,
+    Code.UNAUTHENTICATED: 403,  # the HTTP caller is authenticated; its Fabric identity is no registered user
+    Code.FORBIDDEN: 403,
+    Code.NOT_FOUND: 404,
+    Code.ALREADY_EXISTS: 409,
+    Code.INSUFFICIENT_FUNDS: 409,
+    Code.INVALID_STATE: 409,
+    "CONFLICT": 409,  # the gateway's own: a read conflict that outlived its retries
+    Code.INTERNAL: 502,
 }
 
 TITLES = {

@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
+from tdses.chaincode import Fn
 from tdses.metering.voucher import Claim, Voucher
 from tdses.rest.api.deps import ContextDep, PrincipalDep, UserDep, same_user
 from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
@@ -25,14 +26,14 @@ Name = Annotated[str, Path(pattern=NAME_PATTERN, examples=["weather-api"])]
 @router.get("/users/{name}/voucher-keys", response_model=out.VoucherKeys)
 async def voucher_keys(name: Name, context: ContextDep, principal: PrincipalDep) -> dict:
     """The public keys a user's vouchers may be signed with, newest first, and whether the user is active."""
-    return await context.ledger.evaluate(principal, "QueryVoucherKeys", name)
+    return await context.ledger.evaluate(principal, Fn.QUERY_VOUCHER_KEYS, name)
 
 
 @router.post("/users/{name}/voucher-key", response_model=out.VoucherKeys, responses=TRANSACTION_RESPONSES)
 async def update_voucher_key(name: Name, context: ContextDep, principal: UserDep, response: Response) -> dict:
     """After re-enrolling with a new key: make it the key of your vouchers (the previous one stays valid)."""
     same_user(principal, name)
-    return await transact(context, principal, response, "UpdateVoucherKey")
+    return await transact(context, principal, response, Fn.UPDATE_VOUCHER_KEY)
 
 
 @router.post("/services/{name}/settlements", response_model=out.Settlement, responses=TRANSACTION_RESPONSES)
@@ -40,7 +41,7 @@ async def settle_calls(name: Name, body: SettlementCreate, context: ContextDep, 
                        response: Response) -> dict:
     """For the service's developer or a server it authorized: record the calls users' vouchers account for. Per
     user, used calls become the highest count that holds; vouchers that do not hold are listed in `rejected`."""
-    return await transact(context, principal, response, "SettleCalls", name,
+    return await transact(context, principal, response, Fn.SETTLE_CALLS, name,
                           json.dumps(body.vouchers, separators=(",", ":")))
 
 

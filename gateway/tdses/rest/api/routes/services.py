@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
+from tdses.chaincode import Fn, ServiceStatus
 from tdses.rest.api.deps import ContextDep, PrincipalDep, UserDep
 from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
 from tdses.rest.core.problems import Problem
@@ -27,13 +28,13 @@ def compact(model) -> str:
 @router.post("/services", status_code=201, response_model=out.Service, responses=TRANSACTION_RESPONSES)
 async def register_service(body: ServiceCreate, context: ContextDep, principal: UserDep, response: Response) -> dict:
     """Register a service of yours (status created; publish it to sell calls)."""
-    return await transact(context, principal, response, "RegisterService", compact(body))
+    return await transact(context, principal, response, Fn.REGISTER_SERVICE, compact(body))
 
 
 @router.post("/mashups", status_code=201, response_model=out.MashupReceipt, responses=TRANSACTION_RESPONSES)
 async def create_mashup(body: MashupCreate, context: ContextDep, principal: UserDep, response: Response) -> dict:
     """Compose available services into a mashup of yours; you pay each component's price to its developer."""
-    return await transact(context, principal, response, "CreateMashup", compact(body))
+    return await transact(context, principal, response, Fn.CREATE_MASHUP, compact(body))
 
 
 @router.get("/services", response_model=out.ServicePage)
@@ -41,7 +42,7 @@ async def list_services(
     context: ContextDep,
     principal: PrincipalDep,
     developer: NameQuery = None,
-    status: Literal["created", "available", "invalid"] | None = None,
+    status: ServiceStatus | None = None,
     start: NameQuery = None,
     end: NameQuery = None,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
@@ -55,39 +56,40 @@ async def list_services(
         raise Problem(422, "INVALID_ARGUMENT", "start must come before end")
     size, bookmark = str(page_size), cursor or ""
     if developer is not None:
-        page = await context.ledger.evaluate(principal, "QueryServiceByUser", developer, size, bookmark)
+        page = await context.ledger.evaluate(principal, Fn.QUERY_SERVICE_BY_USER, developer, size, bookmark)
     elif status is not None:
-        page = await context.ledger.evaluate(principal, "QueryServiceByStatus", status, size, bookmark)
+        page = await context.ledger.evaluate(principal, Fn.QUERY_SERVICE_BY_STATUS, status, size, bookmark)
     else:
         if cursor is not None and (cursor < (start or "") or (end is not None and cursor >= end)):
             raise Problem(422, "INVALID_ARGUMENT", "cursor is outside the name range")
-        page = await context.ledger.evaluate(principal, "QueryServiceByRange", start or "", end or "", size, bookmark)
+        page = await context.ledger.evaluate(principal, Fn.QUERY_SERVICE_BY_RANGE, start or "", end or "", size,
+                                             bookmark)
     return {"items": page.get("records") or [], "nextCursor": page.get("bookmark") or None}
 
 
 @router.get("/services/{name}", response_model=out.Service)
 async def get_service(name: ServiceName, context: ContextDep, principal: PrincipalDep) -> dict:
     """One service or mashup."""
-    return await context.ledger.evaluate(principal, "QueryService", name)
+    return await context.ledger.evaluate(principal, Fn.QUERY_SERVICE, name)
 
 
 @router.patch("/services/{name}", response_model=out.Service, responses=TRANSACTION_RESPONSES)
 async def edit_service(name: ServiceName, body: ServicePatch, context: ContextDep, principal: UserDep,
                        response: Response) -> dict:
     """Change the description, category, URL, QoS or price of a service of yours."""
-    return await transact(context, principal, response, "EditService", name, compact(body))
+    return await transact(context, principal, response, Fn.EDIT_SERVICE, name, compact(body))
 
 
 @router.post("/services/{name}/publish", response_model=out.Service, responses=TRANSACTION_RESPONSES)
 async def publish_service(name: ServiceName, context: ContextDep, principal: UserDep, response: Response) -> dict:
     """Make a service of yours available."""
-    return await transact(context, principal, response, "PublishService", name)
+    return await transact(context, principal, response, Fn.PUBLISH_SERVICE, name)
 
 
 @router.post("/services/{name}/invalidate", response_model=out.Service, responses=TRANSACTION_RESPONSES)
 async def invalidate_service(name: ServiceName, context: ContextDep, principal: UserDep, response: Response) -> dict:
     """Withdraw a service of yours (it can be published again)."""
-    return await transact(context, principal, response, "InvalidateService", name)
+    return await transact(context, principal, response, Fn.INVALIDATE_SERVICE, name)
 
 
 @router.post("/services/{name}/servers", status_code=201, response_model=out.ServerGrant,
@@ -95,11 +97,11 @@ async def invalidate_service(name: ServiceName, context: ContextDep, principal: 
 async def authorize_server(name: ServiceName, body: ServerAuthorization, context: ContextDep, principal: UserDep,
                            response: Response) -> dict:
     """Let a user (your service's server) reduce callers' rights on a service of yours."""
-    return await transact(context, principal, response, "AuthorizeServer", name, body.server)
+    return await transact(context, principal, response, Fn.AUTHORIZE_SERVER, name, body.server)
 
 
 @router.delete("/services/{name}/servers/{server}", response_model=out.ServerGrant, responses=TRANSACTION_RESPONSES)
 async def revoke_server(name: ServiceName, server: Annotated[str, Path(pattern=NAME_PATTERN)], context: ContextDep,
                         principal: UserDep, response: Response) -> dict:
     """Withdraw a server's authorization."""
-    return await transact(context, principal, response, "RevokeServer", name, server)
+    return await transact(context, principal, response, Fn.REVOKE_SERVER, name, server)

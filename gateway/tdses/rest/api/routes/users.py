@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
+from tdses.chaincode import Fn
 from tdses.rest.api.deps import ContextDep, OptionalPrincipalDep, PrincipalDep, UserDep, same_user, unauthorized
 from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
 from tdses.rest.core.onboarding import create_user
@@ -40,20 +41,20 @@ async def register_user(body: UserCreate, context: ContextDep, principal: Option
 @router.get("/me", response_model=out.User)
 async def who_am_i(context: ContextDep, principal: UserDep) -> dict:
     """The caller's own user, with balance and contribution."""
-    return await context.ledger.evaluate(principal, "QueryUser", principal.name)
+    return await context.ledger.evaluate(principal, Fn.QUERY_USER, principal.name)
 
 
 @router.get("/{name}", response_model=out.User)
 async def get_user(name: UserName, context: ContextDep, principal: PrincipalDep) -> dict:
     """A user of any organization, with balance and contribution (paper eq. 1)."""
-    return await context.ledger.evaluate(principal, "QueryUser", name)
+    return await context.ledger.evaluate(principal, Fn.QUERY_USER, name)
 
 
 @router.delete("/{name}", response_model=out.RemovalReceipt, responses=TRANSACTION_RESPONSES)
 async def remove_user(name: UserName, context: ContextDep, principal: UserDep, response: Response) -> dict:
     """Remove yourself: your services become invalid, your SToken return to the pool, your identity is revoked."""
     same_user(principal, name)
-    return await transact(context, principal, response, "RemoveUser", name, after_commit="forget_user")
+    return await transact(context, principal, response, Fn.REMOVE_USER, name, after_commit="forget_user")
 
 
 @router.post("/{name}/token", response_model=out.TokenRotated)

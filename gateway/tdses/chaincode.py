@@ -1,0 +1,67 @@
+"""The service chaincode's vocabulary, as the Python side uses it: function names, statuses, error codes.
+`tests/unit/test_chaincode_vocabulary.py` checks each against the Go source, so the two cannot drift."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Fn(StrEnum):
+    """Contract functions. The paper's names are kept on chain; where one misleads, the comment says what it does."""
+
+    INIT = "Init"
+    TOKEN_INFO = "TokenInfo"
+    BALANCE_OF = "BalanceOf"
+    TRANSFER = "Transfer"
+    ORG_TRANSFER = "OrgTransfer"
+    REGISTER_USER = "RegisterUser"
+    REMOVE_USER = "RemoveUser"
+    QUERY_USER = "QueryUser"
+    WHO_AM_I = "WhoAmI"
+    SET_CONTRIBUTION_WEIGHTS = "SetContributionWeights"
+    COMPACT_ACCOUNT = "CompactAccount"
+    REGISTER_SERVICE = "RegisterService"
+    PUBLISH_SERVICE = "PublishService"
+    INVALIDATE_SERVICE = "InvalidateService"
+    EDIT_SERVICE = "EditService"
+    QUERY_SERVICE = "QueryService"
+    QUERY_SERVICE_BY_USER = "QueryServiceByUser"
+    QUERY_SERVICE_BY_RANGE = "QueryServiceByRange"
+    QUERY_SERVICE_BY_STATUS = "QueryServiceByStatus"
+    COMPACT_SERVICE = "CompactService"
+    CREATE_MASHUP = "CreateMashup"
+    BUY_CALLS_AT_ANY_PRICE = "CallService"  # the paper's name: it buys calls
+    BUY_CALLS = "BuyCalls"  # with the most the buyer pays per call
+    GET_RIGHTS = "GetSpecCallTime"
+    GET_SERVICE_USAGE = "GetCallTimesOfService"
+    REDUCE_CALLS = "ReduceCallTime"
+    AUTHORIZE_SERVER = "AuthorizeServer"
+    REVOKE_SERVER = "RevokeServer"
+    REWARD_SERVICE = "RewardService"
+    SETTLE_CALLS = "SettleCalls"
+    UPDATE_VOUCHER_KEY = "UpdateVoucherKey"
+    QUERY_VOUCHER_KEYS = "QueryVoucherKeys"
+
+
+class ServiceStatus(StrEnum):
+    CREATED = "created"
+    AVAILABLE = "available"
+    INVALID = "invalid"
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "active"
+    REMOVED = "removed"
+
+
+class Code(StrEnum):
+    """The stable prefix of every chaincode error message ("CODE: message")."""
+
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    FORBIDDEN = "FORBIDDEN"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    INVALID_STATE = "INVALID_STATE"
+    INTERNAL = "INTERNAL"
