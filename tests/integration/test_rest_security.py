@@ -4,9 +4,12 @@ get 401, and bad input gets a clear 4xx without any transaction reaching the led
 from __future__ import annotations
 
 import secrets
+import time
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from tdses.metering.voucher import Claim, Voucher, request_digest
 from tdses.network import processes
 from tests.support.gateways import Gateways
 
@@ -50,7 +53,15 @@ def mutating_operations(names: dict) -> list[tuple[str, str, dict | None]]:
         ("POST", f"/v1/services/{s}/servers", {"server": names["attacker"]}),
         ("DELETE", f"/v1/services/{s}/servers/{names['attacker']}", None),
         ("POST", f"/v1/services/{s}/rights/{b}/reduce", {"calls": 1}),
+        ("POST", f"/v1/users/{v}/voucher-key", None),
+        ("POST", f"/v1/services/{s}/settlements", {"vouchers": [a_voucher(s, b)]}),
     ]
+
+
+def a_voucher(service: str, user: str) -> str:
+    """A well-formed voucher (signed by a key that is nobody's)."""
+    claim = Claim(service, user, 1, request_digest("GET", "/"), int(time.time() * 1000))
+    return Voucher.sign(claim, ec.generate_private_key(ec.SECP256R1())).text
 
 
 def test_no_user_acts_for_another_on_any_mutating_endpoint(gateways, world, network):
@@ -107,6 +118,7 @@ def test_missing_wrong_or_revoked_tokens_get_401_on_every_mutating_endpoint(gate
         ("POST", f"/v1/services/{names['service']}/rewards", {"amount": 1}),
         ("POST", "/v1/transfers", {"to": names["victim"], "amount": 1}),
         ("POST", "/v1/transactions/" + "0" * 64 + "/signature", {"signature": "MEUCIQDabcdefgh"}),
+        ("POST", f"/v1/services/{names['service']}/vouchers", {"vouchers": [{"count": 1, "digest": "A" * 43}]}),
     ]
     assert len({(m, _template(p, spec)) for m, p, _ in ours}) == len(mutating), "every mutating endpoint is covered"
     for token in (None, "wrong-token", revoked):
