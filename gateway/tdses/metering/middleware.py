@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tdses.asgi import read_body, replaying
 from tdses.metering.meter import Meter, MeterSettings, Verdict
 from tdses.metering.voucher import HEADER
 
@@ -45,7 +46,7 @@ class MeterMiddleware:
         if not verdict.accepted:
             return await send_verdict(send, verdict)
         scope.setdefault("state", {})["tdses_user"] = verdict.user
-        await self.app(scope, replay(body, receive), send)
+        await self.app(scope, replaying(body, receive), send)
 
     def _lifespan(self, receive: Receive) -> Receive:
         async def wrapped() -> Message:
@@ -56,30 +57,6 @@ class MeterMiddleware:
                 await self.meter.stop()
             return message
         return wrapped
-
-
-async def read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def again() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-    return again
 
 
 async def send_verdict(send: Send, verdict: Verdict) -> None:

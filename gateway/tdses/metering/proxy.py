@@ -13,6 +13,7 @@ import aiohttp
 import yarl
 from starlette.types import Receive, Scope, Send
 
+from tdses.asgi import read_body
 from tdses.metering.meter import Meter, MeterSettings
 from tdses.metering.middleware import MeterMiddleware
 
@@ -34,12 +35,7 @@ class Forward:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await self._lifespan(receive, send)
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body", False):
-                break
+        body = await read_body(receive)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
                    if k not in NOT_FORWARDED and k != USER_HEADER]
         user = scope.get("state", {}).get("tdses_user")

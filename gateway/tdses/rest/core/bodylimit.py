@@ -6,8 +6,9 @@ is streamed in (chunked) is refused with 413 too, never half-parsed by a route.
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tdses.asgi import replaying
 from tdses.rest.core.asgi import header, send_problem
 from tdses.rest.core.problems import Problem
 
@@ -40,14 +41,4 @@ class BodyLimitMiddleware:
                 return await send_problem(send, self.too_large())
             chunks.append(chunk)
             more = message.get("more_body", False)
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()  # after the body: the disconnect, for streaming responses
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(b"".join(chunks), receive), send)

@@ -16,6 +16,7 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tdses.asgi import read_body, replaying
 from tdses.rest.core.asgi import bearer, header, send_problem
 from tdses.rest.core.problems import Problem
 from tdses.rest.store import Store
@@ -78,14 +79,6 @@ class IdempotencyMiddleware:
         status = 0
         headers: list[tuple[bytes, bytes]] = []
         chunks: list[bytes] = []
-        sent_body = False
-
-        async def replay_receive() -> Message:
-            nonlocal sent_body
-            if sent_body:
-                return await receive()
-            sent_body = True
-            return {"type": "http.request", "body": body, "more_body": False}
 
         async def capture(message: Message) -> None:
             nonlocal status, headers
@@ -97,7 +90,7 @@ class IdempotencyMiddleware:
 
         bound = _request.set((owner, key))
         try:
-            await self.app(scope, replay_receive, capture)
+            await self.app(scope, replaying(body, receive), capture)
         except BaseException:
             self.store.release_idempotency_key(owner, key)
             raise
@@ -109,18 +102,6 @@ class IdempotencyMiddleware:
             kept = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers
                     if k.lower() in (b"content-type", b"location", b"x-transaction-id", b"retry-after")]
             self.store.finish_idempotency_key(owner, key, status, json.dumps(kept), b"".join(chunks))
-
-
-async def read_body(receive: Receive) -> bytes:
-    parts = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        parts.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(parts)
 
 
 async def replay(send: Send, status: int, headers_json: str, body: bytes) -> None:
