@@ -3,6 +3,7 @@ authorized): users' voucher keys and rights, settlements, and the chaincode even
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -35,10 +36,10 @@ class MeterGateway:
 
     async def account(self, user: str) -> Account | None:
         """None if the user does not exist."""
-        keys = await self.http.get(f"/v1/users/{user}/voucher-keys")
+        keys, rights = await asyncio.gather(self.http.get(f"/v1/users/{user}/voucher-keys"),
+                                            self.http.get(f"/v1/services/{self.service}/rights/{user}"))
         if keys.status_code == 404:
             return None
-        rights = await self.http.get(f"/v1/services/{self.service}/rights/{user}")
         for response in (keys, rights):
             if response.status_code != 200:
                 raise GatewayError(f"{response.request.url.path}: {response.status_code} {response.text[:200]}")

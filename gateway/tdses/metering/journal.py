@@ -27,9 +27,8 @@ CREATE TABLE IF NOT EXISTS settled (
 """
 
 
-# SQLite's default: the WAL is copied into the database (with an fsync) every 1,000 pages and then reused, so
-# it never grows; the writer thread (writer.py) does it, off the event loop. checkpoint() runs after settlements.
-CHECKPOINT_PAGES = 1_000
+# The WAL is copied into the database (with an fsync) every 1,000 pages, SQLite's default, and then reused, so it
+# never grows; the commit that triggers it runs in the writer thread (writer.py), off the event loop.
 
 
 class JournalError(RuntimeError):
@@ -56,7 +55,6 @@ class Journal:
             self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES}")
             self._db.executescript(SCHEMA)
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('service', ?)", (service,))
             (owner,) = self._db.execute("SELECT value FROM meta WHERE name = 'service'").fetchone()
@@ -120,10 +118,6 @@ class Journal:
             return self._db.execute("""
                 DELETE FROM accepted WHERE accepted_at < ? AND count <= coalesce(
                     (SELECT count FROM settled WHERE settled.user = accepted.user), 0)""", (older_than,)).rowcount
-
-    def checkpoint(self) -> None:
-        with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def accepted_count(self) -> int:
         with self._lock:

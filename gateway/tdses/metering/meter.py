@@ -75,10 +75,6 @@ class CachedAccount:
     account: Account | None  # None: no such user (remembered too, so that made-up names cost one read)
     keys: list[ec.EllipticCurvePublicKey]
     loaded_at: float
-    # Counts up to here were settled on chain by someone else (another meter, or this one before it lost its
-    # journal): refused. Counts this meter settled past while their calls were on the way are not: its journal
-    # knows their replays.
-    floor: int = 0
 
 
 class Meter:
@@ -88,8 +84,10 @@ class Meter:
         self.gateway = gateway or MeterGateway(settings.gateway_url, settings.token, settings.service)
         self.journal = Journal(settings.journal, settings.service)
         self.writer = JournalWriter(self.journal)
-        self.stats: Counter[str] = Counter()
         self._settled_here = self.journal.settled()  # per user: how far this meter itself settled
+        # Per user: counts up to here were settled on chain by someone else (another meter, or this one before it
+        # lost its journal) and are refused. Counts this meter settled past while their calls were on the way are
+        # not: its journal knows their replays.
         self._floors: dict[str, int] = {}
         self._accounts: dict[str, CachedAccount] = {}
         self._loading: dict[str, asyncio.Future] = {}
@@ -154,7 +152,7 @@ class Meter:
         account = cached.account
         if not account.active:
             return Verdict(403, "USER_REMOVED", f"user {claim.user!r} was removed")
-        if claim.count <= cached.floor:
+        if claim.count <= self._floors.get(claim.user, 0):
             return Verdict(409, "COUNT_USED", f"calls up to {account.used} are settled: count from there",
                            claim.user, claim.count, {"used": account.used})
         if claim.count > account.bought:
@@ -167,7 +165,6 @@ class Meter:
         if not await self.writer.record(claim.user, claim.count, voucher.text):
             return Verdict(409, "VOUCHER_REPLAYED", f"call {claim.count} of user {claim.user!r} was made before",
                            claim.user, claim.count)
-        self.stats["accepted"] += 1
         self._since_settlement += 1
         if self._since_settlement >= self.settings.settle_every_calls:
             self._since_settlement = 0
@@ -194,10 +191,9 @@ class Meter:
         generation = self._generation[user]
         account = await self.gateway.account(user)
         keys = [k for k in map(public_key, account.keys) if k is not None] if account else []
-        floor = self._floors.get(user, 0)
         if account is not None and account.used > self._settled_here.get(user, 0):
-            floor = self._floors[user] = account.used
-        cached = CachedAccount(account, keys, time.monotonic(), floor)
+            self._floors[user] = account.used
+        cached = CachedAccount(account, keys, time.monotonic())
         if self._generation[user] == generation:  # no event made it stale while it was read
             self._accounts[user] = cached
         return cached
@@ -270,9 +266,6 @@ class Meter:
                     if outcome != "settled":
                         log.warning("the chain refused call %d of user %s: %s", u.count, u.user, outcome)
                     await asyncio.to_thread(self.journal.mark, u.user, u.count, outcome)
-                self.stats["settlements"] += 1
-                self.stats["settled_calls"] += sum(s["calls"] for s in result.get("settled", []))
             await asyncio.to_thread(self.journal.prune, time.time() - 2 * self.settings.freshness - 60)
-            await asyncio.to_thread(self.journal.checkpoint)
             return transactions
 

@@ -33,7 +33,7 @@ class RateLimiter:
 
     def wait(self, key: str) -> float:
         """Seconds until the key may pass again, without using anything (0.0 when it may now)."""
-        return self.store.take_rate(key, self.rate, self.burst, self._clock(), spend=0)
+        return self.store.peek_rate(key, self.rate, self.burst, self._clock())
 
     def take(self, key: str) -> float:
         self._takes += 1

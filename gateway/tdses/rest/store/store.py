@@ -241,9 +241,9 @@ class Store:
 
     # --- rate-limit buckets ---------------------------------------------------------------------------
 
-    def take_rate(self, key: str, rate: float, burst: int, now: float, spend: int = 1) -> float:
-        """Refill key's bucket to now and take spend tokens if there is one: 0.0 when the request passes, else
-        the seconds until one would. One statement, so replicas sharing the store share the bucket."""
+    def take_rate(self, key: str, rate: float, burst: int, now: float) -> float:
+        """Refill key's bucket to now and take a token if there is one: 0.0 when the request passes, else the
+        seconds until one would. One statement, so replicas sharing the store share the bucket."""
         b = rate_buckets.c
         grown = b.tokens + (now - b.updated) * rate
         refilled = case((grown > burst, float(burst)), else_=grown)
@@ -252,15 +252,23 @@ class Store:
                 db.execute(text("SET LOCAL synchronous_commit = off"))
             row = db.execute(
                 self._insert(rate_buckets)
-                .values(key=key, tokens=float(burst - spend), updated=now, passed=True)
+                .values(key=key, tokens=float(burst - 1), updated=now, passed=True)
                 .on_conflict_do_update(index_elements=["key"], set_={
-                    "tokens": case((refilled >= 1, refilled - spend), else_=refilled),
+                    "tokens": case((refilled >= 1, refilled - 1), else_=refilled),
                     "updated": case((b.updated > now, b.updated), else_=now),  # another replica's clock ahead
                     "passed": refilled >= 1,
                 })
                 .returning(b.tokens, b.passed)
             ).one()
         return 0.0 if row.passed else (1 - row.tokens) / rate
+
+    def peek_rate(self, key: str, rate: float, burst: int, now: float) -> float:
+        """Seconds until key's bucket lets a request pass (0.0: now), without taking or writing anything."""
+        with self._buckets.connect() as db:
+            row = db.execute(select(rate_buckets.c.tokens, rate_buckets.c.updated)
+                             .where(rate_buckets.c.key == key)).first()
+        tokens = burst if row is None else min(burst, row.tokens + max(0.0, now - row.updated) * rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / rate
 
     def forget_full_buckets(self, rate: float, burst: int, now: float) -> int:
         """Buckets that refilled completely are the same as none."""
