@@ -7,10 +7,10 @@ import os
 import sys
 
 from tdses.ecosystem import cli as ecosystem_cli
+from tdses.fabric.errors import NetworkError
 from tdses.k8s import cli as k8s_cli
+from tdses.local import cli as network_cli
 from tdses.metering import cli as metering_cli
-from tdses.network import cli as network_cli
-from tdses.network.errors import NetworkError
 from tdses.rest import cli as rest_cli
 
 # Each module has add_parsers(subparsers), and sets `handler` (args -> exit code) on its parsers.

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tdses.network.network import clean, init_state
-from tdses.network.processes import running_pid
+from tdses.local.network import clean, init_state
+from tdses.local.processes import running_pid
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.support.ports import free_base_port  # noqa: E402

@@ -30,7 +30,7 @@ from fabric_gateway import Connection, Gateway
 
 from tdses.ecosystem.importer import Importer, Progress, Summary, describe_selection
 from tdses.ecosystem.programmableweb import Ecosystem, Service, load, stable_hash
-from tdses.network.network import Network, clean, init_state
+from tdses.local.network import Network, clean, init_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from tests.integration.conftest import channel_peers_of, enroll_member  # noqa: E402

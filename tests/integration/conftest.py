@@ -15,9 +15,9 @@ import pytest
 
 from fabric_ca import CAClient
 from fabric_gateway import ChannelPeers, EcdsaSigner, Gateway, Identity, connect
-from tdses.network.network import Network, init_state
-from tdses.network.nodes import ca_name
-from tdses.network.topology import Node, Org
+from tdses.fabric.nodes import ca_name
+from tdses.fabric.topology import Node, Org
+from tdses.local.network import Network, init_state
 
 from tests.support.ports import free_base_port
 

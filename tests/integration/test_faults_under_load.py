@@ -15,7 +15,7 @@ import time
 import httpx
 import pytest
 
-from tdses.network import processes
+from tdses.local import processes
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from tdses.network import channel, processes
-from tdses.network.admin import Admin
-from tdses.network.toolchain import binaries
+from tdses.fabric.toolchain import binaries
+from tdses.local import channel, processes
+from tdses.local.admin import Admin
 
 pytestmark = pytest.mark.integration
 

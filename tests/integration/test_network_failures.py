@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tdses.network.processes import running_pid
-from tdses.network.topology import load
+from tdses.fabric.topology import load
+from tdses.local.processes import running_pid
 
 from tests.support.ports import free_base_port
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from fabric_ca import new_csr, new_key
 from fabric_gateway.signing import to_low_s
-from tdses.network import processes
+from tdses.local import processes
 
 pytestmark = pytest.mark.integration
 

@@ -9,8 +9,8 @@ import time
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from tdses.local import processes
 from tdses.metering.voucher import Claim, Voucher, request_digest
-from tdses.network import processes
 from tests.support.gateways import Gateways
 
 pytestmark = pytest.mark.integration

@@ -17,8 +17,8 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from tdses.network import gateways
-from tdses.rest.core.config import Settings
+from tdses.fabric import gateways
+from tdses.rest.config import Settings
 from tests.support.ports import free_port
 
 

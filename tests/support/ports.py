@@ -3,8 +3,8 @@
 import random
 import socket
 
-from tdses.network.processes import port_in_use
-from tdses.network.topology import load
+from tdses.fabric.topology import load
+from tdses.local.processes import port_in_use
 
 
 def free_port() -> int:

@@ -20,9 +20,9 @@ from tdses.ecosystem.importer import (
     developer_orgs,
 )
 from tdses.ecosystem.programmableweb import data_dir, load
-from tdses.network.network import Network
-from tdses.network.state import State
-from tdses.network.topology import load as load_topology
+from tdses.fabric.state import State
+from tdses.fabric.topology import load as load_topology
+from tdses.local.network import Network
 
 DATA = data_dir()
 

@@ -8,10 +8,10 @@ from unittest import mock
 
 import pytest
 
+from tdses.fabric.errors import NetworkError
 from tdses.k8s import cli, deploy, validate
 from tdses.k8s.cluster import Cluster
 from tdses.k8s.errors import KubernetesError
-from tdses.network.errors import NetworkError
 from test_k8s_support import fake_state, kube_topology, named, rendered  # noqa: F401
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tdses.fabric import configtx
 from tdses.k8s import kafka
-from tdses.network import configtx
 from test_k8s_support import fake_state, kube_topology
 
 

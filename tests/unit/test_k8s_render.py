@@ -8,12 +8,12 @@ import shutil
 import pytest
 import yaml
 
+from tdses.fabric import gateways, nodes, toolchain
+from tdses.fabric.state import State
+from tdses.fabric.topology import load
 from tdses.k8s import config_files, credentials, layout, render, validate
 from tdses.k8s.errors import KubernetesError
 from tdses.k8s.layout import KubernetesLayout
-from tdses.network import gateways, nodes, toolchain
-from tdses.network.state import State
-from tdses.network.topology import load
 from test_k8s_support import (ADMIN_TOKEN, REGISTRAR_SECRET, container, env, fake_state, kube_topology,  # noqa: F401
                               named, of_kind, pod_spec, rendered)
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tdses.fabric.state import State
+from tdses.fabric.topology import Topology, load
 from tdses.k8s import credentials, kafka, kustomize, render
-from tdses.network.state import State
-from tdses.network.topology import Topology, load
+from tdses.k8s.placement import Kubernetes
 
 FAKE_CERT = "-----BEGIN CERTIFICATE-----\nstand-in\n-----END CERTIFICATE-----\n"
 FAKE_KEY = "-----BEGIN PRIVATE KEY-----\nstand-in\n-----END PRIVATE KEY-----\n"
@@ -22,7 +23,7 @@ ADMIN_TOKEN = "admin-token-of-{org}"
 
 
 def kube_topology() -> Topology:
-    return load("default", 0, kubernetes=True)
+    return load("default", placement=Kubernetes())
 
 
 def _write(path: Path, text: str | bytes) -> None:

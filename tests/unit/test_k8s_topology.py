@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 import yaml
 
+from tdses.fabric import configtx
 from tdses.k8s import kafka, validate
-from tdses.network import configtx
-from tdses.network.topology import KUBERNETES_PORTS
+from tdses.k8s.placement import PORTS as KUBERNETES_PORTS
 from test_k8s_support import container, env, named, of_kind, pod_spec, rendered  # noqa: F401
 
 COMPONENT = "app.kubernetes.io/component"

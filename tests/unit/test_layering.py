@@ -13,12 +13,15 @@ GATEWAY = Path(__file__).resolve().parents[2] / "gateway"
 FORBIDDEN = {
     "fabric_gateway": ["tdses", "fabric_ca"],  # client libraries know nothing of this project
     "fabric_ca": ["tdses", "fabric_gateway"],
-    "tdses.k8s": ["tdses.network.network", "tdses.network.processes", "tdses.network.cli", "tdses.rest",
-                  "tdses.ecosystem"],  # renders from the deployment model, never from the local runner
-    "tdses.rest": ["tdses.k8s", "tdses.ecosystem", "tdses.network.network", "tdses.network.processes"],
-    "tdses.network": ["tdses.k8s", "tdses.rest", "tdses.ecosystem"],
+    # The deployment model is what both runners deploy: it knows neither of them, nor who uses the network.
+    "tdses.fabric": ["tdses.local", "tdses.k8s", "tdses.rest", "tdses.ecosystem", "tdses.metering"],
+    "tdses.local": ["tdses.k8s", "tdses.rest", "tdses.ecosystem", "tdses.metering"],
+    "tdses.k8s": ["tdses.local", "tdses.rest", "tdses.ecosystem", "tdses.metering"],
+    "tdses.rest": ["tdses.k8s", "tdses.ecosystem", "tdses.local"],
     # Service servers need no Fabric client: they ask their organization's gateway, over HTTP.
-    "tdses.metering": ["fabric_gateway", "fabric_ca", "tdses.rest", "tdses.network", "tdses.k8s", "tdses.ecosystem"],
+    "tdses.metering": ["fabric_gateway", "fabric_ca", "tdses.rest", "tdses.fabric", "tdses.local", "tdses.k8s",
+                       "tdses.ecosystem"],
+    "tdses.chaincode": ["tdses", "fabric_gateway", "fabric_ca"],  # the chaincode's vocabulary stands alone
 }
 
 

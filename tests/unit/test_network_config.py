@@ -4,9 +4,9 @@ import io
 import json
 import tarfile
 
-from tdses.network import chaincode, configtx, nodes
-from tdses.network.state import State
-from tdses.network.topology import load
+from tdses.fabric import configtx, nodes, packaging
+from tdses.fabric.state import State
+from tdses.fabric.topology import load
 
 
 def test_channel_has_every_org_with_anchor_peers_and_majority_endorsement(tmp_path):
@@ -41,8 +41,8 @@ def test_chaincode_package_is_reproducible_and_names_the_orgs_server(tmp_path):
     tls = s.tls_ca_cert(org)
     tls.parent.mkdir(parents=True)
     tls.write_text("-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n")
-    path, first = chaincode.package(t, s, org)
-    _, second = chaincode.package(t, s, org)
+    path, first = packaging.package(t, s, org)
+    _, second = packaging.package(t, s, org)
     assert first == second and first.startswith("tdses_1.0:")
     with tarfile.open(path) as outer:
         assert json.loads(outer.extractfile("metadata.json").read()) == {"type": "ccaas", "label": "tdses_1.0"}

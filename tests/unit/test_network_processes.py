@@ -3,7 +3,7 @@
 import sys
 import time
 
-from tdses.network import processes
+from tdses.local import processes
 
 
 def test_start_then_stop_a_process_group(tmp_path):

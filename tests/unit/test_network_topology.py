@@ -2,8 +2,9 @@
 
 import pytest
 
-from tdses.network.errors import NetworkError
-from tdses.network.topology import load
+from tdses.fabric.errors import NetworkError
+from tdses.fabric.topology import load
+from tdses.k8s.placement import Kubernetes
 
 
 def test_default_topology_is_the_papers_table_3():
@@ -27,7 +28,7 @@ def test_two_base_ports_place_two_networks_without_overlap():
 
 
 def test_kubernetes_placement_uses_service_names_and_standard_ports():
-    t = load("default", 7050, kubernetes=True)
+    t = load("default", placement=Kubernetes())
     peer = t.node("peer1.org2")
     assert peer.address == "peer1.tdses-org2.svc.cluster.local:7051"
     assert peer.listen(peer.ports.operations) == "0.0.0.0:9443"

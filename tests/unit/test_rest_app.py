@@ -16,12 +16,12 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tdses.rest.core.config import CASettings, PeerSettings, Settings
-from tdses.rest.core.idempotency import IdempotencyMiddleware
-from tdses.rest.core.keystore import KeyBox
-from tdses.rest.store import ACTIVE, Store, UserRecord
-from tdses.rest.core.tokens import new_token, token_hash
+from tdses.rest.config import CASettings, PeerSettings, Settings
 from tdses.rest.main import app
+from tdses.rest.middleware.idempotency import IdempotencyMiddleware
+from tdses.rest.services.keystore import KeyBox
+from tdses.rest.services.tokens import new_token, token_hash
+from tdses.rest.store import ACTIVE, Store, UserRecord
 from tests.support.gateways import secret_file
 
 

@@ -12,12 +12,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from fabric_gateway import CommitError, CommitStatusError, EndorseError, ErrorDetail, SubmitError
 from fabric_protos.peer import transaction_pb2
-from tdses.rest.core.config import ConfigError, Settings, load_settings, read_secret
-from tdses.rest.core.keystore import KeyBox, KeyBoxError
-from tdses.rest.core.problems import problem_from_fabric, transient
-from tdses.rest.core.ratelimit import RateLimiter
+from tdses.rest.config import ConfigError, Settings, load_settings, read_secret
+from tdses.rest.middleware.ratelimit import RateLimiter
+from tdses.rest.problems import problem_from_fabric, transient
+from tdses.rest.services.keystore import KeyBox, KeyBoxError
+from tdses.rest.services.tokens import matches, new_token, token_hash
 from tdses.rest.store import Store
-from tdses.rest.core.tokens import matches, new_token, token_hash
 
 
 def test_a_sealed_key_opens_only_for_its_owner_with_the_same_kek():
@@ -190,7 +190,7 @@ async def test_random_tokens_from_one_address_are_limited_like_requests_without_
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    from tdses.rest.core.ratelimit import RateLimitMiddleware
+    from tdses.rest.middleware.ratelimit import RateLimitMiddleware
 
     async def me(request):  # only "good" authenticates
         ok = request.headers.get("authorization") == "Bearer good"

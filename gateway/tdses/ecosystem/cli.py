@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tdses.ecosystem import programmableweb
 from tdses.ecosystem.importer import DEFAULT_CONCURRENCY, ImportFailed, Progress, import_ecosystem
-from tdses.network.network import Network
+from tdses.local.network import Network
 from tdses.paths import DEFAULT_STATE_DIR
 
 

@@ -44,9 +44,9 @@ from fabric_gateway import (
 from fabric_gateway.aio import ChannelPeers, Connection, Contract, Gateway
 from tdses.chaincode import Code, Fn, ServiceStatus
 from tdses.ecosystem.programmableweb import Ecosystem, Service
-from tdses.network.network import Network
-from tdses.network.nodes import ca_name
-from tdses.network.topology import Org
+from tdses.fabric.nodes import ca_name
+from tdses.fabric.topology import Org
+from tdses.local.network import Network
 
 SECRETS_FILE = "programmableweb-developers.json"
 DEFAULT_CONCURRENCY = 64

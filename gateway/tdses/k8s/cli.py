@@ -12,11 +12,12 @@ import os
 import sys
 from pathlib import Path
 
+from tdses.fabric import toolchain
+from tdses.fabric.state import State
+from tdses.fabric.topology import Topology, load
 from tdses.k8s import credentials, deploy, render
 from tdses.k8s.cluster import Cluster
-from tdses.network import toolchain
-from tdses.network.state import State
-from tdses.network.topology import Topology, load
+from tdses.k8s.placement import Kubernetes
 from tdses.paths import REPO_ROOT
 
 DEFAULT_STATE_DIR = Path(os.environ.get("TDSES_K8S_STATE_DIR", REPO_ROOT / ".state" / "k8s"))
@@ -52,7 +53,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _topology(args: argparse.Namespace) -> Topology:
-    return load(args.topology, 0, kubernetes=True)
+    return load(args.topology, placement=Kubernetes())
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,10 +10,10 @@ from pathlib import PurePosixPath
 
 from jinja2 import Environment, StrictUndefined
 
+from tdses.fabric import gateways
+from tdses.fabric.topology import Org, Topology
 from tdses.k8s import layout
 from tdses.paths import NETWORK_CONFIG
-from tdses.network import gateways
-from tdses.network.topology import Org, Topology
 
 GATEWAY_SECRETS = "/var/run/tdses/secrets"  # Secret gateway-secrets
 # The replicas' shared store (k8s/base/organization/gateway-store.yaml); the password comes as PGPASSWORD.
@@ -37,7 +37,7 @@ def ca_server_config(registrar_secret: str) -> str:
 
 
 def gateway_config(topology: Topology, org: Org) -> dict:
-    """/etc/tdses/gateway.yaml: the keys of tdses.network.gateways.config, with the pod's paths."""
+    """/etc/tdses/gateway.yaml: the keys of tdses.fabric.gateways.config, with the pod's paths."""
     secrets = PurePosixPath(GATEWAY_SECRETS)
     return gateways.settings(
         topology, org,

@@ -1,6 +1,6 @@
 """Everything secret or signed that a deployment needs, made once into a state directory.
 
-The directory has the local network's layout (tdses.network.state.State): cryptogen's MSP and TLS
+The directory has the local network's layout (tdses.fabric.state.State): cryptogen's MSP and TLS
 material for the Kubernetes topology (certificates name the Services), the CA registrar secrets, the
 gateways' admin tokens and key-encryption keys, and the channel artifacts of both orderer variants.
 Render reads it into Secrets; nothing in it ever goes into a ConfigMap.
@@ -14,11 +14,11 @@ import hmac
 import secrets
 from pathlib import Path
 
+from tdses.fabric import configtx, crypto
+from tdses.fabric.state import State
+from tdses.fabric.topology import Org, Topology
 from tdses.k8s import kafka
 from tdses.k8s.errors import KubernetesError
-from tdses.network import configtx, crypto
-from tdses.network.state import State
-from tdses.network.topology import Org, Topology
 
 
 def gateway_admin_token(state: State, org: Org) -> Path:

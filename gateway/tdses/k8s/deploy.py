@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from tdses.fabric.state import State
+from tdses.fabric.topology import Topology
 from tdses.k8s import kustomize, render, validate
 from tdses.k8s.cluster import Cluster
-from tdses.network.state import State
-from tdses.network.topology import Topology, namespace
+from tdses.k8s.placement import namespace
 
 # Namespaces and what pods mount exist before the pods; Jobs run last, once the orderers exist.
 APPLY_ORDER = ["Namespace", "ConfigMap", "Secret", "PersistentVolumeClaim", "Service", "NetworkPolicy",

@@ -1,6 +1,6 @@
 """Errors of the Kubernetes tooling."""
 
-from tdses.network.errors import NetworkError
+from tdses.fabric.errors import NetworkError
 
 
 class KubernetesError(NetworkError):

@@ -3,7 +3,7 @@
 Fabric 2.5 still runs Kafka-based ordering (deprecated, removed in 3.0). Unlike etcdraft with the channel
 participation API, it needs a system channel: orderers start from its genesis block (BootstrapMethod
 file), and an organization admin creates the application channel with a creation transaction. Both
-profiles are derived from tdses.network.configtx, so batch sizes and policies are those the local
+profiles are derived from tdses.fabric.configtx, so batch sizes and policies are those the local
 network tests.
 """
 
@@ -14,11 +14,12 @@ from pathlib import Path
 
 import yaml
 
+from tdses.fabric import configtx
+from tdses.fabric.state import State
+from tdses.fabric.topology import Topology
 from tdses.k8s.errors import KubernetesError
 from tdses.k8s.layout import CHANNEL
-from tdses.network import configtx
-from tdses.network.state import State
-from tdses.network.topology import Topology, namespace
+from tdses.k8s.placement import namespace
 
 GENESIS_PROFILE = "TdsesKafkaGenesis"
 CHANNEL_PROFILE = "TdsesKafkaChannel"
@@ -90,7 +91,7 @@ def _configtxgen(configtxgen: Path, config_dir: Path, *args: str) -> None:
 
 
 def orderer_env() -> dict[str, str]:
-    """What a Kafka orderer adds to tdses.network.nodes.orderer_env: start from the system channel."""
+    """What a Kafka orderer adds to tdses.fabric.nodes.orderer_env: start from the system channel."""
     return {
         "ORDERER_GENERAL_BOOTSTRAPMETHOD": "file",
         "ORDERER_GENERAL_BOOTSTRAPFILE": str(CHANNEL / GENESIS_BLOCK),

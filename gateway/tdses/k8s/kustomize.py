@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from tdses.fabric import toolchain
 from tdses.k8s.errors import KubernetesError
-from tdses.network import toolchain
 from tdses.paths import CACHE_DIR, REPO_ROOT
 
 TOOLCHAIN = REPO_ROOT / "k8s" / "toolchain"

@@ -1,4 +1,4 @@
-"""Where a node finds its files inside its pod: the Kubernetes implementation of tdses.network.nodes.Layout.
+"""Where a node finds its files inside its pod: the Kubernetes implementation of tdses.fabric.nodes.Layout.
 
 Every pod runs one node, so per-node paths do not include the node's name: the mounts are the same in
 every peer (or orderer) and the Secret behind them differs. The static manifests in k8s/base mount
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from tdses.network.topology import Node, Org
+from tdses.fabric.topology import Node, Org
 
 FABRIC = PurePosixPath("/var/hyperledger/fabric")
 CONFIG = FABRIC / "config"  # ConfigMaps: config/peer/core.yaml, config/orderer/orderer.yaml
@@ -31,7 +31,7 @@ CCAAS_BUILDER = "/opt/hyperledger/ccaas_builder"
 
 
 class KubernetesLayout:
-    """tdses.network.nodes.Layout for a pod: fixed mount paths, filled by Secrets, ConfigMaps and PVCs."""
+    """tdses.fabric.nodes.Layout for a pod: fixed mount paths, filled by Secrets, ConfigMaps and PVCs."""
 
     @property
     def config(self) -> PurePosixPath:

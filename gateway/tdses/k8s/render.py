@@ -15,13 +15,14 @@ from pathlib import Path
 
 import yaml
 
+from tdses.fabric import packaging, toolchain
+from tdses.fabric.state import State
+from tdses.fabric.topology import Org, Topology
 from tdses.k8s import config_files, credentials, kafka, workloads
 from tdses.k8s.component import Component
 from tdses.k8s.errors import KubernetesError
+from tdses.k8s.placement import namespace
 from tdses.k8s.workloads import CHAINCODE_PACKAGE, label
-from tdses.network import chaincode, toolchain
-from tdses.network.state import State
-from tdses.network.topology import Org, Topology, namespace
 from tdses.paths import REPO_ROOT
 
 K8S_DIR = REPO_ROOT / "k8s"
@@ -122,7 +123,7 @@ def _organization(c: Component, out: Path, topology: Topology, state: State, org
     c.secret("gateway-store", {"password": credentials.gateway_store_password(state, org)})
     admin_items = c.directory_secret("admin-msp", {"msp": state.admin_msp(org), "tls": state.admin_tls(org)})
 
-    package, package_id = chaincode.package(topology, state, org)
+    package, package_id = packaging.package(topology, state, org)
     artifacts: dict[str, Path | str | bytes] = {CHAINCODE_PACKAGE: package}
     if variant == "kafka":
         artifacts[f"{topology.channel}.tx"] = kafka.channel_tx(state, topology.channel)

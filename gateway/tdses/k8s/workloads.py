@@ -1,15 +1,15 @@
 """What each container runs: command and environment, as strategic-merge patches of the static manifests.
 
-Fabric nodes get exactly the environment tdses.network.nodes computes for the local network, with the
+Fabric nodes get exactly the environment tdses.fabric.nodes computes for the local network, with the
 pod's layout; the CLI and the orderers' join Job get the values their bootstrap scripts read.
 """
 
 from __future__ import annotations
 
+from tdses.fabric import nodes, packaging
+from tdses.fabric.topology import Node, Org, Topology
 from tdses.k8s import kafka
 from tdses.k8s.layout import ADMIN, BINARIES, CHANNEL, KubernetesLayout
-from tdses.network import chaincode, nodes
-from tdses.network.topology import Node, Org, Topology
 
 POD = KubernetesLayout()
 CHAINCODE_PACKAGE = "chaincode.tar.gz"  # key of the organization's package in Secret channel-artifacts
@@ -75,7 +75,7 @@ def cli(org: Org, topology: Topology, variant: str, package_id: str, admin_items
 
 
 def cli_env(org: Org, topology: Topology, variant: str, package_id: str) -> dict[str, str]:
-    """The peer CLI as the organization's admin (like tdses.network.admin.Admin), and the scripts' settings."""
+    """The peer CLI as the organization's admin (like tdses.local.admin.Admin), and the scripts' settings."""
     env = {
         "HOME": "/tmp",
         "FABRIC_CFG_PATH": str(POD.config / "peer"),
@@ -92,7 +92,7 @@ def cli_env(org: Org, topology: Topology, variant: str, package_id: str) -> dict
         "TDSES_PEERS": " ".join(p.address for p in org.peers),
         "TDSES_CHAINCODE_NAME": topology.chaincode_name,
         "TDSES_CHAINCODE_VERSION": topology.chaincode_version,
-        "TDSES_CHAINCODE_SEQUENCE": chaincode.SEQUENCE,
+        "TDSES_CHAINCODE_SEQUENCE": packaging.SEQUENCE,
         "TDSES_CHAINCODE_PACKAGE": str(CHANNEL / CHAINCODE_PACKAGE),
         "TDSES_PACKAGE_ID": package_id,
         "TDSES_ENDORSERS": " ".join(f"{o.peers[0].address}={POD.tls_root(o)}" for o in topology.orgs),

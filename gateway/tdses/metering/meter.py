@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tdses.metering.gateway import Account, GatewayError, MeterGateway
 from tdses.metering.journal import Journal
-from tdses.metering.writer import JournalWriter
 from tdses.metering.voucher import HEADER, InvalidVoucher, Voucher, public_key, request_digest
+from tdses.metering.writer import JournalWriter
 
 log = logging.getLogger("tdses.meter")
 

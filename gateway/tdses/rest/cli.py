@@ -130,7 +130,7 @@ def _service_body(a: argparse.Namespace) -> dict[str, Any]:
 def _serve(a: argparse.Namespace) -> int:
     import uvicorn
 
-    from tdses.rest.core.config import ConfigError, load_settings
+    from tdses.rest.config import ConfigError, load_settings
     from tdses.rest.main import app
 
     try:

@@ -16,14 +16,14 @@ from starlette.exceptions import HTTPException
 from tdses.rest.api.deps import owner_of
 from tdses.rest.api.main import api_router
 from tdses.rest.api.routes import ops
-from tdses.rest.core.bodylimit import BodyLimitMiddleware
-from tdses.rest.core.config import Settings
-from tdses.rest.core.context import Context
-from tdses.rest.core.idempotency import IdempotencyMiddleware
-from tdses.rest.core.metrics import MetricsMiddleware, RouteLabels
-from tdses.rest.core.problems import Problem
-from tdses.rest.core.ratelimit import RateLimiter, RateLimitMiddleware
-from tdses.rest.core.signing import SignatureRequired
+from tdses.rest.config import Settings
+from tdses.rest.middleware.bodylimit import BodyLimitMiddleware
+from tdses.rest.middleware.idempotency import IdempotencyMiddleware
+from tdses.rest.middleware.metrics import MetricsMiddleware, RouteLabels
+from tdses.rest.middleware.ratelimit import RateLimiter, RateLimitMiddleware
+from tdses.rest.problems import Problem
+from tdses.rest.services.context import Context
+from tdses.rest.services.signing import SignatureRequired
 
 log = logging.getLogger("tdses.rest")
 

@@ -8,11 +8,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fabric_gateway import EcdsaSigner, Identity
-from tdses.rest.core.context import Context
-from tdses.rest.core.principal import Principal
-from tdses.rest.core.problems import Problem
+from tdses.rest.problems import Problem
+from tdses.rest.services.context import Context
+from tdses.rest.services.principal import Principal
+from tdses.rest.services.tokens import matches, token_hash
 from tdses.rest.store import REMOVED
-from tdses.rest.core.tokens import matches, token_hash
 
 bearer_scheme = HTTPBearer(auto_error=False, description="a user's API token, or the organization admin's token")
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from fastapi import Response
 
-from tdses.rest.core.context import Context
-from tdses.rest.core.principal import Principal
-from tdses.rest.core.signing import SignatureRequired
+from tdses.rest.services.context import Context
+from tdses.rest.services.principal import Principal
+from tdses.rest.services.signing import SignatureRequired
 
 TRANSACTION_HEADER = "X-Transaction-Id"
 BLOCK_HEADER = "X-Block-Number"  # every peer of the channel has committed this block when the answer comes

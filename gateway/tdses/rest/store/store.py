@@ -192,7 +192,7 @@ class Store:
 
     def release_unfinished_requests(self) -> int:
         """At start: requests the previous process claimed and never finished (it was killed) may run again. The
-        ledger keeps that safe: a request's transactions have IDs derived from its key (tdses.rest.core.ledger).
+        ledger keeps that safe: a request's transactions have IDs derived from its key (tdses.rest.services.ledger).
         Only for a store of one gateway: replicas sharing a store must not release each other's requests."""
         with self._engine.begin() as db:
             return db.execute(delete(idempotency).where(idempotency.c.status.is_(None))).rowcount

@@ -35,7 +35,7 @@ pending_transactions = Table(
     Column("owner", String(64), nullable=False, index=True),
     Column("proposal", LargeBinary, nullable=False),  # gateway.ProposedTransaction, unsigned
     Column("transaction", LargeBinary),  # gateway.PreparedTransaction once endorsed, unsigned
-    Column("after_commit", String(32)),  # what the gateway does once it committed (tdses.rest.core.signing)
+    Column("after_commit", String(32)),  # what the gateway does once it committed (tdses.rest.services.signing)
     Column("expires_at", Float, nullable=False),
 )
 

@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from fabric_gateway import EventPosition, FabricError
 from tdses.rest.api.deps import ContextDep, PrincipalDep
-from tdses.rest.core.problems import Problem
+from tdses.rest.problems import Problem
 
 router = APIRouter(tags=["events"])
 

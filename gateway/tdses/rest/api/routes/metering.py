@@ -13,10 +13,10 @@ from tdses.chaincode import Fn
 from tdses.metering.voucher import Claim, Voucher
 from tdses.rest.api.deps import ContextDep, PrincipalDep, UserDep, same_user
 from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
-from tdses.rest.core.problems import Problem
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import NAME_PATTERN
 from tdses.rest.models.requests import SettlementCreate, VoucherSigning
+from tdses.rest.problems import Problem
 
 router = APIRouter(tags=["metering"])
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from tdses.rest.api.deps import ContextDep
-from tdses.rest.core.problems import Problem
 from tdses.rest.models import responses as out
+from tdses.rest.problems import Problem
 
 router = APIRouter(tags=["operations"])
 

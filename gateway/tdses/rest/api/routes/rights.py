@@ -9,10 +9,10 @@ from fastapi import APIRouter, Path, Response
 from tdses.chaincode import Fn
 from tdses.rest.api.deps import ContextDep, PrincipalDep, UserDep
 from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
-from tdses.rest.core.problems import Problem
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import NAME_PATTERN
 from tdses.rest.models.requests import Purchase, Reduction, Reward
+from tdses.rest.problems import Problem
 
 router = APIRouter(prefix="/services/{name}", tags=["rights"])
 

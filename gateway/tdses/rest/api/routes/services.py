@@ -10,10 +10,10 @@ from fastapi import APIRouter, Path, Query, Response
 from tdses.chaincode import Fn, ServiceStatus
 from tdses.rest.api.deps import ContextDep, PrincipalDep, UserDep
 from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
-from tdses.rest.core.problems import Problem
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NAME_PATTERN
 from tdses.rest.models.requests import MashupCreate, ServiceCreate, ServicePatch, ServerAuthorization
+from tdses.rest.problems import Problem
 
 router = APIRouter(tags=["services"])
 

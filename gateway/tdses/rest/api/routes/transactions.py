@@ -12,11 +12,11 @@ from fastapi import APIRouter, Path, Query, Response
 from fabric_gateway import CommitStatusError, FabricError
 from tdses.rest.api.deps import ContextDep, PrincipalDep, UserDep
 from tdses.rest.api.transact import BLOCK_HEADER, TRANSACTION_HEADER
-from tdses.rest.core.ledger import Submitted
-from tdses.rest.core.problems import Problem, problem_from_fabric
-from tdses.rest.core.signing import SignatureRequired
 from tdses.rest.models import responses as out
 from tdses.rest.models.requests import Signature
+from tdses.rest.problems import Problem, problem_from_fabric
+from tdses.rest.services.ledger import Submitted
+from tdses.rest.services.signing import SignatureRequired
 
 router = APIRouter(prefix="/transactions", tags=["transactions"])
 

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Path, Response
 from tdses.chaincode import Fn
 from tdses.rest.api.deps import ContextDep, OptionalPrincipalDep, PrincipalDep, UserDep, same_user, unauthorized
 from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
-from tdses.rest.core.onboarding import create_user
-from tdses.rest.core.problems import Problem
-from tdses.rest.store import ACTIVE
-from tdses.rest.core.tokens import new_token, token_hash
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import NAME_PATTERN
 from tdses.rest.models.requests import UserCreate
+from tdses.rest.problems import Problem
+from tdses.rest.services.onboarding import create_user
+from tdses.rest.services.tokens import new_token, token_hash
+from tdses.rest.store import ACTIVE
 
 router = APIRouter(prefix="/users", tags=["users"])
 

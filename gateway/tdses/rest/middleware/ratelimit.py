@@ -15,9 +15,9 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tdses.rest.core.asgi import bearer, send_problem
-from tdses.rest.core.problems import Problem
-from tdses.rest.core.tokens import token_hash
+from tdses.rest.middleware.asgi import bearer, send_problem
+from tdses.rest.problems import Problem
+from tdses.rest.services.tokens import token_hash
 from tdses.rest.store import Store
 
 FORGET_EVERY = 10_000  # takes between two sweeps of full buckets

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tdses.network.errors import NetworkError
-from tdses.network.state import State
-from tdses.network.topology import LOOPBACK, Node, Topology
+from tdses.fabric.errors import NetworkError
+from tdses.fabric.state import State
+from tdses.fabric.topology import LOOPBACK, Node, Topology
 
 def sans(node: Node) -> list[str]:
     """Names a node's TLS certificate is valid for: its MSP host name, how it is reached, and loopback."""

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from tdses.network.errors import NetworkError
+from tdses.fabric.errors import NetworkError
 
 # Passed through to every node; nothing else from the caller's environment leaks into a node.
 INHERITED = ("PATH", "HOME", "LANG", "TZ", "TMPDIR")

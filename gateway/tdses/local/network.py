@@ -21,11 +21,12 @@ import yaml
 from fabric_gateway import Endpoint
 from jinja2 import Environment, StrictUndefined
 
-from tdses.network import chaincode, channel, configtx, crypto, gateways, nodes, processes, toolchain
-from tdses.network.admin import Admin
-from tdses.network.errors import NetworkError
-from tdses.network.state import State
-from tdses.network.topology import Node, Topology, load, topology_path
+from tdses.fabric import configtx, crypto, gateways, nodes, packaging, toolchain
+from tdses.fabric.errors import NetworkError
+from tdses.fabric.state import State
+from tdses.fabric.topology import Node, Topology, load, topology_path
+from tdses.local import channel, lifecycle, processes
+from tdses.local.admin import Admin
 from tdses.paths import NETWORK_CONFIG
 
 FABRIC_CONFIG = NETWORK_CONFIG / "fabric"
@@ -136,7 +137,7 @@ class Network:
     def up(self, out=sys.stdout) -> None:
         binaries = toolchain.binaries()
         with owner_only():
-            server = chaincode.build_server(self.state)
+            server = packaging.build_server(self.state)
         binaries = {**binaries, "chaincode": server}
         manifest = self.manifest()
         try:
@@ -164,7 +165,7 @@ class Network:
         self.check_complete()
         self.render_config()
 
-        packages = {org.name: chaincode.package(t, self.state, org) for org in t.orgs}
+        packages = {org.name: packaging.package(t, self.state, org) for org in t.orgs}
         package_ids = {name: pid for name, (_, pid) in packages.items()}
         manifest["package_ids"] = package_ids
         self.state.write_manifest(manifest)
@@ -182,12 +183,12 @@ class Network:
         self.wait_raft_leader()
         if not manifest.get("chaincode_committed"):
             _say(out, f"deploying chaincode {t.chaincode_name} as a service")
-            chaincode.deploy(admin, packages)
+            lifecycle.deploy(admin, packages)
             manifest["chaincode_committed"] = True
             self.state.write_manifest(manifest)
         if not manifest.get("chaincode_initialized"):
             _say(out, "initializing the SToken supply (network-config/stoken.yaml)")
-            chaincode.initialize(admin, yaml.safe_load((NETWORK_CONFIG / "stoken.yaml").read_text()))
+            lifecycle.initialize(admin, yaml.safe_load((NETWORK_CONFIG / "stoken.yaml").read_text()))
             manifest["chaincode_initialized"] = True
             self.state.write_manifest(manifest)
         self.start_kind("gateway", todo, binaries, package_ids, out)

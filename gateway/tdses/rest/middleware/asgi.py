@@ -6,7 +6,7 @@ import json
 
 from starlette.types import Scope, Send
 
-from tdses.rest.core.problems import MEDIA_TYPE, Problem
+from tdses.rest.problems import MEDIA_TYPE, Problem
 
 
 def header(scope: Scope, name: bytes) -> str | None:

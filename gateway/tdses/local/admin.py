@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tdses.network.errors import NetworkError
-from tdses.network.state import State
-from tdses.network.topology import Node, Topology
+from tdses.fabric.errors import NetworkError
+from tdses.fabric.state import State
+from tdses.fabric.topology import Node, Topology
 
 
 class Admin:

@@ -3,7 +3,7 @@
 The key is scoped to the caller (the user its token belongs to), and bound to the request: the same key with a
 different method, path or body is refused. Only final answers are kept. A 5xx (a 504 too: its transaction may have
 been lost with an orderer) or a 401/429 is not: the retry runs the request again, which is safe because the
-request's transactions have IDs derived from its key (tdses.rest.core.ledger), so it finds what already committed.
+request's transactions have IDs derived from its key (tdses.rest.services.ledger), so it finds what already committed.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from contextvars import ContextVar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tdses.asgi import read_body, replaying
-from tdses.rest.core.asgi import bearer, header, send_problem
-from tdses.rest.core.problems import Problem
+from tdses.rest.middleware.asgi import bearer, header, send_problem
+from tdses.rest.problems import Problem
 from tdses.rest.store import Store
 
 HEADER = b"idempotency-key"

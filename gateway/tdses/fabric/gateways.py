@@ -10,9 +10,9 @@ from pathlib import Path, PurePath
 
 import yaml
 
-from tdses.network.nodes import ca_name
-from tdses.network.state import State
-from tdses.network.topology import Node, Org, Topology
+from tdses.fabric.nodes import ca_name
+from tdses.fabric.state import State
+from tdses.fabric.topology import Node, Org, Topology
 
 
 def _secret_file(path: Path, make) -> Path:
@@ -40,7 +40,7 @@ def settings(
     store: PurePath | str,
     listen: str | None = None,
 ) -> dict:
-    """The one description of an organization's gateway settings (tdses.rest.core.config.Settings keys);
+    """The one description of an organization's gateway settings (tdses.rest.config.Settings keys);
     where the files are differs between the local network, a pod and a test."""
     gateway = org.gateway
     assert gateway is not None

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from tdses.network.errors import NetworkError
-from tdses.network.state import State
-from tdses.network.topology import Org, Topology
+from tdses.fabric.errors import NetworkError
+from tdses.fabric.state import State
+from tdses.fabric.topology import Org, Topology
 
 PROFILE = "TdsesChannel"
 

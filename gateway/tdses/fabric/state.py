@@ -18,8 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tdses.network.errors import NetworkError
-from tdses.network.topology import Node, Org, Topology, load
+from tdses.fabric.errors import NetworkError
+from tdses.fabric.topology import Node, Org, Topology, load
 
 MANIFEST = "network.json"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tdses.asgi import replaying
-from tdses.rest.core.asgi import header, send_problem
-from tdses.rest.core.problems import Problem
+from tdses.rest.middleware.asgi import header, send_problem
+from tdses.rest.problems import Problem
 
 
 class BodyLimitMiddleware:

@@ -18,8 +18,8 @@ from fabric_ca import ERR_DUPLICATE_IDENTITY, AsyncCAClient, CAError, Enrollment
 from fabric_ca.calls import API_PREFIX, Call, encode
 from fabric_gateway.connection import read_pem
 
-from tdses.rest.core.config import Settings
-from tdses.rest.core.problems import Problem
+from tdses.rest.config import Settings
+from tdses.rest.problems import Problem
 
 
 class _CAClient(AsyncCAClient):

@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tdses.network import gateways, toolchain
-from tdses.network.network import Network, clean, init_state
-from tdses.network.nodes import ca_name
-from tdses.network.state import State
+from tdses.fabric import gateways, toolchain
+from tdses.fabric.nodes import ca_name
+from tdses.fabric.state import State
+from tdses.local.network import Network, clean, init_state
 from tdses.paths import DEFAULT_STATE_DIR
 
 

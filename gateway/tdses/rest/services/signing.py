@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from fabric_gateway import CommitError, FabricError
 from fabric_gateway.signing import is_low_s
 
-from tdses.rest.core.ledger import Ledger, Submitted, decode
-from tdses.rest.core.principal import Principal
-from tdses.rest.core.problems import Problem, problem_from_fabric
+from tdses.rest.problems import Problem, problem_from_fabric
+from tdses.rest.services.ledger import Ledger, Submitted, decode
+from tdses.rest.services.principal import Principal
 from tdses.rest.store import PendingRecord, Store
 
 MAX_PENDING_PER_USER = 32

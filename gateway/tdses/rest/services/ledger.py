@@ -25,10 +25,10 @@ from fabric_gateway.transaction import parse_envelope
 from fabric_protos.common import common_pb2, ledger_pb2
 from fabric_protos.peer import transaction_pb2
 
-from tdses.rest.core import idempotency
-from tdses.rest.core.config import Settings
-from tdses.rest.core.principal import Principal
-from tdses.rest.core.problems import problem_from_fabric, transient
+from tdses.rest.config import Settings
+from tdses.rest.middleware import idempotency
+from tdses.rest.problems import problem_from_fabric, transient
+from tdses.rest.services.principal import Principal
 
 ENDORSE_RETRY_DELAYS = (0.5, 1.0, 2.0)
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
-from tdses.network.topology import Node, Org, Topology
+from tdses.fabric.topology import Node, Org, Topology
 
 
 class Layout(Protocol):
-    """Where a node finds its files: the local state directory (tdses.network.state.State) or a pod's mounts."""
+    """Where a node finds its files: the local state directory (tdses.fabric.state.State) or a pod's mounts."""
 
     @property
     def config(self) -> Path: ...  # holds peer/core.yaml and orderer/orderer.yaml

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tdses.rest.core.ca import OrgCA
-from tdses.rest.core.config import Settings
-from tdses.rest.core.keystore import KeyBox
-from tdses.rest.core.ledger import Ledger
-from tdses.rest.core.metrics import Metrics
-from tdses.rest.core.principal import load_admin
-from tdses.rest.core.signing import OfflineSigning
-from tdses.rest.core.problems import Problem
-from tdses.rest.core.tokens import new_token, token_hash
+from tdses.rest.config import Settings
+from tdses.rest.middleware.metrics import Metrics
+from tdses.rest.problems import Problem
+from tdses.rest.services.ca import OrgCA
+from tdses.rest.services.keystore import KeyBox
+from tdses.rest.services.ledger import Ledger
+from tdses.rest.services.principal import load_admin
+from tdses.rest.services.signing import OfflineSigning
+from tdses.rest.services.tokens import new_token, token_hash
 from tdses.rest.store import ACTIVE, Store
 
 

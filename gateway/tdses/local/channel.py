@@ -6,9 +6,9 @@ import json
 import re
 import time
 
-from tdses.network.admin import Admin
-from tdses.network.errors import NetworkError
-from tdses.network.topology import Node
+from tdses.fabric.errors import NetworkError
+from tdses.fabric.topology import Node
+from tdses.local.admin import Admin
 
 
 def orderer_joined(admin: Admin, orderer: Node) -> bool:

@@ -2,8 +2,8 @@
 
 A topology file (network-config/topology/*.yaml) names organizations and node counts; everything else
 (host names, addresses, ports) is derived here. On loopback a base port alone places a whole network,
-so two networks with different base ports run side by side; on Kubernetes each node has its Service's
-DNS name and the standard Fabric ports.
+so two networks with different base ports run side by side. Another Placement (tdses.k8s.placement) puts
+each node elsewhere.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
-from tdses.network.errors import NetworkError
+from tdses.fabric.errors import NetworkError
 from tdses.paths import NETWORK_CONFIG
 
 DOMAIN = "tdses.test"
@@ -99,7 +100,6 @@ class Topology:
     channel: str
     chaincode_name: str
     chaincode_version: str
-    base_port: int
     orderer_org: Org
     orgs: list[Org]
 
@@ -152,56 +152,56 @@ def topology_path(name_or_path: str) -> Path:
     raise NetworkError(f"unknown topology {name_or_path!r}: give a file or one of {known}")
 
 
-def load(name_or_path: str, base_port: int, kubernetes: bool = False) -> Topology:
-    """Read a topology file; place every node on consecutive loopback ports from base_port, or on Kubernetes."""
+class Placement(Protocol):
+    """Where the nodes of a topology run: each node's host, interface and ports."""
+
+    def place(self, kind: str, host_label: str, org: Org) -> Node: ...
+
+    def check(self, topology: Topology) -> None:
+        """Raise NetworkError if the topology does not fit."""
+
+
+class Loopback:
+    """Every node on 127.0.0.1, on consecutive ports from base_port (in the order of the topology file)."""
+
+    def __init__(self, base_port: int) -> None:
+        self.base_port = base_port
+        self._next = itertools.count(base_port)
+
+    def _ports(self, kind: str) -> Ports:
+        take = self._next.__next__
+        if kind == "orderer":
+            return Ports(listen=take(), admin=take(), operations=take())
+        if kind == "peer":
+            return Ports(listen=take(), chaincode=take(), operations=take())
+        if kind == "ca":
+            return Ports(listen=take(), operations=take())
+        return Ports(listen=take(), operations=0)
+
+    def place(self, kind: str, host_label: str, org: Org) -> Node:
+        return Node(kind, f"{host_label}.{org.domain}", org, self._ports(kind))
+
+    def check(self, topology: Topology) -> None:
+        if self.base_port < 1024 or max(topology.ports()) > 65535:
+            raise NetworkError(f"base port {self.base_port} does not fit: the network needs ports "
+                               f"{self.base_port}–{self.base_port + len(topology.ports()) - 1} within 1024–65535")
+
+
+def load(name_or_path: str, base_port: int = 0, placement: Placement | None = None) -> Topology:
+    """Read a topology file; place every node on consecutive loopback ports from base_port, or as placement says."""
     path = topology_path(name_or_path)
+    placement = placement or Loopback(base_port)
     try:
         spec = yaml.safe_load(path.read_text())
-        topology = _build(path.stem, spec, base_port, kubernetes)
+        topology = _build(path.stem, spec, placement)
     except (KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
         raise NetworkError(f"topology {path} is malformed: {exc}") from exc
-    if not kubernetes and (base_port < 1024 or max(topology.ports()) > 65535):
-        raise NetworkError(f"base port {base_port} does not fit: the network needs ports "
-                           f"{base_port}–{base_port + len(topology.ports()) - 1} within 1024–65535")
+    placement.check(topology)
     return topology
 
 
-# On Kubernetes every node has a pod (and an IP) of its own: Fabric's usual ports, the same for all.
-KUBERNETES_PORTS = {
-    "orderer": Ports(listen=7050, admin=7053, operations=9443),
-    "peer": Ports(listen=7051, chaincode=7052, operations=9443),
-    "ca": Ports(listen=7054, operations=9443),
-    "chaincode": Ports(listen=9999, operations=0),
-    "gateway": Ports(listen=8080, operations=0),
-}
-
-
-def namespace(org: Org) -> str:
-    """The Kubernetes namespace of an organization."""
-    return f"tdses-{org.name}"
-
-
-def _build(name: str, spec: dict, base_port: int, kubernetes: bool = False) -> Topology:
-    next_port = itertools.count(base_port)
-
-    def ports(kind: str) -> Ports:
-        if kubernetes:
-            return KUBERNETES_PORTS[kind]
-        if kind == "orderer":
-            return Ports(listen=next(next_port), admin=next(next_port), operations=next(next_port))
-        if kind == "peer":
-            return Ports(listen=next(next_port), chaincode=next(next_port), operations=next(next_port))
-        if kind == "ca":
-            return Ports(listen=next(next_port), operations=next(next_port))
-        return Ports(listen=next(next_port), operations=0)
-
-    def node(kind: str, host_label: str, org: Org) -> Node:
-        name = f"{host_label}.{org.domain}"
-        if kubernetes:
-            # The Service of the node, in its organization's namespace.
-            return Node(kind, name, org, ports(kind), host=f"{host_label}.{namespace(org)}.svc.cluster.local",
-                        bind="0.0.0.0")
-        return Node(kind, name, org, ports(kind))
+def _build(name: str, spec: dict, placement: Placement) -> Topology:
+    node = placement.place
 
     o = spec["orderer_org"]
     orderer_org = Org(name=o["name"], msp_id=o["msp_id"], is_orderer=True)
@@ -235,7 +235,6 @@ def _build(name: str, spec: dict, base_port: int, kubernetes: bool = False) -> T
         channel=spec["channel"],
         chaincode_name=spec["chaincode"]["name"],
         chaincode_version=str(spec["chaincode"]["version"]),
-        base_port=base_port,
         orderer_org=orderer_org,
         orgs=orgs,
     )

@@ -17,12 +17,12 @@ from cryptography.x509.oid import NameOID
 
 from fabric_gateway import EcdsaSigner, Identity
 from tdses.chaincode import Fn
-from tdses.rest.core.context import Context
-from tdses.rest.core.principal import Principal
-from tdses.rest.core.problems import Problem
-from tdses.rest.core.signing import SignatureRequest
+from tdses.rest.problems import Problem
+from tdses.rest.services.context import Context
+from tdses.rest.services.principal import Principal
+from tdses.rest.services.signing import SignatureRequest
+from tdses.rest.services.tokens import new_token, token_hash
 from tdses.rest.store import ACTIVE, PENDING, UserRecord
-from tdses.rest.core.tokens import new_token, token_hash
 
 
 @dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from tdses.network.errors import NetworkError
+from tdses.fabric.errors import NetworkError
 from tdses.paths import CACHE_DIR, NETWORK_CONFIG
 
 TOOLCHAIN_DIR = NETWORK_CONFIG / "toolchain"
