@@ -31,7 +31,7 @@ def secret_file(path: Path, content: str) -> Path:
 
 
 def settings_for(network, org_name: str, directory: Path, **overrides) -> Settings:
-    """Settings of org's gateway on a tdses.network.Network, with fresh secrets in directory."""
+    """Settings of org's gateway on a tdses.local.network.Network, with fresh secrets in directory."""
     org = network.topology.org(org_name)
     state = network.state
     directory.mkdir(parents=True, exist_ok=True)
