@@ -111,6 +111,18 @@ async def test_the_admin_resets_the_token_of_a_user_who_lost_it(gateway):
         assert (await bob.post("/v1/users/bob/token")).status_code == 200  # the new token is bob's
 
 
+async def test_a_token_is_looked_up_once_per_request(gateway, monkeypatch):
+    """The idempotency middleware and the route share one authentication of the token."""
+    application, tokens = gateway
+    store: Store = application.state.context.store
+    lookups = []
+    original = store.user_by_token
+    monkeypatch.setattr(store, "user_by_token", lambda hashed: lookups.append(hashed) or original(hashed))
+    async with client(application, tokens["alice"]) as alice:
+        rotated = await alice.post("/v1/users/alice/token", headers={"Idempotency-Key": "rotate-once"})
+    assert rotated.status_code == 200
+    assert lookups == [token_hash(tokens["alice"])]
+
 
 async def test_stored_keys_are_sealed_and_new_tokens_never_stored(gateway, tmp_path):
     application, tokens = gateway
@@ -167,7 +179,8 @@ def idempotent_app(tmp_path):
 
     owners = {"t-alice": "alice", "t-bob": "bob"}
     application = IdempotencyMiddleware(Starlette(routes=[Route("/buy", buy, methods=["POST"])]),
-                                        Store(tmp_path / "i.db"), ttl=60, owner_of=owners.get)
+                                        Store(tmp_path / "i.db"), ttl=60,
+                                        owner_of=lambda scope, token: owners.get(token))
     return application, calls
 
 

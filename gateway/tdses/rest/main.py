@@ -48,7 +48,7 @@ def app(settings: Settings) -> FastAPI:
     install_error_handlers(application)
 
     application.add_middleware(IdempotencyMiddleware, store=context.store, ttl=settings.idempotency_ttl_seconds,
-                               owner_of=lambda token: owner_of(context, token), lease=settings.request_lease())
+                               owner_of=lambda scope, token: owner_of(context, scope, token), lease=settings.request_lease())
     application.add_middleware(RateLimitMiddleware,
                                limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst,
                                                    context.store))

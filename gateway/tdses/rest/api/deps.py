@@ -6,17 +6,15 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from fabric_gateway import EcdsaSigner, Identity
 from tdses.rest.problems import Problem
 from tdses.rest.services.context import Context
 from tdses.rest.services.principal import Principal
-from tdses.rest.services.tokens import matches, token_hash
-from tdses.rest.store import REMOVED
+from tdses.rest.services.auth import caller_of
 
 bearer_scheme = HTTPBearer(auto_error=False, description="a user's API token, or the organization admin's token")
-
-ADMIN_SCOPE = "@admin"  # idempotency scope of the admin token; '@' cannot start a user name
 
 
 def get_context(request: Request) -> Context:
@@ -30,34 +28,32 @@ def unauthorized(detail: str) -> Problem:
     return Problem(401, "UNAUTHENTICATED", detail, headers={"WWW-Authenticate": 'Bearer realm="tdses"'})
 
 
-def principal_of(context: Context, token: str) -> Principal | None:
-    presented = token_hash(token)
-    if matches(context.admin_token_hash, presented):
-        return context.ledger.admin
-    user = context.store.user_by_token(presented)
-    if user is None or user.state == REMOVED or not matches(user.token_hash, presented):
+def principal_of(context: Context, scope: Scope, token: str) -> Principal | None:
+    caller = caller_of(scope, context.store, context.admin_token_hash, token)
+    if caller is None:
         return None
+    if caller.user is None:
+        return context.ledger.admin
+    user = caller.user
     signer = None
     if user.custodial and user.sealed_key is not None:
         signer = EcdsaSigner(context.keybox.open(user.name, user.sealed_key))
     return Principal(user.name, Identity(context.settings.msp_id, user.certificate), signer)
 
 
-def owner_of(context: Context, token: str) -> str | None:
+def owner_of(context: Context, scope: Scope, token: str) -> str | None:
     """The idempotency scope of a token: its user's name, or the admin scope."""
-    presented = token_hash(token)
-    if matches(context.admin_token_hash, presented):
-        return ADMIN_SCOPE
-    user = context.store.user_by_token(presented)
-    return None if user is None or user.state == REMOVED else user.name
+    caller = caller_of(scope, context.store, context.admin_token_hash, token)
+    return None if caller is None else caller.name
 
 
 def optional_principal(
-    context: ContextDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+    request: Request, context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal | None:
     if credentials is None:
         return None
-    principal = principal_of(context, credentials.credentials)
+    principal = principal_of(context, request.scope, credentials.credentials)
     if principal is None:
         raise unauthorized("the token is unknown or revoked")
     return principal
@@ -72,12 +68,6 @@ def current_principal(principal: Annotated[Principal | None, Depends(optional_pr
 def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if principal.is_admin:
         raise Problem(403, "FORBIDDEN", "the organization admin is not a user: use a user's token")
-    return principal
-
-
-def current_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-    if not principal.is_admin:
-        raise Problem(403, "FORBIDDEN", "only the organization admin may do this")
     return principal
 
 

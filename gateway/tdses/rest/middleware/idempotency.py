@@ -42,13 +42,13 @@ def valid_key(key: str) -> bool:
 
 
 class IdempotencyMiddleware:
-    def __init__(self, app: ASGIApp, store: Store, ttl: float, owner_of: Callable[[str], str | None],
+    def __init__(self, app: ASGIApp, store: Store, ttl: float, owner_of: Callable[[Scope, str], str | None],
                  lease: float | None = None) -> None:
         self.app = app
         self.store = store
         self.ttl = ttl
         self.lease = lease  # after this long an unfinished request's claim is taken over by its retry
-        self.owner_of = owner_of  # API token -> the name of whom it authenticates, or None
+        self.owner_of = owner_of  # (request scope, API token) -> the name of whom it authenticates, or None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = header(scope, HEADER) if scope["type"] == "http" and scope["method"] == "POST" else None
@@ -58,7 +58,7 @@ class IdempotencyMiddleware:
             return await send_problem(send, Problem(400, "INVALID_IDEMPOTENCY_KEY",
                                                     f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"))
         token = bearer(scope)
-        owner = self.owner_of(token) if token else None
+        owner = self.owner_of(scope, token) if token else None
         if owner is None:  # authentication will refuse the request
             return await self.app(scope, receive, send)
 
