@@ -56,6 +56,9 @@ class AsyncCAClient:
     ) -> Enrollment:
         return await self._send(self.calls.enroll(enrollment_id, secret, csr_hosts, profile))
 
+    async def enroll_csr(self, enrollment_id: str, secret: str, csr_pem: str, profile: str | None = None) -> bytes:
+        return await self._send(self.calls.enroll_csr(enrollment_id, secret, csr_pem, profile))
+
     async def reenroll(
         self,
         identity: Enrollment,

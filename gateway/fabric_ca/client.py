@@ -102,6 +102,10 @@ class CAClient:
         """A new P-256 key (generated here, never sent) and the certificate the CA issued for it."""
         return self._send(self.calls.enroll(enrollment_id, secret, csr_hosts, profile))
 
+    def enroll_csr(self, enrollment_id: str, secret: str, csr_pem: str, profile: str | None = None) -> bytes:
+        """The certificate (PEM) the CA issued for a CSR made elsewhere, e.g. by a user who keeps its own key."""
+        return self._send(self.calls.enroll_csr(enrollment_id, secret, csr_pem, profile))
+
     def reenroll(
         self,
         identity: Enrollment,

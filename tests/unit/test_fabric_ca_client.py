@@ -24,6 +24,7 @@ from fabric_ca import (
     CAError,
     Enrollment,
     ERR_AUTHENTICATION_FAILURE,
+    new_csr,
     token_payload,
 )
 
@@ -322,3 +323,17 @@ def test_tls_root_certificate_is_used_to_verify_the_ca_server(ca, tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_enroll_csr_sends_the_holders_csr_and_returns_only_the_certificate(client, ca):
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr_pem = new_csr("alice", key).decode()
+    ca.secrets["alice"] = "pw"
+    certificate = client.enroll_csr("alice", "pw", csr_pem)
+    sent = ca.requests[-1]
+    assert sent["path"] == "/api/v1/enroll" and sent["body"] == {"certificate_request": csr_pem, "caname": CA_NAME}
+    cert = x509.load_pem_x509_certificate(certificate)
+    assert cert.public_key().public_numbers() == key.public_key().public_numbers()
+    with pytest.raises(CAError) as refused:
+        client.enroll_csr("alice", "wrong", csr_pem)
+    assert refused.value.status_code == 401

@@ -8,35 +8,22 @@ key made here (custodial) or with the client's own CSR (non-custodial), revoke t
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 
 from fabric_ca import ERR_DUPLICATE_IDENTITY, AsyncCAClient, CAError, Enrollment
-from fabric_ca.calls import API_PREFIX, Call, encode
 from fabric_gateway.connection import read_pem
 
 from tdses.rest.config import Settings
 from tdses.rest.problems import Problem
 
 
-class _CAClient(AsyncCAClient):
-    async def enroll_csr(self, enrollment_id: str, secret: str, csr_pem: str) -> bytes:
-        """Enroll with a CSR made by the client: only the certificate comes back, the key stays with the client."""
-        body = {"certificate_request": csr_pem}
-        if self.calls.ca_name:
-            body["caname"] = self.calls.ca_name
-        call = Call("POST", API_PREFIX + "enroll", encode(body), lambda result: base64.b64decode(result["Cert"]),
-                    basic_auth=(enrollment_id, secret))
-        return await self._send(call)
-
-
 class OrgCA:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._client = _CAClient(settings.ca.url, tls_root_certs=read_pem(settings.ca.tls_ca_file),
+        self._client = AsyncCAClient(settings.ca.url, tls_root_certs=read_pem(settings.ca.tls_ca_file),
                                  ca_name=settings.ca.name)
         self._registrar: Enrollment | None = None
         self._lock = asyncio.Lock()
