@@ -59,6 +59,23 @@ func beginAsUser(stub shim.ChaincodeStubInterface) (*txn, caller, *userRecord, e
 	return t, who, user, nil
 }
 
+// beginAsMaintainer starts a change that only an admin of a maintaining organization may make.
+func beginAsMaintainer(stub shim.ChaincodeStubInterface) (*txn, *config, caller, error) {
+	t, err := begin(stub)
+	if err != nil {
+		return nil, nil, caller{}, err
+	}
+	cfg, err := t.loadConfig()
+	if err != nil {
+		return nil, nil, caller{}, err
+	}
+	who, err := t.maintainerAdmin(cfg)
+	if err != nil {
+		return nil, nil, caller{}, err
+	}
+	return t, cfg, who, nil
+}
+
 func (t *txn) key(ns string, attrs ...string) (string, error) {
 	k, err := t.stub.CreateCompositeKey(ns, attrs)
 	if err != nil {

@@ -306,15 +306,7 @@ func (c *SmartContract) OrgTransfer(ctx contractapi.TransactionContextInterface,
 	if err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := t.loadConfig()
-	if err != nil {
-		return nil, err
-	}
-	who, err := t.maintainerAdmin(cfg)
+	t, _, who, err := beginAsMaintainer(ctx.GetStub())
 	if err != nil {
 		return nil, err
 	}

@@ -300,15 +300,8 @@ func (c *SmartContract) SetContributionWeights(ctx contractapi.TransactionContex
 	if err != nil {
 		return nil, err
 	}
-	t, err := begin(ctx.GetStub())
+	t, cfg, _, err := beginAsMaintainer(ctx.GetStub())
 	if err != nil {
-		return nil, err
-	}
-	cfg, err := t.loadConfig()
-	if err != nil {
-		return nil, err
-	}
-	if _, err := t.maintainerAdmin(cfg); err != nil {
 		return nil, err
 	}
 	cfg.LambdaMilli, cfg.GammaMilli = l, g
