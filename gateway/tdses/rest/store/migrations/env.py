@@ -1,4 +1,4 @@
-"""Alembic's entry point: migrations run on the connection the store hands over (tdses.rest.store.migrate)."""
+"""Alembic's entry point: migrations run on the connection the store hands over (tdses.rest.store.store.migrate)."""
 
 from alembic import context
 
