@@ -1,6 +1,8 @@
 """The service chaincode as the Python side sees it: its vocabulary (function names, statuses, error codes,
-checked against the Go source by tests/unit/test_chaincode_vocabulary.py)."""
+checked against the Go source by tests/unit/test_chaincode_vocabulary.py) and its functions as typed calls over
+any Invoker (calls.py)."""
 
+from tdses.chaincode.calls import Argument, Chaincode, Invoker, argument
 from tdses.chaincode.vocabulary import Code, Fn, ServiceStatus, UserStatus
 
-__all__ = ["Code", "Fn", "ServiceStatus", "UserStatus"]
+__all__ = ["Argument", "Chaincode", "Code", "Fn", "Invoker", "ServiceStatus", "UserStatus", "argument"]

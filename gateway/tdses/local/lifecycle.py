@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tdses.chaincode import Argument, Fn, argument
 from tdses.fabric.errors import NetworkError
 from tdses.fabric.packaging import SEQUENCE
 from tdses.fabric.topology import Org
@@ -61,11 +62,17 @@ def _endorsers(admin: Admin) -> list[str]:
     return args
 
 
+def chaincode_call(function: Fn, *args: Argument) -> str:
+    """The peer CLI's -c: the arguments as tdses.chaincode encodes them (the CLI runs synchronously, so the typed
+    calls' async Chaincode is not used here)."""
+    return json.dumps({"Args": [function.value, *map(argument, args)]})
+
+
 def initialized(admin: Admin) -> bool:
     t = admin.topology
     try:
         admin.peer(t.peers[0], "chaincode", "query", "-C", t.channel, "-n", t.chaincode_name,
-                   "-c", json.dumps({"Args": ["TokenInfo"]}))
+                   "-c", chaincode_call(Fn.TOKEN_INFO))
     except NetworkError:
         return False
     return True
@@ -78,7 +85,7 @@ def initialize(admin: Admin, genesis: dict) -> None:
     t = admin.topology
     args = {**genesis, "maintainers": [org.msp_id for org in t.orgs]}
     admin.peer(t.peers[0], "chaincode", "invoke", *admin.orderer_tls_args(), "-C", t.channel, "-n",
-               t.chaincode_name, *_endorsers(admin), "-c", json.dumps({"Args": ["Init", json.dumps(args)]}),
+               t.chaincode_name, *_endorsers(admin), "-c", chaincode_call(Fn.INIT, args),
                "--waitForEvent")
 
 

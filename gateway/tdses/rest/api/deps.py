@@ -1,14 +1,17 @@
-"""Dependencies: the gateway context and the authenticated principal (who the request acts as on chain)."""
+"""Dependencies: the gateway context, the authenticated principal (who the request acts as on chain) and the
+chaincode as that principal."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Scope
 
 from fabric_gateway import EcdsaSigner, Identity
+from tdses.chaincode import Chaincode
+from tdses.rest.api.transact import Transacting
 from tdses.rest.problems import Problem
 from tdses.rest.services.context import Context
 from tdses.rest.services.principal import Principal
@@ -74,6 +77,20 @@ def current_user(principal: Annotated[Principal, Depends(current_principal)]) ->
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 UserDep = Annotated[Principal, Depends(current_user)]
 OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def caller_chaincode(context: ContextDep, principal: PrincipalDep, response: Response) -> Chaincode:
+    """The chaincode as the caller: its reads answer at once, its writes go through transact()."""
+    return Chaincode(Transacting(context, principal, response))
+
+
+def user_chaincode(context: ContextDep, principal: UserDep, response: Response) -> Chaincode:
+    """The chaincode as the caller, who must be a user: the organization admin gets 403."""
+    return Chaincode(Transacting(context, principal, response))
+
+
+ChaincodeDep = Annotated[Chaincode, Depends(caller_chaincode)]
+UserChaincodeDep = Annotated[Chaincode, Depends(user_chaincode)]
 
 
 def same_user(principal: Principal, name: str) -> None:

@@ -1,12 +1,14 @@
 """Run a chaincode transaction as the caller: at once for a custodial user, or as a signature request (202) for a
-non-custodial one."""
+non-custodial one. Routes reach it through the typed calls of tdses.chaincode, over Transacting."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Response
 
+from tdses.chaincode import Fn
 from tdses.rest.services.context import Context
 from tdses.rest.services.principal import Principal
 from tdses.rest.services.signing import SignatureRequired
@@ -26,6 +28,22 @@ async def transact(context: Context, principal: Principal, response: Response, f
     if after_commit is not None:
         await context.offline.after_commit(after_commit, principal.name)
     return submitted.result
+
+
+@dataclass(frozen=True)
+class Transacting:
+    """The routes' Invoker: reads as the caller (Ledger.evaluate), writes through transact()."""
+
+    context: Context
+    principal: Principal
+    response: Response
+
+    async def evaluate(self, function: Fn, *args: str) -> Any:
+        return await self.context.ledger.evaluate(self.principal, function, *args)
+
+    async def submit(self, function: Fn, *args: str, after_commit: str | None = None) -> Any:
+        return await transact(self.context, self.principal, self.response, function, *args,
+                              after_commit=after_commit)
 
 
 # OpenAPI: what every transaction route may answer besides its result.

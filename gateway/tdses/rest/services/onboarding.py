@@ -16,9 +16,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from fabric_gateway import EcdsaSigner, Identity
-from tdses.chaincode import Fn
+from tdses.chaincode import Chaincode
 from tdses.rest.problems import Problem
 from tdses.rest.services.context import Context
+from tdses.rest.services.invokers import Preparing, Submitting
 from tdses.rest.services.principal import Principal
 from tdses.rest.services.signing import SignatureRequest
 from tdses.rest.services.tokens import new_token, token_hash
@@ -50,7 +51,7 @@ def check_csr(name: str, csr_pem: str) -> None:
 
 
 async def create_user(context: Context, name: str, introduction: str, csr_pem: str | None) -> Created:
-    store, ledger = context.store, context.ledger
+    store = context.store
     if csr_pem is not None:
         check_csr(name, csr_pem)
     existing = store.user(name)
@@ -68,15 +69,16 @@ async def create_user(context: Context, name: str, introduction: str, csr_pem: s
         record = await _enroll(context, name, csr_pem, token)
     principal = _principal(context, record)
     if not principal.custodial:
-        request = context.offline.prepare(principal, Fn.REGISTER_USER, name, introduction, after_commit="activate_user")
+        request = await Chaincode(Preparing(context.offline, principal)).register_user(
+            name, introduction, after_commit="activate_user")
         placeholder = {"name": name, "mspId": context.settings.msp_id, "status": "pending"}
         return Created(placeholder, token, record.certificate, request)
     try:
-        submitted = await ledger.submit(principal, Fn.REGISTER_USER, name, introduction)
+        submitted = await Chaincode(Submitting(context.ledger, principal)).register_user(name, introduction)
         user = submitted.result
     except Problem as problem:
         if problem.code == "ALREADY_EXISTS" and await _registered_by(context, name):
-            user = await ledger.evaluate(ledger.admin, Fn.QUERY_USER, name)  # an earlier attempt did commit
+            user = await _as_admin(context).query_user(name)  # an earlier attempt did commit
         elif problem.status in (503, 504):
             problem.extra["token"] = token  # the registration may still commit: the token is valid then
             raise
@@ -93,9 +95,14 @@ async def create_user(context: Context, name: str, introduction: str, csr_pem: s
     return Created(user, token, record.certificate)
 
 
+def _as_admin(context: Context) -> Chaincode:
+    """The chaincode as the organization admin: the gateway's own reads."""
+    return Chaincode(Submitting(context.ledger, context.ledger.admin))
+
+
 async def _name_is_free(context: Context, name: str) -> None:
     try:
-        await context.ledger.evaluate(context.ledger.admin, Fn.QUERY_USER, name)
+        await _as_admin(context).query_user(name)
     except Problem as problem:
         if problem.code == "NOT_FOUND":
             return
@@ -123,7 +130,7 @@ def _principal(context: Context, record: UserRecord) -> Principal:
 async def _registered_by(context: Context, name: str) -> bool:
     """Whether the user `name` on chain is bound to our CA's identity of that name (fabric-ca: CN = enrollment ID)."""
     try:
-        user = await context.ledger.evaluate(context.ledger.admin, Fn.QUERY_USER, name)
+        user = await _as_admin(context).query_user(name)
     except Problem:
         return False
     try:

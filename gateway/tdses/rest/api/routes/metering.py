@@ -3,16 +3,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path
 
-from tdses.chaincode import Fn
 from tdses.metering.voucher import Claim, Voucher
-from tdses.rest.api.deps import ContextDep, PrincipalDep, UserDep, same_user
-from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
+from tdses.rest.api.deps import ChaincodeDep, UserChaincodeDep, UserDep, same_user
+from tdses.rest.api.transact import TRANSACTION_RESPONSES
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import NAME_PATTERN
 from tdses.rest.models.requests import SettlementCreate, VoucherSigning
@@ -24,25 +22,23 @@ Name = Annotated[str, Path(pattern=NAME_PATTERN, examples=["weather-api"])]
 
 
 @router.get("/users/{name}/voucher-keys", response_model=out.VoucherKeys)
-async def voucher_keys(name: Name, context: ContextDep, principal: PrincipalDep) -> dict:
+async def voucher_keys(name: Name, chaincode: ChaincodeDep) -> dict:
     """The public keys a user's vouchers may be signed with, newest first, and whether the user is active."""
-    return await context.ledger.evaluate(principal, Fn.QUERY_VOUCHER_KEYS, name)
+    return await chaincode.query_voucher_keys(name)
 
 
 @router.post("/users/{name}/voucher-key", response_model=out.VoucherKeys, responses=TRANSACTION_RESPONSES)
-async def update_voucher_key(name: Name, context: ContextDep, principal: UserDep, response: Response) -> dict:
+async def update_voucher_key(name: Name, chaincode: UserChaincodeDep, principal: UserDep) -> dict:
     """After re-enrolling with a new key: make it the key of your vouchers (the previous one stays valid)."""
     same_user(principal, name)
-    return await transact(context, principal, response, Fn.UPDATE_VOUCHER_KEY)
+    return await chaincode.update_voucher_key()
 
 
 @router.post("/services/{name}/settlements", response_model=out.Settlement, responses=TRANSACTION_RESPONSES)
-async def settle_calls(name: Name, body: SettlementCreate, context: ContextDep, principal: UserDep,
-                       response: Response) -> dict:
+async def settle_calls(name: Name, body: SettlementCreate, chaincode: UserChaincodeDep) -> dict:
     """For the service's developer or a server it authorized: record the calls users' vouchers account for. Per
     user, used calls become the highest count that holds; vouchers that do not hold are listed in `rejected`."""
-    return await transact(context, principal, response, Fn.SETTLE_CALLS, name,
-                          json.dumps(body.vouchers, separators=(",", ":")))
+    return await chaincode.settle_calls(name, body.vouchers)
 
 
 @router.post("/services/{name}/vouchers", response_model=out.SignedVouchers)

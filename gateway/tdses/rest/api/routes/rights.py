@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path
 
-from tdses.chaincode import Fn
-from tdses.rest.api.deps import ContextDep, PrincipalDep, UserDep
-from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
+from tdses.rest.api.deps import ChaincodeDep, PrincipalDep, UserChaincodeDep
+from tdses.rest.api.transact import TRANSACTION_RESPONSES
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import NAME_PATTERN
 from tdses.rest.models.requests import Purchase, Reduction, Reward
@@ -21,40 +20,35 @@ UserName = Annotated[str, Path(pattern=NAME_PATTERN, examples=["alice"])]
 
 
 @router.post("/rights", response_model=out.Rights, responses=TRANSACTION_RESPONSES)
-async def buy_calls(name: ServiceName, body: Purchase, context: ContextDep, principal: UserDep,
-                    response: Response) -> dict:
+async def buy_calls(name: ServiceName, body: Purchase, chaincode: UserChaincodeDep) -> dict:
     """Buy calls of an available service: you pay price × calls SToken to its developer (with maxPrice: only if a
     call costs at most that much now)."""
-    if body.max_price is None:
-        return await transact(context, principal, response, Fn.BUY_CALLS_AT_ANY_PRICE, name, str(body.calls))
-    return await transact(context, principal, response, Fn.BUY_CALLS, name, str(body.calls), str(body.max_price))
+    return await chaincode.buy_calls(name, body.calls, body.max_price)
 
 
 @router.get("/rights", response_model=out.ServiceUsage)
-async def service_usage(name: ServiceName, context: ContextDep, principal: PrincipalDep) -> dict:
+async def service_usage(name: ServiceName, chaincode: ChaincodeDep, principal: PrincipalDep) -> dict:
     """For the service's developer: calls bought and used by all users, and how often it was composed."""
     if not principal.is_admin:
-        service = await context.ledger.evaluate(principal, Fn.QUERY_SERVICE, name)
+        service = await chaincode.query_service(name)
         if service.get("developer") != principal.name:
             raise Problem(403, "FORBIDDEN", f"only the developer of {name!r} sees its usage")
-    return await context.ledger.evaluate(principal, Fn.GET_SERVICE_USAGE, name)
+    return await chaincode.service_usage(name)
 
 
 @router.get("/rights/{user}", response_model=out.Rights)
-async def get_rights(name: ServiceName, user: UserName, context: ContextDep, principal: PrincipalDep) -> dict:
+async def get_rights(name: ServiceName, user: UserName, chaincode: ChaincodeDep) -> dict:
     """One user's rights on a service (zeros if it never bought any)."""
-    return await context.ledger.evaluate(principal, Fn.GET_RIGHTS, name, user)
+    return await chaincode.rights(name, user)
 
 
 @router.post("/rights/{user}/reduce", response_model=out.Rights, responses=TRANSACTION_RESPONSES)
-async def reduce_calls(name: ServiceName, user: UserName, body: Reduction, context: ContextDep, principal: UserDep,
-                       response: Response) -> dict:
+async def reduce_calls(name: ServiceName, user: UserName, body: Reduction, chaincode: UserChaincodeDep) -> dict:
     """Use a caller's calls: for the service's developer or a server it authorized."""
-    return await transact(context, principal, response, Fn.REDUCE_CALLS, name, user, str(body.calls))
+    return await chaincode.reduce_calls(name, user, body.calls)
 
 
 @router.post("/rewards", response_model=out.RewardReceipt, responses=TRANSACTION_RESPONSES)
-async def reward_service(name: ServiceName, body: Reward, context: ContextDep, principal: UserDep,
-                         response: Response) -> dict:
+async def reward_service(name: ServiceName, body: Reward, chaincode: UserChaincodeDep) -> dict:
     """Pay SToken to a service's developer as a reward."""
-    return await transact(context, principal, response, Fn.REWARD_SERVICE, name, str(body.amount))
+    return await chaincode.reward_service(name, body.amount)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path
 
-from tdses.chaincode import Fn
-from tdses.rest.api.deps import ContextDep, OptionalPrincipalDep, PrincipalDep, UserDep, same_user, unauthorized
-from tdses.rest.api.transact import TRANSACTION_RESPONSES, transact
+from tdses.rest.api.deps import (
+    ChaincodeDep, ContextDep, OptionalPrincipalDep, PrincipalDep, UserChaincodeDep, UserDep, same_user, unauthorized,
+)
+from tdses.rest.api.transact import TRANSACTION_RESPONSES
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import NAME_PATTERN
 from tdses.rest.models.requests import UserCreate
@@ -39,22 +40,22 @@ async def register_user(body: UserCreate, context: ContextDep, principal: Option
 
 
 @router.get("/me", response_model=out.User)
-async def who_am_i(context: ContextDep, principal: UserDep) -> dict:
+async def who_am_i(chaincode: UserChaincodeDep, principal: UserDep) -> dict:
     """The caller's own user, with balance and contribution."""
-    return await context.ledger.evaluate(principal, Fn.QUERY_USER, principal.name)
+    return await chaincode.query_user(principal.name)
 
 
 @router.get("/{name}", response_model=out.User)
-async def get_user(name: UserName, context: ContextDep, principal: PrincipalDep) -> dict:
+async def get_user(name: UserName, chaincode: ChaincodeDep) -> dict:
     """A user of any organization, with balance and contribution (paper eq. 1)."""
-    return await context.ledger.evaluate(principal, Fn.QUERY_USER, name)
+    return await chaincode.query_user(name)
 
 
 @router.delete("/{name}", response_model=out.RemovalReceipt, responses=TRANSACTION_RESPONSES)
-async def remove_user(name: UserName, context: ContextDep, principal: UserDep, response: Response) -> dict:
+async def remove_user(name: UserName, chaincode: UserChaincodeDep, principal: UserDep) -> dict:
     """Remove yourself: your services become invalid, your SToken return to the pool, your identity is revoked."""
     same_user(principal, name)
-    return await transact(context, principal, response, Fn.REMOVE_USER, name, after_commit="forget_user")
+    return await chaincode.remove_user(name, after_commit="forget_user")
 
 
 @router.post("/{name}/token", response_model=out.TokenRotated)
