@@ -91,10 +91,11 @@ class Committed:
 @dataclass(frozen=True)
 class RetryPolicy:
     """How many attempts in all (every endorsement, submission or status request counts), the backoff between
-    them, and the caller's own reason to endorse again, if it has one.
+    them, and the caller's own rules, if it has any: a reason to endorse again, a reason to stop.
 
         RetryPolicy(attempts=3, initial_backoff=0.1, max_backoff=2.0).delays()  # [0.1, 0.2] seconds, jittered
         RetryPolicy(endorse_again=lambda e: error_code(e) == "NOT_FOUND")  # e.g. an endorser a block behind
+        RetryPolicy(give_up=lambda e: isinstance(e, CommitStatusError))  # e.g. the caller polls the status itself
     """
 
     attempts: int = 3
@@ -103,6 +104,7 @@ class RetryPolicy:
     multiplier: float = 2.0
     jitter: float = 0.2
     endorse_again: Callable[[BaseException], bool] | None = None
+    give_up: Callable[[BaseException], bool] | None = None
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -120,6 +122,8 @@ class RetryPolicy:
         return [self.delay(n) for n in range(1, self.attempts)]
 
     def next_step(self, error: BaseException) -> Retry | None:
+        if self.give_up is not None and self.give_up(error):
+            return None
         step = next_step(error)
         if step is None and isinstance(error, EndorseError) and self.endorse_again is not None \
                 and not is_duplicate_transaction(error) and self.endorse_again(error):

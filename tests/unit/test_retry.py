@@ -23,7 +23,7 @@ from fabric_protos.peer import transaction_pb2
 
 import tdses.retry
 from tdses.chaincode import error_code
-from tdses.rest.services.ledger import too_few_peers
+from tdses.rest.services.ledger import commit_not_seen_in_time, too_few_peers
 from tdses.retry import Committed, Retry, RetryPolicy, next_step
 
 from tests.support.fake_contract import BLOCK, FakeContract, FakeNetwork
@@ -282,6 +282,18 @@ def test_the_ledger_endorses_again_when_too_few_peers_are_known_yet():
     assert too_few_peers(too_few)
     assert not too_few_peers(refusal("NOT_FOUND", grpc.StatusCode.FAILED_PRECONDITION))
     assert not too_few_peers(SubmitError(grpc.StatusCode.FAILED_PRECONDITION, "x"))
+
+
+async def test_the_callers_own_rule_stops_what_the_guidance_would_run_again(slept):
+    # The REST gateway answers 504 with the ID to poll once its commit_timeout has passed.
+    patient_once = RetryPolicy(give_up=commit_not_seen_in_time)
+    contract = FakeContract(status=[CommitStatusError(grpc.StatusCode.DEADLINE_EXCEEDED, "not seen in time")])
+    with pytest.raises(CommitStatusError) as caught:
+        await submit(patient_once, contract)
+    assert caught.value.transaction_id == "tx1" and contract.steps("status") == ["tx1"] and slept == []
+    contract = FakeContract(status=[CommitStatusError(grpc.StatusCode.UNAVAILABLE, "peer down")])
+    assert (await submit(patient_once, contract)).transaction_id == "tx1"  # another peer answers
+    assert contract.steps("status") == ["tx1", "tx1"]
 
 
 async def test_evaluate_runs_again_after_a_transient_failure_never_after_a_refusal(slept):

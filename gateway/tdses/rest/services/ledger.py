@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from fabric_gateway import CommitError, EndorseError, Endpoint, FabricError, Timeouts, aio
+from fabric_gateway import CommitError, CommitStatusError, EndorseError, Endpoint, FabricError, Timeouts, aio
 from fabric_gateway.connection import read_pem
 from fabric_gateway.proposal import NONCE_BYTES
 from fabric_gateway.transaction import parse_envelope
@@ -60,6 +60,12 @@ def too_few_peers(error: BaseException) -> bool:
             and error_code(error) is None)
 
 
+def commit_not_seen_in_time(error: BaseException) -> bool:
+    """The commit status did not come within commit_timeout: the operator's bound on waiting for a commit. The client
+    is answered 504 with the transaction ID to poll (or to run the request again under its Idempotency-Key)."""
+    return isinstance(error, CommitStatusError) and error.code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 def decode(payload: bytes) -> Any:
     if not payload:
         return None
@@ -77,7 +83,8 @@ class Ledger:
             evaluate=settings.evaluate_timeout, endorse=settings.endorse_timeout,
             submit=settings.submit_timeout, commit_status=settings.commit_timeout,
         )
-        self.policy = RetryPolicy(attempts=settings.conflict_retries, endorse_again=too_few_peers)
+        self.policy = RetryPolicy(attempts=settings.conflict_retries, endorse_again=too_few_peers,
+                                  give_up=commit_not_seen_in_time)
         self.channel = settings.channel
         self.chaincode = settings.chaincode
         self.admin = admin
