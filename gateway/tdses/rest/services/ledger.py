@@ -83,8 +83,9 @@ class Ledger:
             evaluate=settings.evaluate_timeout, endorse=settings.endorse_timeout,
             submit=settings.submit_timeout, commit_status=settings.commit_timeout,
         )
-        self.policy = RetryPolicy(attempts=settings.conflict_retries, endorse_again=too_few_peers,
-                                  give_up=commit_not_seen_in_time)
+        # Backoff of 0.5, 1, 2, 2 s: patient enough for peers that discovery finds a few seconds after a restart.
+        self.policy = RetryPolicy(attempts=settings.conflict_retries, initial_backoff=0.5, max_backoff=2.0,
+                                  endorse_again=too_few_peers, give_up=commit_not_seen_in_time)
         self.channel = settings.channel
         self.chaincode = settings.chaincode
         self.admin = admin
