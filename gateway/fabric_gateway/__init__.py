@@ -20,7 +20,6 @@ from .errors import (
     SignerRequiredError,
     SubmitError,
     TransactionError,
-    chaincode_error_code,
     chaincode_message,
     is_duplicate_transaction,
 )
@@ -35,7 +34,7 @@ from .events import (
 from .gateway import Gateway, connect
 from .identity import Identity, load_identity
 from .network import Network
-from .options import RetryPolicy, Timeouts
+from .options import Timeouts
 from .proposal import Proposal, transaction_id
 from .signing import EcdsaSigner, Signer, load_private_key, load_signer, sha256
 from .transaction import Transaction
@@ -44,8 +43,8 @@ __all__ = [
     "BlockUnavailableError", "ChannelPeers", "ChaincodeEvent", "ChaincodeEventStream", "ChaincodeEventsRequest", "Checkpoint", "Commit",
     "CommitError", "CommitStatusError", "Connection", "Contract", "EcdsaSigner", "EndorseError",
     "Endpoint", "ErrorDetail", "EventPosition", "FabricError", "Gateway", "GatewayError", "Identity",
-    "InMemoryCheckpointer", "Network", "Proposal", "RetryPolicy", "Signer", "SignerRequiredError",
-    "Status", "SubmitError", "Timeouts", "Transaction", "TransactionError", "chaincode_error_code",
-    "chaincode_message", "connect", "is_duplicate_transaction", "load_identity", "load_private_key", "load_signer", "sha256",
+    "InMemoryCheckpointer", "Network", "Proposal", "Signer", "SignerRequiredError",
+    "Status", "SubmitError", "Timeouts", "Transaction", "TransactionError", "chaincode_message",
+    "connect", "is_duplicate_transaction", "load_identity", "load_private_key", "load_signer", "sha256",
     "transaction_id",
 ]

@@ -6,21 +6,16 @@
 
 from __future__ import annotations
 
-import logging
-import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fabric_protos.gateway import gateway_pb2
 
 from .blocks import ChannelPeersCore
-from .client import GatewayClient
-from .commit import Commit
+from .commit import Commit, Status
 from .errors import CommitError
-from .options import RetryPolicy
 from .proposal import Arg, Proposal, build_proposed_transaction
 from .signing import SigningIdentity
-
-log = logging.getLogger("fabric_gateway")
 
 
 def qualified_name(contract_name: str | None, transaction_name: str) -> str:
@@ -28,23 +23,23 @@ def qualified_name(contract_name: str | None, transaction_name: str) -> str:
 
 
 class ContractCore:
-    """Names and proposal building shared by the sync and async Contract."""
+    """Names and proposal building shared by the sync and async Contract; `client` is the face's GatewayClient."""
 
     def __init__(
         self,
+        client: Any,
         signing: SigningIdentity,
         channel_name: str,
         chaincode_name: str,
         contract_name: str | None = None,
-        retry: RetryPolicy | None = None,
         channel_peers: ChannelPeersCore | None = None,
     ) -> None:
+        self._client = client
         self._signing = signing
         self._channel_peers = channel_peers
         self.channel_name = channel_name
         self.chaincode_name = chaincode_name
         self.contract_name = contract_name
-        self.retry = retry or RetryPolicy()
 
     def _proposed(
         self,
@@ -65,6 +60,13 @@ class ContractCore:
             nonce,
         )
 
+    @staticmethod
+    def _committed(status: Status) -> Status:
+        """The status of a valid transaction; CommitError (with the validation code) for an invalid one."""
+        if not status.successful:
+            raise CommitError(status.transaction_id, status.code, status.block_number)
+        return status
+
 
 class Contract(ContractCore):
     """Synchronous contract.
@@ -72,10 +74,6 @@ class Contract(ContractCore):
         balance = contract.evaluate_transaction("GetBalance", "alice")
         contract.submit_transaction("Transfer", "alice", "bob", "5")
     """
-
-    def __init__(self, client: GatewayClient, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._client = client
 
     def new_proposal(
         self,
@@ -128,28 +126,16 @@ class Contract(ContractCore):
         transient: Mapping[str, Arg] | None = None,
         endorsing_orgs: Sequence[str] | None = None,
     ) -> bytes:
-        """Endorse, submit and wait for the commit; re-runs on MVCC/phantom read conflicts per the RetryPolicy.
+        """Endorse, submit and wait for the commit: one attempt, as in the official clients.
 
         With the gateway's channel_peers, it returns once each of them has committed the block too.
 
         Raises EndorseError, SubmitError, CommitStatusError or CommitError (with the validation code).
         """
-        for attempt in range(1, self.retry.attempts + 1):
-            result, commit = self.submit_async(
-                transaction_name, *args, transient=transient, endorsing_orgs=endorsing_orgs
-            )
-            status = commit.status()
-            if status.successful:
-                if self._channel_peers is not None:
-                    self._channel_peers.wait_for_block(self._signing, self.channel_name, status.block_number)
-                return result
-            if attempt < self.retry.attempts and self.retry.is_retryable(status.code):
-                delay = self.retry.delay(attempt)
-                log.info(
-                    "transaction %s: %s, retrying with a new transaction in %.2fs",
-                    status.transaction_id, status.code_name, delay,
-                )
-                time.sleep(delay)
-                continue
-            raise CommitError(status.transaction_id, status.code, status.block_number, attempt)
-        raise AssertionError("unreachable")
+        result, commit = self.submit_async(
+            transaction_name, *args, transient=transient, endorsing_orgs=endorsing_orgs
+        )
+        status = self._committed(commit.status())
+        if self._channel_peers is not None:
+            self._channel_peers.wait_for_block(self._signing, self.channel_name, status.block_number)
+        return result

@@ -1,7 +1,7 @@
 """Typed errors, shaped like fabric-gateway's: which step failed, the gRPC status and the peers' details.
 
     try: contract.submit_transaction("Transfer", "a", "b", "10")
-    except EndorseError as e: print(e.chaincode_error_code, e.details)
+    except EndorseError as e: print(e.chaincode_message, e.details)
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from ._rpc_status import status_details
 
 # The gateway peer reports a chaincode error as "chaincode response 500, <message from the chaincode>".
 _CHAINCODE_RESPONSE = re.compile(r"chaincode response (\d+), (.*)", re.DOTALL)
-# Our chaincode prefixes its messages with a stable upper-case code: "NOT_FOUND: service x does not exist".
-_ERROR_CODE = re.compile(r"^([A-Z][A-Z0-9_]*):\s")
+# How a peer or the orderer refuses a transaction ID it already has (Fabric gives no status code of its own to it).
+_DUPLICATE = "duplicate transaction"
 
 
 class FabricError(Exception):
@@ -40,16 +40,6 @@ class ErrorDetail:
 
     def __str__(self) -> str:
         return f"{self.address} ({self.msp_id}): {self.message}"
-
-
-def chaincode_error_code(message: str) -> str | None:
-    """The stable code a chaincode put in front of its message, e.g. "NOT_FOUND" in "NOT_FOUND: no such service".
-
-        chaincode_error_code("chaincode response 500, INSUFFICIENT_FUNDS: balance 3 < 5")  # "INSUFFICIENT_FUNDS"
-    """
-    text = chaincode_message(message)
-    match = _ERROR_CODE.match(message if text is None else text)
-    return match.group(1) if match else None
 
 
 def chaincode_message(message: str) -> str | None:
@@ -98,12 +88,6 @@ class GatewayError(FabricError):
             if match:
                 return int(match.group(1))
         return None
-
-    @property
-    def chaincode_error_code(self) -> str | None:
-        """The stable code in front of the chaincode's message ("NOT_FOUND", "INSUFFICIENT_FUNDS", ...)."""
-        message = self.chaincode_message
-        return None if message is None else chaincode_error_code(message)
 
     def _describe(self) -> str:
         lines = [f"{self.code.name}: {self.message}"]
@@ -158,19 +142,12 @@ class CommitError(FabricError):
         except CommitError as e: print(e.transaction_id, e.code_name)
     """
 
-    def __init__(
-        self, transaction_id: str, code: int, block_number: int | None = None, attempts: int = 1
-    ) -> None:
+    def __init__(self, transaction_id: str, code: int, block_number: int | None = None) -> None:
         self.transaction_id = transaction_id
         self.code = code
         self.code_name = validation_code_name(code)
         self.block_number = block_number
-        # How many fresh transactions were tried (more than 1 after conflict retries).
-        self.attempts = attempts
-        suffix = f" after {attempts} attempts" if attempts > 1 else ""
-        super().__init__(
-            f"transaction {transaction_id} failed to commit with status code {code} ({self.code_name}){suffix}"
-        )
+        super().__init__(f"transaction {transaction_id} failed to commit with status code {code} ({self.code_name})")
 
 
 def validation_code_name(code: int) -> str:
@@ -205,10 +182,18 @@ def from_rpc_error(
     return kind(code, message, details, error)
 
 
-def is_duplicate_transaction(error: FabricError) -> bool:
+def is_duplicate_transaction(error: BaseException) -> bool:
     """The peers or the orderer already have this transaction ID (a resent, or deliberately repeated, transaction).
 
-    Fabric says so only in its message ("duplicate transaction found"), hence the match, in this one place.
+    A commit says so with its validation code (DUPLICATE_TXID). Endorsement and submission have no status code
+    for it: an EndorseError or SubmitError carries it in the gateway's message or a node's detail, hence the one
+    match on Fabric's wording, here and nowhere else.
+
+        except SubmitError as e:
+            if is_duplicate_transaction(e): commit = network.new_commit(e.transaction_id)
     """
-    texts = [str(error)] + [d.message for d in getattr(error, "details", [])]
-    return any("duplicate transaction" in text.lower() for text in texts)
+    if isinstance(error, CommitError):
+        return error.code == transaction_pb2.DUPLICATE_TXID
+    if not isinstance(error, (EndorseError, SubmitError)):
+        return False
+    return any(_DUPLICATE in text.lower() for text in [error.message, *(d.message for d in error.details)])

@@ -13,11 +13,11 @@ from fabric_protos.gateway import gateway_pb2
 from .blocks import ChannelPeersCore
 from .client import GatewayClient
 from .commit import Commit
-from .connection import DEFAULT_CONNECT_TIMEOUT, Connection, Endpoint, PemSource
+from .connection import DEFAULT_CONNECT_TIMEOUT, Connection, ConnectionConfig, Endpoint, PemSource
 from .events import ChaincodeEventsRequest
 from .identity import Identity
 from .network import Network
-from .options import RetryPolicy, Timeouts
+from .options import Timeouts
 from .proposal import Proposal
 from .signing import Signer, SigningIdentity
 from .transaction import Transaction
@@ -26,6 +26,7 @@ from .transaction import Transaction
 class GatewayCore:
     """What the sync and async Gateway share; each names its own client and message types."""
 
+    _Connection: type = Connection
     _Client: type = GatewayClient
     _Network: type = Network
     _Proposal: type = Proposal
@@ -40,7 +41,6 @@ class GatewayCore:
         signer: Signer | None = None,
         *,
         timeouts: Timeouts | None = None,
-        retry: RetryPolicy | None = None,
         channel_peers: ChannelPeersCore | None = None,
         owns_connection: bool = False,
     ) -> None:
@@ -48,12 +48,52 @@ class GatewayCore:
         self.identity = identity
         self._signing = SigningIdentity(identity, signer)
         self._client = self._Client(connection, timeouts)
-        self._retry = retry or RetryPolicy()
         self._channel_peers = channel_peers
         self._owns_connection = owns_connection
 
     def get_network(self, channel_name: str) -> Network:
-        return self._Network(self._client, self._signing, channel_name, self._retry, self._channel_peers)
+        return self._Network(self._client, self._signing, channel_name, self._channel_peers)
+
+    @classmethod
+    def connect(
+        cls,
+        endpoints: str | Endpoint | Sequence[str | Endpoint] | ConnectionConfig,
+        tls_root_certs: PemSource | Sequence[PemSource] | None = None,
+        identity: Identity | None = None,
+        signer: Signer | None = None,
+        *,
+        server_name_override: str | None = None,
+        timeouts: Timeouts | None = None,
+        channel_peers: ChannelPeersCore | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        client_certificate: PemSource | None = None,
+        client_key: PemSource | None = None,
+        insecure: bool = False,
+    ):
+        """A Gateway over TLS to one peer, or to several peers of one organization with failover.
+
+        With channel_peers, submit_transaction returns once those peers (all of the channel's) have committed
+        the transaction's block, so reads and endorsements through any of them see the write.
+
+            gateway = connect(["localhost:7051", "localhost:8051"], "org1/tlsca.pem", identity, signer)
+            gateway = connect(shared_connection, identity=identity, signer=signer)
+        """
+        if identity is None:
+            raise ValueError("an identity is required")
+        if isinstance(endpoints, cls._Connection):  # shared by many Gateways: not this one's to close
+            return cls(endpoints, identity, signer, timeouts=timeouts, channel_peers=channel_peers)
+        connection = cls._Connection(
+            endpoints,
+            tls_root_certs,
+            server_name_override=server_name_override,
+            client_certificate=client_certificate,
+            client_key=client_key,
+            insecure=insecure,
+            connect_timeout=connect_timeout,
+        )
+        return cls(
+            connection, identity, signer, timeouts=timeouts, channel_peers=channel_peers, owns_connection=True
+        )
 
     # Offline signing: rebuild a message from its bytes(), optionally attaching a signature made elsewhere.
 
@@ -98,7 +138,6 @@ class GatewayCore:
         return request
 
 
-
 class Gateway(GatewayCore):
     """An identity (and, unless signing offline, its signer) using a Connection to the gateway peers.
 
@@ -119,43 +158,4 @@ class Gateway(GatewayCore):
         self.close()
 
 
-def connect(
-    endpoints: str | Endpoint | Sequence[str | Endpoint] | Connection,
-    tls_root_certs: PemSource | Sequence[PemSource] | None = None,
-    identity: Identity | None = None,
-    signer: Signer | None = None,
-    *,
-    server_name_override: str | None = None,
-    timeouts: Timeouts | None = None,
-    retry: RetryPolicy | None = None,
-    channel_peers: ChannelPeersCore | None = None,
-    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-    client_certificate: PemSource | None = None,
-    client_key: PemSource | None = None,
-    insecure: bool = False,
-) -> Gateway:
-    """A Gateway over TLS to one peer, or to several peers of one organization with failover.
-
-    With channel_peers, submit_transaction returns once those peers (all of the channel's) have committed
-    the transaction's block, so reads and endorsements through any of them see the write.
-
-        gateway = connect(["localhost:7051", "localhost:8051"], "org1/tlsca.pem", identity, signer)
-        gateway = connect(shared_connection, identity=identity, signer=signer)
-    """
-    if identity is None:
-        raise ValueError("an identity is required")
-    if isinstance(endpoints, Connection):
-        return Gateway(endpoints, identity, signer, timeouts=timeouts, retry=retry, channel_peers=channel_peers)
-    connection = Connection(
-        endpoints,
-        tls_root_certs,
-        server_name_override=server_name_override,
-        client_certificate=client_certificate,
-        client_key=client_key,
-        insecure=insecure,
-        connect_timeout=connect_timeout,
-    )
-    return Gateway(
-        connection, identity, signer, timeouts=timeouts, retry=retry, channel_peers=channel_peers,
-        owns_connection=True,
-    )
+connect = Gateway.connect

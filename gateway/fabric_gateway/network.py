@@ -16,7 +16,6 @@ from .events import (
     Checkpoint,
     new_chaincode_events_request,
 )
-from .options import RetryPolicy
 from .signing import SigningIdentity
 
 
@@ -32,19 +31,16 @@ class NetworkCore:
         client: GatewayClient,
         signing: SigningIdentity,
         name: str,
-        retry: RetryPolicy,
         channel_peers: ChannelPeersCore | None = None,
     ) -> None:
         self._client = client
         self._signing = signing
-        self._retry = retry
         self._channel_peers = channel_peers
         self.name = name
 
     def get_contract(self, chaincode_name: str, contract_name: str | None = None) -> Contract:
         return self._Contract(
-            self._client, self._signing, self.name, chaincode_name, contract_name, self._retry,
-            self._channel_peers,
+            self._client, self._signing, self.name, chaincode_name, contract_name, self._channel_peers
         )
 
     def channel_peers(self) -> ChannelPeersCore:

@@ -28,7 +28,8 @@ from pathlib import Path
 
 from fabric_gateway import Connection, Gateway
 
-from tdses.ecosystem.importer import Importer, Progress, Summary, describe_selection
+from tdses.ecosystem.progress import Progress, Summary, describe_selection
+from tdses.ecosystem.running import Importer
 from tdses.ecosystem.programmableweb import Ecosystem, Service, load, stable_hash
 from tdses.local.network import Network, clean, init_state
 

@@ -11,7 +11,9 @@ import stat
 import pytest
 
 from tdses.cli import main
-from tdses.ecosystem.importer import SECRETS_FILE, Progress, import_ecosystem
+from tdses.ecosystem.progress import Progress
+from tdses.ecosystem.running import import_ecosystem
+from tdses.ecosystem.secrets import SECRETS_FILE
 from tdses.ecosystem.programmableweb import data_dir, load
 
 from tests.integration.test_chaincode_scenarios import Client

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from tdses.chaincode import Code, Fn, ServiceStatus, UserStatus
+from tdses.chaincode import Code, Fn, ServiceStatus, UserStatus, error_code
 
 CONTRACT = Path(__file__).resolve().parents[2] / "chaincode" / "contract"
 SOURCE = "\n".join(p.read_text() for p in sorted(CONTRACT.glob("*.go")) if not p.name.endswith("_test.go"))
@@ -23,3 +23,23 @@ def test_statuses_and_error_codes():
     assert set(users.values()) == {s.value for s in UserStatus}
     codes = set(re.findall(r'^\s*Code\w+\s*=\s*"(\w+)"', SOURCE, re.M))
     assert codes == {c.value for c in Code}
+
+
+def test_error_code_reads_the_code_in_front_of_the_chaincodes_message():
+    assert error_code("chaincode response 500, INSUFFICIENT_FUNDS: balance 3 < 5") is Code.INSUFFICIENT_FUNDS
+    assert error_code("NOT_FOUND: service x does not exist") is Code.NOT_FOUND
+    assert error_code("chaincode response 500, NEW_CODE: later") == "NEW_CODE"  # unknown codes kept as written
+    assert error_code("failed to collect enough transaction endorsements") is None
+    assert error_code("chaincode response 500, lower case: no code") is None
+
+
+def test_error_code_of_an_error_reads_its_chaincode_message():
+    class Refused:
+        chaincode_message = "FORBIDDEN: not the service's developer"
+
+    class Unreachable:
+        chaincode_message = None
+
+    assert error_code(Refused()) is Code.FORBIDDEN
+    assert error_code(Unreachable()) is None
+    assert error_code(ValueError("NOT_FOUND: x")) is None  # no chaincode answered it

@@ -9,20 +9,16 @@ import grpc
 import pytest
 
 from fabric_gateway import EndorseError, ErrorDetail
-from tdses.ecosystem.importer import (
-    ChaincodeError,
-    Importer,
-    Progress,
-    SecretStore,
-    Step,
-    Summary,
-    call,
-    developer_orgs,
-)
+from tdses.ecosystem.planning import Step, developer_orgs
 from tdses.ecosystem.programmableweb import data_dir, load
+from tdses.ecosystem.progress import Progress, Summary
+from tdses.ecosystem.running import RETRY, ChaincodeError, Importer, call
+from tdses.ecosystem.secrets import SecretStore
 from tdses.fabric.state import State
 from tdses.fabric.topology import load as load_topology
 from tdses.local.network import Network
+
+from tests.support.fake_contract import FakeContract, FakeNetwork
 
 DATA = data_dir()
 
@@ -150,45 +146,45 @@ def test_summary_lists_counts_rate_and_skip_reasons():
     assert summary.failed == 1 and "INSUFFICIENT_FUNDS" in text
 
 
-class FlakyContract:
-    """A contract whose first calls fail as given, then answer."""
-
-    def __init__(self, *failures):
-        self.failures = list(failures)
-        self.calls = 0
-
-    async def submit_transaction(self, function, *args):
-        self.calls += 1
-        if self.failures:
-            raise self.failures.pop(0)
-        return b'{"ok": true}'
-
-    evaluate_transaction = submit_transaction
-
-
 @pytest.fixture
 def no_sleep(monkeypatch):
     async def instant(_):
         return None
 
-    monkeypatch.setattr("tdses.ecosystem.importer.asyncio.sleep", instant)
+    monkeypatch.setattr("tdses.retry.asyncio.sleep", instant)
+
+
+def on(dev, contract: FakeContract) -> FakeContract:
+    dev.contract, dev.network = contract, FakeNetwork(contract)
+    return contract
 
 
 async def test_disagreeing_endorsers_and_unreachable_peers_are_tried_again(no_sleep):
     mismatch = EndorseError(grpc.StatusCode.ABORTED, "failed to collect enough transaction endorsements")
     down = EndorseError(grpc.StatusCode.UNAVAILABLE, "no peer")
-    contract = FlakyContract(mismatch, down)
-    assert await call(contract, True, "PublishService", "x") == {"ok": True}
-    assert contract.calls == 3
+    contract = FakeContract(endorse=[mismatch, down])
+    network = FakeNetwork(contract)
+    assert await call(network, contract, True, "PublishService", "x") == {"ok": True}
+    assert len(contract.steps("endorse")) == 3 and contract.steps("submit") == ["tx3"]
+    assert network.waited == [5]  # the write is on every peer before the next step
+
+
+async def test_one_policy_bounds_the_attempts_of_a_step(no_sleep):
+    # The client library never retries: RETRY's attempts are all a step gets, whatever keeps failing.
+    contract = FakeContract(endorse=[EndorseError(grpc.StatusCode.UNAVAILABLE, "no peer")] * 100)
+    with pytest.raises(ChaincodeError) as error:
+        await call(FakeNetwork(contract), contract, True, "PublishService", "x")
+    assert error.value.code is None and "UNAVAILABLE" in str(error.value)
+    assert len(contract.steps("endorse")) == RETRY.attempts
 
 
 async def test_a_chaincode_refusal_is_not_retried_and_keeps_its_code(no_sleep):
     refused = EndorseError(grpc.StatusCode.ABORTED, "failed to endorse", [
         ErrorDetail("peer0", "Org1MSP", 'chaincode response 500, ALREADY_EXISTS: service "x" already exists')])
-    contract = FlakyContract(refused)
+    contract = FakeContract(endorse=[refused])
     with pytest.raises(ChaincodeError) as error:
-        await call(contract, True, "RegisterService", "{}")
-    assert error.value.code == "ALREADY_EXISTS" and contract.calls == 1
+        await call(FakeNetwork(contract), contract, True, "RegisterService", "{}")
+    assert error.value.code == "ALREADY_EXISTS" and contract.steps("endorse") == ["tx1"]
 
 
 def not_found(message: str) -> EndorseError:
@@ -201,9 +197,10 @@ async def test_a_step_refused_by_an_endorser_a_block_behind_is_tried_again(tmp_p
     service = eco.apis[0]
     imp = importer(tmp_path, eco, [service])
     dev = imp.developers[service.developer]
-    dev.contract = FlakyContract(not_found(f'service "{service.name}" does not exist'))
+    contract = on(dev, FakeContract(endorse=[not_found(f'service "{service.name}" does not exist')]))
     await imp.do(dev, Step("PublishService", service))
-    assert dev.contract.calls == 2 and imp.summary.tally[("published", "new")] == 1 and imp.summary.failed == 0
+    assert contract.steps("endorse") == ["tx1", "tx2"] and contract.steps("submit") == ["tx2"]
+    assert imp.summary.tally[("published", "new")] == 1 and imp.summary.failed == 0 and imp.summary.transactions == 1
 
 
 async def test_a_real_refusal_is_reported_once_and_blocks_the_services_later_steps(tmp_path, eco, no_sleep):
@@ -212,8 +209,8 @@ async def test_a_real_refusal_is_reported_once_and_blocks_the_services_later_ste
     dev = imp.developers[service.developer]
     broke = EndorseError(grpc.StatusCode.ABORTED, "failed to endorse", [
         ErrorDetail("peer0", "Org1MSP", "chaincode response 500, INVALID_ARGUMENT: url must be absolute")])
-    dev.contract = FlakyContract(broke)
+    contract = on(dev, FakeContract(endorse=[broke]))
     await imp.do(dev, Step("RegisterService", service))
     await imp.do(dev, Step("PublishService", service))
-    assert dev.contract.calls == 1 and imp.summary.failed == 1
+    assert contract.calls == [("endorse", "tx1")] and imp.summary.failed == 1
     assert imp.summary.skipped["RegisterService failed (PublishService)"] == 1

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 import socket
 import time
-from collections import deque
-from concurrent import futures
 
 import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
-from fabric_protos.common import common_pb2
-from fabric_protos.gateway import gateway_pb2, gateway_pb2_grpc
-from fabric_protos.peer import (
-    chaincode_event_pb2,
-    chaincode_pb2,
-    proposal_pb2,
-    proposal_response_pb2,
-    transaction_pb2,
-)
-from google.protobuf import any_pb2
+from fabric_protos.gateway import gateway_pb2
+from fabric_protos.peer import chaincode_event_pb2, transaction_pb2
 
 import fabric_gateway
 from fabric_gateway import (
@@ -34,14 +23,15 @@ from fabric_gateway import (
     Gateway,
     GatewayError,
     Identity,
-    RetryPolicy,
     SubmitError,
     Timeouts,
     connect,
 )
 from fabric_gateway import aio
+from tdses.chaincode import error_code
 
-from tests.support.pki import certificate, key_pem, verify_signature
+from tests.support.fake_gateway import FakeGateway, serve
+from tests.support.pki import certificate, key_pem
 
 CHANNEL = "mychannel"
 CHAINCODE = "tdses"
@@ -66,149 +56,10 @@ def user():
     return Identity("Org1MSP", certificate("User1@org1.example.com", key)), EcdsaSigner(key)
 
 
-# --- a Gateway service that checks what it receives --------------------------------------------------------
-
-
-def _varint(n: int) -> bytes:
-    out = b""
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out += bytes([byte | (0x80 if n else 0)])
-        if not n:
-            return out
-
-
-def rich_status(code: grpc.StatusCode, message: str, details: list[gateway_pb2.ErrorDetail]) -> bytes:
-    """google.rpc.Status, hand-encoded (field 1 code, 2 message, 3 repeated Any)."""
-    body = b"\x08" + _varint(code.value[0]) + b"\x12" + _varint(len(message.encode())) + message.encode()
-    for detail in details:
-        packed = any_pb2.Any()
-        packed.Pack(detail)
-        data = packed.SerializeToString()
-        body += b"\x1a" + _varint(len(data)) + data
-    return body
-
-
-class FakeGateway(gateway_pb2_grpc.GatewayServicer):
-    """Parses and verifies requests as a gateway peer would; answers from configurable scripts."""
-
-    def __init__(self, name: str = "peer0") -> None:
-        self.name = name
-        self.calls: list[tuple[str, object]] = []
-        self.commit_codes: deque[int] = deque()
-        self.failures: dict[str, tuple[grpc.StatusCode, str, list[gateway_pb2.ErrorDetail]]] = {}
-        self.commit_delay = 0.0
-        self.events: list[gateway_pb2.ChaincodeEventsResponse] = []
-        self.proposals: dict[str, bytes] = {}  # tx id -> creator
-        self.hold_events_open = False  # keep the stream open after the scripted events, like a live peer
-
-    def _fail_if_scripted(self, method: str, context) -> None:
-        if method in self.failures:
-            code, message, details = self.failures[method]
-            context.set_trailing_metadata((("grpc-status-details-bin", rich_status(code, message, details)),))
-            context.abort(code, message)
-
-    def _check_proposal(self, request_tx_id: str, channel_id: str, signed: proposal_pb2.SignedProposal, context):
-        proposal = proposal_pb2.Proposal.FromString(signed.proposal_bytes)
-        header = common_pb2.Header.FromString(proposal.header)
-        channel_header = common_pb2.ChannelHeader.FromString(header.channel_header)
-        signature_header = common_pb2.SignatureHeader.FromString(header.signature_header)
-        try:
-            verify_signature(signature_header.creator, signed.signature, signed.proposal_bytes)
-        except Exception as error:  # the peer answers a bad signature with an error, not a crash
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad proposal signature: {error}")
-        expected_tx = hashlib.sha256(signature_header.nonce + signature_header.creator).hexdigest()
-        if not (request_tx_id == channel_header.tx_id == expected_tx) or channel_id != channel_header.channel_id:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "transaction or channel ID mismatch")
-        payload = proposal_pb2.ChaincodeProposalPayload.FromString(proposal.payload)
-        invocation = chaincode_pb2.ChaincodeInvocationSpec.FromString(payload.input)
-        return channel_header, signature_header, list(invocation.chaincode_spec.input.args)
-
-    def Evaluate(self, request, context):
-        self.calls.append(("Evaluate", request))
-        self._fail_if_scripted("Evaluate", context)
-        _, _, args = self._check_proposal(request.transaction_id, request.channel_id, request.proposed_transaction, context)
-        result = b"|".join(args) + b"@" + self.name.encode()
-        return gateway_pb2.EvaluateResponse(result=proposal_response_pb2.Response(status=200, payload=result))
-
-    def Endorse(self, request, context):
-        self.calls.append(("Endorse", request))
-        self._fail_if_scripted("Endorse", context)
-        channel_header, signature_header, args = self._check_proposal(
-            request.transaction_id, request.channel_id, request.proposed_transaction, context
-        )
-        self.proposals[request.transaction_id] = signature_header.creator
-        action = proposal_pb2.ChaincodeAction(
-            response=proposal_response_pb2.Response(status=200, payload=b"ok:" + args[0])
-        )
-        response_payload = proposal_response_pb2.ProposalResponsePayload(extension=action.SerializeToString())
-        action_payload = transaction_pb2.ChaincodeActionPayload(
-            action=transaction_pb2.ChaincodeEndorsedAction(proposal_response_payload=response_payload.SerializeToString())
-        )
-        tx = transaction_pb2.Transaction(
-            actions=[transaction_pb2.TransactionAction(payload=action_payload.SerializeToString())]
-        )
-        header = common_pb2.Header(
-            channel_header=channel_header.SerializeToString(), signature_header=signature_header.SerializeToString()
-        )
-        payload = common_pb2.Payload(header=header, data=tx.SerializeToString())
-        return gateway_pb2.EndorseResponse(prepared_transaction=common_pb2.Envelope(payload=payload.SerializeToString()))
-
-    def Submit(self, request, context):
-        self.calls.append(("Submit", request))
-        self._fail_if_scripted("Submit", context)
-        payload = common_pb2.Payload.FromString(request.prepared_transaction.payload)
-        creator = common_pb2.SignatureHeader.FromString(payload.header.signature_header).creator
-        try:
-            verify_signature(creator, request.prepared_transaction.signature, request.prepared_transaction.payload)
-        except Exception as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"bad envelope signature: {error}")
-        if request.transaction_id not in self.proposals:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, "unknown transaction")
-        return gateway_pb2.SubmitResponse()
-
-    def CommitStatus(self, request, context):
-        self.calls.append(("CommitStatus", request))
-        self._fail_if_scripted("CommitStatus", context)
-        inner = gateway_pb2.CommitStatusRequest.FromString(request.request)
-        try:
-            verify_signature(inner.identity, request.signature, request.request)
-        except Exception as error:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"bad commit status signature: {error}")
-        if self.commit_delay:
-            time.sleep(self.commit_delay)
-        code = self.commit_codes.popleft() if self.commit_codes else transaction_pb2.VALID
-        return gateway_pb2.CommitStatusResponse(result=code, block_number=7)
-
-    def ChaincodeEvents(self, request, context):
-        self.calls.append(("ChaincodeEvents", request))
-        inner = gateway_pb2.ChaincodeEventsRequest.FromString(request.request)
-        try:
-            verify_signature(inner.identity, request.signature, request.request)
-        except Exception as error:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED, f"bad events signature: {error}")
-        yield from self.events
-        deadline = time.monotonic() + 5
-        while self.hold_events_open and context.is_active() and time.monotonic() < deadline:
-            time.sleep(0.02)
-
-
-def _serve(servicer: FakeGateway, tls: dict | None):
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    gateway_pb2_grpc.add_GatewayServicer_to_server(servicer, server)
-    if tls:
-        credentials = grpc.ssl_server_credentials([(tls["key"], tls["cert"])])
-        port = server.add_secure_port("127.0.0.1:0", credentials)
-    else:
-        port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, f"127.0.0.1:{port}"
-
-
 @pytest.fixture
 def peer(tls):
     servicer = FakeGateway("peer0")
-    server, address = _serve(servicer, tls)
+    server, address = serve(servicer, tls)
     yield servicer, address
     server.stop(None)
 
@@ -220,7 +71,7 @@ def plain_peers():
     servers = []
     result = []
     for (servicer,) in started:
-        server, address = _serve(servicer, None)
+        server, address = serve(servicer, None)
         servers.append(server)
         result.append((servicer, address))
     yield result
@@ -238,10 +89,7 @@ def _free_port_address() -> str:
 def gateway(peer, tls, user):
     servicer, address = peer
     identity, signer = user
-    gw = connect(
-        address, tls["ca"], identity, signer, server_name_override=PEER_NAME,
-        retry=RetryPolicy(attempts=3, initial_backoff=0.01, max_backoff=0.02),
-    )
+    gw = connect(address, tls["ca"], identity, signer, server_name_override=PEER_NAME)
     yield gw
     gw.close()
 
@@ -270,37 +118,25 @@ def test_submit_runs_endorse_submit_and_commit_status_for_one_transaction(gatewa
     assert status_request.identity == identity.creator()
 
 
-def test_mvcc_conflict_is_retried_with_a_fresh_transaction(gateway, peer, monkeypatch):
+def test_a_read_conflict_is_a_commit_error_and_the_client_makes_one_attempt(gateway, peer):
+    # Like the official clients, the library leaves retries to the application (tdses.retry).
     servicer, _ = peer
-    servicer.commit_codes.extend([transaction_pb2.MVCC_READ_CONFLICT, transaction_pb2.PHANTOM_READ_CONFLICT])
-    delays: list[float] = []
-    monkeypatch.setattr(fabric_gateway.contract.time, "sleep", delays.append)
-
-    assert contract_of(gateway).submit_transaction("Buy", "svc1", "5") == b"ok:Buy"
-    endorsed = [request.transaction_id for name, request in servicer.calls if name == "Endorse"]
-    assert len(endorsed) == 3 and len(set(endorsed)) == 3
-    assert len(delays) == 2 and all(0 <= d <= 0.02 for d in delays)
-
-
-def test_conflicts_stop_after_the_configured_attempts(gateway, peer, monkeypatch):
-    servicer, _ = peer
-    servicer.commit_codes.extend([transaction_pb2.MVCC_READ_CONFLICT] * 5)
-    monkeypatch.setattr(fabric_gateway.contract.time, "sleep", lambda _: None)
+    servicer.commit_codes.extend([transaction_pb2.MVCC_READ_CONFLICT, transaction_pb2.MVCC_READ_CONFLICT])
     with pytest.raises(CommitError) as caught:
         contract_of(gateway).submit_transaction("Buy", "svc1", "5")
-    assert caught.value.code_name == "MVCC_READ_CONFLICT" and caught.value.attempts == 3
-    assert sum(1 for name, _ in servicer.calls if name == "Submit") == 3
+    assert caught.value.code_name == "MVCC_READ_CONFLICT" and caught.value.block_number == 7
+    assert [name for name, _ in servicer.calls] == ["Endorse", "Submit", "CommitStatus"]
     last_status = gateway_pb2.CommitStatusRequest.FromString(servicer.calls[-1][1].request)
     assert caught.value.transaction_id == last_status.transaction_id
 
 
-def test_other_validation_failures_are_not_retried(gateway, peer):
+def test_other_validation_failures_are_commit_errors_with_their_code(gateway, peer):
     servicer, _ = peer
     servicer.commit_codes.append(transaction_pb2.ENDORSEMENT_POLICY_FAILURE)
     with pytest.raises(CommitError) as caught:
         contract_of(gateway).submit_transaction("Buy", "svc1", "5")
     assert caught.value.code == transaction_pb2.ENDORSEMENT_POLICY_FAILURE
-    assert caught.value.code_name == "ENDORSEMENT_POLICY_FAILURE" and caught.value.attempts == 1
+    assert caught.value.code_name == "ENDORSEMENT_POLICY_FAILURE"
     assert sum(1 for name, _ in servicer.calls if name == "Endorse") == 1
 
 
@@ -319,7 +155,7 @@ def test_chaincode_refusal_becomes_an_endorse_error_with_the_chaincode_code(gate
     assert error.code == grpc.StatusCode.ABORTED
     assert error.transaction_id == servicer.calls[0][1].transaction_id
     assert error.details == [fabric_gateway.ErrorDetail("peer0.org2.example.com:9051", "Org2MSP", detail.message)]
-    assert error.chaincode_error_code == "INSUFFICIENT_FUNDS"
+    assert error_code(error) == "INSUFFICIENT_FUNDS"
     assert error.chaincode_message == "INSUFFICIENT_FUNDS: balance 3 is less than 5"
     assert error.chaincode_status == 500
     assert "Org2MSP" in str(error)
@@ -336,7 +172,7 @@ def test_evaluate_failure_is_a_gateway_error_with_the_chaincode_code(gateway, pe
         contract_of(gateway).evaluate_transaction("ReadService", "svc9")
     assert not isinstance(caught.value, EndorseError)
     assert caught.value.code == grpc.StatusCode.UNKNOWN
-    assert caught.value.chaincode_error_code == "NOT_FOUND"
+    assert error_code(caught.value) == "NOT_FOUND"
 
 
 def test_submit_failure_is_a_submit_error(gateway, peer):
@@ -345,7 +181,7 @@ def test_submit_failure_is_a_submit_error(gateway, peer):
     with pytest.raises(SubmitError) as caught:
         contract_of(gateway).submit_transaction("Buy", "svc1", "5")
     assert caught.value.transaction_id == servicer.calls[0][1].transaction_id
-    assert caught.value.details == [] and caught.value.chaincode_error_code is None
+    assert caught.value.details == [] and error_code(caught.value) is None
 
 
 def test_commit_status_timeout_is_a_commit_status_error_with_the_transaction_id(peer, tls, user):
@@ -414,7 +250,7 @@ def test_failover_on_unavailable_but_not_on_a_chaincode_error(plain_peers, user)
     with connect([Endpoint(first_address), Endpoint(second_address)], identity=identity, signer=signer, insecure=True) as gw:
         with pytest.raises(GatewayError) as caught:
             contract_of(gw).evaluate_transaction("Q")
-    assert caught.value.chaincode_error_code == "NOT_FOUND"
+    assert error_code(caught.value) == "NOT_FOUND"
     assert second.calls == []
 
 
@@ -469,26 +305,23 @@ async def test_async_submit_and_evaluate_over_tls(peer, tls, user):
     assert [name for name, _ in servicer.calls] == ["Evaluate", "Endorse", "Submit", "CommitStatus"]
 
 
-async def test_async_retry_and_typed_errors(peer, tls, user, monkeypatch):
+async def test_async_commit_and_endorse_failures_are_typed_errors(peer, tls, user):
     servicer, address = peer
     identity, signer = user
     servicer.commit_codes.extend([transaction_pb2.MVCC_READ_CONFLICT])
-    slept: list[float] = []
-
-    async def fake_sleep(delay: float) -> None:
-        slept.append(delay)
-
-    monkeypatch.setattr(fabric_gateway.aio.contract.asyncio, "sleep", fake_sleep)
     async with aio.connect(address, tls["ca"], identity, signer, server_name_override=PEER_NAME) as gw:
         contract = gw.get_network(CHANNEL).get_contract(CHAINCODE)
+        with pytest.raises(CommitError) as conflict:
+            await contract.submit_transaction("Buy", "svc1")
+        assert conflict.value.code_name == "MVCC_READ_CONFLICT"
+        assert [name for name, _ in servicer.calls] == ["Endorse", "Submit", "CommitStatus"]
         assert await contract.submit_transaction("Buy", "svc1") == b"ok:Buy"
-        assert len(slept) == 1
         servicer.failures["Endorse"] = (grpc.StatusCode.ABORTED, "failed to endorse", [
             gateway_pb2.ErrorDetail(address="p", msp_id="Org1MSP", message="chaincode response 500, NOT_FOUND: x"),
         ])
         with pytest.raises(EndorseError) as caught:
             await contract.submit_transaction("Buy", "svc1")
-    assert caught.value.chaincode_error_code == "NOT_FOUND"
+    assert error_code(caught.value) == "NOT_FOUND"
 
 
 async def test_async_failover_and_offline_signing(plain_peers, user):

@@ -21,6 +21,9 @@ FORBIDDEN = {
     # Service servers need no Fabric client: they ask their organization's gateway, over HTTP.
     "tdses.metering": ["fabric_gateway", "fabric_ca", "tdses.rest", "tdses.fabric", "tdses.local", "tdses.k8s",
                        "tdses.ecosystem"],
+    # The one retry policy: over the client library and the chaincode's vocabulary, for every caller alike.
+    "tdses.retry": ["tdses.fabric", "tdses.local", "tdses.k8s", "tdses.rest", "tdses.ecosystem", "tdses.metering",
+                    "fabric_ca"],
     # The chaincode as Python sees it: its vocabulary and typed calls, over any way of reaching the peers.
     "tdses.chaincode": ["tdses.fabric", "tdses.local", "tdses.k8s", "tdses.rest", "tdses.ecosystem", "tdses.metering",
                         "fabric_gateway", "fabric_ca"],

@@ -50,3 +50,25 @@ def test_a_base_port_outside_the_usable_range_is_refused():
         load("default", 65530)
     with pytest.raises(NetworkError, match="base port"):
         load("default", 80)
+
+
+def test_an_org_admins_identity_and_signer_come_from_its_msp_directory(tmp_path):
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from fabric_gateway import sha256
+    from tdses.fabric.state import State
+    from tests.support.pki import certificate, key_pem, verify_signature
+
+    state = State(tmp_path)
+    org = load("default", 20000).org("org1")
+    with pytest.raises(NetworkError):
+        state.admin(org)  # not initialized yet
+    key = ec.generate_private_key(ec.SECP256R1())
+    msp = state.admin_msp(org)
+    (msp / "signcerts").mkdir(parents=True)
+    (msp / "keystore").mkdir()
+    (msp / "signcerts" / f"Admin@{org.domain}-cert.pem").write_bytes(certificate(f"Admin@{org.domain}", key))
+    (msp / "keystore" / "priv_sk").write_bytes(key_pem(key))
+    identity, signer = state.admin(org)
+    assert identity.msp_id == org.msp_id
+    verify_signature(identity.creator(), signer.sign(sha256(b"a proposal")), b"a proposal")

@@ -14,7 +14,7 @@ from fabric_gateway import CommitError, CommitStatusError, EndorseError, ErrorDe
 from fabric_protos.peer import transaction_pb2
 from tdses.rest.config import ConfigError, Settings, load_settings, read_secret
 from tdses.rest.middleware.ratelimit import RateLimiter
-from tdses.rest.problems import problem_from_fabric, transient
+from tdses.rest.problems import problem_from_fabric
 from tdses.rest.services.keystore import KeyBox, KeyBoxError
 from tdses.rest.services.tokens import matches, new_token, token_hash
 from tdses.rest.store import Store
@@ -91,14 +91,14 @@ def test_fabric_failures_map_to_503_504_and_409():
     timeout = problem_from_fabric(CommitStatusError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline", [],
                                                     transaction_id="cd" * 32))
     assert timeout.status == 504 and timeout.body()["transactionId"] == "cd" * 32
-    conflict = problem_from_fabric(CommitError("ef" * 32, transaction_pb2.MVCC_READ_CONFLICT, 9, attempts=3))
+    conflict = problem_from_fabric(CommitError("ef" * 32, transaction_pb2.MVCC_READ_CONFLICT, 9), attempts=3)
     assert conflict.status == 409 and conflict.code == "CONFLICT" and conflict.body()["transactionId"] == "ef" * 32
+    assert "after 3 attempts" in conflict.detail
     policy = problem_from_fabric(CommitError("ef" * 32, transaction_pb2.ENDORSEMENT_POLICY_FAILURE))
     assert policy.status == 502 and policy.body()["validationCode"] == "ENDORSEMENT_POLICY_FAILURE"
     too_few = endorse_error("no combination of peers can be derived which satisfy the endorsement policy",
                             grpc.StatusCode.FAILED_PRECONDITION)
-    assert problem_from_fabric(too_few).status == 503 and transient(too_few)
-    assert not transient(endorse_error("chaincode response 500, NOT_FOUND: x", grpc.StatusCode.FAILED_PRECONDITION))
+    assert problem_from_fabric(too_few).status == 503
     orderer = problem_from_fabric(SubmitError(grpc.StatusCode.UNAVAILABLE, "no orderer", [], transaction_id="x"))
     assert orderer.status == 503
 

@@ -1,8 +1,8 @@
 """The service chaincode as the Python side sees it: its vocabulary (function names, statuses, error codes,
-checked against the Go source by tests/unit/test_chaincode_vocabulary.py) and its functions as typed calls over
-any Invoker (calls.py)."""
+checked against the Go source by tests/unit/test_chaincode_vocabulary.py), how to read its refusals
+(error_code), and its functions as typed calls over any Invoker (calls.py)."""
 
 from tdses.chaincode.calls import Argument, Chaincode, Invoker, argument
-from tdses.chaincode.vocabulary import Code, Fn, ServiceStatus, UserStatus
+from tdses.chaincode.vocabulary import Code, Fn, ServiceStatus, UserStatus, error_code
 
-__all__ = ["Argument", "Chaincode", "Code", "Fn", "Invoker", "ServiceStatus", "UserStatus", "argument"]
+__all__ = ["Argument", "Chaincode", "Code", "Fn", "Invoker", "ServiceStatus", "UserStatus", "argument", "error_code"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 
@@ -65,3 +66,33 @@ class Code(StrEnum):
     INVALID_ARGUMENT = "INVALID_ARGUMENT"
     INVALID_STATE = "INVALID_STATE"
     INTERNAL = "INTERNAL"
+
+
+# Every message of the chaincode starts with its code: "NOT_FOUND: service x does not exist".
+_ERROR_CODE = re.compile(r"^([A-Z][A-Z0-9_]*):\s")
+# How a gateway peer wraps what the chaincode answered (when handed the raw text rather than the error).
+_CHAINCODE_RESPONSE = re.compile(r"chaincode response \d+, (.*)", re.DOTALL)
+
+
+def error_code(error_or_message: object) -> Code | str | None:
+    """The code in front of the chaincode's message: a Code when the chaincode declares it, another upper-case
+    word as it came, None when the chaincode did not refuse (an unreachable peer, a timeout, an invalid commit).
+
+        error_code(endorse_error)  # Code.INSUFFICIENT_FUNDS
+        error_code("chaincode response 500, NOT_FOUND: no such service")  # Code.NOT_FOUND
+
+    An error is read through its `chaincode_message` (fabric_gateway's GatewayError has one); a string is read
+    as it is, the gateway's "chaincode response 500, " in front or not.
+    """
+    if isinstance(error_or_message, str):
+        wrapped = _CHAINCODE_RESPONSE.search(error_or_message)
+        message = wrapped.group(1) if wrapped else error_or_message
+    else:
+        message = getattr(error_or_message, "chaincode_message", None)
+    match = _ERROR_CODE.match(message) if message else None
+    if match is None:
+        return None
+    try:
+        return Code(match.group(1))
+    except ValueError:  # a code this vocabulary does not know (yet): kept as the chaincode wrote it
+        return match.group(1)

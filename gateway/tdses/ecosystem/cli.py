@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from tdses.ecosystem import programmableweb
-from tdses.ecosystem.importer import DEFAULT_CONCURRENCY, ImportFailed, Progress, import_ecosystem
+from tdses.ecosystem.progress import Progress
+from tdses.ecosystem.running import DEFAULT_CONCURRENCY, ImportFailed, import_ecosystem
 from tdses.local.network import Network
 from tdses.paths import DEFAULT_STATE_DIR
 

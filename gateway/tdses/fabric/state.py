@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fabric_gateway import EcdsaSigner, Identity, load_signer
+
 from tdses.fabric.errors import NetworkError
 from tdses.fabric.topology import Node, Org, Topology, load
 
@@ -76,6 +78,15 @@ class State:
 
     def admin_msp(self, org: Org) -> Path:
         return self.org_dir(org) / "users" / f"Admin@{org.domain}" / "msp"
+
+    def admin(self, org: Org) -> tuple[Identity, EcdsaSigner]:
+        """The organization admin's identity and signer, from its MSP directory (signcerts/*.pem, keystore/*)."""
+        msp = self.admin_msp(org)
+        certs = sorted((msp / "signcerts").glob("*.pem"))
+        keys = sorted(p for p in (msp / "keystore").iterdir() if p.is_file()) if (msp / "keystore").is_dir() else []
+        if not certs or not keys:
+            raise NetworkError(f"{msp} holds no signcerts/*.pem or keystore key: is the network initialized?")
+        return Identity(org.msp_id, certs[0].read_bytes()), load_signer(keys[0])
 
     def admin_tls(self, org: Org) -> Path:
         return self.org_dir(org) / "users" / f"Admin@{org.domain}" / "tls"

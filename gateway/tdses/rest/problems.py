@@ -10,7 +10,7 @@ import grpc
 from fastapi.responses import JSONResponse
 
 from fabric_gateway import CommitError, CommitStatusError, EndorseError, FabricError, GatewayError, SubmitError
-from tdses.chaincode import Code
+from tdses.chaincode import Code, error_code
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -39,15 +39,6 @@ TITLES = {
 TRANSIENT_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.FAILED_PRECONDITION)
 
 
-def transient(error: FabricError) -> bool:
-    """A failure before ordering that a fresh attempt may not meet (nothing reached the ledger). Besides too few
-    peers, an endorsement ABORTED without a chaincode refusal: the peers' results differed ("ProposalResponsePayloads
-    do not match": one had not committed a concurrent transaction's block yet) or a peer failed."""
-    if not isinstance(error, GatewayError) or isinstance(error, SubmitError) or error.chaincode_error_code is not None:
-        return False
-    return error.code in TRANSIENT_CODES or (isinstance(error, EndorseError) and error.code == grpc.StatusCode.ABORTED)
-
-
 class Problem(Exception):
     """An error response: HTTP status, stable code, human-readable detail and optional extension members."""
 
@@ -73,20 +64,22 @@ class Problem(Exception):
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers, media_type=MEDIA_TYPE)
 
 
-def problem_from_fabric(error: FabricError) -> Problem:
+def problem_from_fabric(error: FabricError, attempts: int | None = None) -> Problem:
     """What a failed evaluate/endorse/submit/commit means for the client (after fabric-samples' errors.ts:
     the chaincode's own refusals return at once, conflicts were already retried with fresh transactions,
-    a commit not seen in time is reported with its transaction id to poll)."""
+    a commit not seen in time is reported with its transaction id to poll). `attempts`: how many transactions
+    the retry policy made before giving up, when it did."""
     tx_id = getattr(error, "transaction_id", None) or None
     if isinstance(error, CommitError):
         if error.code_name in ("MVCC_READ_CONFLICT", "PHANTOM_READ_CONFLICT"):
+            after = f" after {attempts} attempts" if attempts and attempts > 1 else ""
             return Problem(409, "CONFLICT", f"the transaction kept conflicting with concurrent ones "
-                           f"({error.code_name} after {error.attempts} attempts); try again", transactionId=tx_id)
+                           f"({error.code_name}{after}); try again", transactionId=tx_id)
         return Problem(502, "COMMIT_FAILED", f"the peers rejected the transaction ({error.code_name})",
                        transactionId=tx_id, validationCode=error.code_name)
     if not isinstance(error, GatewayError):
         return Problem(502, "FABRIC_ERROR", "the Fabric client failed", transactionId=tx_id)
-    code = error.chaincode_error_code
+    code = error_code(error)
     if code is not None:
         message = error.chaincode_message or code
         return Problem(CHAINCODE_STATUS.get(code, 502), code, message.removeprefix(f"{code}: "))

@@ -13,9 +13,9 @@ from fabric_gateway import EcdsaSigner, Identity
 from tdses.chaincode import Chaincode
 from tdses.rest.api.transact import Transacting
 from tdses.rest.problems import Problem
+from tdses.rest.services.auth import caller_of
 from tdses.rest.services.context import Context
 from tdses.rest.services.principal import Principal
-from tdses.rest.services.auth import caller_of
 
 bearer_scheme = HTTPBearer(auto_error=False, description="a user's API token, or the organization admin's token")
 

@@ -8,29 +8,26 @@ Problems, and the prepare -> sign -> submit steps of non-custodial users.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from fabric_gateway import (
-    CommitError, Endpoint, FabricError, RetryPolicy, SubmitError, Timeouts, aio, is_duplicate_transaction,
-    transaction_id,
-)
+import grpc
+from fabric_gateway import CommitError, CommitStatusError, EndorseError, Endpoint, FabricError, Timeouts, aio
 from fabric_gateway.connection import read_pem
 from fabric_gateway.proposal import NONCE_BYTES
 from fabric_gateway.transaction import parse_envelope
 from fabric_protos.common import common_pb2, ledger_pb2
 from fabric_protos.peer import transaction_pb2
 
+from tdses.chaincode import error_code
 from tdses.rest.config import Settings
 from tdses.rest.middleware import idempotency
-from tdses.rest.problems import problem_from_fabric, transient
+from tdses.rest.problems import problem_from_fabric
 from tdses.rest.services.principal import Principal
-
-ENDORSE_RETRY_DELAYS = (0.5, 1.0, 2.0)
+from tdses.retry import Committed, RetryPolicy
 
 log = logging.getLogger("tdses.rest")
 
@@ -56,6 +53,19 @@ def transaction_ids(block: common_pb2.Block) -> set[str]:
     return ids
 
 
+def too_few_peers(error: BaseException) -> bool:
+    """Not enough peers known to meet the endorsement policy (just after a restart, before discovery has them all):
+    the gateway's own reason, besides the policy's, to endorse again."""
+    return (isinstance(error, EndorseError) and error.code == grpc.StatusCode.FAILED_PRECONDITION
+            and error_code(error) is None)
+
+
+def commit_not_seen_in_time(error: BaseException) -> bool:
+    """The commit status did not come within commit_timeout: the operator's bound on waiting for a commit. The client
+    is answered 504 with the transaction ID to poll (or to run the request again under its Idempotency-Key)."""
+    return isinstance(error, CommitStatusError) and error.code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 def decode(payload: bytes) -> Any:
     if not payload:
         return None
@@ -73,7 +83,9 @@ class Ledger:
             evaluate=settings.evaluate_timeout, endorse=settings.endorse_timeout,
             submit=settings.submit_timeout, commit_status=settings.commit_timeout,
         )
-        self.retry = RetryPolicy(attempts=settings.conflict_retries)
+        # Backoff of 0.5, 1, 2, 2 s: patient enough for peers that discovery finds a few seconds after a restart.
+        self.policy = RetryPolicy(attempts=settings.conflict_retries, initial_backoff=0.5, max_backoff=2.0,
+                                  endorse_again=too_few_peers, give_up=commit_not_seen_in_time)
         self.channel = settings.channel
         self.chaincode = settings.chaincode
         self.admin = admin
@@ -84,7 +96,7 @@ class Ledger:
 
     def gateway(self, principal: Principal) -> aio.Gateway:
         return aio.Gateway(self.connection, principal.identity, principal.signer, timeouts=self.timeouts,
-                           retry=self.retry, channel_peers=self.channel_peers)
+                           channel_peers=self.channel_peers)
 
     def network(self, principal: Principal) -> aio.Network:
         return self.gateway(principal).get_network(self.channel)
@@ -103,65 +115,39 @@ class Ledger:
             raise problem_from_fabric(error) from None
 
     async def submit(self, principal: Principal, function: str, *args: str) -> Submitted:
-        """Endorse, submit and wait for the commit; a read conflict is retried with a fresh transaction.
+        """Endorse, submit and wait for the commit, retried as tdses.retry's policy allows (a read conflict with a
+        fresh transaction).
 
         Under an Idempotency-Key, attempt n of a request always has the same transaction ID, so a request run again
         after a crash finds the transactions of its first run on the ledger instead of paying twice.
         """
-        contract = self.contract(principal)
         request = idempotency.current_request()
         try:
-            for attempt in range(1, self.retry.attempts + 1):
-                nonce = idempotent_nonce(*request, attempt) if request else None
-                transaction = await self._endorse(contract, function, *args, nonce=nonce)
-                if transaction is None:  # this attempt's transaction is on the ledger already
-                    done = await self.recorded(nonce, principal)
-                    if done is not None:
-                        return done
-                    continue
-                status = await self._submit_and_wait(transaction, principal)
-                if status.successful:
-                    await self.propagated(status.block_number)
-                    # A request run again after a 504 may have endorsed its transaction a second time while the first
-                    # was still on its way: the ledger knows which of the two is valid, and so which result holds.
-                    result = (await self.committed_result(transaction.transaction_id, principal) if request
-                              else transaction.result)
-                    return Submitted(decode(result), transaction.transaction_id, status.block_number)
-                if attempt < self.retry.attempts and self.retry.is_retryable(status.code):
-                    log.info("%s %s: %s, retrying", function, status.transaction_id, status.code_name)
-                    await asyncio.sleep(self.retry.delay(attempt))
-                    continue
-                raise CommitError(status.transaction_id, status.code, status.block_number, attempt)
+            committed = await self.policy.submit(
+                self.contract(principal), function, *args, network=self.network(principal),
+                nonce=(lambda n: idempotent_nonce(*request, n)) if request else None,
+                on_duplicate=lambda tx_id: self.recorded(tx_id, principal),
+            )
+            await self.propagated(committed.block_number)
+            # A request run again after a 504 may have endorsed its transaction a second time while the first was
+            # still on its way: the ledger knows which of the two is valid, and so which result holds.
+            result = (await self.committed_result(committed.transaction_id, principal) if request
+                      else committed.result)
+        except CommitError as error:
+            # Conflicts are retried until the policy's attempts run out: the client learns how many there were.
+            raise problem_from_fabric(error, attempts=self.policy.attempts) from None
         except FabricError as error:
             raise problem_from_fabric(error) from None
-        raise AssertionError("unreachable")
+        return Submitted(decode(result), committed.transaction_id, committed.block_number)
 
-    async def _endorse(self, contract: aio.Contract, function: str, *args: str,
-                       nonce: bytes | None = None) -> aio.Transaction | None:
-        """Endorse; when too few peers answer (e.g. just after a restart), retry a little with fresh proposals.
-        None when a transaction of that nonce is on the ledger already."""
-        for delay in (*ENDORSE_RETRY_DELAYS, None):
-            try:
-                return await contract.new_proposal(function, *args, nonce=nonce).endorse()
-            except FabricError as error:
-                if nonce is not None and is_duplicate_transaction(error):
-                    return None
-                if delay is None or not transient(error):
-                    raise
-                log.info("%s: %s, endorsing again in %.1fs", function, error.code.name, delay)
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
-
-    async def recorded(self, nonce: bytes, principal: Principal) -> Submitted | None:
-        """The outcome of a transaction already on the ledger: Submitted with its result if it was valid (the request
-        took effect then), None if it was not (the next attempt may run)."""
-        tx_id = transaction_id(nonce, principal.identity.creator())
+    async def recorded(self, tx_id: str, principal: Principal) -> Committed | None:
+        """A transaction of an idempotent request already on the ledger: Committed with its result if it was valid
+        (the request took effect then), None if it was not (the next attempt may run)."""
         status = await self.commit_status(tx_id, principal)
         if not status.successful:
             return None
         log.info("transaction %s of an idempotent request was committed before: answering with its result", tx_id)
-        await self.propagated(status.block_number)
-        return Submitted(decode(await self.committed_result(tx_id, principal)), tx_id, status.block_number)
+        return Committed(await self.committed_result(tx_id, principal), tx_id, status.block_number)
 
     async def committed_result(self, tx_id: str, principal: Principal) -> bytes:
         """The chaincode result of the valid transaction with this ID, as the ledger holds it."""
@@ -169,15 +155,6 @@ class Ledger:
         processed = transaction_pb2.ProcessedTransaction.FromString(
             await qscc.evaluate_transaction("GetTransactionByID", self.channel, tx_id))
         return parse_envelope(processed.transactionEnvelope)[1]
-
-    async def _submit_and_wait(self, transaction: aio.Transaction, principal: Principal):
-        try:
-            await transaction.submit()
-        except SubmitError as error:
-            # Resent to another peer after a failover: the first one already took it (fabric-samples errors.ts).
-            if not is_duplicate_transaction(error):
-                raise
-        return await self.commit_status(transaction.transaction_id, principal)
 
     async def commit_status(self, transaction_id: str, principal: Principal | None = None,
                             timeout: float | None = None):

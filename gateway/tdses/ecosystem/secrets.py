@@ -1,0 +1,35 @@
+"""Developers' fabric-ca enrollment secrets: the only thing an import keeps about them.
+
+    store = SecretStore(state.secrets / SECRETS_FILE)
+    store.put("pw-dev-001", "org1", secret); store.get("pw-dev-001")  # {"org": "org1", "secret": ...}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+SECRETS_FILE = "programmableweb-developers.json"
+
+
+class SecretStore:
+    """Developers' fabric-ca enrollment secrets in one 0600 JSON file: {name: {"org": ..., "secret": ...}}.
+
+    Written before the CA registers the developer, so a crash never leaves an identity nobody can enroll."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, dict[str, str]] = json.loads(path.read_text()) if path.exists() else {}
+
+    def get(self, name: str) -> dict[str, str] | None:
+        return self.entries.get(name)
+
+    def put(self, name: str, org: str, secret: str) -> None:
+        self.entries[name] = {"org": org, "secret": secret}
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.entries, f, indent=1, sort_keys=True)
+        os.replace(tmp, self.path)
