@@ -9,10 +9,11 @@ import grpc
 import pytest
 
 from fabric_gateway import EndorseError, ErrorDetail
+from tdses.chaincode import Chaincode
 from tdses.ecosystem.planning import Step, developer_orgs
 from tdses.ecosystem.programmableweb import data_dir, load
 from tdses.ecosystem.progress import Progress, Summary
-from tdses.ecosystem.running import RETRY, ChaincodeError, Importer, call
+from tdses.ecosystem.running import RETRY, Calls, ChaincodeError, Importer, call
 from tdses.ecosystem.secrets import SecretStore
 from tdses.fabric.state import State
 from tdses.fabric.topology import load as load_topology
@@ -155,7 +156,7 @@ def no_sleep(monkeypatch):
 
 
 def on(dev, contract: FakeContract) -> FakeContract:
-    dev.contract, dev.network = contract, FakeNetwork(contract)
+    dev.chaincode = Chaincode(Calls(FakeNetwork(contract), contract))
     return contract
 
 

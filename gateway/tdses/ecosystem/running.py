@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable
 import secrets
 import time
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ from dataclasses import dataclass, replace
 from fabric_ca import ERR_DUPLICATE_IDENTITY, AsyncCAClient, CAError, Enrollment
 from fabric_gateway import CommitError, EcdsaSigner, GatewayError, Identity, Signer, Timeouts
 from fabric_gateway.aio import ChannelPeers, Connection, Contract, Gateway, Network
-from tdses.chaincode import Code, Fn, error_code
+from tdses.chaincode import Chaincode, Code, Fn, error_code
 from tdses.ecosystem import planning
 from tdses.ecosystem.planning import Step, developer_orgs
 from tdses.ecosystem.programmableweb import Ecosystem, Service
@@ -37,7 +38,7 @@ from tdses.local import network as local
 from tdses.retry import RetryPolicy
 
 DEFAULT_CONCURRENCY = 64
-PAGE = "100"
+PAGE = 100
 TIMEOUTS = Timeouts(evaluate=30, endorse=60, submit=30, commit_status=120)
 # Every call of the import, under load: read conflicts, unreachable or slow peers, endorsers that disagree or are a
 # block behind. 0.25 + 0.5 + 1 + 2 + 4 + 4 + 4 s of backoff at most, then the step is reported failed.
@@ -74,6 +75,35 @@ async def call(network: Network, contract: Contract, submit: bool, function: str
         raise ChaincodeError(None, f"{function}: {error}") from None
 
 
+class Calls:
+    """tdses.chaincode.Invoker through one identity's gateway: every call under the import's retry policy (a write
+    may take its own, e.g. with a rule added)."""
+
+    def __init__(self, network: Network, contract: Contract) -> None:
+        self.network = network
+        self.contract = contract
+
+    async def evaluate(self, function: Fn, *args: str) -> dict:
+        return await call(self.network, self.contract, False, function, *args)
+
+    async def submit(self, function: Fn, *args: str, policy: RetryPolicy = RETRY) -> dict:
+        return await call(self.network, self.contract, True, function, *args, policy=policy)
+
+
+def step_call(chaincode: Chaincode, step: Step, **options) -> Awaitable[dict]:
+    """The chaincode call that carries out a planned step."""
+    service = step.service
+    if step.action == Fn.REGISTER_SERVICE:
+        return chaincode.register_service(service.spec(), **options)
+    if step.action == Fn.CREATE_MASHUP:
+        return chaincode.create_mashup(service.spec(), **options)
+    if step.action == Fn.PUBLISH_SERVICE:
+        return chaincode.publish_service(service.name, **options)
+    if step.action == Fn.INVALIDATE_SERVICE:
+        return chaincode.invalidate_service(service.name, **options)
+    raise ValueError(f"no call for step {step.action}")
+
+
 def lagging_endorser(action: str, error: BaseException) -> bool:
     """Whether a refusal contradicts what this developer already committed: the user or service it just created
     missing, or a component it saw published not available. Under load one endorser can be a block behind, so the
@@ -89,8 +119,7 @@ def lagging_endorser(action: str, error: BaseException) -> bool:
 class Developer:
     name: str
     org: Org
-    network: Network | None = None  # the channel, as this developer's gateway sees it
-    contract: Contract | None = None
+    chaincode: Chaincode | None = None  # as this developer, through its organization's peers
 
 
 class Importer:
@@ -128,14 +157,14 @@ class Importer:
                 [p.address for p in org.peers], self.network.state.tls_ca_cert(org))
         return self._connections[org.name]
 
-    def channel(self, org: Org, identity: Identity, signer: Signer) -> tuple[Network, Contract]:
-        """The channel and the chaincode through org's peers, as `identity`."""
+    def chaincode(self, org: Org, identity: Identity, signer: Signer) -> Chaincode:
+        """The chaincode through org's peers, as `identity`."""
         if self._channel_peers is None:  # a write returns once every peer has it: the next step may depend on it
             self._channel_peers = ChannelPeers(self.network.channel_peers())
         gateway = Gateway(self.connection(org), identity, signer, timeouts=TIMEOUTS, channel_peers=self._channel_peers)
         t = self.network.topology
         channel = gateway.get_network(t.channel)
-        return channel, channel.get_contract(t.chaincode_name)
+        return Chaincode(Calls(channel, channel.get_contract(t.chaincode_name)))
 
     async def enroll_developers(self) -> None:
         """Register what the CAs do not know yet (secret saved first) and enroll every developer afresh."""
@@ -153,7 +182,7 @@ class Importer:
                 async def enroll(dev: Developer) -> None:
                     async with limit:
                         enrollment = await self._enroll(ca, registrar, dev)
-                    dev.network, dev.contract = self.channel(
+                    dev.chaincode = self.chaincode(
                         org, Identity(org.msp_id, enrollment.certificate), EcdsaSigner(enrollment.key))
 
                 await asyncio.gather(*(enroll(d) for d in devs))
@@ -182,7 +211,7 @@ class Importer:
 
         async def check(dev: Developer) -> None:
             try:
-                user = await call(dev.network, dev.contract, False, Fn.QUERY_USER, dev.name)
+                user = await dev.chaincode.query_user(dev.name)
             except ChaincodeError as error:
                 if error.code != "NOT_FOUND":
                     raise
@@ -200,7 +229,7 @@ class Importer:
 
     async def acts_as_itself(self, dev: Developer) -> bool:
         try:
-            me = await call(dev.network, dev.contract, False, Fn.WHO_AM_I)
+            me = await dev.chaincode.who_am_i()
         except ChaincodeError as error:
             if error.code == "UNAUTHENTICATED":
                 return False
@@ -213,7 +242,7 @@ class Importer:
         try:
             for dev in devs:
                 try:
-                    await self.submit(dev, Fn.REGISTER_USER, dev.name, "ProgrammableWeb developer (imported)")
+                    await self.submit(dev.chaincode.register_user(dev.name, "ProgrammableWeb developer (imported)"))
                     self.summary.tally[("developers", "new")] += 1
                 except ChaincodeError as error:
                     if error.code == Code.ALREADY_EXISTS and await self.acts_as_itself(dev):
@@ -236,7 +265,7 @@ class Importer:
             bookmark = ""
             while True:
                 async with self._slots:
-                    page = await call(dev.network, dev.contract, False, Fn.QUERY_SERVICE_BY_USER, dev.name, PAGE, bookmark)
+                    page = await dev.chaincode.services_by_developer(dev.name, page_size=PAGE, bookmark=bookmark)
                 for record in page["records"]:
                     self.chain[record["name"]] = {"developer": record["developer"], "status": record["status"],
                                                   "components": record["components"]}
@@ -261,15 +290,15 @@ class Importer:
         short: dict[str, list[tuple[Developer, int]]] = {}
         for name, cost in costs.items():
             dev = self.developers[name]
-            balance = (await call(dev.network, dev.contract, False, Fn.BALANCE_OF, name))["balance"]
+            balance = (await dev.chaincode.balance_of(name))["balance"]
             if balance < cost:
                 short.setdefault(dev.org.name, []).append((dev, cost - balance))
         for org_name, needs in short.items():
             org = self.network.topology.org(org_name)
-            network, admin = self.channel(org, *self.network.state.admin(org))
+            admin = self.chaincode(org, *self.network.state.admin(org))
             for dev, amount in needs:  # one after another: each debits the organization's account
                 try:
-                    await call(network, admin, True, Fn.ORG_TRANSFER, dev.name, str(amount))
+                    await admin.org_transfer(dev.name, amount)
                     self.summary.transactions += 1
                     self.summary.tally[("funded", "new")] += 1
                 except ChaincodeError as error:
@@ -277,10 +306,11 @@ class Importer:
 
     # --- run ---------------------------------------------------------------------------------------------
 
-    async def submit(self, dev: Developer, function: str, *args: str, policy: RetryPolicy = RETRY) -> dict:
+    async def submit(self, write: Awaitable[dict]) -> dict:
+        """Run one write of the import (a chaincode call, not started yet) within the concurrency limit."""
         async with self._slots:
             try:
-                return await call(dev.network, dev.contract, True, function, *args, policy=policy)
+                return await write
             finally:
                 self.summary.transactions += 1
                 self.progress.tick()
@@ -321,16 +351,14 @@ class Importer:
     async def submit_step(self, dev: Developer, step: Step) -> None:
         """Submit one step; a refusal that only a lagging endorser gives (it has not committed the block with
         this developer's previous transaction yet) is endorsed again, within the same policy's attempts."""
-        creates = step.action in (Fn.REGISTER_SERVICE, Fn.CREATE_MASHUP)
-        argument = json.dumps(step.service.spec()) if creates else step.service.name
         policy = replace(RETRY, endorse_again=lambda error: lagging_endorser(step.action, error))
-        await self.submit(dev, step.action, argument, policy=policy)
+        await self.submit(step_call(dev.chaincode, step, policy=policy))
 
     async def explain(self, dev: Developer, step: Step, error: ChaincodeError) -> str | None:
         """"already" if the refusal means the step's result is on chain (an earlier run's transaction committed
         after that run stopped), "taken" if another user owns the name, None for a real failure."""
         if step.action in (Fn.REGISTER_SERVICE, Fn.CREATE_MASHUP) and error.code == Code.ALREADY_EXISTS:
-            record = await call(dev.network, dev.contract, False, Fn.QUERY_SERVICE, step.service.name)
+            record = await dev.chaincode.query_service(step.service.name)
             return "already" if record["developer"] == dev.name else "taken"
         if step.action == Fn.PUBLISH_SERVICE and error.code == Code.INVALID_STATE and "already available" in str(error):
             return "already"
