@@ -21,7 +21,7 @@ from tdses.discovery.composition import (
     sort_key,
     stages,
 )
-from tdses.ecosystem.programmableweb import load, stable_hash
+from tdses.ecosystem.programmableweb import load
 
 
 def brute_force(workflow, candidates, constraints=Constraints(), objective=Objective.COST):
@@ -217,18 +217,12 @@ def test_ten_categories_of_three_hundred_candidates_are_composed(capsys):
 # --- the ProgrammableWeb ecosystem -----------------------------------------------------------------------------
 
 
-def pw_qos(key: str) -> tuple[int, int]:
-    """The import puts no QoS on chain yet: a stable stand-in per API, 20..1000 ms and 90.00..100.00 %."""
-    return 20 + stable_hash("latency", key) % 981, 9000 + stable_hash("availability", key) % 1001
-
-
 @pytest.fixture(scope="module")
 def pw_candidates():
     candidates = []
     for s in load().apis:
         if s.alive:
-            latency, availability = pw_qos(s.key)
-            candidates.append(Candidate(s.name, s.category, s.price, latency, availability, s.developer))
+            candidates.append(Candidate(s.name, s.category, s.price, s.latency_ms, s.availability_bp, s.developer))
     return candidates
 
 

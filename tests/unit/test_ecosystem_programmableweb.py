@@ -55,11 +55,18 @@ def test_every_record_becomes_one_service_with_a_valid_unique_name(eco):
 
 
 def test_every_field_is_one_the_chaincode_accepts(eco):
+    by_name = {s.name: s for s in eco.services}
     for s in eco.services:
         assert 1 <= len(s.category) <= 64 and clean_text(s.category, 64) == s.category
         assert len(s.description) <= 1024 and clean_text(s.description, 1024) == s.description
         assert len(s.url) <= 512 and chaincode_url(s.url) == s.url
         assert s.price in range(1, 6)
+        if s.composed:  # called one after another: latencies add up, availabilities multiply
+            parts = [by_name[c] for c in s.components]
+            assert s.latency_ms == sum(p.latency_ms for p in parts)
+            assert 0 < s.availability_bp <= min(p.availability_bp for p in parts)
+        else:
+            assert 20 <= s.latency_ms <= 1000 and 9_000 <= s.availability_bp <= 10_000
         assert len(s.components) <= 32 and s.name not in s.components
         assert len(json.dumps(s.spec())) < 16 * 1024
 
@@ -70,6 +77,7 @@ def test_an_api_is_named_after_its_url_slug(by_key):
     assert untappd.url == "https://www.programmableweb.com/api/untappd"
     assert untappd.alive and untappd.spec() == {
         "name": "untappd", "category": "Food", "url": untappd.url, "price": untappd.price,
+        "qos": {"latencyMs": untappd.latency_ms, "availabilityBp": untappd.availability_bp},
         "description": "Untappd API — ProgrammableWeb API, listed 2010-12-21"}
 
 

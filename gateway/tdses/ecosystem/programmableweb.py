@@ -39,6 +39,8 @@ MAX_TEXT = 1024
 MAX_URL = 512
 MAX_COMPONENTS = 32
 PRICES = range(1, 6)
+LATENCY_MS = range(20, 1001)
+AVAILABILITY_BP = range(9_000, 10_001)
 SUFFIX_HEX = 6
 
 # Letters NFKD does not decompose into ASCII.
@@ -150,6 +152,8 @@ class Service:
     submitted: str
     dead_since: str | None
     components: tuple[str, ...] = ()
+    latency_ms: int = 0
+    availability_bp: int = 0
 
     @property
     def alive(self) -> bool:
@@ -163,7 +167,7 @@ class Service:
     def spec(self) -> dict:
         """The JSON argument of RegisterService, or of CreateMashup when the service has components."""
         spec = {"name": self.name, "category": self.category, "description": self.description, "url": self.url,
-                "price": self.price}
+                "price": self.price, "qos": {"latencyMs": self.latency_ms, "availabilityBp": self.availability_bp}}
         if self.components:
             spec["components"] = list(self.components)
         return spec
@@ -222,6 +226,23 @@ def _owner(key: str, developers: list[str]) -> str:
 
 def _price(key: str) -> int:
     return PRICES[stable_hash("price", key) % len(PRICES)]
+
+
+def _qos(key: str) -> tuple[int, int]:
+    """The data has no QoS: a stand-in so that QoS search and composition have something to work on, derived
+    from the key like the price — 20..1000 ms latency, 90.00..100.00 % availability."""
+    latency = LATENCY_MS.start + stable_hash("latency", key) % len(LATENCY_MS)
+    availability = AVAILABILITY_BP.start + stable_hash("availability", key) % len(AVAILABILITY_BP)
+    return latency, availability
+
+
+def _composed_qos(parts: list[Service]) -> tuple[int, int]:
+    """A mashup calls its components one after another: latencies add up, availabilities multiply."""
+    latency, availability = 0, 10_000
+    for part in parts:
+        latency += part.latency_ms
+        availability = availability * part.availability_bp // 10_000
+    return latency, availability
 
 
 def _category(text: str) -> str:
@@ -291,7 +312,9 @@ def normalize(api_rows: list[dict[str, str]], mashup_rows: list[dict[str, str]],
             category=_category(r["c"]), description=_description(title, "api", r),
             url=SITE + r["url"], price=_price(r["url"]), developer=_owner(r["url"], devs),
             submitted=r["st"], dead_since=None if r["et"] == ALIVE else r["et"],
+            latency_ms=_qos(r["url"])[0], availability_bp=_qos(r["url"])[1],
         ))
+    by_name = {s.name: s for s in apis}
     api_names = {s.key: s.name for s in apis}
 
     components: dict[str, list[str]] = {r["name"]: [] for r in mashup_rows}
@@ -321,11 +344,13 @@ def normalize(api_rows: list[dict[str, str]], mashup_rows: list[dict[str, str]],
         if url is None:
             report.mashup_urls_replaced.append(key)
             url = f"{SITE}/mashup/{names[key]}"
+        latency, availability = _composed_qos([by_name[p] for p in parts]) if parts else _qos(key)
         mashups.append(Service(
             key=key, kind="mashup", name=names[key], title=title,
             category=_category(r["c"]), description=_description(title, "mashup", r),
             url=url, price=_price(key), developer=_owner(key, devs),
             submitted=r["st"], dead_since=None if r["et"] == ALIVE else r["et"], components=tuple(parts),
+            latency_ms=latency, availability_bp=availability,
         ))
     report.dead = sum(1 for s in apis + mashups if not s.alive)
     return Ecosystem(apis, mashups, devs, report)
