@@ -5,6 +5,7 @@ it runs. It never fails for good: an unreachable database or peer is retried wit
     task = follower.start()                               # in the gateway's lifespan
     follower.current_block                                # the last block applied, -1 before the first
     await follower.wait_for_block(42, timeout=5)          # True once block 42 is in the index
+    follower.wait_for_block_from_thread(42, timeout=5)    # the same, from outside its event loop
     await follower.run(stop_at=height - 1)                # apply up to a block, then return (verify, rebuild)
 """
 
@@ -38,6 +39,7 @@ class Follower:
         self.last_applied_at: float | None = None
         self._advanced = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- waiting ------------------------------------------------------------------------------
 
@@ -62,6 +64,13 @@ class Follower:
             except TimeoutError:
                 return self.current_block >= block_number
         return True
+
+    def wait_for_block_from_thread(self, block_number: int, timeout: float) -> bool:
+        """wait_for_block for code outside the follower's event loop (a worker thread, a test)."""
+        if self._loop is None:
+            raise RuntimeError("the follower is not running")
+        future = asyncio.run_coroutine_threadsafe(self.wait_for_block(block_number, timeout), self._loop)
+        return future.result(timeout + 5)
 
     def health(self) -> dict[str, Any]:
         return {"block": self.current_block, "following": self._task is not None and not self._task.done(),
@@ -115,6 +124,7 @@ class Follower:
                 await asyncio.sleep(delay)
 
     def start(self) -> asyncio.Task:
+        self._loop = asyncio.get_running_loop()
         self._task = asyncio.create_task(self.run(), name="index-follower")
         return self._task
 

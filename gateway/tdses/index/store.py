@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from tdses.index.projection import Projection
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 ORG_ACCOUNT_PREFIX = "org:"
+WRITER = "tdses_index_writer"
 
 
 def database_url(location: str | os.PathLike[str]) -> str:
@@ -51,17 +53,26 @@ def _engine(url: str) -> Engine:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _immediate(connection) -> None:
-        # Take the write lock at once: two writers never both read the checkpoint, then deadlock upgrading.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _begin(connection) -> None:
+        # A writer takes the write lock at once: two never both read, then deadlock upgrading their locks.
+        immediate = connection.get_execution_options().get(WRITER, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
 
-def migrate(engine: Engine) -> None:
+# Alembic's context is global to the process: the gateways of one process (tests) migrate one after another.
+_migrating = threading.Lock()
+MIGRATION_LOCK = 0x7D5E5  # a PostgreSQL advisory lock: replicas starting together migrate one after another
+
+
+def migrate(writer: Engine) -> None:
+    """Bring the schema to the newest revision, in one transaction that holds the database's write lock."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with _migrating, writer.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
@@ -80,7 +91,8 @@ class IndexStore:
         self.url = database_url(location)
         self.engine = _engine(self.url)
         self.dialect = self.engine.dialect.name
-        migrate(self.engine)
+        self._writer = self.engine.execution_options(**{WRITER: True})
+        migrate(self._writer)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -98,7 +110,7 @@ class IndexStore:
     def apply(self, block: IndexBlock) -> bool:
         """Apply the block if it is the next one: its rows and the new checkpoint commit together or not at all.
         False, with nothing written, if it is not (another follower on this database applied it first)."""
-        with self.engine.begin() as db:
+        with self._writer.begin() as db:
             moved = db.execute(update(schema.checkpoint)
                                .where(schema.checkpoint.c.id == 1, schema.checkpoint.c.next_block == block.number)
                                .values(next_block=block.number + 1))
@@ -110,7 +122,7 @@ class IndexStore:
 
     def reset(self) -> None:
         """Empty every table; the next block to apply is 0."""
-        with self.engine.begin() as db:
+        with self._writer.begin() as db:
             for table in reversed(schema.DATA_TABLES):
                 db.execute(delete(table))
             db.execute(update(schema.checkpoint).values(next_block=0))
