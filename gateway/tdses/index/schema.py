@@ -34,8 +34,8 @@ users = Table(
     "index_users", metadata,
     Column("name", String(64), primary_key=True),
     Column("status", String(16), nullable=False),
-    Column("msp_id", String(64), nullable=False),
-    Column("cert_id", String(128), nullable=False),
+    Column("msp_id", Text, nullable=False),
+    Column("cert_id", Text, nullable=False),  # subject and issuer, base64
     Column("introduction", Text, nullable=False),
     Column("available_services", BigInteger, nullable=False),
     Column("created_at", String(40), nullable=False),
@@ -49,7 +49,7 @@ services = Table(
     Column("developer", String(64), nullable=False, index=True),
     Column("mashup", Boolean, nullable=False),
     Column("status", String(16), nullable=False, index=True),
-    Column("category", String(128), nullable=False, index=True),
+    Column("category", Text, nullable=False, index=True),
     Column("description", Text, nullable=False),
     Column("url", Text, nullable=False),
     Column("price", BigInteger, nullable=False),
@@ -94,7 +94,7 @@ servers = Table(
 tallies = Table(
     "index_tallies", metadata,
     Column("kind", String(16), primary_key=True),
-    Column("owner", String(64), primary_key=True),
+    Column("owner", Text, primary_key=True),  # a user name or an MSP ID
     Column("delta_tx", String(64), primary_key=True),
     Column("delta_seq", String(16), primary_key=True),
     Column("balance", BigInteger, nullable=False),
@@ -117,8 +117,8 @@ activity = Table(
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("kind", String(32), nullable=False, index=True),
     Column("service", String(64), index=True),
-    Column("user", String(64), index=True),
-    Column("counterparty", String(80)),
+    Column("user", Text, index=True),  # a user, or "org:<MSP ID>" for an organization account
+    Column("counterparty", Text),
     Column("calls", BigInteger),
     Column("amount", BigInteger),
     Column("detail", Text),  # JSON: what does not fit the columns
