@@ -125,7 +125,8 @@ def registry_blocks() -> list[common_pb2.Block]:
                  {"balance": 3, "composers": 1, "compositions": 1, "callsBought": 0, "callsUsed": 0}),
             ], ("MashupCreated", {"components": ["weather-api"], "developer": "alice", "paid": 3,
                                   "service": "storm-map"})),
-            endorser_tx("tx-buy-lost", [(key("tdses.rights", "weather-api", "alice"), rights("weather-api", "alice", 99))],
+            endorser_tx("tx-buy-lost",
+                        [(key("tdses.rights", "weather-api", "alice"), rights("weather-api", "alice", 99))],
                         ("CallsBought", {})),
             endorser_tx("tx-buy", [
                 (key("tdses.buy", "weather-api", "alice", "tx-buy"),

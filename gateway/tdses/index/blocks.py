@@ -68,7 +68,8 @@ def index_block(block: common_pb2.Block, chaincode: str) -> IndexBlock:
                 writes.append(StateWrite(split[0], split[1], None if write.is_delete else decode(write.value)))
             event = action.event
             transactions.append(ChaincodeTransaction(
-                block_number=parsed.number, position=tx.position, transaction_id=tx.transaction_id, timestamp=tx.timestamp,
+                block_number=parsed.number, position=tx.position, transaction_id=tx.transaction_id,
+                timestamp=tx.timestamp,
                 writes=tuple(writes), event_name=event.name if event else None,
                 event_payload=decode(event.payload) if event else None,
             ))

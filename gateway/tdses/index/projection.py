@@ -62,7 +62,8 @@ class Facts:
     def add(self, kind: str, service: str | None = None, user: str | None = None, counterparty: str | None = None,
             calls: int | None = None, amount: int | None = None, **detail: Any) -> None:
         self.projection.db.execute(schema.activity.insert().values(
-            tx_id=self.tx.transaction_id, seq=self.seq, block=self.tx.block_number, position=self.tx.position, ts=self.tx.timestamp,
+            tx_id=self.tx.transaction_id, seq=self.seq, block=self.tx.block_number, position=self.tx.position,
+            ts=self.tx.timestamp,
             kind=kind, service=service, user=user, counterparty=counterparty, calls=calls, amount=amount,
             detail=json.dumps(detail, sort_keys=True) if detail else None,
         ))
