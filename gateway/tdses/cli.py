@@ -8,13 +8,14 @@ import sys
 
 from tdses.ecosystem import cli as ecosystem_cli
 from tdses.fabric.errors import NetworkError
+from tdses.index import cli as index_cli
 from tdses.k8s import cli as k8s_cli
 from tdses.local import cli as network_cli
 from tdses.metering import cli as metering_cli
 from tdses.rest import cli as rest_cli
 
 # Each module has add_parsers(subparsers), and sets `handler` (args -> exit code) on its parsers.
-COMMANDS = [network_cli, rest_cli, metering_cli, k8s_cli, ecosystem_cli]
+COMMANDS = [network_cli, rest_cli, metering_cli, k8s_cli, ecosystem_cli, index_cli]
 
 
 def parser() -> argparse.ArgumentParser:

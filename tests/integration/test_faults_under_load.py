@@ -15,7 +15,11 @@ import time
 import httpx
 import pytest
 
+from tdses.cli import main
+from tdses.fabric import gateways
+from tdses.index.store import IndexStore
 from tdses.local import processes
+from tdses.rest.config import load_settings
 
 pytestmark = pytest.mark.integration
 
@@ -138,3 +142,12 @@ def test_purchases_through_a_fault_are_each_paid_exactly_once(network, fault):
         assert reader.get(f"/v1/balances/{developer}").json()["balance"] == dev_start + BUYERS * PURCHASES * PRICE
         token = reader.get("/v1/token").json()
         assert token["circulating"] + token["pool"] == token["cap"]
+
+    # org2's registry index, whose gateway lived through the fault: each purchase exactly once, equal to the ledger.
+    config = gateways.config_file(network.state, network.topology.org("org2").gateway)
+    assert main(["index", "verify", "--config", str(config)]) == 0
+    settings = load_settings(config)
+    index = IndexStore(settings.index.location(settings.store))
+    purchases = index.activity(service=service, kind="purchase", limit=10 * BUYERS * PURCHASES)
+    index.close()
+    assert len(purchases) == len({p["tx_id"] for p in purchases}) == BUYERS * PURCHASES

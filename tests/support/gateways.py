@@ -104,6 +104,10 @@ class Gateways:
     def url(self, org: str) -> str:
         return self.servers[org].url
 
+    def context(self, org: str):
+        """The running gateway's tdses.rest.services.context.Context (its ledger, store and index)."""
+        return self.servers[org].server.config.app.state.context
+
     def admin_token(self, org: str) -> str:
         return self.settings[org].admin_token()
 

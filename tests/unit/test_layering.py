@@ -18,6 +18,8 @@ FORBIDDEN = {
     "tdses.local": ["tdses.k8s", "tdses.rest", "tdses.ecosystem", "tdses.metering"],
     "tdses.k8s": ["tdses.local", "tdses.rest", "tdses.ecosystem", "tdses.metering"],
     "tdses.rest": ["tdses.k8s", "tdses.ecosystem", "tdses.local"],
+    # The registry index is fed by blocks and read by the gateway; only its command line reads a gateway's settings.
+    "tdses.index": ["tdses.k8s", "tdses.ecosystem", "tdses.local", "tdses.metering"],
     # Service servers need no Fabric client: they ask their organization's gateway, over HTTP.
     "tdses.metering": ["fabric_gateway", "fabric_ca", "tdses.rest", "tdses.fabric", "tdses.local", "tdses.k8s",
                        "tdses.ecosystem"],

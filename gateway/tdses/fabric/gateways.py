@@ -67,6 +67,9 @@ def settings(
         "admin_token_file": str(admin_token_file),
         "key_encryption_key_file": str(key_encryption_key_file),
         "store": str(store),
+        # The registry index, fed by the channel's blocks: a SQLite file beside a SQLite store, else the store's
+        # PostgreSQL database (its tables and version table are its own).
+        "index": {"database": str(store.parent / "index.db") if isinstance(store, PurePath) else store},
     }
 
 

@@ -27,7 +27,7 @@ from tdses.fabric.state import State
 from tdses.fabric.topology import Node, Topology, load, topology_path
 from tdses.local import channel, lifecycle, processes
 from tdses.local.admin import Admin
-from tdses.paths import NETWORK_CONFIG
+from tdses.paths import NETWORK_CONFIG, REPO_ROOT
 
 FABRIC_CONFIG = NETWORK_CONFIG / "fabric"
 BUILDER = NETWORK_CONFIG / "builders" / "ccaas"
@@ -112,7 +112,8 @@ class Network:
     def start_node(self, node: Node, binaries: dict[str, Path], package_ids: dict[str, str]) -> None:
         if node.kind == "gateway":
             gateways.write_config(self.topology, self.state, node)
-            cmd, env = gateways.command(self.state, node), {}
+            # The gateway runs the code of the runner that starts it, not whatever copy the interpreter installed.
+            cmd, env = gateways.command(self.state, node), {"PYTHONPATH": str(REPO_ROOT / "gateway")}
         else:
             cmd, env = nodes.command(node, binaries, self.state), self.env(node, package_ids)
         processes.start(

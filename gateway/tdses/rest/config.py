@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from tdses.index.settings import IndexSettings
+
 ENV_PREFIX = "TDSES_GATEWAY_"
 
 
@@ -56,6 +58,7 @@ class Settings(BaseSettings):
     admin_token_file: Path
     key_encryption_key_file: Path
     store: str  # a SQLite file's path, or a database URL (postgresql+psycopg://…) for replicas sharing one store
+    index: IndexSettings = IndexSettings()  # the registry index, fed by the channel's blocks (tdses.index)
 
     # Limits and timeouts: defaults suit the local network.
     rate_limit_per_second: float = Field(default=50.0, gt=0)

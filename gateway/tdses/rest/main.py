@@ -37,6 +37,8 @@ def app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        if context.index is not None:
+            context.index.start()  # in the background: peers that are down only delay the index
         yield
         await context.close()
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from tdses.index.follower import Follower
+
 from tdses.rest.config import Settings
 from tdses.rest.middleware.metrics import Metrics
 from tdses.rest.problems import Problem
 from tdses.rest.services.ca import OrgCA
+from tdses.rest.services.indexing import index_follower
 from tdses.rest.services.keystore import KeyBox
 from tdses.rest.services.ledger import Ledger
 from tdses.rest.services.principal import load_admin
@@ -26,6 +29,7 @@ class Context:
     offline: OfflineSigning
     metrics: Metrics
     admin_token_hash: str
+    index: Follower | None = None  # started by the app's lifespan
 
     @classmethod
     def build(cls, settings: Settings) -> Context:
@@ -44,6 +48,7 @@ class Context:
             except Problem:
                 pass  # removed on chain already; the certificate is useless without its key, which is now gone
 
+        metrics = Metrics()
         actions = {"activate_user": lambda name: store.set_state(name, ACTIVE), "forget_user": forget_user}
         return cls(
             settings=settings,
@@ -52,11 +57,14 @@ class Context:
             ledger=ledger,
             ca=ca,
             offline=OfflineSigning(ledger, store, settings.prepared_ttl_seconds, actions),
-            metrics=Metrics(),
+            metrics=metrics,
             admin_token_hash=token_hash(settings.admin_token()),
+            index=index_follower(settings, admin, metrics.registry),
         )
 
     async def close(self) -> None:
+        if self.index is not None:
+            await self.index.close()
         await self.ledger.close()
         await self.ca.close()
         self.store.close()

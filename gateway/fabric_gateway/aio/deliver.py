@@ -1,0 +1,109 @@
+"""Full blocks of a channel, in order and without end, from an organization's peers' Deliver services.
+
+    reader = BlockReader([Endpoint("127.0.0.1:7051", tls_root_certs=org1_tls), ...], signing, "mychannel")
+    async for block in reader.blocks(start=42):   # common_pb2.Block 42, 43, ... waiting for new ones
+        handle(block)
+
+A peer that is down, restarts, or refuses is left for the next one; when none answers the reader waits (with
+backoff, up to max_delay) and tries again, always from the block after the last one it yielded: the caller
+sees each block once, in order, whatever the peers do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+import grpc
+from fabric_protos.common import common_pb2
+from fabric_protos.peer import events_pb2_grpc
+
+from ..connection import ConnectionConfig, Endpoint, PemSource
+from ..deliver import NEWEST, new_seek_envelope
+from ..signing import SigningIdentity
+
+log = logging.getLogger("fabric_gateway")
+
+
+class DeliverRefusedError(Exception):
+    """A peer answered the seek with a status instead of blocks (e.g. FORBIDDEN, NOT_FOUND)."""
+
+
+class BlockReader:
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint | str],
+        signing: SigningIdentity,
+        channel_id: str,
+        tls_root_certs: PemSource | Sequence[PemSource] | None = None,
+        *,
+        min_delay: float = 0.5,
+        max_delay: float = 30.0,
+    ) -> None:
+        if not 0 < min_delay <= max_delay:
+            raise ValueError("need 0 < min_delay <= max_delay")
+        self._config = ConnectionConfig(endpoints, tls_root_certs)
+        self._signing = signing
+        self.channel_id = channel_id
+        self.min_delay, self.max_delay = min_delay, max_delay
+        self._channels: dict[int, grpc.aio.Channel] = {}
+        self.failures = 0  # rounds in a row in which no peer delivered: for health reports
+        self.last_error = ""
+
+    @property
+    def endpoints(self) -> list[Endpoint]:
+        return self._config.endpoints
+
+    def _stub(self, index: int) -> events_pb2_grpc.DeliverStub:
+        if index not in self._channels:
+            endpoint = self.endpoints[index]
+            self._channels[index] = grpc.aio.secure_channel(
+                endpoint.address, self._config.credentials(endpoint), self._config.options(endpoint))
+        return events_pb2_grpc.DeliverStub(self._channels[index])
+
+    async def _stream(self, index: int, start: int, stop: int) -> AsyncIterator[common_pb2.Block]:
+        envelope = new_seek_envelope(self._signing, self.channel_id, start, stop)
+        call = self._stub(index).Deliver(iter([envelope]))
+        try:
+            async for response in call:
+                kind = response.WhichOneof("Type")
+                if kind == "block":
+                    yield response.block
+                elif kind == "status":
+                    if response.status == common_pb2.SUCCESS:  # the stop block was sent
+                        return
+                    raise DeliverRefusedError(f"{common_pb2.Status.Name(response.status)}")
+        finally:
+            call.cancel()
+
+    async def blocks(self, start: int = 0, stop: int = NEWEST) -> AsyncIterator[common_pb2.Block]:
+        """Blocks start..stop (inclusive; by default forever), each once and in order."""
+        next_number = start
+        while next_number <= stop:
+            for index in self._config.attempt_order():
+                address = self.endpoints[index].address
+                try:
+                    async for block in self._stream(index, next_number, stop):
+                        if block.header.number != next_number:
+                            raise DeliverRefusedError(f"sent block {block.header.number}, not {next_number}")
+                        self._config.mark_good(index)
+                        self.failures, self.last_error = 0, ""
+                        yield block
+                        next_number += 1
+                    if next_number > stop:
+                        return
+                except (grpc.RpcError, DeliverRefusedError) as error:
+                    detail = f"{error.code().name}: {error.details()}" if isinstance(error, grpc.aio.AioRpcError) \
+                        else str(error)
+                    self.last_error = f"peer {address}: {detail}"
+                    log.info("reading block %d from %s: %s", next_number, address, detail)
+            self.failures += 1
+            delay = min(self.max_delay, self.min_delay * 2 ** min(self.failures - 1, 16))
+            log.warning("no peer delivered block %d (%s); trying again in %.1fs", next_number, self.last_error, delay)
+            await asyncio.sleep(delay)
+
+    async def close(self) -> None:
+        channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            await channel.close()

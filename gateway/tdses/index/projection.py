@@ -1,0 +1,175 @@
+"""One block onto the index's tables, inside the caller's database transaction.
+
+Rows follow the chaincode's keys (keys.go): a write of tdses.service/<name> upserts that service, a delete of
+tdses.server/<service>/<server> deletes that authorization. Facts that have no row of their own (a reward, a
+transfer, a status change) come from the transaction's event. Applying the same blocks in the same order always
+gives the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection, delete
+from sqlalchemy.dialects import postgresql, sqlite
+
+from tdses.index import schema
+from tdses.index.blocks import ChaincodeTransaction, IndexBlock, StateWrite
+
+
+class Projection:
+    """Applies transactions on one connection; the dialect picks the upsert."""
+
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+        self._insert = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
+
+    def apply_block(self, block: IndexBlock) -> None:
+        for tx in block.transactions:
+            self.apply_transaction(tx)
+
+    def apply_transaction(self, tx: ChaincodeTransaction) -> None:
+        facts = Facts(self, tx)
+        for write in tx.writes:
+            handler = WRITES.get(write.object_type)
+            if handler is not None:
+                handler(self, tx, write, facts)
+        if tx.event_name is not None:
+            self.db.execute(schema.events.insert().values(
+                tx_id=tx.transaction_id, block=tx.block_number, ts=tx.timestamp, name=tx.event_name,
+                payload=json.dumps(tx.event_payload, sort_keys=True)))
+            fact = EVENT_FACTS.get(tx.event_name)
+            if fact is not None:
+                facts.add(**fact(tx.event_payload))
+
+    def upsert(self, table, key: list[str], tx: ChaincodeTransaction, **values: Any) -> None:
+        values.update(block=tx.block_number, tx_id=tx.transaction_id, ts=tx.timestamp)
+        statement = self._insert(table).values(**values)
+        self.db.execute(statement.on_conflict_do_update(
+            index_elements=key, set_={k: v for k, v in values.items() if k not in key}))
+
+
+class Facts:
+    """A transaction's activity rows, numbered in the order the transaction holds them."""
+
+    def __init__(self, projection: Projection, tx: ChaincodeTransaction) -> None:
+        self.projection = projection
+        self.tx = tx
+        self.seq = 0
+
+    def add(self, kind: str, service: str | None = None, user: str | None = None, counterparty: str | None = None,
+            calls: int | None = None, amount: int | None = None, **detail: Any) -> None:
+        self.projection.db.execute(schema.activity.insert().values(
+            tx_id=self.tx.transaction_id, seq=self.seq, block=self.tx.block_number, position=self.tx.position,
+            ts=self.tx.timestamp,
+            kind=kind, service=service, user=user, counterparty=counterparty, calls=calls, amount=amount,
+            detail=json.dumps(detail, sort_keys=True) if detail else None,
+        ))
+        self.seq += 1
+
+
+def _user(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) -> None:
+    v = w.value
+    p.upsert(schema.users, ["name"], tx, name=w.attributes[0], status=v["status"], msp_id=v["mspId"],
+             cert_id=v["certId"], introduction=v.get("introduction", ""),
+             available_services=v.get("availableServices", 0), created_at=v["createdAt"], updated_at=v["updatedAt"])
+
+
+def _service(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) -> None:
+    v, name = w.value, w.attributes[0]
+    qos = v.get("qos") or {}
+    p.upsert(schema.services, ["name"], tx, name=name, developer=v["developer"], mashup=bool(v.get("mashup")),
+             status=v["status"], category=v.get("category", ""), description=v.get("description", ""),
+             url=v.get("url", ""), price=v["price"], latency_ms=qos.get("latencyMs", 0),
+             availability_bp=qos.get("availabilityBp", 0), require_vouchers=bool(v.get("requireVouchers")),
+             created_at=v["createdAt"], updated_at=v["updatedAt"])
+    components = v.get("components") or []
+    p.db.execute(delete(schema.mashup_components).where(schema.mashup_components.c.mashup == name))
+    for position, component in enumerate(components):
+        p.db.execute(schema.mashup_components.insert().values(
+            mashup=name, component=component, position=position,
+            block=tx.block_number, tx_id=tx.transaction_id, ts=tx.timestamp))
+
+
+def _rights(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) -> None:
+    service, user = w.attributes
+    if w.value is None:
+        p.db.execute(delete(schema.rights).where(schema.rights.c.service == service, schema.rights.c.user == user))
+        return
+    v = w.value
+    p.upsert(schema.rights, ["service", "user"], tx, service=service, user=user, bought=v["bought"],
+             paid=v["paid"], used=v["used"], remaining=v["remaining"], updated_at=v["updatedAt"])
+
+
+def _server(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) -> None:
+    service, server = w.attributes
+    if w.value is None:
+        p.db.execute(delete(schema.servers).where(schema.servers.c.service == service,
+                                                  schema.servers.c.server == server))
+        return
+    p.upsert(schema.servers, ["service", "server"], tx, service=service, server=server,
+             authorized_at=w.value["authorizedAt"])
+
+
+def _tally(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) -> None:
+    kind, owner, delta_tx, delta_seq = (*w.attributes, "", "")[:4]
+    t = schema.tallies.c
+    if w.value is None:
+        p.db.execute(delete(schema.tallies).where(t.kind == kind, t.owner == owner, t.delta_tx == delta_tx,
+                                                  t.delta_seq == delta_seq))
+        return
+    v = w.value
+    p.upsert(schema.tallies, ["kind", "owner", "delta_tx", "delta_seq"], tx, kind=kind, owner=owner,
+             delta_tx=delta_tx, delta_seq=delta_seq, balance=v.get("balance", 0), buyers=v.get("buyers", 0),
+             calls_bought=v.get("callsBought", 0), calls_used=v.get("callsUsed", 0),
+             composers=v.get("composers", 0), compositions=v.get("compositions", 0))
+
+
+def _record(kind: str, actor: str, counterparty: str | None = None, **extra: str) -> Callable:
+    """Buy, reduce and settle records: written once per transaction under a key ending in its id."""
+
+    def handle(_: Projection, __: ChaincodeTransaction, w: StateWrite, facts: Facts) -> None:
+        if w.value is None:
+            return
+        v = w.value
+        facts.add(kind, service=v["service"], user=v[actor], counterparty=v.get(counterparty) if counterparty else None,
+                  calls=v.get("calls"), amount=v.get("cost"), **{k: v[f] for k, f in extra.items() if f in v})
+
+    return handle
+
+
+WRITES: dict[str, Callable[[Projection, ChaincodeTransaction, StateWrite, Facts], None]] = {
+    "tdses.user": _user,
+    "tdses.service": _service,
+    "tdses.rights": _rights,
+    "tdses.server": _server,
+    "tdses.tally": _tally,
+    "tdses.tally~delta": _tally,
+    "tdses.buy": _record("purchase", "buyer", price="price"),
+    "tdses.reduce": _record("reduction", "user", "reducer"),
+    "tdses.settle": _record("settlement", "user", "settler", used="used"),
+}
+
+
+def _status(kind: str) -> Callable[[dict], dict]:
+    return lambda e: {"kind": kind, "service": e["service"], "user": e["developer"], "status": e["status"]}
+
+
+EVENT_FACTS: dict[str, Callable[[Any], dict]] = {
+    "UserRegistered": lambda e: {"kind": "user_registered", "user": e["name"], "amount": e["grant"],
+                                 "mspId": e["mspId"]},
+    "UserRemoved": lambda e: {"kind": "user_removed", "user": e["name"], "amount": e["returnedToPool"]},
+    "ServiceRegistered": _status("service_registered"),
+    "ServicePublished": _status("service_published"),
+    "ServiceInvalidated": _status("service_invalidated"),
+    "ServiceEdited": lambda e: {"kind": "service_edited", "service": e["service"], "changed": e["changed"]},
+    "MashupCreated": lambda e: {"kind": "mashup_created", "service": e["service"], "user": e["developer"],
+                                "amount": e["paid"], "components": e["components"]},
+    "ServiceRewarded": lambda e: {"kind": "reward", "service": e["service"], "user": e["from"],
+                                  "counterparty": e["developer"], "amount": e["amount"]},
+    "Transferred": lambda e: {"kind": "transfer", "user": e["from"], "counterparty": e["to"], "amount": e["amount"]},
+    "ServerAuthorized": lambda e: {"kind": "server_authorized", "service": e["service"], "user": e["server"]},
+    "ServerRevoked": lambda e: {"kind": "server_revoked", "service": e["service"], "user": e["server"]},
+}

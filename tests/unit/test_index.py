@@ -1,0 +1,343 @@
+"""The registry index without a network: blocks built with the protos, parsed, and applied to a SQLite index."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from fabric_gateway.deliver import (
+    composite_key, new_seek_envelope, parse_block, split_composite_key,
+)
+from fabric_protos.common import common_pb2
+from fabric_protos.ledger.rwset import rwset_pb2
+from fabric_protos.ledger.rwset.kvrwset import kv_rwset_pb2
+from fabric_protos.orderer import ab_pb2
+from fabric_protos.peer import (
+    chaincode_event_pb2, chaincode_pb2, proposal_pb2, proposal_response_pb2, transaction_pb2,
+)
+from google.protobuf import timestamp_pb2
+
+from tdses.index import projection
+from tdses.index.blocks import index_block
+from tdses.index.store import IndexStore, fts_query
+
+CC = "tdses"
+VALID = transaction_pb2.VALID
+MVCC = transaction_pb2.MVCC_READ_CONFLICT
+T0 = datetime(2025, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
+
+
+def key(ns: str, *attrs: str) -> str:
+    return composite_key(ns, *attrs)
+
+
+def endorser_tx(tx_id: str, writes: list[tuple[str, object]], event: tuple[str, dict] | None = None,
+                chaincode: str = CC, seconds: int = 0) -> bytes:
+    """An endorser transaction envelope: writes are (key, JSON value or None for a delete)."""
+    kv = kv_rwset_pb2.KVRWSet(writes=[
+        kv_rwset_pb2.KVWrite(key=k, is_delete=v is None, value=b"" if v is None else json.dumps(v).encode())
+        for k, v in writes])
+    results = rwset_pb2.TxReadWriteSet(ns_rwset=[
+        rwset_pb2.NsReadWriteSet(namespace="_lifecycle", rwset=kv_rwset_pb2.KVRWSet().SerializeToString()),
+        rwset_pb2.NsReadWriteSet(namespace=chaincode, rwset=kv.SerializeToString())])
+    events = b""
+    if event:
+        events = chaincode_event_pb2.ChaincodeEvent(chaincode_id=chaincode, tx_id=tx_id, event_name=event[0],
+                                                    payload=json.dumps(event[1]).encode()).SerializeToString()
+    action = proposal_pb2.ChaincodeAction(results=results.SerializeToString(), events=events,
+                                          chaincode_id=chaincode_pb2.ChaincodeID(name=chaincode))
+    response_payload = proposal_response_pb2.ProposalResponsePayload(extension=action.SerializeToString())
+    action_payload = transaction_pb2.ChaincodeActionPayload(action=transaction_pb2.ChaincodeEndorsedAction(
+        proposal_response_payload=response_payload.SerializeToString()))
+    transaction = transaction_pb2.Transaction(actions=[
+        transaction_pb2.TransactionAction(payload=action_payload.SerializeToString())])
+    ts = timestamp_pb2.Timestamp(seconds=int(T0.timestamp()) + seconds, nanos=250_000_000)
+    header = common_pb2.ChannelHeader(type=common_pb2.ENDORSER_TRANSACTION, tx_id=tx_id, timestamp=ts,
+                                      channel_id="tdses")
+    payload = common_pb2.Payload(header=common_pb2.Header(channel_header=header.SerializeToString()),
+                                 data=transaction.SerializeToString())
+    return common_pb2.Envelope(payload=payload.SerializeToString()).SerializeToString()
+
+
+def config_tx() -> bytes:
+    header = common_pb2.ChannelHeader(type=common_pb2.CONFIG, channel_id="tdses")
+    payload = common_pb2.Payload(header=common_pb2.Header(channel_header=header.SerializeToString()), data=b"cfg")
+    return common_pb2.Envelope(payload=payload.SerializeToString()).SerializeToString()
+
+
+def block(number: int, envelopes: list[bytes], codes: list[int] | None = None) -> common_pb2.Block:
+    codes = codes if codes is not None else [VALID] * len(envelopes)
+    metadata = [b""] * 5
+    metadata[common_pb2.BlockMetadataIndex.TRANSACTIONS_FILTER] = bytes(codes)
+    return common_pb2.Block(header=common_pb2.BlockHeader(number=number),
+                            data=common_pb2.BlockData(data=envelopes),
+                            metadata=common_pb2.BlockMetadata(metadata=metadata))
+
+
+def user(name: str, **changes) -> dict:
+    return {"availableServices": 0, "certId": f"cert-{name}", "createdAt": "2025-03-01T12:00:00.25Z",
+            "introduction": "", "mspId": "Org1MSP", "name": name, "status": "active",
+            "updatedAt": "2025-03-01T12:00:00.25Z", **changes}
+
+
+def service(name: str, developer: str, **changes) -> dict:
+    return {"category": "weather", "components": [], "createdAt": "2025-03-01T12:00:01.25Z",
+            "description": "forecasts for every city", "developer": developer, "mashup": False, "name": name,
+            "price": 3, "qos": {"availabilityBp": 9990, "latencyMs": 120}, "requireVouchers": False,
+            "status": "created", "updatedAt": "2025-03-01T12:00:01.25Z", "url": "https://w.example", **changes}
+
+
+def rights(service_: str, user_: str, bought: int, used: int = 0, price: int = 3) -> dict:
+    return {"bought": bought, "paid": bought * price, "remaining": bought - used, "service": service_,
+            "updatedAt": "2025-03-01T12:00:02.25Z", "used": used, "user": user_}
+
+
+def registry_blocks() -> list[common_pb2.Block]:
+    """Genesis, two users, a service published, a mashup of it, a purchase (with an invalid twin), a reduction,
+    a reward, a transfer and a server authorization later revoked."""
+    return [
+        block(0, [config_tx()]),
+        block(1, [
+            endorser_tx("tx-bob", [(key("tdses.tally", "user", "bob"), {"balance": 1000}),
+                                   (key("tdses.user", "bob"), user("bob"))],
+                        ("UserRegistered", {"grant": 1000, "mspId": "Org1MSP", "name": "bob"})),
+            endorser_tx("tx-alice", [(key("tdses.tally", "user", "alice"), {"balance": 1000}),
+                                     (key("tdses.user", "alice"), user("alice", mspId="Org2MSP"))],
+                        ("UserRegistered", {"grant": 1000, "mspId": "Org2MSP", "name": "alice"}), seconds=1),
+        ]),
+        block(2, [
+            endorser_tx("tx-svc", [(key("tdses.service", "weather-api"), service("weather-api", "bob")),
+                                   (key("tdses.svc~status", "created", "weather-api"), 0)],
+                        ("ServiceRegistered", {"developer": "bob", "service": "weather-api", "status": "created"})),
+            endorser_tx("tx-pub", [(key("tdses.service", "weather-api"),
+                                    service("weather-api", "bob", status="available")),
+                                   (key("tdses.user", "bob"), user("bob", availableServices=1))],
+                        ("ServicePublished", {"developer": "bob", "service": "weather-api", "status": "available"})),
+        ]),
+        block(3, [
+            endorser_tx("tx-mash", [
+                (key("tdses.service", "storm-map"), service("storm-map", "alice", mashup=True,
+                                                            components=["weather-api"], category="maps",
+                                                            description="storms on a map")),
+                (key("tdses.tally", "user", "alice"), {"balance": 997}),
+                (key("tdses.tally~delta", "user", "bob", "tx-mash", "000001"),
+                 {"balance": 3, "composers": 1, "compositions": 1, "callsBought": 0, "callsUsed": 0}),
+            ], ("MashupCreated", {"components": ["weather-api"], "developer": "alice", "paid": 3,
+                                  "service": "storm-map"})),
+            endorser_tx("tx-buy-lost",
+                        [(key("tdses.rights", "weather-api", "alice"), rights("weather-api", "alice", 99))],
+                        ("CallsBought", {})),
+            endorser_tx("tx-buy", [
+                (key("tdses.buy", "weather-api", "alice", "tx-buy"),
+                 {"buyer": "alice", "calls": 5, "cost": 15, "price": 3, "service": "weather-api",
+                  "timestamp": "t", "txId": "tx-buy"}),
+                (key("tdses.rights", "weather-api", "alice"), rights("weather-api", "alice", 5)),
+                (key("tdses.tally", "user", "alice"), {"balance": 982}),
+                (key("tdses.tally~delta", "user", "bob", "tx-buy", "000001"),
+                 {"balance": 15, "buyers": 1, "callsBought": 5, "callsUsed": 0, "compositions": 0}),
+            ], ("CallsBought", {"buyer": "alice", "calls": 5, "cost": 15, "price": 3, "service": "weather-api",
+                                "timestamp": "t", "txId": "tx-buy"})),
+        ], codes=[VALID, MVCC, VALID]),
+        block(4, [
+            endorser_tx("tx-reduce", [
+                (key("tdses.reduce", "weather-api", "alice", "tx-reduce"),
+                 {"calls": 2, "reducer": "bob", "service": "weather-api", "timestamp": "t", "txId": "tx-reduce",
+                  "user": "alice"}),
+                (key("tdses.rights", "weather-api", "alice"), rights("weather-api", "alice", 5, used=2)),
+            ], ("CallsReduced", {})),
+            endorser_tx("tx-reward", [(key("tdses.tally", "user", "alice"), {"balance": 972}),
+                                      (key("tdses.tally~delta", "user", "bob", "tx-reward", "000001"),
+                                       {"balance": 10})],
+                        ("ServiceRewarded", {"amount": 10, "developer": "bob", "from": "alice",
+                                             "service": "weather-api", "txId": "tx-reward"})),
+            endorser_tx("tx-compact", [  # bob folds his deltas into his base record
+                (key("tdses.tally", "user", "bob"),
+                 {"balance": 1028, "buyers": 1, "callsBought": 5, "composers": 1, "compositions": 1}),
+                (key("tdses.tally~delta", "user", "bob", "tx-mash", "000001"), None),
+                (key("tdses.tally~delta", "user", "bob", "tx-buy", "000001"), None),
+                (key("tdses.tally~delta", "user", "bob", "tx-reward", "000001"), None),
+            ], ("AccountCompacted", {"deltas": 3, "owner": "bob"})),
+            endorser_tx("tx-transfer", [(key("tdses.tally", "user", "bob"),
+                                         {"balance": 1000, "buyers": 1, "callsBought": 5, "composers": 1,
+                                          "compositions": 1}),
+                                        (key("tdses.tally~delta", "user", "alice", "tx-transfer", "000001"),
+                                         {"balance": 28})],
+                        ("Transferred", {"amount": 28, "from": "bob", "to": "alice", "txId": "tx-transfer"})),
+            endorser_tx("tx-auth", [(key("tdses.server", "weather-api", "alice"),
+                                     {"authorizedAt": "t", "server": "alice", "service": "weather-api"})],
+                        ("ServerAuthorized", {"authorizedAt": "t", "server": "alice", "service": "weather-api"})),
+        ]),
+        block(5, [
+            endorser_tx("tx-revoke", [(key("tdses.server", "weather-api", "alice"), None)],
+                        ("ServerRevoked", {"authorizedAt": "t", "server": "alice", "service": "weather-api"})),
+            endorser_tx("tx-other", [(key("tdses.user", "mallory"), user("mallory"))], chaincode="other"),
+        ]),
+    ]
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = IndexStore(tmp_path / "index.db")
+    yield s
+    s.close()
+
+
+def apply_all(store: IndexStore, blocks=None) -> None:
+    for b in blocks or registry_blocks():
+        assert store.apply(index_block(b, CC))
+
+
+# --- parsing ------------------------------------------------------------------------------------
+
+
+def test_a_block_is_parsed_into_transactions_with_validation_codes_writes_and_events():
+    parsed = parse_block(registry_blocks()[3])
+    assert parsed.number == 3
+    assert [(t.transaction_id, t.valid) for t in parsed.transactions] == [
+        ("tx-mash", True), ("tx-buy-lost", False), ("tx-buy", True)]
+    assert parsed.transactions[1].validation_code_name == "MVCC_READ_CONFLICT"
+    buy = parsed.transactions[2]
+    assert buy.timestamp == datetime(2025, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
+    (action,) = buy.actions
+    assert action.chaincode == CC and action.event.name == "CallsBought"
+    assert [w.key for w in action.writes[CC]][1] == "\x00tdses.rights\x00weather-api\x00alice\x00"
+
+
+def test_the_index_keeps_only_valid_transactions_of_its_chaincode():
+    blocks = registry_blocks()
+    assert [t.transaction_id for t in index_block(blocks[3], CC).transactions] == ["tx-mash", "tx-buy"]
+    assert index_block(blocks[3], CC).validation_codes == (VALID, MVCC, VALID)
+    assert [t.transaction_id for t in index_block(blocks[5], CC).transactions] == ["tx-revoke"]
+    assert index_block(blocks[0], CC).transactions == ()
+    revoke = index_block(blocks[5], CC).transactions[0].writes[0]
+    assert (revoke.object_type, revoke.attributes, revoke.value) == ("tdses.server", ("weather-api", "alice"), None)
+
+
+def test_a_block_whose_validation_codes_do_not_match_its_transactions_is_refused():
+    with pytest.raises(ValueError, match="validation codes"):
+        parse_block(block(7, [config_tx(), config_tx()], codes=[VALID]))
+
+
+def test_composite_keys_split_as_the_shim_builds_them():
+    assert split_composite_key(composite_key("tdses.rights", "svc", "alice")) == ("tdses.rights", ("svc", "alice"))
+    assert split_composite_key(composite_key("tdses.config")) == ("tdses.config", ())
+    assert split_composite_key("plain") is None
+
+
+class FakeSigning:
+    def creator(self) -> bytes:
+        return b"creator"
+
+    def sign(self, digest: bytes) -> bytes:
+        return b"signed:" + digest
+
+
+def test_a_seek_asks_for_every_block_from_the_start_waiting_for_new_ones():
+    envelope = new_seek_envelope(FakeSigning(), "tdses", 42)
+    payload = common_pb2.Payload.FromString(envelope.payload)
+    seek = ab_pb2.SeekInfo.FromString(payload.data)
+    assert (seek.start.specified.number, seek.stop.specified.number) == (42, 2**64 - 1)
+    assert seek.behavior == ab_pb2.SeekInfo.BLOCK_UNTIL_READY
+    assert common_pb2.ChannelHeader.FromString(payload.header.channel_header).type == common_pb2.DELIVER_SEEK_INFO
+    assert envelope.signature.startswith(b"signed:")
+    with pytest.raises(ValueError):
+        new_seek_envelope(FakeSigning(), "tdses", 5, 4)
+
+
+# --- projection --------------------------------------------------------------------------------
+
+
+def test_services_users_and_mashups_are_projected_with_the_transaction_that_wrote_them(store):
+    apply_all(store)
+    s = store.service("weather-api")
+    assert (s["status"], s["developer"], s["price"], s["latency_ms"], s["availability_bp"]) == \
+        ("available", "bob", 3, 120, 9990)
+    assert (s["block"], s["tx_id"]) == (2, "tx-pub")
+    assert s["ts"].replace(tzinfo=UTC) == datetime(2025, 3, 1, 12, 0, 0, 250000, tzinfo=UTC)
+    mashup = store.service("storm-map")
+    assert mashup["mashup"] is True and mashup["components"] == ["weather-api"]
+    assert store.user("bob")["available_services"] == 1
+    assert store.user("mallory") is None  # another chaincode's write
+
+
+def test_rights_follow_the_valid_purchase_not_the_invalid_one(store):
+    apply_all(store)
+    r = store.rights("weather-api", "alice")
+    assert (r["bought"], r["used"], r["remaining"], r["paid"], r["tx_id"]) == (5, 2, 3, 15, "tx-reduce")
+
+
+def test_balances_fold_base_and_deltas_like_the_chaincode_including_deleted_deltas(store):
+    apply_all(store)
+    assert store.balance("bob") == 1000
+    assert store.balance("alice") == 972 + 28
+    assert store.tally("user", "bob")["buyers"] == 1
+
+
+def test_activity_records_each_fact_once_newest_first(store):
+    apply_all(store)
+    kinds = [(a["kind"], a["tx_id"]) for a in store.activity(limit=100)]
+    assert kinds[:3] == [("server_revoked", "tx-revoke"), ("server_authorized", "tx-auth"),
+                         ("transfer", "tx-transfer")]
+    purchase, = store.activity(kind="purchase")
+    assert (purchase["service"], purchase["user"], purchase["calls"], purchase["amount"],
+            purchase["detail"]) == ("weather-api", "alice", 5, 15, {"price": 3})
+    reduction, = store.activity(kind="reduction")
+    assert (reduction["user"], reduction["counterparty"], reduction["calls"]) == ("alice", "bob", 2)
+    reward, = store.activity(kind="reward")
+    assert (reward["user"], reward["counterparty"], reward["amount"]) == ("alice", "bob", 10)
+    assert {a["kind"] for a in store.activity(user="bob")} >= {"transfer", "reward", "service_published"}
+    assert store.servers("weather-api") == []
+
+
+def test_keyword_search_covers_name_category_and_description(store):
+    apply_all(store)
+    assert [s["name"] for s in store.search("forecasts")] == ["weather-api"]
+    assert [s["name"] for s in store.search("storm maps")] == ["storm-map"]
+    assert store.search('weather" OR name:*') == []  # the words are matched, never run as a query
+    assert fts_query('a" b') == '"a" "b"'
+
+
+# --- checkpoint ----------------------------------------------------------------------------------
+
+
+def test_a_block_is_applied_once_and_only_in_order(store):
+    blocks = registry_blocks()
+    assert store.apply(index_block(blocks[0], CC))
+    assert not store.apply(index_block(blocks[2], CC))  # a gap
+    assert store.apply(index_block(blocks[1], CC))
+    assert not store.apply(index_block(blocks[1], CC))  # again
+    assert store.current_block() == 1
+    assert [u["name"] for u in store.users()] == ["alice", "bob"]
+
+
+def test_a_failure_half_way_through_a_block_leaves_neither_its_rows_nor_its_checkpoint(store, monkeypatch):
+    blocks = registry_blocks()
+    apply_all(store, blocks[:3])
+    real, calls = projection.Projection.apply_transaction, []
+
+    def fail_on_second(self, tx):
+        calls.append(tx.transaction_id)
+        if len(calls) == 2:
+            raise RuntimeError("killed")
+        real(self, tx)
+
+    monkeypatch.setattr(projection.Projection, "apply_transaction", fail_on_second)
+    with pytest.raises(RuntimeError):
+        store.apply(index_block(blocks[3], CC))
+    monkeypatch.undo()
+    assert store.current_block() == 2 and store.service("storm-map") is None
+    apply_all(store, blocks[3:])
+    fresh = IndexStore(store.url.removeprefix("sqlite:///") + ".fresh")
+    apply_all(fresh)
+    assert store.dump() == fresh.dump()
+    fresh.close()
+
+
+def test_reset_empties_the_index_and_a_rebuild_gives_the_same_rows(store):
+    apply_all(store)
+    before = store.dump()
+    store.reset()
+    assert store.next_block() == 0 and store.users() == []
+    apply_all(store)
+    assert store.dump() == before
