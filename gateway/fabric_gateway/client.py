@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 from fabric_protos.gateway import gateway_pb2
@@ -22,12 +23,18 @@ from .errors import (
 from .options import Timeouts
 
 
-class GatewayClient:
+class GatewayClientCore:
+    """A connection and the default deadlines; the sync and async GatewayClient add the calls."""
+
+    def __init__(self, connection: Any, timeouts: Timeouts | None = None) -> None:
+        self.connection = connection  # the face's Connection
+        self.timeouts = timeouts or Timeouts()
+
+
+class GatewayClient(GatewayClientCore):
     """Calls the Gateway service on the connection's peers; every gRPC failure becomes a typed error."""
 
-    def __init__(self, connection: Connection, timeouts: Timeouts | None = None) -> None:
-        self.connection = connection
-        self.timeouts = timeouts or Timeouts()
+    connection: Connection
 
     def evaluate(
         self, request: gateway_pb2.EvaluateRequest, timeout: float | None = None

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import transaction_pb2
@@ -49,8 +49,9 @@ class CommitCore:
     """A commit status request's bytes, digest and signature; the sync and async Commit add status()."""
 
     def __init__(
-        self, signing: SigningIdentity, signed_request: gateway_pb2.SignedCommitStatusRequest
+        self, client: Any, signing: SigningIdentity, signed_request: gateway_pb2.SignedCommitStatusRequest
     ) -> None:
+        self._client = client  # the face's GatewayClient
         self._signing = signing
         self._signed = signed_request
         request = gateway_pb2.CommitStatusRequest.FromString(signed_request.request)
@@ -98,14 +99,7 @@ class Commit(CommitCore):
         status.successful, status.block_number
     """
 
-    def __init__(
-        self,
-        client: GatewayClient,
-        signing: SigningIdentity,
-        signed_request: gateway_pb2.SignedCommitStatusRequest,
-    ) -> None:
-        super().__init__(signing, signed_request)
-        self._client = client
+    _client: GatewayClient
 
     def status(self, *, timeout: float | None = None) -> Status:
         """Wait until the transaction is committed (or the timeout expires: CommitStatusError)."""

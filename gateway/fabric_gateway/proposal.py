@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
@@ -109,7 +109,8 @@ def channel_id_of(proposed: gateway_pb2.ProposedTransaction) -> str:
 class ProposalCore:
     """A proposal's bytes, digest and signature; the sync and async Proposal add the calls."""
 
-    def __init__(self, signing: SigningIdentity, proposed: gateway_pb2.ProposedTransaction) -> None:
+    def __init__(self, client: Any, signing: SigningIdentity, proposed: gateway_pb2.ProposedTransaction) -> None:
+        self._client = client  # the face's GatewayClient
         self._signing = signing
         self._proposed = proposed
         self._channel_id = channel_id_of(proposed)
@@ -181,14 +182,7 @@ class Proposal(ProposalCore):
         transaction = contract.new_proposal("Transfer", "alice", "bob", "5").endorse()
     """
 
-    def __init__(
-        self,
-        client: GatewayClient,
-        signing: SigningIdentity,
-        proposed: gateway_pb2.ProposedTransaction,
-    ) -> None:
-        super().__init__(signing, proposed)
-        self._client = client
+    _client: GatewayClient
 
     def evaluate(self, *, timeout: float | None = None) -> bytes:
         """Run the transaction on a peer without ordering it; returns the chaincode's result."""

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
@@ -37,7 +37,8 @@ def parse_envelope(envelope: common_pb2.Envelope) -> tuple[str, bytes]:
 class TransactionCore:
     """An endorsed transaction's bytes, digest and signature; the sync and async Transaction add submit()."""
 
-    def __init__(self, signing: SigningIdentity, prepared: gateway_pb2.PreparedTransaction) -> None:
+    def __init__(self, client: Any, signing: SigningIdentity, prepared: gateway_pb2.PreparedTransaction) -> None:
+        self._client = client  # the face's GatewayClient
         self._signing = signing
         self._prepared = prepared
         self._channel_id, self._result = parse_envelope(prepared.envelope)
@@ -97,14 +98,7 @@ class Transaction(TransactionCore):
         status = commit.status()
     """
 
-    def __init__(
-        self,
-        client: GatewayClient,
-        signing: SigningIdentity,
-        prepared: gateway_pb2.PreparedTransaction,
-    ) -> None:
-        super().__init__(signing, prepared)
-        self._client = client
+    _client: GatewayClient
 
     def submit(self, *, timeout: float | None = None) -> Commit:
         """Send the signed transaction to the ordering service; returns a Commit to wait on."""

@@ -10,16 +10,14 @@ import grpc
 from fabric_protos.gateway import gateway_pb2
 
 from ..errors import CommitStatusError, EndorseError, GatewayError, SubmitError, from_rpc_error
-from ..options import Timeouts
+from ..client import GatewayClientCore
 from .connection import Connection
 
 
-class GatewayClient:
+class GatewayClient(GatewayClientCore):
     """Async twin of fabric_gateway.client.GatewayClient."""
 
-    def __init__(self, connection: Connection, timeouts: Timeouts | None = None) -> None:
-        self.connection = connection
-        self.timeouts = timeouts or Timeouts()
+    connection: Connection
 
     async def evaluate(
         self, request: gateway_pb2.EvaluateRequest, timeout: float | None = None

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fabric_protos.gateway import gateway_pb2
-
 from ..proposal import ProposalCore
-from ..signing import SigningIdentity
 from .transaction import Transaction
 
 if TYPE_CHECKING:
@@ -21,14 +18,7 @@ if TYPE_CHECKING:
 class Proposal(ProposalCore):
     """A proposal bound to an async gateway."""
 
-    def __init__(
-        self,
-        client: GatewayClient,
-        signing: SigningIdentity,
-        proposed: gateway_pb2.ProposedTransaction,
-    ) -> None:
-        super().__init__(signing, proposed)
-        self._client = client
+    _client: GatewayClient
 
     async def evaluate(self, *, timeout: float | None = None) -> bytes:
         response = await self._client.evaluate(self.evaluate_request(), timeout)

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fabric_protos.gateway import gateway_pb2
-
-from ..signing import SigningIdentity
 from ..transaction import TransactionCore
 from .commit import Commit
 
@@ -21,14 +18,7 @@ if TYPE_CHECKING:
 class Transaction(TransactionCore):
     """An endorsed transaction bound to an async gateway."""
 
-    def __init__(
-        self,
-        client: GatewayClient,
-        signing: SigningIdentity,
-        prepared: gateway_pb2.PreparedTransaction,
-    ) -> None:
-        super().__init__(signing, prepared)
-        self._client = client
+    _client: GatewayClient
 
     async def submit(self, *, timeout: float | None = None) -> Commit:
         request = self.submit_request()
