@@ -20,13 +20,11 @@ from collections.abc import Sequence
 
 import grpc
 from fabric_protos.common import common_pb2
-from fabric_protos.orderer import ab_pb2
 from fabric_protos.peer import events_pb2, events_pb2_grpc
-from google.protobuf import timestamp_pb2
 
 from .connection import ConnectionConfig, Endpoint, PemSource
-from .proposal import new_nonce
-from .signing import SigningIdentity, sha256
+from .deliver import new_seek_envelope
+from .signing import SigningIdentity
 
 log = logging.getLogger("fabric_gateway")
 
@@ -37,22 +35,7 @@ def new_seek_block_envelope(signing: SigningIdentity, channel_id: str, block_num
     """A signed Deliver request for one block that the peer answers once it has committed that block."""
     if block_number < 0:
         raise ValueError("block_number must not be negative")
-    position = ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=block_number))
-    seek = ab_pb2.SeekInfo(start=position, stop=position, behavior=ab_pb2.SeekInfo.BLOCK_UNTIL_READY)
-    timestamp = timestamp_pb2.Timestamp()
-    timestamp.GetCurrentTime()
-    channel_header = common_pb2.ChannelHeader(
-        type=common_pb2.DELIVER_SEEK_INFO, channel_id=channel_id, timestamp=timestamp, epoch=0
-    )
-    signature_header = common_pb2.SignatureHeader(creator=signing.creator(), nonce=new_nonce())
-    payload = common_pb2.Payload(
-        header=common_pb2.Header(
-            channel_header=channel_header.SerializeToString(),
-            signature_header=signature_header.SerializeToString(),
-        ),
-        data=seek.SerializeToString(),
-    ).SerializeToString()
-    return common_pb2.Envelope(payload=payload, signature=signing.sign(sha256(payload)))
+    return new_seek_envelope(signing, channel_id, block_number, block_number)
 
 
 class BlockUnavailableError(Exception):
