@@ -3,6 +3,7 @@
 Each toolchain (network-config/toolchain/<name>/) is a Go module whose go.mod pins a Fabric release and
 lists the commands to build as `tool` lines. Binaries go to <cache>/<name>-<release>-<digest>/bin, where
 the digest covers go.mod, go.sum and the Go version: a second install of the same versions costs nothing.
+Another folder laid out the same way (k8s/controlplane/: Kubernetes and kwok) is built by the same code.
 """
 
 from __future__ import annotations
@@ -33,10 +34,13 @@ class Toolchain:
     commit_var: str
     cgo: bool
     binaries: tuple[str, ...]
+    root: Path = TOOLCHAIN_DIR
+    # Go names a command after its package (go.etcd.io/etcd/server/v3 -> server): the name to give it instead.
+    renames: tuple[tuple[str, str], ...] = ()
 
     @property
     def source(self) -> Path:
-        return TOOLCHAIN_DIR / self.name
+        return self.root / self.name
 
     def bin_dir(self) -> Path:
         digest = hashlib.sha256()
@@ -49,18 +53,20 @@ class Toolchain:
         return all((self.bin_dir() / b).is_file() for b in self.binaries)
 
 
-def toolchains() -> list[Toolchain]:
-    spec = yaml.safe_load((TOOLCHAIN_DIR / "toolchain.yaml").read_text())
+def toolchains(directory: Path = TOOLCHAIN_DIR) -> list[Toolchain]:
+    spec = yaml.safe_load((directory / "toolchain.yaml").read_text())
     return [
         Toolchain(
             name=name,
             module=entry["module"],
             release=str(entry["release"]),
             commit=entry.get("commit", ""),
-            version_var=entry["version_var"],
+            version_var=entry.get("version_var", ""),
             commit_var=entry.get("commit_var", ""),
             cgo=bool(entry["cgo"]),
             binaries=tuple(entry["binaries"]),
+            root=directory,
+            renames=tuple((entry.get("renames") or {}).items()),
         )
         for name, entry in spec.items()
     ]
@@ -80,7 +86,7 @@ def _go(toolchain: Toolchain, *args: str, env: dict | None = None) -> subprocess
 
 
 def _check_pin(toolchain: Toolchain) -> None:
-    """The module that will be built is the pinned release: go list -m must name its commit."""
+    """The module that will be built is the pinned release: go list -m must name its commit (or its version)."""
     result = _go(toolchain, "list", "-m", toolchain.module)
     if result.returncode != 0:
         raise NetworkError(f"cannot resolve {toolchain.module}: {result.stderr.strip()}")
@@ -89,6 +95,8 @@ def _check_pin(toolchain: Toolchain) -> None:
         raise NetworkError(
             f"{toolchain.module} resolves to {resolved}, not commit {toolchain.commit} of release {toolchain.release}"
         )
+    if not toolchain.commit and resolved.removeprefix("v") != toolchain.release.removeprefix("v"):
+        raise NetworkError(f"{toolchain.module} resolves to {resolved}, not release {toolchain.release}")
 
 
 def install(toolchain: Toolchain, out=sys.stderr) -> Path:
@@ -102,7 +110,7 @@ def install(toolchain: Toolchain, out=sys.stderr) -> Path:
     listed = _go(toolchain, "list", "-deps", "tool")
     total = len(listed.stdout.split()) if listed.returncode == 0 else 0
 
-    ldflags = [f"-X {toolchain.version_var}={toolchain.release}"]
+    ldflags = [f"-X {toolchain.version_var}={toolchain.release}"] if toolchain.version_var else []
     if toolchain.commit_var:
         ldflags.append(f"-X {toolchain.commit_var}={toolchain.commit}")
     staging = bin_dir.with_name("bin.partial")
@@ -129,6 +137,9 @@ def install(toolchain: Toolchain, out=sys.stderr) -> Path:
     if proc.wait() != 0:
         print(file=out)
         raise NetworkError(f"building {toolchain.name} failed:\n" + "\n".join(e for e in errors if e)[-4000:])
+    for built_as, name in toolchain.renames:
+        if (staging / built_as).is_file():
+            (staging / built_as).rename(staging / name)
     missing = [b for b in toolchain.binaries if not (staging / b).is_file()]
     if missing:
         raise NetworkError(f"building {toolchain.name} produced no {', '.join(missing)}")
