@@ -92,6 +92,10 @@ def test_validation_rejects_unknown_fields_a_pem_in_a_config_map_and_missing_pro
 
 # --- apply and wait, against a stand-in for the cluster -----------------------------------------------
 
+class NotFound(Exception):
+    status = 404
+
+
 class FakeDynamic:
     """The methods of kubernetes.dynamic.DynamicClient that Cluster uses, over an in-memory store."""
 
@@ -101,11 +105,13 @@ class FakeDynamic:
         self.applied: list[tuple[str, str]] = []
         self.status = status or (lambda kind, name: {})
 
-    def server_side_apply(self, resource, body, name, namespace, field_manager, force_conflicts):
+    def server_side_apply(self, resource, body, name, namespace, field_manager, force_conflicts, **options):
         assert field_manager == "tdses" and force_conflicts
         self.applied.append((resource, name))
 
     def get(self, resource, name, namespace):
+        if resource == "Namespace":
+            raise NotFound()  # absent: the deploy applies it
         return {"metadata": {"generation": 1}, "spec": {"replicas": 2 if resource == "Deployment" else 1},
                 "status": self.status(resource, name)}
 
@@ -132,7 +138,7 @@ def test_an_apply_failure_names_the_object(rendered):
 def test_waiting_reports_what_is_not_ready_when_the_timeout_passes(rendered):
     def status(kind, name):
         ready = 0 if name in ("peer1", "gateway-store") else (2 if kind == "Deployment" else 1)
-        return {"observedGeneration": 1, "readyReplicas": ready}
+        return {"observedGeneration": 1, "readyReplicas": ready, "updatedReplicas": ready}
 
     clock = iter(range(0, 1000, 5))
     waiting = deploy.wait_ready(_plan(rendered), Cluster(FakeDynamic(status)), timeout=20, sleep=lambda s: None,
@@ -140,11 +146,24 @@ def test_waiting_reports_what_is_not_ready_when_the_timeout_passes(rendered):
     assert waiting == ["StatefulSet tdses-org1/gateway-store: 0/1 ready", "StatefulSet tdses-org1/peer1: 0/1 ready"]
 
 
+def test_a_deployment_whose_ready_pods_run_an_older_spec_is_not_ready(rendered):
+    def status(kind, name):
+        if kind == "PersistentVolumeClaim":
+            return {"phase": "Bound"}
+        replicas = 2 if kind == "Deployment" else 1
+        updated = 1 if name == "gateway" else replicas  # the new pod of a rollout cannot start
+        return {"observedGeneration": 1, "readyReplicas": replicas, "updatedReplicas": updated}
+
+    assert deploy.not_ready(_plan(rendered), Cluster(FakeDynamic(status))) == [
+        "Deployment tdses-org1/gateway: 1/2 updated to the latest spec"]
+
+
 def test_waiting_ends_as_soon_as_everything_is_ready(rendered):
     def status(kind, name):
         if kind == "PersistentVolumeClaim":
             return {"phase": "Bound"}
-        return {"observedGeneration": 1, "readyReplicas": 2 if kind == "Deployment" else 1}
+        replicas = 2 if kind == "Deployment" else 1
+        return {"observedGeneration": 1, "readyReplicas": replicas, "updatedReplicas": replicas}
 
     sleeps = []
     assert deploy.wait_ready(_plan(rendered), Cluster(FakeDynamic(status)), timeout=60, sleep=sleeps.append) == []

@@ -7,7 +7,9 @@ with mode 0600 in a 0700 directory.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from pathlib import Path
 
 import yaml
@@ -50,7 +52,8 @@ class Component:
         for prefix, root in directories.items():
             for path in sorted(p for p in root.rglob("*") if p.is_file()):
                 mount_path = f"{prefix}/{path.relative_to(root).as_posix()}"
-                key = mount_path.replace("/", ".")
+                key = secret_key(mount_path)
+                assert key not in files, f"two files of Secret {name} map to key {key}"
                 files[key] = path
                 items.append({"key": key, "path": mount_path})
         self.secret(name, files)
@@ -91,6 +94,26 @@ class Component:
             body["patches"] = [{"path": p} for p in self.patches]
         _write_yaml(self.dir / "kustomization.yaml", body)
         return self.dir
+
+
+KEY_CHARACTERS = re.compile(r"[^-._a-zA-Z0-9]")
+MAX_KEY_LENGTH = 253
+
+
+def secret_key(file_path: str) -> str:
+    """A valid Secret/ConfigMap key for a file path: msp/signcerts/Admin@org1.tdses.test-cert.pem ->
+    msp.signcerts.Admin_org1.tdses.test-cert.pem.3f2a9c1e.
+
+    Keys allow only letters, digits, '-', '_' and '.', so '/' becomes '.' and anything else '_'; a path
+    that needed the second replacement gets the start of its digest appended, so that no two paths share a
+    key. The volume's items map the key back to the path.
+    """
+    key = file_path.replace("/", ".")
+    valid = KEY_CHARACTERS.sub("_", key)
+    if valid == key and len(key) <= MAX_KEY_LENGTH and not key.startswith(".."):
+        return key
+    digest = hashlib.sha256(file_path.encode()).hexdigest()[:8]
+    return f"{valid.lstrip('.')[:MAX_KEY_LENGTH - 9]}.{digest}"
 
 
 def _write_yaml(path: Path, body: dict) -> None:

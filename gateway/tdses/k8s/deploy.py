@@ -15,11 +15,13 @@ from tdses.fabric.state import State
 from tdses.fabric.topology import Topology
 from tdses.k8s import kustomize, render, validate
 from tdses.k8s.cluster import Cluster
+from tdses.k8s.errors import KubernetesError
 from tdses.k8s.placement import namespace
 
 # Namespaces and what pods mount exist before the pods; Jobs run last, once the orderers exist.
 APPLY_ORDER = ["Namespace", "ConfigMap", "Secret", "PersistentVolumeClaim", "Service", "NetworkPolicy",
                "PodDisruptionBudget", "StatefulSet", "Deployment", "Job"]
+WORKLOADS_WITH_PODS = ("StatefulSet", "Deployment", "Job")
 
 
 @dataclass
@@ -70,15 +72,42 @@ def bootstrap_steps(topology: Topology, target: str, variant: str) -> list[str]:
     return steps
 
 
-def apply(plan: Plan, cluster: Cluster, out=None) -> None:
+def apply(plan: Plan, cluster: Cluster, out=None, dry_run: bool = False) -> list[str]:
+    """Apply every object server-side (or only dry-run it); return the API server's warnings, one line each.
+
+    A Namespace that already exists with the labels the manifests give it is left alone: an operator whose
+    account may only read its namespace (see `tdses k8s access`) can deploy into it; an absent or different
+    one is applied, which takes a cluster administrator.
+    """
+    found = []
     for obj in plan.objects:
-        cluster.apply(obj)
+        if obj["kind"] == "Namespace" and _namespace_as_wanted(obj, cluster):
+            if out is not None:
+                print(f"{validate.name(obj)} exists as wanted", file=out, flush=True)
+            continue
+        if dry_run and obj["kind"] != "Namespace" and cluster.read(_namespace_of(plan)) is None:
+            raise KubernetesError(f"namespace {plan.namespace} does not exist yet: the server-side dry run checked "
+                                  f"the Namespace only; objects in it can be dry-run once it exists")
+        found += [f"{validate.name(obj)}: {w}" for w in cluster.apply(obj, dry_run=dry_run)]
         if out is not None:
-            print(f"applied {validate.name(obj)}", file=out, flush=True)
+            print(f"{'checked (dry run)' if dry_run else 'applied'} {validate.name(obj)}", file=out, flush=True)
+    return found
+
+
+def _namespace_of(plan: Plan) -> dict:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": plan.namespace}}
+
+
+def _namespace_as_wanted(obj: dict, cluster: Cluster) -> bool:
+    live = cluster.read(obj)
+    if live is None:
+        return False
+    labels = (live.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in (obj["metadata"].get("labels") or {}).items())
 
 
 def not_ready(plan: Plan, cluster: Cluster) -> list[str]:
-    """What is not ready yet, one line each; empty when everything is."""
+    """What is not ready yet, one line each, with why when a pod tells; empty when everything is."""
     waiting = []
     for obj in plan.objects:
         if obj["kind"] not in ("StatefulSet", "Deployment", "Job", "PersistentVolumeClaim"):
@@ -86,8 +115,31 @@ def not_ready(plan: Plan, cluster: Cluster) -> list[str]:
         live = cluster.read(obj)
         problem = "not found" if live is None else _problem(obj["kind"], live)
         if problem:
-            waiting.append(f"{validate.name(obj)}: {problem}")
+            why = _why(obj, live, cluster) if live is not None else None
+            waiting.append(f"{validate.name(obj)}: {problem}" + (f" ({why})" if why else ""))
     return waiting
+
+
+def _why(obj: dict, live: dict, cluster: Cluster) -> str | None:
+    """The first reason the workload's pods give (unschedulable, refused by admission, …)."""
+    for condition in (live.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
+            return condition.get("message")
+    if obj["kind"] not in WORKLOADS_WITH_PODS:
+        return None
+    selector = ((live.get("spec") or {}).get("selector") or {}).get("matchLabels")
+    if not selector:
+        return None
+    for pod in sorted(cluster.pods(obj["metadata"]["namespace"], selector), key=lambda p: p["metadata"]["name"]):
+        status = pod.get("status") or {}
+        for condition in status.get("conditions") or []:
+            if condition.get("status") == "False" and condition.get("message"):
+                return f"pod {pod['metadata']['name']} {status.get('phase', '')}: {condition['message']}"
+        for container in status.get("containerStatuses") or []:
+            waiting = (container.get("state") or {}).get("waiting")
+            if waiting:
+                return f"pod {pod['metadata']['name']} container {container['name']}: {waiting.get('reason')}"
+    return None
 
 
 def _problem(kind: str, live: dict) -> str | None:
@@ -103,7 +155,14 @@ def _problem(kind: str, live: dict) -> str | None:
     ready = status.get("readyReplicas") or 0
     if (status.get("observedGeneration") or 0) < (live.get("metadata") or {}).get("generation", 0):
         return "its latest spec is not rolled out yet"
-    return None if ready >= wanted else f"{ready}/{wanted} ready"
+    if ready < wanted:
+        return f"{ready}/{wanted} ready"
+    # Old pods may still be ready while new ones are not: the rollout is done when all run the latest spec.
+    if kind == "Deployment" and (status.get("updatedReplicas") or 0) < wanted:
+        return f"{status.get('updatedReplicas') or 0}/{wanted} updated to the latest spec"
+    if kind == "StatefulSet" and status.get("updateRevision") not in (None, status.get("currentRevision")):
+        return f"{status.get('updatedReplicas') or 0}/{wanted} updated to the latest spec"
+    return None
 
 
 def wait_ready(plan: Plan, cluster: Cluster, timeout: float, interval: float = 5.0,
