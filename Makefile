@@ -1,18 +1,19 @@
 # Two commands do everything on a fresh machine:
 #   make run   install what is missing, start the local network and the REST gateways, print what runs where
-#   make test  install what is missing, run every test (Go chaincode tests, Python unit and integration tests)
+#   make test  install what is missing, run every test (Go chaincode tests, Python unit and integration tests,
+#              the Kubernetes overlays against a local control plane)
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 TDSES  := $(BIN)/tdses
 
-.PHONY: run test tools venv down status clean test-go test-unit test-integration bench-metering
+.PHONY: run test tools venv down status clean test-go test-unit test-integration test-k8s-cluster cluster-tools bench-metering
 
 run: tools
 	$(TDSES) network up
 
-test: tools test-go
+test: tools cluster-tools test-go
 	$(BIN)/python -m pytest -ra
 
 # A number of executions, not a duration: a wall-clock -fuzztime can end the run while a worker is still busy,
@@ -33,9 +34,18 @@ test-unit: venv
 test-integration: tools
 	$(BIN)/python -m pytest -ra tests/integration
 
+# The overlays against a local Kubernetes control plane with fake nodes (part of `make test` too).
+test-k8s-cluster: cluster-tools
+	$(BIN)/python -m pytest -ra -m cluster tests/integration
+
 # Fabric binaries, built from Go modules once per version into ~/.cache/tdses (or $TDSES_CACHE_DIR).
 tools: venv
 	$(TDSES) toolchain install
+
+# The local Kubernetes control plane the cluster tests run (etcd, kube-apiserver, controller-manager,
+# scheduler, kwok), built the same way: minutes the first time, nothing afterwards.
+cluster-tools: venv
+	$(TDSES) k8s cluster install
 
 venv: $(VENV)/.installed
 

@@ -48,6 +48,13 @@ KWOK_STAGES = ("node/fast/node-initialize.yaml", "node/heartbeat-with-lease/node
                "volume/fast/pvc-delete.yaml")
 STORAGE_CLASS = "volume/fast/storage-class.yaml"  # the default StorageClass its volume stages provision
 FAKE_NODE = "kwok.x-k8s.io/node"
+# kwok does not default the options of a configuration file: these are its defaults, but for the selector
+# of the nodes it manages and no debugging or profiling server.
+KWOK_OPTIONS = {"manageAllNodes": False, "manageNodesWithAnnotationSelector": f"{FAKE_NODE}=fake",
+                "cidr": "10.0.0.0/24", "podPlayStageParallelism": 4, "nodePlayStageParallelism": 4,
+                "nodeLeaseParallelism": 4, "podsOnNodeSyncParallelism": 1, "enablePodsOnNodeSyncListPager": True,
+                "enablePodsOnNodeSyncStreamWatch": False, "enableDebuggingHandlers": False,
+                "enableProfilingHandler": False, "enableContentionProfiling": False}
 NODE_CAPACITY = {"cpu": "32", "memory": "128Gi", "pods": "110"}
 SERVICE_CIDR = "10.96.0.0/16"  # addresses the API server hands out; nothing is ever sent to them
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -233,17 +240,15 @@ class LocalCluster:
                     "--endpoint-reconciler-type=none", "--profiling=false"]
         if name == "kube-controller-manager":
             return [f"--kubeconfig={d / 'kube-controller-manager.kubeconfig'}", "--leader-elect=false",
-                    "--secure-port=0", f"--root-ca-file={d / 'ca.crt'}",
-                    f"--service-account-private-key-file={d / 'service-account.key'}",
-                    "--controllers=*,-nodeipam"]
+                    "--secure-port=0", f"--root-ca-file={d / 'ca.crt'}", "--use-service-account-credentials=true",
+                    f"--service-account-private-key-file={d / 'service-account.key'}"]
         if name == "kube-scheduler":
             return [f"--kubeconfig={d / 'kube-scheduler.kubeconfig'}", "--leader-elect=false", "--secure-port=0"]
         config = d / "kwok.yaml"
         stages = _stages_dir()
         config.write_text("---\n".join(
             [yaml.safe_dump({"apiVersion": "config.kwok.x-k8s.io/v1alpha1", "kind": "KwokConfiguration",
-                             "options": {"manageAllNodes": False,
-                                         "manageNodesWithAnnotationSelector": f"{FAKE_NODE}=fake"}})]
+                             "options": KWOK_OPTIONS})]
             + [(stages / Path(s).name).read_text() for s in KWOK_STAGES]))
         return [f"--kubeconfig={d / 'kwok.kubeconfig'}", f"--config={config}", "--node-lease-duration-seconds=40"]
 
