@@ -110,3 +110,22 @@ def test_the_deployers_role_allows_applying_exactly_the_kinds_of_its_namespace(r
     assert cluster_role["rules"] == [{"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["tdses-org1"],
                                       "verbs": ["get"]}]
     assert not any(o["kind"] == "ClusterRoleBinding" and o["roleRef"]["name"] == "cluster-admin" for o in granted)
+
+
+# --- the local control plane's command, without starting it ------------------------------------------
+
+def test_cluster_status_says_nothing_runs_in_a_directory_that_never_held_a_cluster(tmp_path, capsys):
+    from test_k8s_deploy import parse
+    from tdses.k8s import cli
+
+    assert cli.run(parse("cluster", "status", "--dir", str(tmp_path / "none"))) == 3
+    assert capsys.readouterr().out.strip() == "running: nothing"
+
+
+def test_a_recorded_pid_of_a_process_outside_the_clusters_directory_is_not_taken_for_a_component(tmp_path):
+    import os
+    local = controlplane.LocalCluster(tmp_path)
+    (tmp_path / "pids.json").write_text(json.dumps({"etcd": os.getpid()}))  # alive, but runs elsewhere
+    assert local.running() == {}
+    local.down(out=None)  # stops nothing: this test's own process is still here to assert
+    assert not (tmp_path / "pids.json").exists()
