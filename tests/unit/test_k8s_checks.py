@@ -129,3 +129,11 @@ def test_a_recorded_pid_of_a_process_outside_the_clusters_directory_is_not_taken
     assert local.running() == {}
     local.down(out=None)  # stops nothing: this test's own process is still here to assert
     assert not (tmp_path / "pids.json").exists()
+
+
+def test_the_operators_guide_lists_every_permission_the_deployer_is_given():
+    guide = (REPO_ROOT / "k8s" / "README.md").read_text()
+    section = guide.split("## Who may deploy")[1].split("\n## ")[0]
+    for group, resource in access.RESOURCES.values():
+        assert f"`{resource}`" in section and (not group or f"({group})" in section), resource
+    assert all(f"`{verb}`" in section for verb in access.APPLY_VERBS + ["list"])
