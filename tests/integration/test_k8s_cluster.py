@@ -165,6 +165,7 @@ def test_org3_deploys_with_a_namespaced_service_account_given_only_what_access_g
 
 def test_the_api_server_refuses_a_bad_key_and_a_root_container_with_its_reason(local_cluster, state_dir, tmp_path):
     cluster = Cluster.connect(kubeconfig=str(local_cluster.kubeconfig))
+    create_namespace(local_cluster, state_dir, tmp_path, "org1")
     bad_key = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad-key", "namespace": "tdses-org1"},
                "stringData": {"msp.signcerts.Admin@org1-cert.pem": "x"}}
     assert validate.rule_errors([bad_key])
@@ -183,3 +184,11 @@ def test_the_api_server_refuses_a_bad_key_and_a_root_container_with_its_reason(l
         cluster.apply(root_pod, dry_run=True)
     warned = cluster.apply(gateway, dry_run=True)  # a workload's pods are refused later: the apply warns
     assert any('would violate PodSecurity "restricted' in w and "runAsUser=0" in w for w in warned)
+
+    # Applied anyway, its pods never come: deploy says why, in the API server's words.
+    gateway["metadata"]["name"] = "root-gateway"
+    cluster.apply(gateway)
+    plan = deploy.Plan("org1", "raft", "org1", "tdses-org1", [gateway])
+    (waiting,) = deploy.wait_ready(plan, cluster, timeout=15)
+    assert waiting.startswith("Deployment tdses-org1/root-gateway: 0/2 ready (")
+    assert 'is forbidden: violates PodSecurity "restricted:v1.33": ' in waiting and "runAsUser=0" in waiting
