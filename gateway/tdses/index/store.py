@@ -288,7 +288,8 @@ class IndexStore:
         return [{"bucket": r["bucket"], "amount": int(r["amount"] or 0), "calls": int(r["calls"] or 0)}
                 for r in self._all(statement)]
 
-    def analytics(self, by: str, bucket: str, metric: str, limit: int = 1000) -> list[dict[str, Any]]:
+    def analytics(self, by: str, bucket: str, metric: str, developer: str | None = None,
+                  limit: int = 1000) -> list[dict[str, Any]]:
         """A metric per period and per service, developer or organization, from the activity rows: calls bought
         (purchases), calls used (reductions and settlements), revenue (purchases and rewards), compositions (a
         mashup created counts once for each of its components) and new services (registrations)."""
@@ -312,7 +313,10 @@ class IndexStore:
                       .join(u, u.c.name == s.c.developer, isouter=True)
         period = self.bucket(facts.c.ts, bucket).label("bucket")
         statement = (select(period, key.label("key"), func.sum(facts.c.value).label("value"))
-                     .select_from(joined).where(key.is_not(None))
+                     .select_from(joined).where(key.is_not(None)))
+        if developer is not None:  # only the services of one developer
+            statement = statement.where(s.c.developer == developer)
+        statement = (statement
                      .group_by(period, key).order_by(period, func.sum(facts.c.value).desc(), key).limit(limit))
         return [{"bucket": r["bucket"], "key": r["key"], "value": int(r["value"] or 0)} for r in self._all(statement)]
 
@@ -339,3 +343,13 @@ class IndexStore:
         s = schema.services.c
         return self._all(select(s.name, s.category, s.price, s.latency_ms, s.availability_bp, s.developer)
                          .where(s.status == "available", s.category.in_(categories)).order_by(s.name))
+
+    def components_of(self, mashups: list[str]) -> dict[str, list[str]]:
+        """The components of each of the mashups, in their order, in one query."""
+        m = schema.mashup_components.c
+        found: dict[str, list[str]] = {name: [] for name in mashups}
+        if mashups:
+            for r in self._all(select(m.mashup, m.component).where(m.mashup.in_(mashups))
+                               .order_by(m.mashup, m.position)):
+                found[r["mashup"]].append(r["component"])
+        return found
