@@ -84,11 +84,19 @@ def test_only_the_old_parameters_keep_the_ledger_listing():
     assert not is_ledger_listing({"developer", "q"}, None) and not is_ledger_listing({"status"}, "any")
 
 
-async def test_a_block_the_index_has_not_reached_is_a_503_after_waiting(registry):
+async def test_a_block_the_index_has_not_reached_is_a_503_after_waiting(registry, monkeypatch):
     application, tokens, follower = registry
+    ledger = application.state.context.ledger
+
+    async def height() -> int:
+        return follower.current_block + 3  # the peers hold two blocks the index has not applied yet
+
+    monkeypatch.setattr(ledger, "height", height)
     async with client(application, tokens["alice"]) as http:
         behind = await http.get("/v1/services", headers={"X-Min-Block": str(follower.current_block + 1)})
         reached = await http.get("/v1/services", params={"min_block": follower.current_block})
+        beyond = await http.get("/v1/services", params={"min_block": follower.current_block + 3})
+    assert beyond.status_code == 422 and beyond.json()["code"] == "UNKNOWN_BLOCK"
     assert behind.status_code == 503 and behind.headers["Retry-After"] and behind.json()["code"] == "INDEX_BEHIND"
     assert behind.headers["content-type"] == "application/problem+json"
     assert follower.waited == [(follower.current_block + 1, 5.0)]

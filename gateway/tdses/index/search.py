@@ -96,13 +96,19 @@ def decode_cursor(cursor: str, sort: str, size: int) -> list[Any]:
         raise BadCursor("the cursor is not one this gateway handed out") from exc
 
 
-def usage_subquery():
-    """Calls bought and times composed per service: the services' tallies, base record plus deltas."""
+def usage_select(services: list[str] | None = None) -> Select:
+    """Calls bought and times composed per service (of the list, or all): the services' tallies, base record plus
+    deltas."""
     t = schema.tallies.c
-    return (select(t.owner.label("service"),
-                   func.coalesce(func.sum(t.calls_bought), 0).label("calls_bought"),
-                   func.coalesce(func.sum(t.compositions), 0).label("compositions"))
-            .where(t.kind == "service").group_by(t.owner).subquery("usage"))
+    statement = (select(t.owner.label("service"),
+                        func.coalesce(func.sum(t.calls_bought), 0).label("calls_bought"),
+                        func.coalesce(func.sum(t.compositions), 0).label("compositions"))
+                 .where(t.kind == "service").group_by(t.owner))
+    return statement if services is None else statement.where(t.owner.in_(services))
+
+
+def usage_subquery():
+    return usage_select().subquery("usage")
 
 
 def _after(keys: list[tuple[Any, bool]], values: list[Any]):
@@ -118,11 +124,16 @@ def _after(keys: list[tuple[Any, bool]], values: list[Any]):
 def build(query: ServiceQuery, dialect: str) -> tuple[Select, list[str]]:
     """The page's statement and the labels of its sort key (the cursor's values), for the dialect."""
     s = schema.services
-    usage = usage_subquery()
-    popularity = func.coalesce(usage.c.calls_bought, 0)
-    compositions = func.coalesce(usage.c.compositions, 0)
     columns = [s.c[name] for name in SERVICE_COLUMNS]
-    statement_from = s.outerjoin(usage, usage.c.service == s.c.name)
+    statement_from = s
+    popularity = compositions = None
+    if query.order in ("popularity", "compositions"):
+        # Only these sorts need every service's tallies; the others read the page's own afterwards (usage_of).
+        usage = usage_subquery()
+        popularity = func.coalesce(usage.c.calls_bought, 0)
+        compositions = func.coalesce(usage.c.compositions, 0)
+        statement_from = s.outerjoin(usage, usage.c.service == s.c.name)
+        columns += [popularity.label("calls_bought"), compositions.label("compositions")]
     rank = None
     if query.words:
         if dialect == "sqlite":
@@ -145,8 +156,8 @@ def build(query: ServiceQuery, dialect: str) -> tuple[Select, list[str]]:
         "name": [],
     }[query.order] + [(s.c.name, False)]
     labels = [f"k{i}" for i in range(len(keys) - 1)]  # the last key is the name, already selected
-    statement = select(*columns, popularity.label("calls_bought"), compositions.label("compositions"),
-                       *[k.label(label) for (k, _), label in zip(keys[:-1], labels)]).select_from(statement_from)
+    statement = select(*columns, *[k.label(label) for (k, _), label in zip(keys[:-1], labels)]) \
+        .select_from(statement_from)
     if query.words:
         statement = statement.where(match)
     if query.status != ANY_STATUS:

@@ -22,6 +22,7 @@ from tdses.index.blocks import IndexBlock
 from tdses.index.projection import Projection
 from tdses.index.search import (
     ANY_STATUS, BadCursor, ServicePage, ServiceQuery, build, decode_cursor, encode_cursor, fts_query, page_of,
+    usage_select,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -172,7 +173,16 @@ class IndexStore:
         if query.words is not None and self.dialect == "sqlite" and not fts_query(query.words):
             return ServicePage([])  # no word to look for: nothing matches
         statement, labels = build(query, self.dialect)
-        return page_of(query, self._all(statement), labels)
+        page = page_of(query, self._all(statement), labels)
+        missing = [row["name"] for row in page.items if "calls_bought" not in row]
+        if missing:
+            usage = {r["service"]: r for r in self._all(usage_select(missing))}
+            for row in page.items:
+                if "calls_bought" not in row:
+                    found = usage.get(row["name"], {})
+                    row["calls_bought"], row["compositions"] = (int(found.get("calls_bought", 0)),
+                                                                int(found.get("compositions", 0)))
+        return page
 
     def user(self, name: str) -> dict[str, Any] | None:
         found = self._all(select(schema.users).where(schema.users.c.name == name))

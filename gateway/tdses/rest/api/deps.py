@@ -145,6 +145,7 @@ async def indexed(
         raise Problem(503, "INDEX_DISABLED", "this gateway keeps no registry index (index.enabled is false)")
     wanted = max(b for b in (x_min_block, min_block, -1) if b is not None)
     if wanted > follower.current_block:
+        await beyond_the_ledger(context, wanted)
         await follower.wait_for_block(wanted, context.settings.index.wait_seconds)
     block = follower.current_block
     if follower.store is None or block < wanted:
@@ -153,6 +154,19 @@ async def indexed(
                       minBlock=wanted)
     response.headers[INDEX_BLOCK_HEADER] = str(block)
     return follower.store
+
+
+async def beyond_the_ledger(context: Context, block: int) -> None:
+    """422 for a block the organization's peers have not committed: no write was answered with it (a write is
+    answered once every peer of the channel has its block), so waiting for it would only hold the request."""
+    try:
+        height = await context.ledger.height()
+    except Problem:
+        return  # the peers cannot say: the index cannot move either, and the wait ends in a 503
+    if block >= height:
+        raise Problem(422, "UNKNOWN_BLOCK", f"block {block} is not on the ledger (its newest is {height - 1}): "
+                      "X-Min-Block takes a block a write was answered with (X-Block-Number)",
+                      ledgerBlock=height - 1)
 
 
 IndexDep = Annotated[IndexStore, Depends(indexed)]
