@@ -57,7 +57,7 @@ async def history_page(store: IndexStore, limit: int, cursor: str | None, **wher
 
 
 @router.get("/services/{name}/buyers", response_model=out.Buyers)
-async def service_buyers(name: ServiceName, store: IndexDep, principal: PrincipalDep) -> dict:
+async def service_buyers(name: ServiceName, principal: PrincipalDep, store: IndexDep) -> dict:
     """Everyone who bought calls of your service: bought, used, remaining, paid (most paid first)."""
     service = await service_row(store, name)
     visibility.check_service_accounts(principal, name, service["developer"])
@@ -68,7 +68,7 @@ async def service_buyers(name: ServiceName, store: IndexDep, principal: Principa
 
 
 @router.get("/services/{name}/history", response_model=out.ActivityPage)
-async def service_history(name: ServiceName, store: IndexDep, principal: PrincipalDep, limit: Limit = 50,
+async def service_history(name: ServiceName, principal: PrincipalDep, store: IndexDep, limit: Limit = 50,
                           cursor: Cursor = None) -> dict:
     """Purchases, reductions, settlements and rewards of your service, newest first."""
     service = await service_row(store, name)
@@ -77,7 +77,7 @@ async def service_history(name: ServiceName, store: IndexDep, principal: Princip
 
 
 @router.get("/services/{name}/revenue", response_model=out.Revenue)
-async def service_revenue(name: ServiceName, store: IndexDep, principal: PrincipalDep,
+async def service_revenue(name: ServiceName, principal: PrincipalDep, store: IndexDep,
                           bucket: Literal["day", "week", "month"] = "day") -> dict:
     """SToken your service earned per day, week (from Monday) or month: purchases and rewards (UTC)."""
     service = await service_row(store, name)
@@ -90,7 +90,7 @@ async def service_revenue(name: ServiceName, store: IndexDep, principal: Princip
 
 
 @router.get("/users/{name}/rights", response_model=out.UserRights)
-async def user_rights(name: UserName, store: IndexDep, principal: PrincipalDep) -> dict:
+async def user_rights(name: UserName, principal: PrincipalDep, store: IndexDep) -> dict:
     """Your rights on every service you bought calls of."""
     visibility.check_user(principal, name)
     rows = await off_loop(store.all_rights, user=name)
@@ -100,7 +100,7 @@ async def user_rights(name: UserName, store: IndexDep, principal: PrincipalDep) 
 
 
 @router.get("/users/{name}/history", response_model=out.ActivityPage)
-async def user_history(name: UserName, store: IndexDep, principal: PrincipalDep, limit: Limit = 50,
+async def user_history(name: UserName, principal: PrincipalDep, store: IndexDep, limit: Limit = 50,
                        cursor: Cursor = None) -> dict:
     """Your payments (purchases, compositions), rewards given and received, transfers and grant, newest first."""
     visibility.check_user(principal, name)
@@ -115,7 +115,7 @@ def _related(items) -> list[dict]:
 
 
 @router.get("/services/{name}/related", response_model=out.RelatedServices)
-async def related_services(name: ServiceName, store: IndexDep, context: ContextDep, _: PrincipalDep,
+async def related_services(name: ServiceName, _: PrincipalDep, store: IndexDep, context: ContextDep,
                            limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict:
     """Available services often composed into the same mashups as this one, and bought by the same users."""
     await service_row(store, name)
@@ -126,7 +126,7 @@ async def related_services(name: ServiceName, store: IndexDep, context: ContextD
 
 
 @router.get("/users/{name}/suggestions", response_model=out.Suggestions)
-async def user_suggestions(name: UserName, store: IndexDep, context: ContextDep, principal: PrincipalDep,
+async def user_suggestions(name: UserName, principal: PrincipalDep, store: IndexDep, context: ContextDep,
                            limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict:
     """Available services you have not bought that go with what you bought and with your mashups' components."""
     visibility.check_user(principal, name)
@@ -142,7 +142,7 @@ async def user_suggestions(name: UserName, store: IndexDep, context: ContextDep,
 @router.post("/compositions", response_model=out.CompositionResult,
              responses={422: {"description": "invalid request, or a constraint no composition meets (violations)"},
                         503: {"description": "too many compositions at once, or one that took too long"}})
-async def compose_services(body: CompositionRequest, store: IndexDep, context: ContextDep, _: PrincipalDep) -> dict:
+async def compose_services(body: CompositionRequest, _: PrincipalDep, store: IndexDep, context: ContextDep) -> dict:
     """The best available services for a workflow (one per category; a list is a stage of parallel categories)
     under cost, latency and availability constraints, and their aggregated QoS; or 422 naming the constraint that
     cannot be met. Exact: only the candidates no other beats (each category's Pareto front) are combined, in a
@@ -172,7 +172,7 @@ async def compose_services(body: CompositionRequest, store: IndexDep, context: C
 
 
 @router.get("/analytics", response_model=out.Analytics)
-async def analytics(store: IndexDep, principal: PrincipalDep,
+async def analytics(principal: PrincipalDep, store: IndexDep,
                     by: Literal["service", "developer", "organization"] = "service",
                     bucket: Literal["hour", "day", "month"] = "day",
                     metric: Literal["calls_bought", "calls_used", "revenue", "compositions", "new_services"]

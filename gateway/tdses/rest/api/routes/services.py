@@ -54,8 +54,8 @@ def is_ledger_listing(parameters: set[str], status: str | None) -> bool:
 @router.get("/services", response_model=out.ServicePage, dependencies=[Depends(reject_unknown_query)])
 async def list_services(
     request: Request,
+    chaincode: ChaincodeDep,  # authenticates the caller, before anything waits for the index
     context: ContextDep,
-    chaincode: ChaincodeDep,
     response: Response,
     q: Annotated[str | None, Query(min_length=1, max_length=200, description=(
         "words to find in the name, category or description (all of them; stemmed)"))] = None,
