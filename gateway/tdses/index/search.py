@@ -15,10 +15,10 @@ import base64
 import binascii
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal_column, or_, select, table, column
+from sqlalchemy import Select, and_, column, func, literal_column, or_, select, table
 
 from tdses.index import schema
 
@@ -71,8 +71,7 @@ class ServiceQuery:
 @dataclass
 class ServicePage:
     items: list[dict[str, Any]]
-    next: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    next: str | None = None  # the cursor of the next page; None on the last
 
 
 def fts_query(words: str) -> str:

@@ -21,7 +21,7 @@ from tdses.index import schema
 from tdses.index.blocks import IndexBlock
 from tdses.index.projection import Projection
 from tdses.index.search import (
-    ANY_STATUS, BadCursor, ServicePage, ServiceQuery, build, decode_cursor, encode_cursor, fts_query, page_of,
+    ANY_STATUS, ServicePage, ServiceQuery, build, decode_cursor, encode_cursor, fts_query, page_of,
     usage_select,
 )
 
