@@ -253,3 +253,46 @@ def test_the_cli_searches_and_lists_buyers_through_the_gateway(registry, live, t
     assert json.loads(capsys.readouterr().out)["service"] == registry["service"]
     assert main(["compose", "Music", "Security", "--max-cost", "1", *common]) == 1
     assert "UNSATISFIABLE" in capsys.readouterr().err
+
+
+def test_the_index_queries_answer_alike_on_postgresql_and_sqlite(postgres, tmp_path):
+    """The same blocks in both databases: every search, sort, page, account and analytics query agrees."""
+    from dataclasses import replace
+
+    from tdses.index.search import ServiceQuery
+    from tdses.index.store import IndexStore
+    from tests.unit.test_index import apply_all
+
+    stores = [IndexStore(tmp_path / "index.db"),
+              IndexStore(postgres.create_database(f"search_{secrets.token_hex(4)}"))]
+    try:
+        for store in stores:
+            apply_all(store)
+
+        def answers(store: IndexStore) -> list:
+            found = []
+            for query in (ServiceQuery(status="any"), ServiceQuery(words="forecasts", status="any"),
+                          ServiceQuery(words="storm maps", status="any", sort="relevance"),
+                          ServiceQuery(status="any", sort="-price", limit=1), ServiceQuery(status="any", sort="newest"),
+                          ServiceQuery(status="any", sort="popularity", mashup=True),
+                          ServiceQuery(max_price=3, max_latency_ms=120, min_availability_bp=9990)):
+                page = store.find_services(query)
+                pages = [[r["name"] for r in page.items]]
+                while page.next:
+                    page = store.find_services(replace(query, cursor=page.next))
+                    pages.append([r["name"] for r in page.items])
+                found.append(pages)
+            found.append(store.buyers("weather-api"))
+            found.append([(r["kind"], r["amount"]) for r in store.history(user="alice", kinds=("purchase", "reward",
+                                                                                            "transfer"))[0]])
+            found.append(store.revenue("weather-api", "week"))
+            found += [store.analytics(by, "day", metric) for by in ("service", "developer", "organization")
+                      for metric in ("calls_bought", "revenue", "compositions", "new_services")]
+            return found
+
+        sqlite, postgresql = (answers(store) for store in stores)
+        assert sqlite[0] == [["storm-map", "weather-api"]] and sqlite[3] == [["storm-map"], ["weather-api"]]
+        assert postgresql == sqlite
+    finally:
+        for store in stores:
+            store.close()
