@@ -119,6 +119,7 @@ def test_missing_wrong_or_revoked_tokens_get_401_on_every_mutating_endpoint(gate
         ("POST", "/v1/transfers", {"to": names["victim"], "amount": 1}),
         ("POST", "/v1/transactions/" + "0" * 64 + "/signature", {"signature": "MEUCIQDabcdefgh"}),
         ("POST", f"/v1/services/{names['service']}/vouchers", {"vouchers": [{"count": 1, "digest": "A" * 43}]}),
+        ("POST", "/v1/compositions", {"workflow": ["c"]}),  # not a write, but a POST: authenticated all the same
     ]
     assert len({(m, _template(p, spec)) for m, p, _ in ours}) == len(mutating), "every mutating endpoint is covered"
     for token in (None, "wrong-token", revoked):

@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, select, text, update
+from sqlalchemy import Engine, case, create_engine, delete, event, func, literal, select, text, update
 
 from tdses.index import schema
 from tdses.index.blocks import IndexBlock
 from tdses.index.projection import Projection
+from tdses.index.search import (
+    ANY_STATUS, ServicePage, ServiceQuery, build, decode_cursor, encode_cursor, fts_query, page_of,
+    usage_select,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 ORG_ACCOUNT_PREFIX = "org:"
@@ -75,11 +78,6 @@ def migrate(writer: Engine) -> None:
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
-
-
-def fts_query(words: str) -> str:
-    """Each word of a user's query as an FTS5 string: no operator or column filter can be smuggled in."""
-    return " ".join('"' + w.replace('"', '""') + '"' for w in re.findall(r"\w+", words))
 
 
 def _row(row: Any) -> dict[str, Any]:
@@ -166,24 +164,25 @@ class IndexStore:
         return self._all(statement.order_by(s.c.name).limit(limit))
 
     def search(self, words: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Services whose name, category or description hold every word, best match first."""
-        if self.dialect == "sqlite":
-            query = fts_query(words)
-            if not query:
-                return []
-            statement = text(
-                "SELECT s.name, s.developer, s.mashup, s.status, s.category, s.description, s.price "
-                "FROM index_services_fts f JOIN index_services s ON s.rowid = f.rowid "
-                "WHERE index_services_fts MATCH :q ORDER BY bm25(index_services_fts), s.name LIMIT :limit")
-            params = {"q": query, "limit": limit}
-        else:
-            statement = text(
-                "SELECT name, developer, mashup, status, category, description, price FROM index_services "
-                "WHERE search @@ plainto_tsquery('english', :q) "
-                "ORDER BY ts_rank(search, plainto_tsquery('english', :q)) DESC, name LIMIT :limit")
-            params = {"q": words, "limit": limit}
-        with self.engine.connect() as db:
-            return [_row(r) for r in db.execute(statement, params)]
+        """Services (of any status) whose name, category or description hold every word, best match first."""
+        return self.find_services(ServiceQuery(words=words, status=ANY_STATUS, limit=limit)).items
+
+    def find_services(self, query: ServiceQuery) -> ServicePage:
+        """One page of a service search: filters, sort and keyset cursor in one statement (tdses.index.search)."""
+        query.check()
+        if query.words is not None and self.dialect == "sqlite" and not fts_query(query.words):
+            return ServicePage([])  # no word to look for: nothing matches
+        statement, labels = build(query, self.dialect)
+        page = page_of(query, self._all(statement), labels)
+        missing = [row["name"] for row in page.items if "calls_bought" not in row]
+        if missing:
+            usage = {r["service"]: r for r in self._all(usage_select(missing))}
+            for row in page.items:
+                if "calls_bought" not in row:
+                    found = usage.get(row["name"], {})
+                    row["calls_bought"], row["compositions"] = (int(found.get("calls_bought", 0)),
+                                                                int(found.get("compositions", 0)))
+        return page
 
     def user(self, name: str) -> dict[str, Any] | None:
         found = self._all(select(schema.users).where(schema.users.c.name == name))
@@ -244,3 +243,123 @@ class IndexStore:
         for row in rows:
             row["detail"] = json.loads(row["detail"]) if row["detail"] else {}
         return rows
+
+    # --- for developers, users and analytics ----------------------------------------------------
+
+    def buyers(self, service: str) -> list[dict[str, Any]]:
+        """Everyone who bought calls of the service: bought, used, remaining, paid; most paid first."""
+        r = schema.rights.c
+        return self._all(select(r.user, r.bought, r.used, r.remaining, r.paid, r.updated_at, r.block)
+                         .where(r.service == service, r.bought > 0).order_by(r.paid.desc(), r.user))
+
+    def history(self, *, service: str | None = None, user: str | None = None, kinds: tuple[str, ...],
+                limit: int = 50, cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Activity of a service or a user (as actor or counterparty), newest first, keyset-paged by its place on
+        the ledger (block, transaction's position, fact's number)."""
+        a = schema.activity
+        statement = select(a).where(a.c.kind.in_(kinds))
+        if service is not None:
+            statement = statement.where(a.c.service == service)
+        if user is not None:
+            statement = statement.where((a.c.user == user) | (a.c.counterparty == user))
+        if cursor:
+            block, position, seq = decode_cursor(cursor, "history", 3)
+            statement = statement.where(
+                (a.c.block < block) | ((a.c.block == block) & (a.c.position < position))
+                | ((a.c.block == block) & (a.c.position == position) & (a.c.seq < seq)))
+        rows = self._all(statement.order_by(a.c.block.desc(), a.c.position.desc(), a.c.seq.desc()).limit(limit + 1))
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_cursor = encode_cursor("history", [last["block"], last["position"], last["seq"]])
+        for row in rows:
+            row["detail"] = json.loads(row["detail"]) if row["detail"] else {}
+        return rows, next_cursor
+
+    def bucket(self, column, size: str):
+        """A timestamp's period as text: hour 2026-11-30T15:00Z, day 2026-11-30, week its Monday, month 2026-11."""
+        if self.dialect == "sqlite":
+            return {"hour": func.strftime("%Y-%m-%dT%H:00Z", column), "day": func.strftime("%Y-%m-%d", column),
+                    "week": func.date(column, "-6 days", "weekday 1"), "month": func.strftime("%Y-%m", column)}[size]
+        utc = func.timezone("UTC", column)
+        return {"hour": func.to_char(utc, 'YYYY-MM-DD"T"HH24:00"Z"'), "day": func.to_char(utc, "YYYY-MM-DD"),
+                "week": func.to_char(func.date_trunc("week", utc), "YYYY-MM-DD"),
+                "month": func.to_char(utc, "YYYY-MM")}[size]
+
+    def revenue(self, service: str, bucket: str) -> list[dict[str, Any]]:
+        """SToken the service's developer received for it per period: purchases and rewards."""
+        a = schema.activity.c
+        period = self.bucket(a.ts, bucket).label("bucket")
+        statement = (select(period, func.sum(a.amount).label("amount"),
+                            func.sum(case((a.kind == "purchase", a.calls), else_=0)).label("calls"))
+                     .where(a.service == service, a.kind.in_(("purchase", "reward")))
+                     .group_by(period).order_by(period))
+        return [{"bucket": r["bucket"], "amount": int(r["amount"] or 0), "calls": int(r["calls"] or 0)}
+                for r in self._all(statement)]
+
+    def analytics(self, by: str, bucket: str, metric: str, developer: str | None = None,
+                  limit: int = 1000) -> list[dict[str, Any]]:
+        """A metric per period and per service, developer or organization, from the activity rows: calls bought
+        (purchases), calls used (reductions and settlements), revenue (purchases and rewards), compositions (a
+        mashup created counts once for each of its components) and new services (registrations)."""
+        a, s, u, m = schema.activity.c, schema.services, schema.users, schema.mashup_components.c
+        if metric == "compositions":
+            facts = (select(a.ts.label("ts"), m.component.label("service"), literal(1).label("value"))
+                     .select_from(schema.activity.join(schema.mashup_components, m.mashup == a.service))
+                     .where(a.kind == "mashup_created"))
+        else:
+            kinds, value = {
+                "calls_bought": (("purchase",), a.calls),
+                "calls_used": (("reduction", "settlement"), a.calls),
+                "revenue": (("purchase", "reward"), a.amount),
+                "new_services": (("service_registered",), literal(1)),
+            }[metric]
+            facts = select(a.ts.label("ts"), a.service.label("service"),
+                           func.coalesce(value, 0).label("value")).where(a.kind.in_(kinds))
+        facts = facts.subquery("facts")
+        key = {"service": facts.c.service, "developer": s.c.developer, "organization": u.c.msp_id}[by]
+        joined = facts.join(s, s.c.name == facts.c.service, isouter=True) \
+                      .join(u, u.c.name == s.c.developer, isouter=True)
+        period = self.bucket(facts.c.ts, bucket).label("bucket")
+        statement = (select(period, key.label("key"), func.sum(facts.c.value).label("value"))
+                     .select_from(joined).where(key.is_not(None)))
+        if developer is not None:  # only the services of one developer
+            statement = statement.where(s.c.developer == developer)
+        statement = (statement
+                     .group_by(period, key).order_by(period, func.sum(facts.c.value).desc(), key).limit(limit))
+        return [{"bucket": r["bucket"], "key": r["key"], "value": int(r["value"] or 0)} for r in self._all(statement)]
+
+    def mashup_edges(self) -> list[tuple[str, str]]:
+        """(mashup, component) for every mashup."""
+        m = schema.mashup_components.c
+        return [(r["mashup"], r["component"]) for r in self._all(select(m.mashup, m.component))]
+
+    def purchases(self) -> list[tuple[str, str]]:
+        """(user, service) for every user who bought calls of a service."""
+        r = schema.rights.c
+        return [(row["user"], row["service"]) for row in self._all(select(r.user, r.service).where(r.bought > 0))]
+
+    def service_names(self, status: str = "available") -> set[str]:
+        s = schema.services.c
+        return {r["name"] for r in self._all(select(s.name).where(s.status == status))}
+
+    def mashups_of(self, developer: str) -> list[str]:
+        s = schema.services.c
+        return [r["name"] for r in self._all(select(s.name).where(s.developer == developer, s.mashup.is_(True)))]
+
+    def candidates(self, categories: list[str]) -> list[dict[str, Any]]:
+        """The available services of the categories, with what composition needs."""
+        s = schema.services.c
+        return self._all(select(s.name, s.category, s.price, s.latency_ms, s.availability_bp, s.developer)
+                         .where(s.status == "available", s.category.in_(categories)).order_by(s.name))
+
+    def components_of(self, mashups: list[str]) -> dict[str, list[str]]:
+        """The components of each of the mashups, in their order, in one query."""
+        m = schema.mashup_components.c
+        found: dict[str, list[str]] = {name: [] for name in mashups}
+        if mashups:
+            for r in self._all(select(m.mashup, m.component).where(m.mashup.in_(mashups))
+                               .order_by(m.mashup, m.position)):
+                found[r["mashup"]].append(r["component"])
+        return found

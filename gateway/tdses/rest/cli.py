@@ -59,10 +59,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     command(user, "remove", "remove yourself", _user_remove, (("name",), {}))
     command(user, "rotate-token", "replace your API token (and remember the new one)", _user_rotate,
             (("name",), {}))
+    command(user, "rights", "your rights on every service", _user_rights, (("name",), {"nargs": "?"}),
+            (("--min-block",), {"type": int}))
+    command(user, "history", "your payments, rewards and transfers", _user_history, (("name",), {"nargs": "?"}),
+            (("--limit",), {"type": int}), (("--cursor",), {}), (("--min-block",), {"type": int}))
+    command(user, "suggestions", "services that go with what you bought", _user_suggestions,
+            (("name",), {"nargs": "?"}))
     command(user, "reset-token", "as the organization admin: a new token for a user who lost theirs", _user_reset,
             (("name",), {}))
 
-    service = sub.add_parser("service", help="services").add_subparsers(dest="action", required=True)
+    service = sub.add_parser("service", aliases=["services"], help="services").add_subparsers(dest="action",
+                                                                                             required=True)
     register = command(service, "register", "register a service of yours", _service_register, (("name",), {}))
     _service_options(register, required=True)
     edit = command(service, "edit", "change a service of yours", _service_edit, (("name",), {}))
@@ -76,6 +83,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     command(service, "authorize", "let a server user reduce rights on your service", _service_authorize,
             (("name",), {}), (("server",), {}))
     command(service, "usage", "calls bought and used on your service", _service_usage, (("name",), {}))
+    command(service, "search", "search the registry (the gateway's index): words, filters, sort", _service_search,
+            (("words",), {"nargs": "*", "help": "words in the name, category or description"}),
+            (("--category",), {}), (("--developer",), {}),
+            (("--status",), {"help": "available (default), created, invalid or any"}),
+            (("--mashup",), {"action": argparse.BooleanOptionalAction, "default": None}),
+            (("--min-price",), {"type": int}), (("--max-price",), {"type": int}),
+            (("--max-latency-ms",), {"type": int}), (("--min-availability-bp",), {"type": int}),
+            (("--sort",), {"choices": ["relevance", "price", "-price", "popularity", "compositions", "newest",
+                                       "name"]}),
+            (("--limit",), {"type": int}), (("--cursor",), {}),
+            (("--min-block",), {"type": int, "help": "wait until the index holds this block (a write's)"}))
+    command(service, "buyers", "who bought calls of your service", _service_buyers, (("name",), {}),
+            (("--min-block",), {"type": int}))
+    command(service, "history", "purchases, reductions, settlements and rewards of your service", _service_history,
+            (("name",), {}), (("--limit",), {"type": int}), (("--cursor",), {}), (("--min-block",), {"type": int}))
+    command(service, "revenue", "SToken your service earned per period", _service_revenue, (("name",), {}),
+            (("--bucket",), {"choices": ["day", "week", "month"], "default": "day"}))
+    command(service, "related", "services composed or bought together with this one", _service_related,
+            (("name",), {}))
 
     mashup = sub.add_parser("mashup", help="mashups").add_subparsers(dest="action", required=True)
     create = command(mashup, "create", "compose services into a mashup (you pay each component's price)",
@@ -96,6 +122,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             (("--method",), {"default": "GET"}), (("--data",), {"help": "request body"}),
             (("--header", "-H"), {"action": "append", "default": [], "help": "'Name: value', repeatable"}))
 
+    command(sub, "compose", "the best available services for a workflow of categories", _compose,
+            (("steps",), {"nargs": "+", "help": "categories in order; 'A,B' is a stage of parallel categories"}),
+            (("--max-cost",), {"type": int}), (("--max-latency-ms",), {"type": int}),
+            (("--min-availability-bp",), {"type": int}),
+            (("--objective",), {"choices": ["cost", "latency", "availability"], "default": "cost"}))
+    command(sub, "analytics", "a metric per period and per service, developer or organization", _analytics,
+            (("--by",), {"choices": ["service", "developer", "organization"], "default": "service"}),
+            (("--bucket",), {"choices": ["hour", "day", "month"], "default": "day"}),
+            (("--metric",), {"choices": ["calls_bought", "calls_used", "revenue", "compositions", "new_services"],
+                             "default": "calls_bought"}))
     command(sub, "reward", "reward a service's developer with SToken", _reward,
             (("service",), {}), (("amount",), {"type": int}))
     command(sub, "balance", "SToken balance (yours by default; org:<MSP> for an organization)", _balance,
@@ -302,6 +338,56 @@ def _service_show(s: Session, a) -> Any:
 def _service_list(s: Session, a) -> Any:
     return s.call("GET", "/v1/services", params={"developer": a.developer, "status": a.status, "start": a.start,
                                                  "end": a.end, "page_size": a.page_size, "cursor": a.cursor})
+
+
+def _service_search(s: Session, a) -> Any:
+    return s.call("GET", "/v1/services", params={
+        "q": " ".join(a.words) or None, "category": a.category, "developer": a.developer, "status": a.status,
+        "mashup": None if a.mashup is None else str(a.mashup).lower(), "min_price": a.min_price,
+        "max_price": a.max_price, "max_latency_ms": a.max_latency_ms, "min_availability_bp": a.min_availability_bp,
+        "sort": a.sort, "limit": a.limit, "cursor": a.cursor, "min_block": a.min_block})
+
+
+def _service_buyers(s: Session, a) -> Any:
+    return s.call("GET", f"/v1/services/{a.name}/buyers", params={"min_block": a.min_block})
+
+
+def _service_history(s: Session, a) -> Any:
+    return s.call("GET", f"/v1/services/{a.name}/history",
+                  params={"limit": a.limit, "cursor": a.cursor, "min_block": a.min_block})
+
+
+def _service_revenue(s: Session, a) -> Any:
+    return s.call("GET", f"/v1/services/{a.name}/revenue", params={"bucket": a.bucket})
+
+
+def _service_related(s: Session, a) -> Any:
+    return s.call("GET", f"/v1/services/{a.name}/related")
+
+
+def _user_rights(s: Session, a) -> Any:
+    return s.call("GET", f"/v1/users/{a.name or s.me()}/rights", params={"min_block": a.min_block})
+
+
+def _user_history(s: Session, a) -> Any:
+    return s.call("GET", f"/v1/users/{a.name or s.me()}/history",
+                  params={"limit": a.limit, "cursor": a.cursor, "min_block": a.min_block})
+
+
+def _user_suggestions(s: Session, a) -> Any:
+    return s.call("GET", f"/v1/users/{a.name or s.me()}/suggestions")
+
+
+def _compose(s: Session, a) -> Any:
+    workflow = [step if "," not in step else [c.strip() for c in step.split(",") if c.strip()] for step in a.steps]
+    constraints = {"maxCost": a.max_cost, "maxLatencyMs": a.max_latency_ms,
+                   "minAvailabilityBp": a.min_availability_bp}
+    return s.call("POST", "/v1/compositions", {"workflow": workflow, "objective": a.objective,
+                                                "constraints": {k: v for k, v in constraints.items() if v is not None}})
+
+
+def _analytics(s: Session, a) -> Any:
+    return s.call("GET", "/v1/analytics", params={"by": a.by, "bucket": a.bucket, "metric": a.metric})
 
 
 def _service_authorize(s: Session, a) -> Any:

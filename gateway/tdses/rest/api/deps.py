@@ -3,14 +3,17 @@ chaincode as that principal."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Header, Query, Request, Response
+from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Scope
 
 from fabric_gateway import EcdsaSigner, Identity
 from tdses.chaincode import Chaincode
+from tdses.index.store import IndexStore
 from tdses.rest.api.transact import Transacting
 from tdses.rest.problems import Problem
 from tdses.rest.services.auth import caller_of
@@ -97,3 +100,78 @@ def same_user(principal: Principal, name: str) -> None:
     """A user acts only as itself."""
     if principal.is_admin or principal.name != name:
         raise Problem(403, "FORBIDDEN", f"only user {name!r} may do this")
+
+
+# --- the registry index -------------------------------------------------------------------------------------
+
+_known: dict[int, frozenset[str]] = {}
+
+
+def query_names(dependant: Dependant) -> set[str]:
+    """The query parameters a route and its dependencies declare."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= query_names(sub)
+    return names
+
+
+def reject_unknown_query(request: Request) -> None:
+    """422 for a query parameter the route does not know: a misspelt filter must not return an unfiltered page."""
+    route = request.scope.get("route")
+    if route is None:
+        return
+    allowed = _known.get(id(route))
+    if allowed is None:
+        allowed = _known[id(route)] = frozenset(query_names(route.dependant))
+    unknown = sorted(set(request.query_params.keys()) - allowed)
+    if unknown:
+        raise Problem(422, "UNKNOWN_PARAMETER", f"unknown query parameter{'s' if len(unknown) > 1 else ''}: "
+                      f"{', '.join(unknown)} (known: {', '.join(sorted(allowed))})", parameters=unknown)
+
+
+INDEX_BLOCK_HEADER, MIN_BLOCK_HEADER = "X-Index-Block", "X-Min-Block"
+
+
+async def indexed(
+    context: ContextDep, response: Response,
+    x_min_block: Annotated[int | None, Header(ge=0, description=(
+        "read-your-writes: wait (at most the gateway's index.wait_seconds) until the index holds this block, "
+        "e.g. a write's X-Block-Number; 503 if it does not"))] = None,
+    min_block: Annotated[int | None, Query(ge=0, description="the same as the X-Min-Block header")] = None,
+) -> IndexStore:
+    """The index, once it holds the block the caller asks for; the answer carries the block it reflects."""
+    follower = context.index
+    if follower is None:
+        raise Problem(503, "INDEX_DISABLED", "this gateway keeps no registry index (index.enabled is false)")
+    wanted = max(b for b in (x_min_block, min_block, -1) if b is not None)
+    if wanted > follower.current_block:
+        await beyond_the_ledger(context, wanted)
+        await follower.wait_for_block(wanted, context.settings.index.wait_seconds)
+    block = follower.current_block
+    if follower.store is None or block < wanted:
+        raise Problem(503, "INDEX_BEHIND", f"the index holds block {block}, not yet block {wanted}; try again",
+                      headers={"Retry-After": "1", INDEX_BLOCK_HEADER: str(block)}, indexBlock=block,
+                      minBlock=wanted)
+    response.headers[INDEX_BLOCK_HEADER] = str(block)
+    return follower.store
+
+
+async def beyond_the_ledger(context: Context, block: int) -> None:
+    """422 for a block the organization's peers have not committed: no write was answered with it (a write is
+    answered once every peer of the channel has its block), so waiting for it would only hold the request."""
+    try:
+        height = await context.ledger.height()
+    except Problem:
+        return  # the peers cannot say: the index cannot move either, and the wait ends in a 503
+    if block >= height:
+        raise Problem(422, "UNKNOWN_BLOCK", f"block {block} is not on the ledger (its newest is {height - 1}): "
+                      "X-Min-Block takes a block a write was answered with (X-Block-Number)",
+                      ledgerBlock=height - 1)
+
+
+IndexDep = Annotated[IndexStore, Depends(indexed)]
+
+
+async def off_loop(function, *args, **kwargs):
+    """A query of the index, in a worker thread: the event loop keeps serving."""
+    return await asyncio.to_thread(function, *args, **kwargs)

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from tdses.rest.api.routes import events, metering, rights, services, tokens, transactions, users
+from tdses.rest.api.routes import events, metering, registry, rights, services, tokens, transactions, users
 from tdses.rest.models.responses import ProblemDetail
 
 PROBLEM = {"model": ProblemDetail, "content": {"application/problem+json": {}}}
@@ -15,11 +15,11 @@ PROBLEM_RESPONSES = {
         409: "already exists, insufficient funds, invalid state, or conflict after retries",
         422: "invalid input: nothing was submitted",
         429: "rate limited: see Retry-After",
-        503: "no peer (or orderer, or CA) reachable",
+        503: "no peer (or orderer, or CA) reachable; or the index has not reached X-Min-Block (see Retry-After)",
         504: "the commit was not seen in time: poll the transaction id, or retry with the same Idempotency-Key",
     }.items()
 }
 
 api_router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
-for module in (users, services, rights, metering, tokens, transactions, events):
+for module in (users, services, rights, registry, metering, tokens, transactions, events):
     api_router.include_router(module.router)

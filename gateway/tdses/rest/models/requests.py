@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tdses.metering.voucher import MAX_COUNT as MAX_VOUCHER_COUNT
@@ -134,3 +136,37 @@ class VoucherSigning(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"vouchers": [{"count": 1, "digest": "pm-01rzkDLMEIKIv-p2_opH6uFWSHkIAbUzr3sRBjQk"}]}]})
     vouchers: list[VoucherToSign] = Field(min_length=1, max_length=MAX_VOUCHERS_SIGNED)
+
+
+MAX_WORKFLOW = 12  # categories of one composition request
+
+
+class CompositionConstraints(Strict):
+    maxCost: int | None = Field(default=None, strict=True, ge=0, le=MAX_AMOUNT, description="SToken per call, total")
+    maxLatencyMs: LatencyMs | None = Field(default=None, description="deadline for the critical path")
+    minAvailabilityBp: AvailabilityBp | None = None
+
+
+class CompositionRequest(Strict):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "workflow": ["Mapping", ["Weather", "Messaging"]],
+        "constraints": {"maxCost": 6, "maxLatencyMs": 900, "minAvailabilityBp": 9500},
+        "objective": "cost",
+    }]})
+
+    workflow: list[Category | list[Category]] = Field(
+        min_length=1, max_length=MAX_WORKFLOW,
+        description="stages in order: a category, or a list of categories that run in parallel")
+    constraints: CompositionConstraints = CompositionConstraints()
+    objective: Literal["cost", "latency", "availability"] = "cost"
+
+    @model_validator(mode="after")
+    def _categories_once(self) -> CompositionRequest:
+        flat = [c for step in self.workflow for c in ([step] if isinstance(step, str) else step)]
+        if any(isinstance(step, list) and not step for step in self.workflow):
+            raise ValueError("a stage needs at least one category")
+        if len(flat) > MAX_WORKFLOW:
+            raise ValueError(f"at most {MAX_WORKFLOW} categories")
+        if len(set(flat)) != len(flat):
+            raise ValueError("a category occurs twice in the workflow")
+        return self

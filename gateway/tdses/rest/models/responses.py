@@ -79,9 +79,127 @@ class Service(Out):
     updatedAt: str = ""
 
 
+class ServiceListing(Service):
+    callsBought: int | None = Field(default=None, description="calls bought in total (from the index)")
+    compositions: int | None = Field(default=None, description="times composed into mashups (from the index)")
+
+
 class ServicePage(Out):
-    items: list[Service]
-    nextCursor: str | None = Field(default=None, description="pass as ?cursor= for the next page")
+    items: list[ServiceListing]
+    next: str | None = Field(default=None, description="pass as ?cursor= for the next page; none: the last page")
+    nextCursor: str | None = Field(default=None, description="the same as next (kept for older clients)")
+
+
+class Buyer(Out):
+    user: str
+    bought: int
+    used: int
+    remaining: int
+    paid: int
+    updatedAt: str = ""
+
+
+class Buyers(Out):
+    service: str
+    buyers: list[Buyer]
+
+
+class Activity(Out):
+    kind: str = Field(description="purchase, reduction, settlement, reward, transfer, mashup_created, "
+                      "user_registered, ...")
+    service: str | None = None
+    user: str | None = Field(default=None, description="who acted (the buyer, the payer, the sender)")
+    counterparty: str | None = Field(default=None, description="the other party (the reducer, the developer "
+                                     "rewarded, the receiver)")
+    calls: int | None = None
+    amount: int | None = Field(default=None, description="SToken moved")
+    detail: dict = Field(default_factory=dict)
+    blockNumber: int
+    transactionId: str
+    timestamp: str
+
+
+class ActivityPage(Out):
+    items: list[Activity]
+    next: str | None = Field(default=None, description="pass as ?cursor= for older entries")
+
+
+class RevenueBucket(Out):
+    bucket: str = Field(description="the period: day 2026-11-30, week its Monday, month 2026-11")
+    amount: int = Field(description="SToken received: purchases and rewards")
+    calls: int = Field(description="calls sold")
+
+
+class Revenue(Out):
+    service: str
+    bucket: str
+    total: int
+    buckets: list[RevenueBucket]
+
+
+class UserRights(Out):
+    user: str
+    rights: list[Rights]
+
+
+class CompositionService(Out):
+    name: str
+    category: str
+    developer: str = ""
+    price: int
+    latencyMs: int
+    availabilityBp: int
+
+
+class CompositionQoS(Out):
+    cost: int = Field(description="SToken per call of the mashup: the sum of the prices")
+    latencyMs: int = Field(description="the critical path: stages add up, parallel services take the longest")
+    availabilityBp: int = Field(description="the product of the availabilities, rounded down")
+
+
+class CompositionResult(Out):
+    workflow: list[list[str]]
+    objective: str
+    services: list[CompositionService]
+    qos: CompositionQoS
+    candidates: int = Field(description="available services considered")
+
+
+class RelatedService(Out):
+    name: str
+    together: int = Field(description="mashups (or buyers) the two share")
+    jaccard: float
+
+
+class RelatedServices(Out):
+    service: str
+    composedWith: list[RelatedService]
+    boughtWith: list[RelatedService]
+
+
+class Suggestion(Out):
+    name: str
+    score: float
+    together: int
+    because: list[str] = Field(description="the user's services it goes with")
+
+
+class Suggestions(Out):
+    user: str
+    items: list[Suggestion]
+
+
+class AnalyticsRow(Out):
+    bucket: str
+    key: str = Field(description="the service, developer or organization (MSP ID)")
+    value: int
+
+
+class Analytics(Out):
+    by: str
+    bucket: str
+    metric: str
+    rows: list[AnalyticsRow]
 
 
 class MashupReceipt(Out):

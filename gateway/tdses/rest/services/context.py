@@ -10,6 +10,7 @@ from tdses.rest.config import Settings
 from tdses.rest.middleware.metrics import Metrics
 from tdses.rest.problems import Problem
 from tdses.rest.services.ca import OrgCA
+from tdses.rest.services.discovery import Discovery
 from tdses.rest.services.indexing import index_follower
 from tdses.rest.services.keystore import KeyBox
 from tdses.rest.services.ledger import Ledger
@@ -30,6 +31,7 @@ class Context:
     metrics: Metrics
     admin_token_hash: str
     index: Follower | None = None  # started by the app's lifespan
+    discovery: Discovery | None = None  # composition and recommendations over the index
 
     @classmethod
     def build(cls, settings: Settings) -> Context:
@@ -60,6 +62,7 @@ class Context:
             metrics=metrics,
             admin_token_hash=token_hash(settings.admin_token()),
             index=index_follower(settings, admin, metrics.registry),
+            discovery=Discovery(settings.index.compose_timeout_seconds, settings.index.compose_concurrency),
         )
 
     async def close(self) -> None:

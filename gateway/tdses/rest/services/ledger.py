@@ -174,6 +174,15 @@ class Ledger:
         if lagging:
             log.warning("block %d not yet committed by %s", block_number, ", ".join(lagging))
 
+    async def height(self) -> int:
+        """The channel's height on the organization's gateway peer (its newest block + 1)."""
+        qscc = self.network(self.admin).get_contract("qscc")
+        try:
+            raw = await qscc.evaluate_transaction("GetChainInfo", self.channel)
+        except FabricError as error:
+            raise problem_from_fabric(error) from None
+        return ledger_pb2.BlockchainInfo.FromString(raw).height
+
     async def has_transaction(self, block_number: int, transaction_id: str) -> bool:
         """Whether the channel's block holds the transaction (a resume point for events), asked of the peers' qscc."""
         qscc = self.network(self.admin).get_contract("qscc")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from tdses.chaincode import ServiceStatus
-from tdses.rest.api.deps import ChaincodeDep, UserChaincodeDep
+from tdses.index.search import ANY_STATUS, BadCursor, ServiceQuery
+from tdses.rest.api.deps import ChaincodeDep, ContextDep, UserChaincodeDep, indexed, off_loop, reject_unknown_query
 from tdses.rest.api.transact import TRANSACTION_RESPONSES
 from tdses.rest.models import responses as out
-from tdses.rest.models.fields import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, NAME_PATTERN
+from tdses.rest.models.fields import (
+    DEFAULT_PAGE_SIZE, MAX_AVAILABILITY_BP, MAX_LATENCY_MS, MAX_PAGE_SIZE, MAX_PRICE, NAME_PATTERN,
+)
 from tdses.rest.models.requests import MashupCreate, ServiceCreate, ServicePatch, ServerAuthorization
 from tdses.rest.problems import Problem
 
@@ -37,22 +40,87 @@ async def create_mashup(body: MashupCreate, chaincode: UserChaincodeDep) -> dict
     return await chaincode.create_mashup(spec(body))
 
 
-@router.get("/services", response_model=out.ServicePage)
+# The ledger's own listing (the chaincode's queries, bookmark-paged, every status unless asked): what a request made
+# only of these parameters, with page_size or start/end or developer/status, keeps meaning. Anything else is a search.
+LEDGER_PARAMETERS = frozenset({"developer", "status", "start", "end", "page_size", "cursor"})
+Sort = Literal["relevance", "price", "-price", "popularity", "compositions", "newest", "name"]
+
+
+def is_ledger_listing(parameters: set[str], status: str | None) -> bool:
+    return (parameters <= LEDGER_PARAMETERS and bool(parameters - {"cursor"}) and status != ANY_STATUS) \
+        or "page_size" in parameters
+
+
+@router.get("/services", response_model=out.ServicePage, dependencies=[Depends(reject_unknown_query)])
 async def list_services(
-    chaincode: ChaincodeDep,
+    request: Request,
+    chaincode: ChaincodeDep,  # authenticates the caller, before anything waits for the index
+    context: ContextDep,
+    response: Response,
+    q: Annotated[str | None, Query(min_length=1, max_length=200, description=(
+        "words to find in the name, category or description (all of them; stemmed)"))] = None,
+    category: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     developer: NameQuery = None,
-    status: ServiceStatus | None = None,
+    status: Annotated[ServiceStatus | Literal["any"] | None, Query(description=(
+        "default: available (from the index), every status (ledger listing); any: every status"))] = None,
+    mashup: bool | None = None,
+    min_price: Annotated[int | None, Query(ge=0, le=MAX_PRICE)] = None,
+    max_price: Annotated[int | None, Query(ge=0, le=MAX_PRICE)] = None,
+    max_latency_ms: Annotated[int | None, Query(ge=0, le=MAX_LATENCY_MS, description="advertised QoS")] = None,
+    min_availability_bp: Annotated[int | None, Query(ge=0, le=MAX_AVAILABILITY_BP, description="advertised QoS")] \
+        = None,
+    sort: Annotated[Sort | None, Query(description=(
+        "relevance (only with q; the default with q), price, -price, popularity (calls bought), compositions "
+        "(times composed), newest, name (the default without q)"))] = None,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE)] = None,
     start: NameQuery = None,
     end: NameQuery = None,
-    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
-    cursor: NameQuery = None,
+    page_size: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="ledger listing: page size")] = None,
+    cursor: Annotated[str | None, Query(max_length=1000, description="the previous page's next")] = None,
+    x_min_block: Annotated[int | None, Header(ge=0)] = None,
+    min_block: Annotated[int | None, Query(ge=0, description="read-your-writes: see X-Min-Block")] = None,
 ) -> dict:
-    """Services in name order, filtered by developer, by status, or by a name range [start, end)."""
-    filters = sum(x is not None for x in (developer, status)) + (start is not None or end is not None)
-    if filters > 1:
-        raise Problem(422, "INVALID_ARGUMENT", "filter by one of: developer, status, or a name range")
+    """Search the registry (from the index: keyword, filters, sort, cursor pages; available services unless
+    `status`), or list the ledger in name order (developer, status, name range [start, end), page_size)."""
     if start is not None and end is not None and start >= end:
         raise Problem(422, "INVALID_ARGUMENT", "start must come before end")
+    if is_ledger_listing(set(request.query_params.keys()), status):
+        return await ledger_listing(chaincode, developer, status, start, end, page_size or DEFAULT_PAGE_SIZE,
+                                    cursor, limit)
+    store = await indexed(context, response, x_min_block, min_block)
+    query = ServiceQuery(words=q, category=category, developer=developer, status=status or "available",
+                         mashup=mashup, min_price=min_price, max_price=max_price, max_latency_ms=max_latency_ms,
+                         min_availability_bp=min_availability_bp, start=start, end=end, sort=sort,
+                         limit=limit or DEFAULT_PAGE_SIZE, cursor=cursor)
+    try:
+        query.check()
+        page = await off_loop(store.find_services, query)
+        components = await off_loop(store.components_of, [r["name"] for r in page.items if r["mashup"]])
+    except BadCursor as exc:
+        raise Problem(422, "INVALID_CURSOR", str(exc)) from None
+    except ValueError as exc:
+        raise Problem(422, "INVALID_ARGUMENT", str(exc)) from None
+    items = [indexed_service(row, components.get(row["name"], [])) for row in page.items]
+    return {"items": items, "next": page.next, "nextCursor": page.next}
+
+
+def indexed_service(row: dict, components: list[str]) -> dict:
+    """An index row in the chaincode's shape, with the service's tallies."""
+    return {"name": row["name"], "developer": row["developer"], "category": row["category"],
+            "description": row["description"], "url": row["url"], "price": row["price"],
+            "qos": {"latencyMs": row["latency_ms"], "availabilityBp": row["availability_bp"]},
+            "status": row["status"], "requireVouchers": row["require_vouchers"], "mashup": row["mashup"],
+            "components": components, "createdAt": row["created_at"], "updatedAt": row["updated_at"],
+            "callsBought": int(row["calls_bought"]), "compositions": int(row["compositions"])}
+
+
+async def ledger_listing(chaincode, developer, status, start, end, page_size, cursor, limit) -> dict:
+    filters = sum(x is not None for x in (developer, status)) + (start is not None or end is not None)
+    if filters > 1:
+        raise Problem(422, "INVALID_ARGUMENT", "the ledger listing (page_size) filters by one of: developer, "
+                      "status, or a name range; search with limit instead")
+    if limit is not None:
+        raise Problem(422, "INVALID_ARGUMENT", "page_size pages the ledger listing, limit the search: give one")
     if developer is not None:
         page = await chaincode.services_by_developer(developer, page_size=page_size, bookmark=cursor)
     elif status is not None:
@@ -61,7 +129,8 @@ async def list_services(
         if cursor is not None and (cursor < (start or "") or (end is not None and cursor >= end)):
             raise Problem(422, "INVALID_ARGUMENT", "cursor is outside the name range")
         page = await chaincode.services_by_range(start, end, page_size=page_size, bookmark=cursor)
-    return {"items": page.get("records") or [], "nextCursor": page.get("bookmark") or None}
+    bookmark = page.get("bookmark") or None
+    return {"items": page.get("records") or [], "next": bookmark, "nextCursor": bookmark}
 
 
 @router.get("/services/{name}", response_model=out.Service)

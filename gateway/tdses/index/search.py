@@ -1,0 +1,192 @@
+"""Service search over the index: one SQL statement per page, filtered and sorted in the database, keyset-paged.
+
+    query = ServiceQuery(words="weather", category="Weather", max_price=5, sort="price", limit=20)
+    page = store.find_services(query)                     # page.items, page.next (an opaque cursor, or None)
+    store.find_services(replace(query, cursor=page.next))
+
+A cursor holds the sort key of the page's last service (its sort value and name): the next page starts right after
+it, whatever was written meanwhile, with no OFFSET scan. Popularity and compositions are the services' tallies
+(calls bought, times composed), folded as the chaincode folds them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, column, func, literal_column, or_, select, table
+
+from tdses.index import schema
+
+SORTS = ("relevance", "price", "-price", "popularity", "compositions", "newest", "name")
+ANY_STATUS = "any"
+MAX_LIMIT = 100
+SERVICE_COLUMNS = ("name", "developer", "mashup", "status", "category", "description", "url", "price", "latency_ms",
+                   "availability_bp", "require_vouchers", "created_at", "updated_at", "block")
+
+
+class BadCursor(ValueError):
+    """A cursor this query did not hand out (another sort, or altered)."""
+
+
+@dataclass(frozen=True)
+class ServiceQuery:
+    words: str | None = None
+    category: str | None = None
+    developer: str | None = None
+    status: str = "available"  # or ANY_STATUS
+    mashup: bool | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    max_latency_ms: int | None = None
+    min_availability_bp: int | None = None
+    start: str | None = None  # name range [start, end)
+    end: str | None = None
+    sort: str | None = None  # None: relevance with words, else name
+    limit: int = 20
+    cursor: str | None = None
+
+    @property
+    def order(self) -> str:
+        return self.sort or ("relevance" if self.words else "name")
+
+    def check(self) -> None:
+        """ValueError for a query that has no meaning (the REST layer turns it into a 422)."""
+        if self.order not in SORTS:
+            raise ValueError(f"sort must be one of {', '.join(SORTS)}")
+        if self.order == "relevance" and not self.words:
+            raise ValueError("sort=relevance needs q")
+        if self.min_price is not None and self.max_price is not None and self.min_price > self.max_price:
+            raise ValueError("min_price must not exceed max_price")
+        if self.start is not None and self.end is not None and self.start >= self.end:
+            raise ValueError("start must come before end")
+        if not 1 <= self.limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be 1..{MAX_LIMIT}")
+
+
+@dataclass
+class ServicePage:
+    items: list[dict[str, Any]]
+    next: str | None = None  # the cursor of the next page; None on the last
+
+
+def fts_query(words: str) -> str:
+    """Each word of a user's query as an FTS5 string: no operator or column filter can be smuggled in."""
+    return " ".join('"' + w.replace('"', '""') + '"' for w in re.findall(r"\w+", words))
+
+
+def encode_cursor(sort: str, values: list[Any]) -> str:
+    raw = json.dumps({"s": sort, "k": values}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: str, size: int) -> list[Any]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        values = data["k"]
+        if data["s"] != sort or not isinstance(values, list) or len(values) != size:
+            raise BadCursor("the cursor belongs to another sort order")
+        return values
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise BadCursor("the cursor is not one this gateway handed out") from exc
+
+
+def usage_select(services: list[str] | None = None) -> Select:
+    """Calls bought and times composed per service (of the list, or all): the services' tallies, base record plus
+    deltas."""
+    t = schema.tallies.c
+    statement = (select(t.owner.label("service"),
+                        func.coalesce(func.sum(t.calls_bought), 0).label("calls_bought"),
+                        func.coalesce(func.sum(t.compositions), 0).label("compositions"))
+                 .where(t.kind == "service").group_by(t.owner))
+    return statement if services is None else statement.where(t.owner.in_(services))
+
+
+def usage_subquery():
+    return usage_select().subquery("usage")
+
+
+def _after(keys: list[tuple[Any, bool]], values: list[Any]):
+    """Rows strictly after `values` in the order of keys ((expression, descending) pairs): a keyset condition."""
+    conditions = []
+    for i, (expression, descending) in enumerate(keys):
+        equal = [keys[j][0] == values[j] for j in range(i)]
+        beyond = expression < values[i] if descending else expression > values[i]
+        conditions.append(and_(*equal, beyond))
+    return or_(*conditions)
+
+
+def build(query: ServiceQuery, dialect: str) -> tuple[Select, list[str]]:
+    """The page's statement and the labels of its sort key (the cursor's values), for the dialect."""
+    s = schema.services
+    columns = [s.c[name] for name in SERVICE_COLUMNS]
+    statement_from = s
+    popularity = compositions = None
+    if query.order in ("popularity", "compositions"):
+        # Only these sorts need every service's tallies; the others read the page's own afterwards (usage_of).
+        usage = usage_subquery()
+        popularity = func.coalesce(usage.c.calls_bought, 0)
+        compositions = func.coalesce(usage.c.compositions, 0)
+        statement_from = s.outerjoin(usage, usage.c.service == s.c.name)
+        columns += [popularity.label("calls_bought"), compositions.label("compositions")]
+    rank = None
+    if query.words:
+        if dialect == "sqlite":
+            fts = table("index_services_fts", column("rowid"))
+            statement_from = statement_from.join(fts, fts.c.rowid == literal_column("index_services.rowid"))
+            match = literal_column("index_services_fts").op("MATCH")(fts_query(query.words))
+            rank = func.bm25(literal_column("index_services_fts"))  # lower is better
+        else:
+            tsquery = func.plainto_tsquery("english", query.words)
+            vector = literal_column("index_services.search")
+            match = vector.op("@@")(tsquery)
+            rank = -func.ts_rank(vector, tsquery)
+    keys: list[tuple[Any, bool]] = {
+        "relevance": [(rank, False)],
+        "price": [(s.c.price, False)],
+        "-price": [(s.c.price, True)],
+        "popularity": [(popularity, True)],
+        "compositions": [(compositions, True)],
+        "newest": [(s.c.created_at, True)],
+        "name": [],
+    }[query.order] + [(s.c.name, False)]
+    labels = [f"k{i}" for i in range(len(keys) - 1)]  # the last key is the name, already selected
+    statement = select(*columns, *[k.label(label) for (k, _), label in zip(keys[:-1], labels)]) \
+        .select_from(statement_from)
+    if query.words:
+        statement = statement.where(match)
+    if query.status != ANY_STATUS:
+        statement = statement.where(s.c.status == query.status)
+    for col, value in ((s.c.category, query.category), (s.c.developer, query.developer), (s.c.mashup, query.mashup)):
+        if value is not None:
+            statement = statement.where(col == value)
+    for col, bound, low in ((s.c.price, query.min_price, True), (s.c.price, query.max_price, False),
+                            (s.c.latency_ms, query.max_latency_ms, False),
+                            (s.c.availability_bp, query.min_availability_bp, True),
+                            (s.c.name, query.start, True)):
+        if bound is not None:
+            statement = statement.where(col >= bound if low else col <= bound)
+    if query.end is not None:
+        statement = statement.where(s.c.name < query.end)
+    if query.cursor:
+        statement = statement.where(_after(keys, decode_cursor(query.cursor, query.order, len(keys))))
+    order = [k.desc() if descending else k.asc() for k, descending in keys]
+    return statement.order_by(*order).limit(query.limit + 1), labels
+
+
+def page_of(query: ServiceQuery, rows: list[dict[str, Any]], labels: list[str]) -> ServicePage:
+    """The rows of one statement (one more than asked: whether there is a next page) as a page and its cursor."""
+    more = len(rows) > query.limit
+    rows = rows[:query.limit]
+    next_cursor = None
+    if more:
+        last = rows[-1]
+        next_cursor = encode_cursor(query.order, [last[label] for label in labels] + [last["name"]])
+    for row in rows:
+        for label in labels:
+            row.pop(label, None)
+    return ServicePage(rows, next_cursor)

@@ -1,0 +1,157 @@
+"""The index-served routes without a network: an index filled from the unit blocks of test_index.py, behind the
+gateway app. Search filters and cursors, unknown parameters, read-your-writes, visibility, composition."""
+
+from __future__ import annotations
+
+import pytest
+
+from tdses.index.store import IndexStore
+from tdses.rest.api.routes.services import is_ledger_listing
+from tests.unit.test_index import apply_all, registry_blocks
+from tests.unit.test_rest_app import client, gateway  # noqa: F401 (the fixture)
+
+
+class IndexAt:
+    """The follower as the routes see it, at a fixed block."""
+
+    def __init__(self, store: IndexStore, block: int) -> None:
+        self.store, self.current_block, self.waited = store, block, []
+
+    async def wait_for_block(self, block: int, timeout: float) -> bool:
+        self.waited.append((block, timeout))
+        return self.current_block >= block
+
+    async def close(self) -> None:
+        self.store.close()
+
+
+@pytest.fixture
+def registry(gateway, tmp_path):  # noqa: F811
+    application, tokens = gateway
+    store = IndexStore(tmp_path / "index.db")
+    apply_all(store)
+    follower = IndexAt(store, len(registry_blocks()) - 1)
+    application.state.context.index = follower
+    tokens["admin"] = "admin-token"
+    yield application, tokens, follower
+    store.close()
+
+
+async def get(application, token, path, **params):
+    async with client(application, token) as http:
+        return await http.get(path, params=params)
+
+
+async def test_a_search_is_filtered_sorted_and_carries_the_index_block(registry):
+    application, tokens, follower = registry
+    found = await get(application, tokens["alice"], "/v1/services", q="forecasts city")
+    assert found.status_code == 200 and found.headers["X-Index-Block"] == str(follower.current_block)
+    assert [s["name"] for s in found.json()["items"]] == ["weather-api"]
+    assert found.json()["items"][0]["qos"] == {"latencyMs": 120, "availabilityBp": 9990}
+    assert [s["name"] for s in (await get(application, tokens["alice"], "/v1/services", status="any",
+                                          sort="-price")).json()["items"]] == ["storm-map", "weather-api"]
+    assert (await get(application, tokens["alice"], "/v1/services", max_price=2)).json()["items"] == []
+    assert (await get(application, tokens["alice"], "/v1/services", category="maps")).json()["items"] == []
+    mashups = (await get(application, tokens["alice"], "/v1/services", status="any", mashup="true")).json()
+    assert [(s["name"], s["components"]) for s in mashups["items"]] == [("storm-map", ["weather-api"])]
+
+
+async def test_pages_follow_the_cursor_and_a_foreign_cursor_is_refused(registry):
+    application, tokens, _ = registry
+    first = (await get(application, tokens["alice"], "/v1/services", status="any", sort="price", limit=1)).json()
+    second = (await get(application, tokens["alice"], "/v1/services", status="any", sort="price", limit=1,
+                        cursor=first["next"])).json()
+    assert [first["items"][0]["name"], second["items"][0]["name"]] == ["storm-map", "weather-api"]  # equal prices
+    assert second["next"] is None
+    other = await get(application, tokens["alice"], "/v1/services", status="any", sort="name", cursor=first["next"])
+    assert other.status_code == 422 and other.json()["code"] == "INVALID_CURSOR"
+
+
+async def test_unknown_or_meaningless_parameters_get_422(registry):
+    application, tokens, _ = registry
+    for params in ({"qq": "weather"}, {"maxprice": "3"}, {"q": "x", "colour": "red"}):
+        response = await get(application, tokens["alice"], "/v1/services", **params)
+        assert response.status_code == 422 and response.json()["code"] == "UNKNOWN_PARAMETER", params
+    assert (await get(application, tokens["alice"], "/v1/services", sort="relevance")).status_code == 422
+    assert (await get(application, tokens["alice"], "/v1/services", min_price=5, max_price=1)).status_code == 422
+    assert (await get(application, tokens["bob"], "/v1/services/weather-api/buyers", x=1)).status_code == 422
+
+
+def test_only_the_old_parameters_keep_the_ledger_listing():
+    assert is_ledger_listing({"developer"}, None) and is_ledger_listing({"status", "cursor"}, "available")
+    assert is_ledger_listing({"start", "end"}, None) and is_ledger_listing({"page_size", "q"}, None)
+    assert not is_ledger_listing(set(), None) and not is_ledger_listing({"cursor"}, None)
+    assert not is_ledger_listing({"developer", "q"}, None) and not is_ledger_listing({"status"}, "any")
+
+
+async def test_a_block_the_index_has_not_reached_is_a_503_after_waiting(registry, monkeypatch):
+    application, tokens, follower = registry
+    ledger = application.state.context.ledger
+
+    async def height() -> int:
+        return follower.current_block + 3  # the peers hold two blocks the index has not applied yet
+
+    monkeypatch.setattr(ledger, "height", height)
+    async with client(application, tokens["alice"]) as http:
+        behind = await http.get("/v1/services", headers={"X-Min-Block": str(follower.current_block + 1)})
+        reached = await http.get("/v1/services", params={"min_block": follower.current_block})
+        beyond = await http.get("/v1/services", params={"min_block": follower.current_block + 3})
+    assert beyond.status_code == 422 and beyond.json()["code"] == "UNKNOWN_BLOCK"
+    assert behind.status_code == 503 and behind.headers["Retry-After"] and behind.json()["code"] == "INDEX_BEHIND"
+    assert behind.headers["content-type"] == "application/problem+json"
+    assert follower.waited == [(follower.current_block + 1, 5.0)]
+    assert reached.status_code == 200
+
+
+async def test_buyers_history_and_revenue_are_for_the_developer_and_the_admin(registry):
+    application, tokens, _ = registry
+    for who in ("bob", "admin"):  # bob developed weather-api
+        buyers = await get(application, tokens[who], "/v1/services/weather-api/buyers")
+        assert buyers.status_code == 200
+        assert buyers.json()["buyers"] == [{"user": "alice", "bought": 5, "used": 2, "remaining": 3, "paid": 15,
+                                            "updatedAt": "2025-03-01T12:00:02.25Z"}]
+    history = (await get(application, tokens["bob"], "/v1/services/weather-api/history", limit=2)).json()
+    assert [e["kind"] for e in history["items"]] == ["reward", "reduction"] and history["next"]
+    rest = (await get(application, tokens["bob"], "/v1/services/weather-api/history", cursor=history["next"])).json()
+    assert [e["kind"] for e in rest["items"]] == ["purchase"] and rest["next"] is None
+    revenue = (await get(application, tokens["bob"], "/v1/services/weather-api/revenue", bucket="month")).json()
+    assert revenue["total"] == 25 and revenue["buckets"] == [{"bucket": "2025-03", "amount": 25, "calls": 5}]
+    for path in ("buyers", "history", "revenue"):
+        forbidden = await get(application, tokens["alice"], f"/v1/services/weather-api/{path}")
+        assert forbidden.status_code == 403, path
+
+
+async def test_a_user_sees_only_its_own_rights_and_history(registry):
+    application, tokens, _ = registry
+    rights = (await get(application, tokens["alice"], "/v1/users/alice/rights")).json()
+    assert [(r["service"], r["remaining"]) for r in rights["rights"]] == [("weather-api", 3)]
+    history = (await get(application, tokens["alice"], "/v1/users/alice/history")).json()
+    assert {"purchase", "reward", "transfer", "mashup_created", "user_registered"} <= \
+        {e["kind"] for e in history["items"]}
+    assert (await get(application, tokens["admin"], "/v1/users/alice/history")).status_code == 200
+    for path in ("rights", "history", "suggestions"):
+        assert (await get(application, tokens["bob"], f"/v1/users/alice/{path}")).status_code == 403, path
+
+
+async def test_composition_proposes_the_best_services_or_names_the_constraint(registry):
+    application, tokens, _ = registry
+    async with client(application, tokens["alice"]) as http:
+        plan = await http.post("/v1/compositions", json={"workflow": ["weather"], "objective": "latency"})
+        infeasible = await http.post("/v1/compositions", json={"workflow": ["weather"],
+                                                               "constraints": {"maxCost": 1}})
+        unknown = await http.post("/v1/compositions", json={"workflow": ["weather"], "budget": 3})
+    assert plan.status_code == 200, plan.text
+    assert [s["name"] for s in plan.json()["services"]] == ["weather-api"]
+    assert plan.json()["qos"] == {"cost": 3, "latencyMs": 120, "availabilityBp": 9990}
+    assert infeasible.status_code == 422 and infeasible.json()["constraints"] == ["max_cost"]
+    assert infeasible.json()["violations"][0]["best"] == 3
+    assert unknown.status_code == 422
+
+
+async def test_analytics_cover_everything_for_the_admin_and_own_services_for_a_developer(registry):
+    application, tokens, _ = registry
+    every = (await get(application, tokens["admin"], "/v1/analytics", by="organization", metric="revenue")).json()
+    assert every["rows"] == [{"bucket": "2025-03-01", "key": "Org1MSP", "value": 25}]
+    mine = (await get(application, tokens["alice"], "/v1/analytics", by="service", metric="calls_bought")).json()
+    assert mine["rows"] == []  # alice developed only storm-map, which nobody bought
+    assert (await get(application, tokens["alice"], "/v1/analytics", by="organization")).status_code == 403
