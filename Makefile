@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TDSES  := $(BIN)/tdses
 
-.PHONY: run test tools venv down status clean test-go test-unit test-integration test-k8s-cluster cluster-tools bench-metering
+.PHONY: run test tools venv down status clean test-go test-unit test-integration test-k8s-cluster cluster-tools bench-metering bench-registry
 
 run: tools
 	$(TDSES) network up
@@ -60,6 +60,13 @@ bench-metering: venv
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python tests/benchmarks/metering.py --url http://127.0.0.1:7070 \
 		--admin-token-file .state/network/secrets/org1-gateway-admin-token --plot docs/metering.png
+
+# The registry index on a network of its own (started and deleted): search and single-service reads through REST at
+# concurrency 1/8/64, the index's lag under purchases, the issue's targets; e.g. BENCH_REGISTRY='--limit 300'.
+BENCH_REGISTRY ?=
+bench-registry: tools
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	$(BIN)/python tests/benchmarks/registry.py --plot docs/registry.png $(BENCH_REGISTRY)
 
 down: venv
 	$(TDSES) network down

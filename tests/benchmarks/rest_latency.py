@@ -26,8 +26,9 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
-def measure(label: str, request, count: int, concurrency: int, time_limit: float) -> None:
-    """Time `count` calls of request(i) (bounded by time_limit); 429s are counted apart, not timed."""
+def measure(label: str, request, count: int, concurrency: int, time_limit: float) -> dict | None:
+    """Time `count` calls of request(i) (bounded by time_limit); 429s are counted apart, not timed. Prints a line
+    and returns its figures (seconds, requests/s), or None when no request finished."""
     deadline = time.monotonic() + time_limit
     latencies: list[float] = []
     failures = limited = 0
@@ -52,10 +53,14 @@ def measure(label: str, request, count: int, concurrency: int, time_limit: float
     elapsed = time.perf_counter() - started
     if not latencies:
         print(f"{label}: no request finished within {time_limit:.0f}s")
-        return
-    print(f"{label:<9} n={len(latencies):<5} failures={failures:<3} p50={percentile(latencies, 50) * 1000:7.1f} ms  "
-          f"p99={percentile(latencies, 99) * 1000:7.1f} ms  mean={statistics.mean(latencies) * 1000:7.1f} ms  "
-          f"throughput={len(latencies) / elapsed:6.1f} req/s  (concurrency {concurrency}, rate-limited {limited})")
+        return None
+    figures = {"n": len(latencies), "failures": failures, "p50": percentile(latencies, 50),
+               "p99": percentile(latencies, 99), "throughput": len(latencies) / elapsed}
+    print(f"{label:<9} n={len(latencies):<5} failures={failures:<3} p50={figures['p50'] * 1000:7.1f} ms  "
+          f"p99={figures['p99'] * 1000:7.1f} ms  mean={statistics.mean(latencies) * 1000:7.1f} ms  "
+          f"throughput={figures['throughput']:6.1f} req/s  (concurrency {concurrency}, rate-limited {limited})",
+          flush=True)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
