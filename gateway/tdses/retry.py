@@ -99,6 +99,7 @@ class RetryPolicy:
     """
 
     attempts: int = 3
+    transactions: int | None = None  # the most transactions in all (a conflict's rerun is a new one); None: attempts
     initial_backoff: float = 0.1
     max_backoff: float = 2.0
     multiplier: float = 2.0
@@ -109,6 +110,8 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.attempts < 1:
             raise ValueError("attempts must be at least 1")
+        if self.transactions is not None and self.transactions < 1:
+            raise ValueError("transactions must be at least 1")
         if self.initial_backoff < 0 or self.max_backoff < 0:
             raise ValueError("backoff must not be negative")
 
@@ -181,7 +184,9 @@ class RetryPolicy:
                     step = Retry.NEW_TRANSACTION  # that ID holds an invalid transaction: the next one may run
                 else:
                     step = self.next_step(error)
-                if step is None or attempt == self.attempts:
+                if step is None or attempt == self.attempts or (
+                        step is Retry.NEW_TRANSACTION and self.transactions is not None
+                        and number >= self.transactions):
                     raise
                 if step in (Retry.ENDORSE_AGAIN, Retry.NEW_TRANSACTION):
                     number += step is Retry.NEW_TRANSACTION

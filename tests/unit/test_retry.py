@@ -222,6 +222,18 @@ async def test_other_validation_codes_are_never_retried(code, slept):
     assert contract.steps("endorse") == ["tx1"]
 
 
+async def test_transactions_bound_the_conflict_reruns_while_failed_endorsements_still_go_again(slept):
+    # The REST gateway's conflict_retries: one transaction means a conflict is reported, yet an endorsement that
+    # failed on the way (endorsers disagreeing) is endorsed again within the attempts.
+    contract = FakeContract(endorse=[EndorseError(grpc.StatusCode.ABORTED, "endorsers disagree")], status=[MVCC])
+    with pytest.raises(CommitError) as caught:
+        await submit(RetryPolicy(attempts=4, transactions=1), contract)
+    assert caught.value.code == MVCC
+    assert contract.calls == [("endorse", "tx1"), ("endorse", "tx2"), ("submit", "tx2"), ("status", "tx2")]
+    with pytest.raises(ValueError):
+        RetryPolicy(transactions=0)
+
+
 async def test_one_budget_bounds_every_attempt_whatever_failed(slept):
     contract = FakeContract(endorse=[EndorseError(grpc.StatusCode.UNAVAILABLE, "down")],
                             submit=[SubmitError(grpc.StatusCode.UNAVAILABLE, "down")],

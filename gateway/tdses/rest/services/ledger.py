@@ -29,6 +29,8 @@ from tdses.rest.problems import problem_from_fabric
 from tdses.rest.services.principal import Principal
 from tdses.retry import Committed, RetryPolicy
 
+ENDORSE_RETRIES = 3  # attempts beyond conflict_retries, for endorsements that failed on the way
+
 log = logging.getLogger("tdses.rest")
 
 
@@ -83,8 +85,11 @@ class Ledger:
             evaluate=settings.evaluate_timeout, endorse=settings.endorse_timeout,
             submit=settings.submit_timeout, commit_status=settings.commit_timeout,
         )
-        # Backoff of 0.5, 1, 2, 2 s: patient enough for peers that discovery finds a few seconds after a restart.
-        self.policy = RetryPolicy(attempts=settings.conflict_retries, initial_backoff=0.5, max_backoff=2.0,
+        # conflict_retries bounds the transactions (a read conflict's rerun is a new one); endorsements that failed
+        # on the way (peers unreachable, disagreeing, or not yet known after a restart) get ENDORSE_RETRIES more
+        # attempts on top. Backoff of 0.5, 1, 2, 2 s: patient enough for peers discovery finds after a restart.
+        self.policy = RetryPolicy(attempts=settings.conflict_retries + ENDORSE_RETRIES,
+                                  transactions=settings.conflict_retries, initial_backoff=0.5, max_backoff=2.0,
                                   endorse_again=too_few_peers, give_up=commit_not_seen_in_time)
         self.channel = settings.channel
         self.chaincode = settings.chaincode
