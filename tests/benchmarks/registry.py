@@ -2,7 +2,7 @@
 ledger under a steady purchase load (bounded in count and time; traffic to 127.0.0.1 only).
 
     .venv/bin/python tests/benchmarks/registry.py [--state-dir DIR] [--limit 1000] [--services 100000]
-        [--requests 2000] [--time-limit 20] [--users 64] [--lag-seconds 30] [--plot docs/registry.png]
+        [--requests 10000] [--time-limit 20] [--users 64] [--lag-seconds 30] [--plot docs/registry.png]
 
 Without --state-dir it starts the default topology on free ports in a temporary state directory and deletes it at
 the end; with --state-dir it uses that running network (and leaves it running). It imports the ProgrammableWeb
@@ -17,10 +17,11 @@ a second org1 gateway process serves that copy on a free port while following th
 checkpoint. The synthetic services are in the index only, never on the ledger: searches find them, the chaincode
 does not. With --services at or below what the ledger holds, the network's own gateway is measured as it is.
 
-Measured through REST, at concurrency 1, 8 and 64 (the load generator shares the cores with the network):
+Measured through REST by the Go load generator (tests/benchmarks/loadgen, closed loop), at concurrency 1, 8 and 64
+(it shares the cores with the network):
 - search, GET /v1/services with a query mix drawn deterministically from the index: keyword, keyword + category,
   category + price, keyword + price + QoS;
-- single-service reads, GET /v1/services/{name} of services on the ledger (served by the chaincode: one evaluate);
+- single-service reads, GET /v1/services/{name} of services on the ledger (served by the index);
 - the index's lag: blocks behind the ledger (org1 peer0's ledger_blockchain_height − 1 − the gateway's
   tdses_index_block gauge, the gauge read first) sampled every 100 ms during --lag-seconds of purchases.
 Then the issue's targets next to the figures, PASS or MISS. Progress on stderr.
@@ -44,6 +45,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 
@@ -58,8 +60,9 @@ from tdses.local import processes
 from tdses.local.network import Network, clean, init_state
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.benchmarks import loadgen  # noqa: E402
 from tests.benchmarks.query_scale import log, run_import, synthetic  # noqa: E402
-from tests.benchmarks.rest_latency import measure, percentile  # noqa: E402
+from tests.benchmarks.rest_latency import percentile  # noqa: E402
 from tests.support.ports import free_base_port, free_port  # noqa: E402
 
 CONCURRENCIES = (1, 8, 64)
@@ -176,24 +179,39 @@ def on_ledger(database: Path) -> list[str]:
                                          "AND tx_id NOT LIKE 'synthetic-%' ORDER BY name")]
 
 
-def create_users(url: str, admin_token: str, count: int, tag: str) -> list[httpx.Client]:
-    """Buyers created by the org admin: the gateway rate-limits each token, so the load is spread over them."""
+def create_users(url: str, admin_token: str, count: int, tag: str) -> list[str]:
+    """Buyers created by the org admin, their tokens: the gateway rate-limits each token, so the load is spread
+    over them."""
     admin = httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {admin_token}"})
-    limits = httpx.Limits(max_connections=max(CONCURRENCIES))
 
-    def one(i: int) -> httpx.Client:
+    def one(i: int) -> str:
         created = admin.post("/v1/users", json={"name": f"bench-reg-{tag}-{i}"})
         created.raise_for_status()
-        return httpx.Client(base_url=url, timeout=60, limits=limits,
-                            headers={"Authorization": f"Bearer {created.json()['token']}"})
+        return created.json()["token"]
 
     with ThreadPoolExecutor(8) as pool:
         return list(pool.map(one, range(count)))
 
 
-def measure_lag(network: Network, port: int, buyers: list[httpx.Client], names: list[str], seconds: float,
+def measure(label: str, url: str, requests: list[dict], concurrency: int, count: int, seconds: float) -> dict | None:
+    """The Go load generator at one concurrency: prints a line, returns the figures (rate-limited answers apart)."""
+    s = loadgen.run(url, requests, concurrency, count, seconds)
+    limited = s["statuses"].get("429", 0)
+    failed = s["requests"] - s["ok"] - limited
+    if not s["ok"]:
+        print(f"{label}: no request succeeded ({s['statuses']}, {s['failures']})")
+        return None
+    errors = {**{f"HTTP {k}": v for k, v in s["statuses"].items() if k >= "300"}, **s["failures"]}
+    print(f"{label:<9} n={s['ok']:<6} p50={s['p50'] * 1000:7.2f} ms  p99={s['p99'] * 1000:7.2f} ms  "
+          f"{s['throughput']:8.1f} req/s  errors: {errors or 'none'}")
+    return {"n": s["ok"], "failures": failed, "p50": s["p50"], "p99": s["p99"], "throughput": s["throughput"]}
+
+
+def measure_lag(network: Network, port: int, tokens: list[str], names: list[str], seconds: float,
                 concurrency: int, seed: int) -> tuple[list[int], Counter]:
     """Blocks the index is behind the ledger, sampled every 100 ms while buyers buy one call at a time."""
+    buyers = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60,
+                           headers={"Authorization": f"Bearer {token}"}) for token in tokens]
     rng = random.Random(seed)
     stop = time.monotonic() + seconds
     outcomes: Counter = Counter()
@@ -273,7 +291,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="the ProgrammableWeb files (default as the CLI)")
     parser.add_argument("--limit", type=int, default=1000, help="ProgrammableWeb APIs to import (0: all)")
     parser.add_argument("--services", type=int, default=100_000, help="services the index holds when measured")
-    parser.add_argument("--requests", type=int, default=2000, help="requests per measurement (at most)")
+    parser.add_argument("--requests", type=int, default=10000, help="requests per measurement (at most)")
     parser.add_argument("--time-limit", type=float, default=20.0, help="seconds per measurement (at most)")
     parser.add_argument("--users", type=int, default=64, help="buyers to spread the load over (rate limit)")
     parser.add_argument("--lag-seconds", type=float, default=30.0, help="purchase load while sampling the lag")
@@ -345,6 +363,10 @@ def main() -> None:
         mix = query_mix(database, args.requests, args.seed)
         names = on_ledger(database)
         read_order = [names[i] for i in random.Random(args.seed).choices(range(len(names)), k=args.requests)]
+        searches = [{"path": "/v1/services?" + urlencode(params), "token": buyers[i % args.users]}
+                    for i, params in enumerate(mix)]
+        single = [{"path": f"/v1/services/{name}", "token": buyers[i % args.users]}
+                  for i, name in enumerate(read_order)]
         print(mode)
         print(f"gateway {url}; {services:,} services in the index, {len(names):,} available on the ledger; "
               f"{args.users} buyers; at most {args.requests} requests or {args.time_limit:.0f} s per measurement")
@@ -352,13 +374,11 @@ def main() -> None:
               "(served by the index)")
         for c in CONCURRENCIES:
             log(f"search at concurrency {c}")
-            search[c] = measure(f"search c={c}", lambda i: buyers[i % args.users].get("/v1/services", params=mix[i]),
-                                args.requests, c, args.time_limit)
-        print("single-service reads: GET /v1/services/{name} (served by the chaincode: one evaluate on a peer)")
+            search[c] = measure(f"search c={c}", url, searches, c, args.requests, args.time_limit)
+        print("single-service reads: GET /v1/services/{name} (served by the index)")
         for c in CONCURRENCIES:
             log(f"reads at concurrency {c}")
-            reads[c] = measure(f"read c={c}", lambda i: buyers[i % args.users].get(f"/v1/services/{read_order[i]}"),
-                               args.requests, c, args.time_limit)
+            reads[c] = measure(f"read c={c}", url, single, c, args.requests, args.time_limit)
         if args.lag_seconds > 0:
             log(f"index lag: {args.lag_seconds:.0f} s of purchases at concurrency {args.purchase_concurrency}")
             lag, outcomes = measure_lag(network, port, buyers, names, args.lag_seconds, args.purchase_concurrency,

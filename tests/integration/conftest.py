@@ -103,6 +103,7 @@ def gateways(network, tmp_path_factory):
     """A REST gateway per organization, in-process, with stores of their own for each test module."""
     from tests.support.gateways import Gateways
 
-    started = Gateways(network, tmp_path_factory.mktemp("gateways")).start()
+    # A new index follows the channel from block 0: a read asking for a recent block may wait while it catches up.
+    started = Gateways(network, tmp_path_factory.mktemp("gateways"), index={"wait_seconds": 30}).start()
     yield started
     started.stop()

@@ -57,6 +57,12 @@ def registry(network, tmp_path_factory, live):
     started.stop()
 
 
+def committed(response) -> int:
+    """A write's block (X-Block-Number), once it succeeded."""
+    ok(response)
+    return int(response.headers["X-Block-Number"])
+
+
 def tokens(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
@@ -126,6 +132,40 @@ def test_unknown_parameters_are_refused_not_ignored(registry):
             response = http.get("/v1/services", params=params)
             assert response.status_code == 422 and response.json()["code"] == "UNKNOWN_PARAMETER", params
         assert http.get("/v1/services", params={"sort": "relevance"}).status_code == 422  # relevance needs q
+
+
+def test_a_service_read_is_served_by_the_index_and_follows_each_write_it_is_asked_for(registry):
+    gateways, tag = registry["gateways"], registry["tag"]
+    developer_token = gateways.register("org1", f"rs-card-dev-{tag}")
+    reader_token = gateways.register("org3", f"rs-card-reader-{tag}")
+    service = f"rs-card-{tag}"
+    with gateways.client("org1", developer_token) as dev, gateways.client("org3", reader_token) as reader:
+        ok(dev.post("/v1/services", json={"name": service, "category": "cards", "url": "https://c.example",
+                                          "price": 4}), 201)
+        assert ok(reader.get(f"/v1/services/{service}"))["name"] == service  # indexed, or read from the ledger
+        assert ok(reader.get(f"/v1/services/{service}"))["callsBought"] in (0, None)
+        for round_, (action, status) in enumerate([("publish", "available"), ("invalidate", "invalid"),
+                                                   ("publish", "available")]):
+            block = committed(dev.post(f"/v1/services/{service}/{action}"))
+            read = reader.get(f"/v1/services/{service}", headers={"X-Min-Block": str(block)})
+            assert ok(read)["status"] == status, f"round {round_}"
+            assert int(read.headers["X-Index-Block"]) >= block
+        buyer_token = gateways.register("org2", f"rs-card-buyer-{tag}")
+        with gateways.client("org2", buyer_token) as buyer:
+            for calls, total in ((3, 3), (2, 5)):
+                block = committed(buyer.post(f"/v1/services/{service}/rights", json={"calls": calls}))
+                card = ok(reader.get(f"/v1/services/{service}", params={"min_block": block}))
+                assert (card["callsBought"], card["price"], card["status"]) == (total, 4, "available")
+        block = committed(dev.patch(f"/v1/services/{service}", json={"price": 6}))
+        assert ok(reader.get(f"/v1/services/{service}", headers={"X-Min-Block": str(block)}))["price"] == 6
+        missing = reader.get(f"/v1/services/rs-nothing-{tag}")
+        assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND", missing.text
+        unknown = reader.get(f"/v1/services/{service}", params={"fields": "name"})
+        assert unknown.status_code == 422 and unknown.json()["code"] == "UNKNOWN_PARAMETER"
+        assert reader.get(f"/v1/services/{service}", headers={"X-Min-Block": "-1"}).status_code == 422
+    anonymous = gateways.client("org3", None)
+    with anonymous:
+        assert anonymous.get(f"/v1/services/{service}").status_code == 401
 
 
 def test_a_purchase_through_org2_is_in_the_buyers_list_on_org1_with_its_block(registry):

@@ -106,6 +106,7 @@ def test_org1_gateway_serves_reads_and_writes_with_its_first_peer_stopped(gatewa
         with gateways.client("org1", token) as user:
             assert user.get("/readyz").status_code == 200
             assert user.get(f"/v1/services/{service}").json()["name"] == service
+            assert user.get("/v1/users/me").json()["balance"] > 0  # a read of the ledger, from the other peer
             bought = user.post(f"/v1/services/{service}/rights", json={"calls": 1})
             assert bought.status_code == 200, bought.text
             tx = user.get(f"/v1/transactions/{bought.headers['x-transaction-id']}")

@@ -177,7 +177,9 @@ def test_a_write_through_one_gateway_is_read_at_once_through_the_others(gateways
             block = int(response.headers["X-Block-Number"])
             assert block > last_block
             last_block = block
-            assert ok(reader.get(f"/v1/services/{service}"))["status"] == expected, f"round {round_}"
+            read = reader.get(f"/v1/services/{service}", headers={"X-Min-Block": str(block)})
+            assert ok(read)["status"] == expected, f"round {round_}"
+            assert int(read.headers["X-Index-Block"]) >= block
 
 
 def test_a_purchase_with_max_price_is_refused_when_the_price_went_up(gateways):

@@ -32,7 +32,9 @@ def world(gateways):
                                                  "url": "https://v.example", "price": 2}).status_code == 201
         assert victim.post(f"/v1/services/{names['service']}/publish").status_code == 200
     with gateways.client("org2", tokens["buyer"]) as buyer:
-        assert buyer.post(f"/v1/services/{names['service']}/rights", json={"calls": 3}).status_code == 200
+        bought = buyer.post(f"/v1/services/{names['service']}/rights", json={"calls": 3})
+        assert bought.status_code == 200
+    names["block"] = bought.headers["X-Block-Number"]  # reads of the index ask for it (X-Min-Block)
     return names, tokens
 
 
@@ -73,7 +75,7 @@ def test_no_user_acts_for_another_on_any_mutating_endpoint(gateways, world, netw
             assert response.status_code == 403, (method, path, response.text)
             assert response.headers["content-type"] == PROBLEM
     with gateways.client("org1", tokens["victim"]) as victim:
-        service = victim.get(f"/v1/services/{names['service']}").json()
+        service = victim.get(f"/v1/services/{names['service']}", headers={"X-Min-Block": names["block"]}).json()
         assert (service["status"], service["price"]) == ("available", 2)
         assert victim.get("/v1/users/me").json()["status"] == "active"
     assert height(network) == before

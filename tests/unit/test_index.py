@@ -341,3 +341,23 @@ def test_reset_empties_the_index_and_a_rebuild_gives_the_same_rows(store):
     assert store.next_block() == 0 and store.users() == []
     apply_all(store)
     assert store.dump() == before
+
+
+def test_the_store_says_which_services_changed_since_a_generation_even_when_another_follower_applied_them(tmp_path):
+    one, other = IndexStore(tmp_path / "index.db"), IndexStore(tmp_path / "index.db")
+    try:
+        blocks = registry_blocks()
+        for b in blocks[:3]:  # up to weather-api's publication
+            assert one.apply(index_block(b, CC))
+            assert not other.apply(index_block(b, CC))  # applied already: nothing written twice
+        seen = other.generation
+        assert other.unchanged_since("weather-api", seen) and other.unchanged_since("storm-map", seen)
+        assert one.apply(index_block(blocks[3], CC))  # the mashup composes weather-api: only storm-map changes
+        assert not other.apply(index_block(blocks[3], CC))
+        assert other.unchanged_since("weather-api", seen) and not other.unchanged_since("storm-map", seen)
+        assert other.unchanged_since("storm-map", other.generation)
+        other.reset()
+        assert not other.unchanged_since("weather-api", seen)
+    finally:
+        one.close()
+        other.close()

@@ -17,7 +17,7 @@ from tdses.rest.middleware.ratelimit import RateLimiter
 from tdses.rest.problems import problem_from_fabric
 from tdses.rest.services.keystore import KeyBox, KeyBoxError
 from tdses.rest.services.tokens import matches, new_token, token_hash
-from tdses.rest.store import Store
+from tdses.rest.store import ACTIVE, Store, UserRecord
 
 
 def test_a_sealed_key_opens_only_for_its_owner_with_the_same_kek():
@@ -61,6 +61,34 @@ def test_the_token_bucket_allows_a_burst_then_the_rate(tmp_path):
     assert limiter.wait("b") == 0.0 and limiter.wait("b") == 0.0  # looking uses nothing
     other_replica = RateLimiter(rate=2, burst=3, store=Store(tmp_path / "gateway.db"), clock=lambda: now[0])
     assert other_replica.take("a") > 0  # one bucket for all the replicas of a store
+
+
+def test_a_busy_token_takes_its_bucket_in_leases_and_replicas_never_pass_more_than_the_bucket(tmp_path):
+    now = [1_000.0]
+    replicas = [RateLimiter(rate=50, burst=100, store=Store(tmp_path / "gateway.db"), clock=lambda: now[0])
+                for _ in range(2)]
+    assert replicas[0].lease == 10
+    passed = sum(replicas[i % 2].take_leased("t:busy") == 0.0 for i in range(300))
+    assert passed == 100  # the burst, shared: each replica spends whole leases, then the bucket's last tokens
+    assert replicas[0].take_leased("t:busy") > 0 and replicas[1].take_leased("t:busy") > 0
+    now[0] += 0.1  # five tokens refill: too few for a lease, taken one by one
+    assert [replicas[0].take_leased("t:busy") == 0.0 for _ in range(6)] == [True] * 5 + [False]
+    assert RateLimiter(rate=2, burst=3, store=Store(tmp_path / "other.db")).lease == 1  # small buckets: exact
+
+
+def test_a_token_is_remembered_briefly_and_forgotten_at_once_when_this_store_changes_it(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("tdses.rest.store.store.time.monotonic", lambda: clock[0])
+    here, replica = Store(tmp_path / "gateway.db", 1.0), Store(tmp_path / "gateway.db", 1.0)
+    here.add_user(UserRecord("carol", token_hash("t1"), b"cert", None, custodial=False, state=ACTIVE))
+    assert replica.user_by_token(token_hash("t1")).name == "carol"
+    here.set_token("carol", token_hash("t2"))
+    assert here.user_by_token(token_hash("t1")) is None  # the store that rotated it forgets at once
+    assert replica.user_by_token(token_hash("t1")).name == "carol"  # another replica, within its cache time
+    clock[0] += 1.5
+    assert replica.user_by_token(token_hash("t1")) is None
+    assert replica.user_by_token(token_hash("t2")).name == "carol"
+    assert Store(tmp_path / "gateway.db").user_by_token(token_hash("t2")).name == "carol"  # no cache: the row
 
 
 def endorse_error(message: str, code=grpc.StatusCode.ABORTED) -> EndorseError:

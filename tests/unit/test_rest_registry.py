@@ -7,7 +7,8 @@ import pytest
 
 from tdses.index.store import IndexStore
 from tdses.rest.api.routes.services import is_ledger_listing
-from tests.unit.test_index import apply_all, registry_blocks
+from tdses.index.blocks import index_block
+from tests.unit.test_index import CC, apply_all, block, endorser_tx, key, registry_blocks, service
 from tests.unit.test_rest_app import client, gateway  # noqa: F401 (the fixture)
 
 
@@ -155,3 +156,36 @@ async def test_analytics_cover_everything_for_the_admin_and_own_services_for_a_d
     mine = (await get(application, tokens["alice"], "/v1/analytics", by="service", metric="calls_bought")).json()
     assert mine["rows"] == []  # alice developed only storm-map, which nobody bought
     assert (await get(application, tokens["alice"], "/v1/analytics", by="organization")).status_code == 403
+
+
+async def test_a_service_is_read_from_the_index_and_its_kept_answer_follows_the_blocks_that_change_it(registry):
+    application, tokens, follower = registry
+    first = await get(application, tokens["alice"], "/v1/services/weather-api")
+    assert first.status_code == 200 and first.headers["X-Index-Block"] == str(follower.current_block)
+    assert (first.json()["status"], first.json()["price"], first.json()["callsBought"]) == ("available", 3, 0)
+    mashup = (await get(application, tokens["bob"], "/v1/services/storm-map")).json()
+    assert (mashup["components"], mashup["mashup"]) == (["weather-api"], True)
+    assert (await get(application, tokens["alice"], "/v1/services/weather-api")).json() == first.json()  # kept
+
+    number = follower.current_block + 1
+    follower.store.apply(index_block(block(number, [endorser_tx("tx-raise", [
+        (key("tdses.service", "weather-api"), service("weather-api", "bob", status="available", price=7)),
+        (key("tdses.tally~delta", "service", "weather-api", "tx-raise", "000001"), {"callsBought": 2}),
+    ])]), CC))
+    follower.current_block = number
+    changed = await get(application, tokens["alice"], "/v1/services/weather-api")
+    assert changed.headers["X-Index-Block"] == str(number)
+    assert (changed.json()["price"], changed.json()["callsBought"]) == (7, 2)
+    assert (await get(application, tokens["bob"], "/v1/services/storm-map")).json() == mashup  # untouched, kept
+
+    follower.store.reset()
+    assert (await get(application, tokens["alice"], "/v1/services/weather-api")).status_code != 200  # not kept
+
+
+async def test_a_service_read_asks_the_ledger_for_what_the_index_does_not_hold(registry):
+    application, tokens, _ = registry
+    unknown = await get(application, tokens["alice"], "/v1/services/not-indexed")
+    assert unknown.status_code == 503  # this gateway's peers do not exist: the ledger was asked
+    assert unknown.json()["code"] != "NOT_FOUND"
+    assert (await get(application, None, "/v1/services/weather-api")).status_code == 401
+    assert (await get(application, tokens["alice"], "/v1/services/weather-api", fields="name")).status_code == 422

@@ -23,6 +23,8 @@ from tdses.index.blocks import index_block
 from tdses.index.store import IndexStore
 
 log = logging.getLogger("tdses.index")
+LIVE_BLOCKS = 10  # an index at most this far behind the ledger is following it live, not catching up
+REFLECT_SECONDS = 2.0  # a write waits at most this long for its gateway's live index (a block takes milliseconds)
 
 
 class Follower:
@@ -38,6 +40,7 @@ class Follower:
         self.last_error = ""
         self.last_applied_at: float | None = None
         self._advanced = asyncio.Event()
+        self._stuck_at = -2  # the block the index stayed at while a write waited for it in vain
         self._task: asyncio.Task | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -64,6 +67,15 @@ class Follower:
             except TimeoutError:
                 return self.current_block >= block_number
         return True
+
+    async def reflect(self, block_number: int) -> None:
+        """Wait (at most REFLECT_SECONDS) until the index holds a block a write through this gateway committed
+        in, so that its writer reads it here at once — when the index is live. One catching up from far behind,
+        or stuck since such a wait ran out, does not hold writes: X-Min-Block is the way to read them then."""
+        if block_number - self.current_block > LIVE_BLOCKS or self.current_block == self._stuck_at:
+            return
+        if not await self.wait_for_block(block_number, REFLECT_SECONDS):
+            self._stuck_at = self.current_block
 
     def wait_for_block_from_thread(self, block_number: int, timeout: float) -> bool:
         """wait_for_block for code outside the follower's event loop (a worker thread, a test)."""

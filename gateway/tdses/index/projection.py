@@ -140,6 +140,18 @@ def _record(kind: str, actor: str, counterparty: str | None = None, **extra: str
     return handle
 
 
+def services_touched(block: IndexBlock) -> set[str]:
+    """The services whose row, components or tallies the block changes."""
+    names = set()
+    for tx in block.transactions:
+        for w in tx.writes:
+            if w.object_type == "tdses.service":
+                names.add(w.attributes[0])
+            elif w.object_type in ("tdses.tally", "tdses.tally~delta") and w.attributes[:1] == ("service",):
+                names.add(w.attributes[1])
+    return names
+
+
 WRITES: dict[str, Callable[[Projection, ChaincodeTransaction, StateWrite, Facts], None]] = {
     "tdses.user": _user,
     "tdses.service": _service,

@@ -19,10 +19,10 @@ from sqlalchemy import Engine, case, create_engine, delete, event, func, literal
 
 from tdses.index import schema
 from tdses.index.blocks import IndexBlock
-from tdses.index.projection import Projection
+from tdses.index.projection import Projection, services_touched
 from tdses.index.search import (
-    ANY_STATUS, ServicePage, ServiceQuery, build, decode_cursor, encode_cursor, fts_query, page_of,
-    usage_select,
+    ANY_STATUS, SERVICE_COLUMNS, ServicePage, ServiceQuery, build, decode_cursor, encode_cursor, fts_query,
+    page_of, usage_select,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -91,6 +91,10 @@ class IndexStore:
         self.dialect = self.engine.dialect.name
         self._writer = self.engine.execution_options(**{WRITER: True})
         migrate(self._writer)
+        # What changed when, for caches of services read from here (unchanged_since): a generation per block seen.
+        self.generation = 0
+        self._changed: dict[str, int] = {}
+        self._reset_at = 0
 
     def close(self) -> None:
         self.engine.dispose()
@@ -112,11 +116,23 @@ class IndexStore:
             moved = db.execute(update(schema.checkpoint)
                                .where(schema.checkpoint.c.id == 1, schema.checkpoint.c.next_block == block.number)
                                .values(next_block=block.number + 1))
-            if moved.rowcount != 1:
+            applied = moved.rowcount == 1
+            if applied:
+                Projection(db).apply_block(block)
+            else:
                 db.rollback()
-                return False
-            Projection(db).apply_block(block)
-        return True
+        self._note(services_touched(block))  # applied here or by another follower: the rows have changed
+        return applied
+
+    def _note(self, services: set[str]) -> None:
+        generation = self.generation + 1
+        for name in services:
+            self._changed[name] = generation
+        self.generation = generation  # last: a reader that saw the old generation treats these as changed
+
+    def unchanged_since(self, service: str, generation: int) -> bool:
+        """Whether nothing shown of the service changed after `generation` (read before reading the service)."""
+        return max(self._changed.get(service, -1), self._reset_at) <= generation
 
     def reset(self) -> None:
         """Empty every table; the next block to apply is 0."""
@@ -124,6 +140,8 @@ class IndexStore:
             for table in reversed(schema.DATA_TABLES):
                 db.execute(delete(table))
             db.execute(update(schema.checkpoint).values(next_block=0))
+        self._reset_at = self.generation + 1
+        self.generation += 1
 
     def dump(self) -> dict[str, list[tuple]]:
         """Every table's rows in key order: two indexes of the same blocks dump alike."""
@@ -146,6 +164,20 @@ class IndexStore:
         if not found:
             return None
         found[0]["components"] = self.components(name)
+        return found[0]
+
+    def service_card(self, name: str) -> dict[str, Any] | None:
+        """One service as a search lists it (its row, tallies and components), or None: one statement, two for
+        a mashup."""
+        s = schema.services
+        usage = usage_select([name]).subquery("usage")
+        found = self._all(select(*[s.c[c] for c in SERVICE_COLUMNS],
+                                 func.coalesce(usage.c.calls_bought, 0).label("calls_bought"),
+                                 func.coalesce(usage.c.compositions, 0).label("compositions"))
+                          .select_from(s.outerjoin(usage, usage.c.service == s.c.name)).where(s.c.name == name))
+        if not found:
+            return None
+        found[0]["components"] = self.components(name) if found[0]["mashup"] else []
         return found[0]
 
     def components(self, mashup: str) -> list[str]:

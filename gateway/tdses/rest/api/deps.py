@@ -16,7 +16,7 @@ from tdses.chaincode import Chaincode
 from tdses.index.store import IndexStore
 from tdses.rest.api.transact import Transacting
 from tdses.rest.problems import Problem
-from tdses.rest.services.auth import caller_of
+from tdses.rest.services.auth import Caller, caller_of
 from tdses.rest.services.context import Context
 from tdses.rest.services.principal import Principal
 
@@ -77,6 +77,20 @@ def current_user(principal: Annotated[Principal, Depends(current_principal)]) ->
     return principal
 
 
+def authenticated(
+    request: Request, context: ContextDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Caller:
+    """Who the token is, for a read that signs nothing (from the index): no key is opened."""
+    if credentials is None:
+        raise unauthorized("an Authorization: Bearer token is required")
+    caller = caller_of(request.scope, context.store, context.admin_token_hash, credentials.credentials)
+    if caller is None:
+        raise unauthorized("the token is unknown or revoked")
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(authenticated)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 UserDep = Annotated[Principal, Depends(current_user)]
 OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]

@@ -49,6 +49,7 @@ class MetricsMiddleware:
         self.app = app
         self.metrics = metrics
         self.route_of = route_of
+        self._templates: dict[int, str] = {}  # id(route) -> its template
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -65,6 +66,11 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, observe)
         finally:
-            route = self.route_of(scope["path"])
+            matched = scope.get("route")  # set by the router: a route's template is searched for once
+            route = self._templates.get(id(matched)) if matched is not None else None
+            if route is None:
+                route = self.route_of(scope["path"])
+                if matched is not None:  # routes live as long as the app: their ids stay theirs
+                    self._templates[id(matched)] = route
             self.metrics.requests.labels(scope["method"], route, str(status)).inc()
             self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)

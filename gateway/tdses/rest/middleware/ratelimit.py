@@ -4,8 +4,13 @@ gateway's store: replicas sharing a store share the limit.
 A request without a token, or whose token fails authentication (401), is charged to its client address:
 spraying random tokens does not get a fresh bucket each time.
 
+A token's requests take from its bucket a lease of several tokens at a time (a tenth of the burst, at most a fifth
+of a second's rate) and spend them here, so a busy token costs the store one write per lease, not per request. A
+leased token is gone from the shared bucket: the limit across replicas can only come out stricter, never looser.
+An address's standing (whether its failures used its budget) is read again at most once a second while it passes.
+
     limiter = RateLimiter(rate=50, burst=100, store=store)
-    wait = limiter.take("token-hash")  # 0.0 when allowed, else seconds until the next request may pass
+    wait = limiter.take_leased("t:token-hash")  # 0.0 when allowed, else seconds until the next request may pass
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from tdses.rest.services.tokens import token_hash
 from tdses.rest.store import Store
 
 FORGET_EVERY = 10_000  # takes between two sweeps of full buckets
+STANDING_SECONDS = 1.0  # how stale another replica's charges to an address may be seen
+LEASES_KEPT = 10_000  # keys with leased tokens remembered at most (forgetting one only wastes its tokens)
 
 
 class RateLimiter:
@@ -28,18 +35,45 @@ class RateLimiter:
         self.rate = rate
         self.burst = burst
         self.store = store
+        self.lease = max(1, min(burst // 10, int(rate / 5)))
         self._clock = clock
         self._takes = 0
+        self._leased: dict[str, int] = {}
+        self._passing: dict[str, float] = {}  # key -> until when wait() answers 0.0 without asking the store
 
     def wait(self, key: str) -> float:
-        """Seconds until the key may pass again, without using anything (0.0 when it may now)."""
-        return self.store.peek_rate(key, self.rate, self.burst, self._clock())
+        """Seconds until the key may pass again, without using anything (0.0 when it may now). A key found
+        passing is not asked again for STANDING_SECONDS, unless it is charged here meanwhile."""
+        now = self._clock()
+        if self._passing.get(key, 0.0) > now:
+            return 0.0
+        wait = self.store.peek_rate(key, self.rate, self.burst, now)
+        if wait == 0.0:
+            if len(self._passing) >= LEASES_KEPT:
+                self._passing.clear()
+            self._passing[key] = now + STANDING_SECONDS
+        return wait
 
     def take(self, key: str) -> float:
+        """0.0 when the key may pass (one token taken from its bucket), else the seconds until it may."""
+        self._passing.pop(key, None)
         self._takes += 1
         if self._takes % FORGET_EVERY == 0:
             self.store.forget_full_buckets(self.rate, self.burst, self._clock())
         return self.store.take_rate(key, self.rate, self.burst, self._clock())
+
+    def take_leased(self, key: str) -> float:
+        """take(), from a lease of tokens taken together: a token's requests."""
+        left = self._leased.get(key, 0)
+        if left > 0:
+            self._leased[key] = left - 1
+            return 0.0
+        if self.lease > 1 and not self.store.take_rate(key, self.rate, self.burst, self._clock(), self.lease):
+            if len(self._leased) >= LEASES_KEPT:
+                self._leased.clear()
+            self._leased[key] = self.lease - 1
+            return 0.0
+        return self.take(key)  # too few for a lease: the bucket's last tokens one by one
 
 
 class RateLimitMiddleware:
@@ -54,7 +88,7 @@ class RateLimitMiddleware:
             return await self.app(scope, receive, send)
         token = bearer(scope)
         address = "a:" + (scope.get("client") or ("?", 0))[0]
-        wait = self.limiter.take("t:" + token_hash(token)) if token else self.limiter.take(address)
+        wait = self.limiter.take_leased("t:" + token_hash(token)) if token else self.limiter.take(address)
         if token and not wait:
             wait = self.limiter.wait(address)  # an address whose failures used its budget
         if wait > 0:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tdses.index.follower import Follower
 
@@ -10,6 +10,7 @@ from tdses.rest.config import Settings
 from tdses.rest.middleware.metrics import Metrics
 from tdses.rest.problems import Problem
 from tdses.rest.services.ca import OrgCA
+from tdses.rest.services.cards import ServiceCards
 from tdses.rest.services.discovery import Discovery
 from tdses.rest.services.indexing import index_follower
 from tdses.rest.services.keystore import KeyBox
@@ -32,12 +33,13 @@ class Context:
     admin_token_hash: str
     index: Follower | None = None  # started by the app's lifespan
     discovery: Discovery | None = None  # composition and recommendations over the index
+    cards: ServiceCards = field(default_factory=ServiceCards)  # GET /v1/services/{name}'s answers, kept
 
     @classmethod
     def build(cls, settings: Settings) -> Context:
         admin = load_admin(settings.msp_id, settings.admin_msp_dir)
         ledger = Ledger(settings, admin)
-        store = Store(settings.store)
+        store = Store(settings.store, settings.token_cache_seconds)
         if store.url.startswith("sqlite"):
             store.release_unfinished_requests()  # one process per SQLite store: none of them is running
         ca = OrgCA(settings)
@@ -51,6 +53,8 @@ class Context:
                 pass  # removed on chain already; the certificate is useless without its key, which is now gone
 
         metrics = Metrics()
+        index = index_follower(settings, admin, metrics.registry)
+        ledger.index = index
         actions = {"activate_user": lambda name: store.set_state(name, ACTIVE), "forget_user": forget_user}
         return cls(
             settings=settings,
@@ -61,7 +65,7 @@ class Context:
             offline=OfflineSigning(ledger, store, settings.prepared_ttl_seconds, actions),
             metrics=metrics,
             admin_token_hash=token_hash(settings.admin_token()),
-            index=index_follower(settings, admin, metrics.registry),
+            index=index,
             discovery=Discovery(settings.index.compose_timeout_seconds, settings.index.compose_concurrency),
         )
 

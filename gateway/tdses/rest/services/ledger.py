@@ -23,6 +23,7 @@ from fabric_protos.common import common_pb2, ledger_pb2
 from fabric_protos.peer import transaction_pb2
 
 from tdses.chaincode import error_code
+from tdses.index.follower import Follower
 from tdses.rest.config import Settings
 from tdses.rest.middleware import idempotency
 from tdses.rest.problems import problem_from_fabric
@@ -98,6 +99,7 @@ class Ledger:
             [Endpoint(p.address, p.server_name, read_pem(p.tls_ca_file)) for p in settings.channel_peers],
             timeout=settings.consistency_timeout,
         ) if settings.channel_peers else None
+        self.index: Follower | None = None  # this gateway's registry index: a write waits for it too (reflect)
 
     def gateway(self, principal: Principal) -> aio.Gateway:
         return aio.Gateway(self.connection, principal.identity, principal.signer, timeouts=self.timeouts,
@@ -168,7 +170,10 @@ class Ledger:
 
     async def propagated(self, block_number: int) -> None:
         """Wait (bounded) until every peer of the channel has committed the block: whoever reads or endorses
-        next, through any organization, sees the write. Never raises: the transaction has committed."""
+        next, through any organization, sees the write; and until this gateway's index holds it, if it is live.
+        Never raises: the transaction has committed."""
+        if self.index is not None:
+            await self.index.reflect(block_number)
         if self.channel_peers is None:
             return
         try:

@@ -19,6 +19,7 @@ ACTIVE = "active"
 REMOVED = "removed"
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+TOKEN_CACHE_SIZE = 10_000  # users remembered by token at most
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,12 @@ def migrate(engine: Engine) -> None:
 
 
 class Store:
-    def __init__(self, location: str | os.PathLike[str]) -> None:
+    def __init__(self, location: str | os.PathLike[str], token_cache_seconds: float = 0.0) -> None:
         self.url = store_url(location)
+        # Who a token is, remembered for a moment: every request asks. Any change to a user through this store
+        # forgets them all; another replica's change is seen within token_cache_seconds.
+        self._token_cache_seconds = token_cache_seconds
+        self._by_token: dict[str, tuple[float, UserRecord]] = {}
         self._engine = _engine(self.url)
         self._postgresql = self._engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if self._postgresql else sqlite.insert
@@ -116,6 +121,7 @@ class Store:
 
     def add_user(self, user: UserRecord) -> None:
         """Insert a user; raises sqlalchemy.exc.IntegrityError if the name is taken here."""
+        self._by_token.clear()
         with self._engine.begin() as db:
             db.execute(users.insert().values(
                 name=user.name, token_hash=user.token_hash, certificate=user.certificate,
@@ -126,7 +132,18 @@ class Store:
         return self._one(users.c.name == name)
 
     def user_by_token(self, token_hash: str) -> UserRecord | None:
-        return self._one(users.c.token_hash == token_hash)
+        if self._token_cache_seconds <= 0:
+            return self._one(users.c.token_hash == token_hash)
+        now = time.monotonic()
+        cached = self._by_token.get(token_hash)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        user = self._one(users.c.token_hash == token_hash)
+        if user is not None:  # an unknown token is not remembered: nobody fills the cache by guessing
+            if len(self._by_token) >= TOKEN_CACHE_SIZE:
+                self._by_token.clear()
+            self._by_token[token_hash] = (now + self._token_cache_seconds, user)
+        return user
 
     def set_state(self, name: str, state: str) -> None:
         self._update(name, state=state)
@@ -139,10 +156,12 @@ class Store:
         self._update(name, sealed_key=None, token_hash=token_hash, state=REMOVED)
 
     def delete_user(self, name: str) -> None:
+        self._by_token.clear()
         with self._engine.begin() as db:
             db.execute(delete(users).where(users.c.name == name))
 
     def _update(self, name: str, **values) -> None:
+        self._by_token.clear()
         with self._engine.begin() as db:
             db.execute(update(users).where(users.c.name == name).values(**values))
 
@@ -241,9 +260,9 @@ class Store:
 
     # --- rate-limit buckets ---------------------------------------------------------------------------
 
-    def take_rate(self, key: str, rate: float, burst: int, now: float) -> float:
-        """Refill key's bucket to now and take a token if there is one: 0.0 when the request passes, else the
-        seconds until one would. One statement, so replicas sharing the store share the bucket."""
+    def take_rate(self, key: str, rate: float, burst: int, now: float, count: int = 1) -> float:
+        """Refill key's bucket to now and take `count` tokens if it holds them: 0.0 when taken, else the seconds
+        until they would be (nothing taken). One statement, so replicas sharing the store share the bucket."""
         b = rate_buckets.c
         grown = b.tokens + (now - b.updated) * rate
         refilled = case((grown > burst, float(burst)), else_=grown)
@@ -252,15 +271,15 @@ class Store:
                 db.execute(text("SET LOCAL synchronous_commit = off"))
             row = db.execute(
                 self._insert(rate_buckets)
-                .values(key=key, tokens=float(burst - 1), updated=now, passed=True)
+                .values(key=key, tokens=float(burst - count), updated=now, passed=True)
                 .on_conflict_do_update(index_elements=["key"], set_={
-                    "tokens": case((refilled >= 1, refilled - 1), else_=refilled),
+                    "tokens": case((refilled >= count, refilled - count), else_=refilled),
                     "updated": case((b.updated > now, b.updated), else_=now),  # another replica's clock ahead
-                    "passed": refilled >= 1,
+                    "passed": refilled >= count,
                 })
                 .returning(b.tokens, b.passed)
             ).one()
-        return 0.0 if row.passed else (1 - row.tokens) / rate
+        return 0.0 if row.passed else (count - row.tokens) / rate
 
     def peek_rate(self, key: str, rate: float, burst: int, now: float) -> float:
         """Seconds until key's bucket lets a request pass (0.0: now), without taking or writing anything."""

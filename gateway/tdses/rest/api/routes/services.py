@@ -6,16 +6,20 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from tdses.chaincode import ServiceStatus
+from tdses.chaincode import Chaincode, ServiceStatus
 from tdses.index.search import ANY_STATUS, BadCursor, ServiceQuery
-from tdses.rest.api.deps import ChaincodeDep, ContextDep, UserChaincodeDep, indexed, off_loop, reject_unknown_query
-from tdses.rest.api.transact import TRANSACTION_RESPONSES
+from tdses.rest.api.deps import (
+    INDEX_BLOCK_HEADER, CallerDep, ChaincodeDep, ContextDep, UserChaincodeDep, indexed, off_loop,
+    reject_unknown_query,
+)
+from tdses.rest.api.transact import TRANSACTION_RESPONSES, Transacting
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import (
     DEFAULT_PAGE_SIZE, MAX_AVAILABILITY_BP, MAX_LATENCY_MS, MAX_PAGE_SIZE, MAX_PRICE, NAME_PATTERN,
 )
 from tdses.rest.models.requests import MashupCreate, ServiceCreate, ServicePatch, ServerAuthorization
 from tdses.rest.problems import Problem
+from tdses.rest.services.cards import listing
 
 router = APIRouter(tags=["services"])
 
@@ -100,18 +104,8 @@ async def list_services(
         raise Problem(422, "INVALID_CURSOR", str(exc)) from None
     except ValueError as exc:
         raise Problem(422, "INVALID_ARGUMENT", str(exc)) from None
-    items = [indexed_service(row, components.get(row["name"], [])) for row in page.items]
+    items = [listing(row, components.get(row["name"], [])) for row in page.items]
     return {"items": items, "next": page.next, "nextCursor": page.next}
-
-
-def indexed_service(row: dict, components: list[str]) -> dict:
-    """An index row in the chaincode's shape, with the service's tallies."""
-    return {"name": row["name"], "developer": row["developer"], "category": row["category"],
-            "description": row["description"], "url": row["url"], "price": row["price"],
-            "qos": {"latencyMs": row["latency_ms"], "availabilityBp": row["availability_bp"]},
-            "status": row["status"], "requireVouchers": row["require_vouchers"], "mashup": row["mashup"],
-            "components": components, "createdAt": row["created_at"], "updatedAt": row["updated_at"],
-            "callsBought": int(row["calls_bought"]), "compositions": int(row["compositions"])}
 
 
 async def ledger_listing(chaincode, developer, status, start, end, page_size, cursor, limit) -> dict:
@@ -133,10 +127,26 @@ async def ledger_listing(chaincode, developer, status, start, end, page_size, cu
     return {"items": page.get("records") or [], "next": bookmark, "nextCursor": bookmark}
 
 
-@router.get("/services/{name}", response_model=out.Service)
-async def get_service(name: ServiceName, chaincode: ChaincodeDep) -> dict:
-    """One service or mashup."""
-    return await chaincode.query_service(name)
+@router.get("/services/{name}", response_model=out.ServiceListing, dependencies=[Depends(reject_unknown_query)])
+async def get_service(
+    name: ServiceName,
+    _: CallerDep,  # authenticates the caller, before anything waits for the index
+    context: ContextDep,
+    response: Response,
+    x_min_block: Annotated[int | None, Header(ge=0)] = None,
+    min_block: Annotated[int | None, Query(ge=0, description="read-your-writes: see X-Min-Block")] = None,
+) -> dict | Response:
+    """One service or mashup with its tallies, from the index (X-Index-Block says which block; send a write's
+    X-Block-Number as X-Min-Block to read it through any gateway). One the index does not hold yet — or every one,
+    on a gateway without an index — is read from the ledger."""
+    if context.index is not None:
+        store = await indexed(context, response, x_min_block, min_block)
+        body = context.cards.get(store, name)  # kept, or a primary-key read: quicker here than in a worker thread
+        if body is not None:
+            return Response(body, media_type="application/json",
+                            headers={INDEX_BLOCK_HEADER: response.headers[INDEX_BLOCK_HEADER]})
+    return await Chaincode(Transacting(context, context.ledger.admin, response)).query_service(name)
+
 
 
 @router.patch("/services/{name}", response_model=out.Service, responses=TRANSACTION_RESPONSES)

@@ -1,0 +1,3 @@
+module tdses/loadgen
+
+go 1.24
