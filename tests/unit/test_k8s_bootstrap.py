@@ -38,7 +38,7 @@ if args[:3] == ["lifecycle", "chaincode", "queryinstalled"]:
 elif args[:3] == ["lifecycle", "chaincode", "checkcommitreadiness"]:
     print(json.dumps({{"approvals": {{os.environ.get("CORE_PEER_LOCALMSPID", ""): True}}}}, indent=1))
 elif args[:2] == ["chaincode", "query"]:
-    sys.exit("Error: endorsement failure during query. response: status:500 message:\\"INVALID_STATE: not initialized\\"")
+    sys.exit("Error: endorsement failure during query. response: status:500 message:\\"INVALID_STATE: not init\\"")
 elif args[:2] == ["chaincode", "invoke"] and os.environ.get("FAKE_INIT_ANSWER"):
     sys.exit(os.environ["FAKE_INIT_ANSWER"])
 """
@@ -163,3 +163,11 @@ def test_deploy_with_a_registry_does_not_warn_and_qualifies_our_images(state_dir
               for c in o["spec"]["template"]["spec"]["containers"]}
     ours = {i for i in images if "tdses-" in i}
     assert ours and all(i.startswith("registry.example/tdses/") for i in ours)
+
+
+def test_the_orderer_namespace_runs_none_of_our_images_so_needs_no_registry(state_dir, tmp_path, capsys):
+    args = parse("deploy", "orderer", "--variant", "raft", "--dry-run", "--state-dir", str(state_dir),
+                 "--out", str(tmp_path / "out"))
+    assert cli.run(args) == 0
+    assert "WARNING" not in capsys.readouterr().err
+    assert render.registry_warning(kube_topology(), None, ["orderer", "org3"]) is not None

@@ -97,7 +97,7 @@ def _render(args: argparse.Namespace) -> int:
     topology = _topology(args)
     overlays = render.render(topology, State(args.state_dir), args.out, args.variant, args.targets or None,
                              args.registry)
-    warning = render.registry_warning(topology, args.registry)
+    warning = render.registry_warning(topology, args.registry, args.targets or None)
     if warning:
         print(warning, file=sys.stderr)
     for name, path in overlays.items():

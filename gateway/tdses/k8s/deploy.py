@@ -52,7 +52,7 @@ def make_plan(topology: Topology, state: State, target: str, variant: str, out: 
     validate.validate(objects)
     objects.sort(key=lambda o: APPLY_ORDER.index(o["kind"]) if o["kind"] in APPLY_ORDER else len(APPLY_ORDER))
     org = topology.orderer_org if target == render.ORDERER else topology.org(target)
-    warning = render.registry_warning(topology, registry)
+    warning = render.registry_warning(topology, registry, [target])
     return Plan(target, variant, overlay, namespace(org), objects, bootstrap_steps(topology, target, variant),
                 [warning] if warning else [])
 
@@ -66,7 +66,8 @@ def bootstrap_steps(topology: Topology, target: str, variant: str) -> list[str]:
             first = (f"orderers start from the system channel genesis block; then one organization creates "
                      f"channel {topology.channel} (join-channel.sh --create)")
         return [first, "in each organization, once it is deployed: join-channel.sh, then deploy-chaincode.sh",
-                f"once every organization approved, one of them: deploy-chaincode.sh --commit, which {COMMIT_AND_INIT}"]
+                f"once every organization installed and approved, one of them: deploy-chaincode.sh --commit, "
+                f"which {COMMIT_AND_INIT}"]
     ns = namespace(topology.org(target))
     first = target == topology.orgs[0].name
     steps = []
@@ -75,7 +76,7 @@ def bootstrap_steps(topology: Topology, target: str, variant: str) -> list[str]:
     else:
         steps.append(f"kubectl -n {ns} exec deploy/cli -- join-channel.sh")
     steps.append(f"kubectl -n {ns} exec deploy/cli -- deploy-chaincode.sh")
-    steps.append(f"once every organization approved, one of them: "
+    steps.append(f"once every organization installed and approved, one of them: "
                  f"kubectl -n {ns} exec deploy/cli -- deploy-chaincode.sh --commit  # {COMMIT_AND_INIT}")
     return steps
 

@@ -181,9 +181,10 @@ def _ours(image: str) -> bool:
     return image.startswith("tdses-")
 
 
-def registry_warning(topology: Topology, registry: str | None) -> str | None:
-    """Without a registry, a cluster pulls our images from Docker Hub, which has none of them: say so loudly."""
-    if registry:
+def registry_warning(topology: Topology, registry: str | None, chosen: list[str] | None = None) -> str | None:
+    """Without a registry, a cluster pulls our images from Docker Hub, which has none of them: say so loudly
+    when an organization, which runs them, is among the targets (default: all)."""
+    if registry or all(target == ORDERER for target in chosen or targets(topology)):
         return None
     ours = " and ".join(f"{image}:{tag}" for image, tag in image_tags(topology).items() if _ours(image))
     return (f"WARNING: no --registry: images {ours} name no registry, so the cluster pulls them from Docker Hub, "
