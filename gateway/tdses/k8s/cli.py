@@ -123,8 +123,6 @@ def _deploy(args: argparse.Namespace, cluster: Cluster | None = None) -> int:
     waiting = deploy.wait_ready(plan, cluster, args.timeout)
     if waiting:
         print(f"not ready after {args.timeout:.0f}s:", *waiting, sep="\n  ", file=sys.stderr)
-        for warning in plan.warnings:
-            print(warning, file=sys.stderr)
         return 3
     print(f"{plan.overlay} is ready in namespace {plan.namespace}; next:", *plan.bootstrap, sep="\n  ")
     return 0
