@@ -11,7 +11,7 @@ import yaml
 from tdses.fabric import gateways, nodes, toolchain
 from tdses.fabric.state import State
 from tdses.fabric.topology import load
-from tdses.k8s import config_files, credentials, layout, render, validate
+from tdses.k8s import config_files, credentials, kustomize, layout, render, validate
 from tdses.k8s.errors import KubernetesError
 from tdses.k8s.layout import KubernetesLayout
 from test_k8s_support import (ADMIN_TOKEN, REGISTRAR_SECRET, container, env, fake_state, kube_topology,  # noqa: F401
@@ -183,3 +183,38 @@ def test_credentials_check_lists_what_is_missing(tmp_path):
     (state.channel_dir / f"{topology.channel}.tx").unlink()
     assert credentials.missing(topology, state, "kafka") == [str(state.channel_dir / f"{topology.channel}.tx")]
     assert credentials.missing(topology, state, "raft") == []
+
+
+@pytest.mark.parametrize("variant", render.VARIANTS)
+def test_a_rendered_tree_holds_only_its_variants_overlays_and_every_one_builds(rendered, variant):
+    tree = rendered.overlays[(variant, "org1")].parent
+    expected = {name for (v, name) in rendered.overlays if v == variant}
+    assert {p.name for p in tree.iterdir()} == expected
+    assert f"orderer-{variant}" in expected and len(expected) == len(render.targets(rendered.topology))
+    for name in sorted(expected):
+        assert rendered.objects(variant, name), name
+
+
+def test_rendering_one_target_over_a_tree_leaves_nothing_that_cannot_build(tmp_path):
+    topology = kube_topology()
+    state = fake_state(tmp_path / "state", topology)
+    render.render(topology, state, tmp_path / "out", "raft")
+    overlays = render.render(topology, state, tmp_path / "out", "kafka", ["org2"])
+    assert {p.name for p in (tmp_path / "out" / "overlays").iterdir()} == {"org2"}
+    assert {p.name for p in (tmp_path / "out" / "generated").iterdir()} == {"org2"}
+    assert validate.schema_errors(kustomize.build(overlays["org2"])) == []
+
+
+def test_the_gateway_store_needs_no_shared_volume(rendered):
+    """ReadWriteMany is rare on clusters: the replicated gateway shares a PostgreSQL store on one ReadWriteOnce
+    volume instead."""
+    objects = rendered.org_objects("org1")
+    claims = [c for o in of_kind(objects, "StatefulSet") for c in o["spec"].get("volumeClaimTemplates", [])]
+    claims += [o for o in of_kind(objects, "PersistentVolumeClaim")]
+    assert claims and all(c["spec"]["accessModes"] == ["ReadWriteOnce"] for c in claims)
+    gateway = named(objects, "Deployment", "gateway")
+    assert gateway["spec"]["replicas"] > 1
+    assert all("persistentVolumeClaim" not in v for v in pod_spec(gateway)["volumes"])
+    assert named(objects, "StatefulSet", "gateway-store")["spec"]["replicas"] == 1
+    gateway_yaml = next(o for o in of_kind(objects, "ConfigMap") if "gateway.yaml" in o.get("data", {}))
+    assert yaml.safe_load(gateway_yaml["data"]["gateway.yaml"])["store"].startswith("postgresql")

@@ -2,7 +2,8 @@
 checked against the Go source by tests/unit/test_chaincode_vocabulary.py), how to read its refusals
 (error_code), and its functions as typed calls over any Invoker (calls.py)."""
 
-from tdses.chaincode.calls import Argument, Chaincode, Invoker, argument
+from tdses.chaincode.calls import Argument, Chaincode, Invoker, argument, peer_cli_call
 from tdses.chaincode.vocabulary import Code, Fn, ServiceStatus, UserStatus, error_code
 
-__all__ = ["Argument", "Chaincode", "Code", "Fn", "Invoker", "ServiceStatus", "UserStatus", "argument", "error_code"]
+__all__ = ["Argument", "Chaincode", "Code", "Fn", "Invoker", "ServiceStatus", "UserStatus", "argument", "error_code",
+           "peer_cli_call"]

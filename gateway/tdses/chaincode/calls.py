@@ -50,6 +50,11 @@ def argument(value: Argument) -> str:
     raise TypeError(f"no chaincode argument for a {type(value).__name__}")
 
 
+def peer_cli_call(function: Fn, *args: Argument) -> str:
+    """The peer CLI's `-c` for one call (`peer chaincode invoke|query -c …`), its arguments encoded as above."""
+    return json.dumps({"Args": [function.value, *map(argument, args)]})
+
+
 class Chaincode:
     """The contract's functions, one method each. Reads are evaluated, writes submitted through the invoker; a
     write passes its keyword options (e.g. the REST gateway's after_commit=) on to Invoker.submit."""

@@ -94,8 +94,12 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
-    overlays = render.render(_topology(args), State(args.state_dir), args.out, args.variant, args.targets or None,
+    topology = _topology(args)
+    overlays = render.render(topology, State(args.state_dir), args.out, args.variant, args.targets or None,
                              args.registry)
+    warning = render.registry_warning(topology, args.registry, args.targets or None)
+    if warning:
+        print(warning, file=sys.stderr)
     for name, path in overlays.items():
         print(f"{name}: kustomize build {path}")
     return 0
@@ -104,6 +108,8 @@ def _render(args: argparse.Namespace) -> int:
 def _deploy(args: argparse.Namespace, cluster: Cluster | None = None) -> int:
     out = args.out or args.state_dir / "rendered"
     plan = deploy.make_plan(_topology(args), State(args.state_dir), args.target, args.variant, out, args.registry)
+    for warning in plan.warnings:
+        print(warning, file=sys.stderr)
     if args.dry_run:
         print("\n".join(plan.lines()))
         return 0

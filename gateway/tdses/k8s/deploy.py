@@ -22,6 +22,8 @@ from tdses.k8s.placement import namespace
 APPLY_ORDER = ["Namespace", "ConfigMap", "Secret", "PersistentVolumeClaim", "Service", "NetworkPolicy",
                "PodDisruptionBudget", "StatefulSet", "Deployment", "Job"]
 WORKLOADS_WITH_PODS = ("StatefulSet", "Deployment", "Job")
+COMMIT_AND_INIT = ("commits the chaincode definition, then calls Init with the SToken genesis of "
+                   "network-config/stoken.yaml (idempotent: an initialized chaincode is left as it is)")
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Plan:
     namespace: str
     objects: list[dict]
     bootstrap: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
         out = [f"deploy {self.overlay} into namespace {self.namespace} ({len(self.objects)} objects, "
@@ -49,16 +52,22 @@ def make_plan(topology: Topology, state: State, target: str, variant: str, out: 
     validate.validate(objects)
     objects.sort(key=lambda o: APPLY_ORDER.index(o["kind"]) if o["kind"] in APPLY_ORDER else len(APPLY_ORDER))
     org = topology.orderer_org if target == render.ORDERER else topology.org(target)
-    return Plan(target, variant, overlay, namespace(org), objects, bootstrap_steps(topology, target, variant))
+    warning = render.registry_warning(topology, registry, [target])
+    return Plan(target, variant, overlay, namespace(org), objects, bootstrap_steps(topology, target, variant),
+                [warning] if warning else [])
 
 
 def bootstrap_steps(topology: Topology, target: str, variant: str) -> list[str]:
     if target == render.ORDERER:
         if variant == "raft":
-            return [f"the Job join-channel joins every orderer to channel {topology.channel} (osnadmin); "
-                    f"watch it: kubectl -n {namespace(topology.orderer_org)} logs job/join-channel -f"]
-        return [f"orderers start from the system channel genesis block; then one organization creates "
-                f"channel {topology.channel} (join-channel.sh --create)"]
+            first = (f"the Job join-channel joins every orderer to channel {topology.channel} (osnadmin); "
+                     f"watch it: kubectl -n {namespace(topology.orderer_org)} logs job/join-channel -f")
+        else:
+            first = (f"orderers start from the system channel genesis block; then one organization creates "
+                     f"channel {topology.channel} (join-channel.sh --create)")
+        return [first, "in each organization, once it is deployed: join-channel.sh, then deploy-chaincode.sh",
+                f"once every organization installed and approved, one of them: deploy-chaincode.sh --commit, "
+                f"which {COMMIT_AND_INIT}"]
     ns = namespace(topology.org(target))
     first = target == topology.orgs[0].name
     steps = []
@@ -67,8 +76,8 @@ def bootstrap_steps(topology: Topology, target: str, variant: str) -> list[str]:
     else:
         steps.append(f"kubectl -n {ns} exec deploy/cli -- join-channel.sh")
     steps.append(f"kubectl -n {ns} exec deploy/cli -- deploy-chaincode.sh")
-    steps.append(f"once every organization approved, one of them: "
-                 f"kubectl -n {ns} exec deploy/cli -- deploy-chaincode.sh --commit")
+    steps.append(f"once every organization installed and approved, one of them: "
+                 f"kubectl -n {ns} exec deploy/cli -- deploy-chaincode.sh --commit  # {COMMIT_AND_INIT}")
     return steps
 
 

@@ -1,7 +1,8 @@
 """Render: the static kustomize tree (k8s/) plus one generated component per overlay, ready for `kustomize build`.
 
-    <out>/base, <out>/components, <out>/overlays   copied from k8s/
-    <out>/generated/<overlay>/                      made here from network-config/ and the state directory
+    <out>/base, <out>/components   copied from k8s/
+    <out>/overlays/<overlay>/       copied from k8s/, only the overlays rendered (each of them builds)
+    <out>/generated/<overlay>/      made here from network-config/ and the state directory
 
 An overlay is an organization (org1, org2, …) or the orderer namespace with its consensus
 (orderer-kafka, orderer-raft). The output holds private keys: keep it private.
@@ -26,7 +27,7 @@ from tdses.k8s.workloads import CHAINCODE_PACKAGE, label
 from tdses.paths import REPO_ROOT
 
 K8S_DIR = REPO_ROOT / "k8s"
-STATIC = ("base", "components", "overlays")
+SHARED = ("base", "components")
 VARIANTS = ("kafka", "raft")
 ORDERER = "orderer"
 
@@ -55,15 +56,16 @@ def render(topology: Topology, state: State, out: Path, variant: str, only: list
 
     out.mkdir(parents=True, exist_ok=True)
     out.chmod(0o700)
-    for part in STATIC:
+    # Only the overlays rendered now, each with its generated component: whatever is left in out builds.
+    for part in (*SHARED, "overlays", "generated"):
         shutil.rmtree(out / part, ignore_errors=True)
+    for part in SHARED:
         shutil.copytree(source / part, out / part)
     overlays = {}
     for target in chosen:
         name = overlay_name(target, variant)
-        generated = out / "generated" / name
-        shutil.rmtree(generated, ignore_errors=True)
-        component = Component(generated)
+        shutil.copytree(source / "overlays" / name, out / "overlays" / name)
+        component = Component(out / "generated" / name)
         if target == ORDERER:
             _orderer_namespace(component, out, topology, state, variant)
         else:
@@ -174,6 +176,22 @@ def image_tags(topology: Topology) -> dict[str, str]:
     }
 
 
+def _ours(image: str) -> bool:
+    """Our images (k8s/images): built by the operator and pushed to a registry of their choice."""
+    return image.startswith("tdses-")
+
+
+def registry_warning(topology: Topology, registry: str | None, chosen: list[str] | None = None) -> str | None:
+    """Without a registry, a cluster pulls our images from Docker Hub, which has none of them: say so loudly
+    when an organization, which runs them, is among the targets (default: all)."""
+    if registry or all(target == ORDERER for target in chosen or targets(topology)):
+        return None
+    ours = " and ".join(f"{image}:{tag}" for image, tag in image_tags(topology).items() if _ours(image))
+    return (f"WARNING: no --registry: images {ours} name no registry, so the cluster pulls them from Docker Hub, "
+            f"which has neither and the pods will not start. Build and push them (k8s/README.md, Prerequisites) "
+            f"and pass --registry REGISTRY, unless every node already holds them.")
+
+
 def _images(c: Component, topology: Topology, registry: str | None) -> None:
     for image, tag in image_tags(topology).items():
-        c.image(image, tag, registry if image.startswith("tdses-") else None)
+        c.image(image, tag, registry if _ours(image) else None)

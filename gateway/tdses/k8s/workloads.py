@@ -6,7 +6,8 @@ pod's layout; the CLI and the orderers' join Job get the values their bootstrap 
 
 from __future__ import annotations
 
-from tdses.fabric import nodes, packaging
+from tdses.chaincode import Fn, peer_cli_call
+from tdses.fabric import nodes, packaging, stoken
 from tdses.fabric.topology import Node, Org, Topology
 from tdses.k8s import kafka
 from tdses.k8s.layout import ADMIN, BINARIES, CHANNEL, KubernetesLayout
@@ -96,6 +97,7 @@ def cli_env(org: Org, topology: Topology, variant: str, package_id: str) -> dict
         "TDSES_CHAINCODE_PACKAGE": str(CHANNEL / CHAINCODE_PACKAGE),
         "TDSES_PACKAGE_ID": package_id,
         "TDSES_ENDORSERS": " ".join(f"{o.peers[0].address}={POD.tls_root(o)}" for o in topology.orgs),
+        "TDSES_STOKEN_INIT": peer_cli_call(Fn.INIT, stoken.init_config(topology)),
     }
     if variant == "kafka":
         env["TDSES_CHANNEL_TX"] = str(CHANNEL / f"{topology.channel}.tx")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tdses.chaincode import Argument, Fn, argument
+from tdses.chaincode import Fn, peer_cli_call
+from tdses.fabric import stoken
 from tdses.fabric.errors import NetworkError
 from tdses.fabric.packaging import SEQUENCE
 from tdses.fabric.topology import Org
@@ -62,30 +63,24 @@ def _endorsers(admin: Admin) -> list[str]:
     return args
 
 
-def chaincode_call(function: Fn, *args: Argument) -> str:
-    """The peer CLI's -c: the arguments as tdses.chaincode encodes them (the CLI runs synchronously, so the typed
-    calls' async Chaincode is not used here)."""
-    return json.dumps({"Args": [function.value, *map(argument, args)]})
-
-
 def initialized(admin: Admin) -> bool:
     t = admin.topology
     try:
         admin.peer(t.peers[0], "chaincode", "query", "-C", t.channel, "-n", t.chaincode_name,
-                   "-c", chaincode_call(Fn.TOKEN_INFO))
+                   "-c", peer_cli_call(Fn.TOKEN_INFO))
     except NetworkError:
         return False
     return True
 
 
-def initialize(admin: Admin, genesis: dict) -> None:
-    """Call the chaincode's set-once Init as the first organization's admin (a maintaining organization)."""
+def initialize(admin: Admin) -> None:
+    """Call the chaincode's set-once Init with the SToken genesis (network-config/stoken.yaml) as the first
+    organization's admin (a maintaining organization)."""
     if initialized(admin):
         return
     t = admin.topology
-    args = {**genesis, "maintainers": [org.msp_id for org in t.orgs]}
     admin.peer(t.peers[0], "chaincode", "invoke", *admin.orderer_tls_args(), "-C", t.channel, "-n",
-               t.chaincode_name, *_endorsers(admin), "-c", chaincode_call(Fn.INIT, args),
+               t.chaincode_name, *_endorsers(admin), "-c", peer_cli_call(Fn.INIT, stoken.init_config(t)),
                "--waitForEvent")
 
 

@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from fabric_gateway import Endpoint
 from jinja2 import Environment, StrictUndefined
 
@@ -189,7 +188,7 @@ class Network:
             self.state.write_manifest(manifest)
         if not manifest.get("chaincode_initialized"):
             _say(out, "initializing the SToken supply (network-config/stoken.yaml)")
-            lifecycle.initialize(admin, yaml.safe_load((NETWORK_CONFIG / "stoken.yaml").read_text()))
+            lifecycle.initialize(admin)
             manifest["chaincode_initialized"] = True
             self.state.write_manifest(manifest)
         self.start_kind("gateway", todo, binaries, package_ids, out)

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Install this organization's chaincode package on its peers and approve the definition; run in the CLI pod:
 #   kubectl -n tdses-<org> exec deploy/cli -- deploy-chaincode.sh [--commit]
-# --commit (once, by one organization, after a majority approved): commit the definition, endorsed by
-# one peer of every organization. The TDSES_* variables are rendered by `tdses k8s render`. Idempotent.
+# --commit (once, by one organization, after every organization installed and approved): commit the
+# definition, endorsed by one peer of every organization, then call the chaincode's Init with the SToken
+# genesis (network-config/stoken.yaml, rendered into TDSES_STOKEN_INIT). The TDSES_* variables are rendered
+# by `tdses k8s render`. Idempotent: what is done already is skipped.
 set -eu
 orderer="-o $TDSES_ORDERER --tls --cafile $TDSES_ORDERER_TLS_ROOT"
 definition="--channelID $TDSES_CHANNEL --name $TDSES_CHAINCODE_NAME --version $TDSES_CHAINCODE_VERSION --sequence $TDSES_CHAINCODE_SEQUENCE"
@@ -30,4 +32,16 @@ if [ "${1:-}" = --commit ]; then
     # shellcheck disable=SC2086
     peer lifecycle chaincode querycommitted --channelID "$TDSES_CHANNEL" --name "$TDSES_CHAINCODE_NAME" 2>/dev/null \
         || peer lifecycle chaincode commit $orderer $definition $endorsers --waitForEvent
+
+    # Init is set-once: a second one is refused with ALREADY_EXISTS, which means it is done.
+    # shellcheck disable=SC2086
+    if answer=$(peer chaincode invoke $orderer -C "$TDSES_CHANNEL" -n "$TDSES_CHAINCODE_NAME" $endorsers \
+            -c "$TDSES_STOKEN_INIT" --waitForEvent 2>&1); then
+        echo "initialized the SToken supply"
+    else
+        case $answer in
+            *ALREADY_EXISTS:*) echo "the SToken supply is initialized already" ;;
+            *) echo "$answer" >&2; exit 1 ;;
+        esac
+    fi
 fi
