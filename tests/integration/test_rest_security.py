@@ -222,7 +222,8 @@ def test_names_with_control_characters_are_refused_when_creating_users(gateways,
 
 
 def test_the_rate_limit_answers_429_with_retry_after(network, tmp_path):
-    gw = Gateways(network, tmp_path, orgs=("org1",), rate_limit_per_second=1, rate_limit_burst=3).start()
+    # A bucket that refills once in 100 s: however slow the machine, nothing refills during the test.
+    gw = Gateways(network, tmp_path, orgs=("org1",), rate_limit_per_second=0.01, rate_limit_burst=3).start()
     try:
         with gw.client("org1", "some-token") as http:
             statuses = [http.get("/v1/token").status_code for _ in range(5)]

@@ -54,8 +54,11 @@ class GatewayServer:
 
     def __init__(self, application: FastAPI, port: int | None = None) -> None:
         self.port = port or free_port()
-        config = uvicorn.Config(application, host="127.0.0.1", port=self.port, log_level="warning",
-                                access_log=False, lifespan="on", loop="asyncio")  # as tdses gateway serve
+        context = getattr(application.state, "context", None)  # a gateway's; another app (an upstream) has none
+        options = context.settings.server_options() if context is not None else {"loop": "asyncio",
+                                                                                  "access_log": False}
+        config = uvicorn.Config(application, log_level="warning", lifespan="on",  # as tdses gateway serve
+                                **{**options, "host": "127.0.0.1", "port": self.port})
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -175,9 +175,7 @@ def _serve(a: argparse.Namespace) -> int:
     except (ConfigError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    # loop="asyncio": grpc.aio runs on asyncio's own event loop, not on uvloop.
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", access_log=False,
-                loop="asyncio", proxy_headers=False, server_header=False)
+    uvicorn.run(application, log_level="info", **settings.server_options())
     return EXIT_OK
 
 

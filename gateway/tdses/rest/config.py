@@ -10,6 +10,7 @@ import base64
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
@@ -74,6 +75,9 @@ class Settings(BaseSettings):
     submit_timeout: float = Field(default=10.0, gt=0)
     commit_timeout: float = Field(default=30.0, gt=0)
     conflict_retries: int = Field(default=5, ge=1, le=10)
+    # An idle keep-alive connection is closed after this long: longer than clients keep theirs idle in a pool
+    # (httpx 5 s, Go 90 s), so a client never reuses one the server is closing ("server disconnected").
+    keep_alive_seconds: float = Field(default=120.0, gt=0, le=3600)
     prepared_ttl_seconds: float = Field(default=300.0, gt=0)
     idempotency_ttl_seconds: float = Field(default=24 * 3600.0, gt=0)
 
@@ -94,6 +98,12 @@ class Settings(BaseSettings):
         """How long a request may hold its Idempotency-Key: its longest run, with every conflict retry."""
         one_attempt = self.endorse_timeout + self.submit_timeout + self.commit_timeout + self.consistency_timeout
         return one_attempt * self.conflict_retries + 10.0
+
+    def server_options(self) -> dict[str, Any]:
+        """How uvicorn serves the gateway (tdses gateway serve, and the tests' in-process gateways)."""
+        # loop="asyncio": grpc.aio runs on asyncio's own event loop, not on uvloop.
+        return {"host": self.host, "port": self.port, "loop": "asyncio", "access_log": False, "proxy_headers": False,
+                "server_header": False, "timeout_keep_alive": self.keep_alive_seconds}
 
     @property
     def host(self) -> str:

@@ -23,7 +23,7 @@ from tdses.rest.services.principal import Principal
 bearer_scheme = HTTPBearer(auto_error=False, description="a user's API token, or the organization admin's token")
 
 
-def get_context(request: Request) -> Context:
+async def get_context(request: Request) -> Context:
     return request.app.state.context
 
 
@@ -53,7 +53,7 @@ def owner_of(context: Context, scope: Scope, token: str) -> str | None:
     return None if caller is None else caller.name
 
 
-def optional_principal(
+async def optional_principal(
     request: Request, context: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Principal | None:
@@ -65,19 +65,19 @@ def optional_principal(
     return principal
 
 
-def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
     if principal is None:
         raise unauthorized("an Authorization: Bearer token is required")
     return principal
 
 
-def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if principal.is_admin:
         raise Problem(403, "FORBIDDEN", "the organization admin is not a user: use a user's token")
     return principal
 
 
-def authenticated(
+async def authenticated(
     request: Request, context: ContextDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
 ) -> Caller:
@@ -96,12 +96,12 @@ UserDep = Annotated[Principal, Depends(current_user)]
 OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
 
 
-def caller_chaincode(context: ContextDep, principal: PrincipalDep, response: Response) -> Chaincode:
+async def caller_chaincode(context: ContextDep, principal: PrincipalDep, response: Response) -> Chaincode:
     """The chaincode as the caller: its reads answer at once, its writes go through transact()."""
     return Chaincode(Transacting(context, principal, response))
 
 
-def user_chaincode(context: ContextDep, principal: UserDep, response: Response) -> Chaincode:
+async def user_chaincode(context: ContextDep, principal: UserDep, response: Response) -> Chaincode:
     """The chaincode as the caller, who must be a user: the organization admin gets 403."""
     return Chaincode(Transacting(context, principal, response))
 
@@ -129,7 +129,7 @@ def query_names(dependant: Dependant) -> set[str]:
     return names
 
 
-def reject_unknown_query(request: Request) -> None:
+async def reject_unknown_query(request: Request) -> None:
     """422 for a query parameter the route does not know: a misspelt filter must not return an unfiltered page."""
     route = request.scope.get("route")
     if route is None:

@@ -4,8 +4,8 @@ gateway's store: replicas sharing a store share the limit.
 A request without a token, or whose token fails authentication (401), is charged to its client address:
 spraying random tokens does not get a fresh bucket each time.
 
-A token's requests take from its bucket a lease of several tokens at a time (a tenth of the burst, at most a fifth
-of a second's rate) and spend them here, so a busy token costs the store one write per lease, not per request. A
+A token's requests take from its bucket a lease of several tokens at a time (a quarter of the burst, at most half
+a second's rate) and spend them here, so a busy token costs the store one write per lease, not per request. A
 leased token is gone from the shared bucket: the limit across replicas can only come out stricter, never looser.
 An address's standing (whether its failures used its budget) is read again at most once a second while it passes.
 
@@ -35,7 +35,7 @@ class RateLimiter:
         self.rate = rate
         self.burst = burst
         self.store = store
-        self.lease = max(1, min(burst // 10, int(rate / 5)))
+        self.lease = max(1, min(burst // 4, int(rate / 2)))
         self._clock = clock
         self._takes = 0
         self._leased: dict[str, int] = {}
