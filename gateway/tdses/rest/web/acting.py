@@ -49,7 +49,7 @@ async def index_at(context: Context, block: int | None) -> IndexStore:
 
 
 def integer(form, field: str, *, required: bool = True) -> int | None:
-    text = str(form.get(field, "")).strip()
+    text = str(form.get(field) or "").strip()
     if not text and not required:
         return None
     try:
