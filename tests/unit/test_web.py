@@ -119,3 +119,19 @@ async def test_sign_in_goes_only_to_this_sites_pages(gateway):
         answer = await http.post("/signin", data={"csrf": csrf_of(form.text), "name": "alice",
                                                   "password": PASSWORD, "next": "//evil.example/"})
         assert answer.headers["location"] == "/"
+
+
+async def test_bad_form_input_is_a_422_page_before_any_transaction(gateway):
+    application, _ = gateway
+    application.state.context.store.set_password("alice", hash_password(PASSWORD))
+    async with client(application) as http:
+        await sign_in(http)
+        csrf = csrf_of((await http.get("/account")).text)
+        for path, form in (("/new/service", {"name": "svc", "category": "c", "url": "https://s.example",
+                                             "price": "three"}),
+                           ("/new/service", {"name": "-bad", "category": "c", "url": "https://s.example",
+                                             "price": "3"}),
+                           ("/services/svc/buy", {"calls": "0", "maxPrice": "1"})):
+            answer = await http.post(path, data={"csrf": csrf, **form})
+            assert answer.status_code == 422 and 'role="alert"' in answer.text, (path, form)
+        assert (await http.get("/services/svc/buy?calls=-1")).status_code == 422
