@@ -6,6 +6,7 @@ serious violations; the main ones are photographed into docs/web-*.png."""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from pathlib import Path
@@ -13,7 +14,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from tdses.cli import main
 from tests.support.browser import chromium, serious_violations
+from tests.support.gateways import secret_file
 
 pytestmark = pytest.mark.integration
 
@@ -60,11 +63,14 @@ class Person:
     def text(self, selector: str) -> str:
         return self.page.inner_text(selector).strip()
 
-    def sign_up(self, gateways) -> None:
-        with gateways.client(self.org, gateways.admin_token(self.org)) as admin:
-            invitation = admin.post("/v1/invitations")
-        assert invitation.status_code == 201, invitation.text
-        self.go(invitation.json()["path"])
+    def sign_up(self, gateways, link: str | None = None) -> None:
+        """Through an invitation: the admin's link, or one made now through the API."""
+        if link is None:
+            with gateways.client(self.org, gateways.admin_token(self.org)) as admin:
+                invitation = admin.post("/v1/invitations")
+            assert invitation.status_code == 201, invitation.text
+            link = self.base + invitation.json()["path"]
+        self.go(link)
         self.page.get_by_label("Name", exact=True).fill(self.name)
         self.page.get_by_label("Password", exact=True).fill(PASSWORD)
         self.page.get_by_label("Password again").fill(PASSWORD)
@@ -101,7 +107,8 @@ def people(browser, gateways):
         person.close()
 
 
-def test_publish_find_buy_and_compose_through_three_organizations_sites(people, gateways):
+def test_publish_find_buy_and_compose_through_three_organizations_sites(people, gateways, tmp_path, monkeypatch,
+                                                                       capsys):
     tag, cast = people
     dev, buyer, composer = cast["dev"], cast["buyer"], cast["composer"]
     service, mashup, keyword = f"forecast-{tag}", f"trip-{tag}", f"hailstorm{tag}"
@@ -147,7 +154,10 @@ def test_publish_find_buy_and_compose_through_three_organizations_sites(people, 
     buyer.go(f"/rights?block={bought}")
     assert service in buyer.text("main")
 
-    composer.sign_up(gateways)
+    monkeypatch.setenv("TDSES_CONFIG_DIR", str(tmp_path / "config"))
+    admin_token = secret_file(tmp_path / "admin-token", gateways.admin_token("org3"))
+    assert main(["user", "invite", "--url", composer.base, "--token-file", str(admin_token), "--json"]) == 0
+    composer.sign_up(gateways, json.loads(capsys.readouterr().out)["link"])  # the admin's command line made it
     composer.go(f"/?block={bought}")
     composer.go(f"/new/mashup?q={keyword}")
     composer.page.get_by_label(re.compile(f"^{service} ")).check()

@@ -111,7 +111,7 @@ def print_endpoints(endpoints: dict) -> None:
           f"state in {endpoints['state_dir']}")
     _print_table(endpoints["nodes"])
     for name, org in endpoints["orgs"].items():
-        print(f"{name} ({org['msp_id']}): web {org['web_url']} (invite people: POST /v1/invitations); "
+        print(f"{name} ({org['msp_id']}): web {org['web_url']} (sign-up links: tdses user invite); "
               f"REST gateway {org['gateway_url']} (admin token in "
               f"{org['gateway_admin_token_file']}); peers {', '.join(org['peers'])}; CA {org['ca_url']} "
               f"({org['ca_name']}); TLS root {org['tls_ca']}")

@@ -31,9 +31,12 @@ async def my_services(request: Request, context: ContextDep, visitor: VisitorDep
     me = await acting.chaincode.query_user(visitor.name)
     store = await index_at(context, block)
     mine = await off_loop(store.find_services, ServiceQuery(developer=visitor.name, status=ANY_STATUS, limit=100))
-    buyers = {row["name"]: await off_loop(store.buyers, row["name"]) for row in mine.items}
-    return page(request, "me.html", visitor=visitor, me=me, services=mine.items, buyers=buyers,
-                notice=NOTICES.get(done or ""))
+    names = [row["name"] for row in mine.items]
+    buyers = {name: await off_loop(store.buyers, name) for name in names}
+    servers = {name: await off_loop(store.servers, name) for name in names}
+    revenue = {name: sum(r["amount"] for r in await off_loop(store.revenue, name, "month")) for name in names}
+    return page(request, "me.html", visitor=visitor, me=me, services=mine.items, buyers=buyers, servers=servers,
+                revenue=revenue, notice=NOTICES.get(done or ""))
 
 
 @router.post("/services/{name}/publish")
