@@ -71,8 +71,8 @@ async def service_page(request: Request, name: ServiceName, context: ContextDep,
     live = found.available.__contains__
     related = [r.name for r in found.composed.related(name, 5, live)] + \
         [r.name for r in found.bought.related(name, 5, live)]
-    return page(request, "service.html", visitor=visitor, service=service, rights=rights, notice=NOTICES.get(done or ""),
-                calls_bought=int(counts.get("calls_bought") or 0), compositions=int(counts.get("compositions") or 0),
+    return page(request, "service.html", visitor=visitor, service=service, rights=rights,
+                notice=NOTICES.get(done or ""), calls_bought=int(counts.get("calls_bought") or 0), compositions=int(counts.get("compositions") or 0),
                 related=list(dict.fromkeys(related)), gateway=str(request.base_url).rstrip("/"))
 
 

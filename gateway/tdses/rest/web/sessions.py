@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -81,11 +82,13 @@ def signed_in(request: Request, context: ContextDep) -> Visitor:
 VisitorDep = Annotated[Visitor, Depends(signed_in)]
 
 
-def form_token(context: Context, request: Request, response: Response) -> str:
-    """The double-submit token for a form shown before signing in (the cookie's, or a new one)."""
+def with_form_token(context: Context, request: Request, render: Callable[[str], Response]) -> Response:
+    """A page with a form shown before signing in: rendered with the double-submit token, which its cookie keeps
+    (the browser's, or a new one)."""
     token = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
+    response = render(token)
     set_cookie(context, request, response, FORM_COOKIE, token, None)
-    return token
+    return response
 
 
 def forged(presented: object, expected: str | None) -> Problem | None:

@@ -16,7 +16,7 @@ from tdses.rest.services.tokens import token_hash
 from tdses.rest.store import ACTIVE
 from tdses.rest.web.render import PageRoute, page, see_other
 from tdses.rest.web.sessions import (
-    VisitorDep, check_anonymous_form, check_form, end_session, form_token, start_session,
+    VisitorDep, check_anonymous_form, check_form, end_session, start_session, with_form_token,
 )
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -32,13 +32,8 @@ def local_target(target: object) -> str:
 
 
 def _form_page(request: Request, context, template: str, status_code: int = 200, **values) -> Response:
-    response = Response()
-    token = form_token(context, request, response)
-    shown = page(request, template, status_code=status_code, form_csrf=token, visitor=None, **values)
-    for header, value in response.raw_headers:
-        if header == b"set-cookie":
-            shown.raw_headers.append((header, value))
-    return shown
+    return with_form_token(context, request, lambda token: page(
+        request, template, status_code=status_code, form_csrf=token, visitor=None, **values))
 
 
 @router.get("/signin")
