@@ -72,6 +72,16 @@ async def test_sign_in_needs_the_right_password_and_the_forms_token(gateway):
         assert "alice" in (await http.get("/account")).text
 
 
+async def test_pages_load_only_the_sites_own_files_and_are_never_framed(gateway):
+    application, _ = gateway
+    async with client(application) as http:
+        page = await http.get("/signin")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "form-action 'self'" in policy
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
+    assert "<script>" not in page.text and " style=" not in page.text  # nothing inline for the policy to refuse
+
+
 async def test_a_form_without_the_sessions_token_is_refused(gateway):
     application, tokens = gateway
     application.state.context.store.set_password("alice", hash_password(PASSWORD))
