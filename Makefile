@@ -8,12 +8,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TDSES  := $(BIN)/tdses
 
-.PHONY: run test tools venv down status clean test-go test-unit test-integration test-k8s-cluster cluster-tools bench-metering bench-registry
+.PHONY: run test tools venv down status clean test-go test-unit test-integration test-k8s-cluster cluster-tools browser-tools bench-metering bench-registry
 
 run: tools
 	$(TDSES) network up
 
-test: tools cluster-tools test-go
+test: tools cluster-tools browser-tools test-go
 	$(BIN)/python -m pytest -ra
 
 # A number of executions, not a duration: a wall-clock -fuzztime can end the run while a worker is still busy,
@@ -46,6 +46,15 @@ tools: venv
 # scheduler, kwok), built the same way: minutes the first time, nothing afterwards.
 cluster-tools: venv
 	$(TDSES) k8s cluster install
+
+# The web pages' browser tests: Debian's Chromium (Playwright drives it; its own browser download is not used) and
+# axe-core from npm, cached by version (tests/support/browser.py reads the same pins from here).
+AXE_VERSION := 4.10.3
+CACHE_DIR   ?= $(or $(TDSES_CACHE_DIR),$(HOME)/.cache/tdses)
+browser-tools:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@test -f $(CACHE_DIR)/axe-core-$(AXE_VERSION)/node_modules/axe-core/axe.min.js || \
+		npm install --silent --no-audit --no-fund --prefix $(CACHE_DIR)/axe-core-$(AXE_VERSION) axe-core@$(AXE_VERSION)
 
 venv: $(VENV)/.installed
 

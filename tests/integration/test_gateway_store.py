@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import base64
@@ -67,6 +68,31 @@ def test_one_claim_wins_among_many_processes_and_a_dead_ones_claim_is_taken_over
     assert stores[3].claim_idempotency_key("alice", "k", "fp", 60, lease=expired).status == 200
     for store in stores:
         store.close()
+
+
+def test_web_sign_in_state_passwords_sessions_and_one_use_invitations(location):
+    stores = [Store(location) for _ in range(4)]  # replicas of one gateway
+    store = stores[0]
+    store.set_password("alice", "hash-1")
+    store.set_password("alice", "hash-2")
+    assert stores[1].password_hash("alice") == "hash-2" and store.password_hash("bob") is None
+    store.add_session("s1", "alice", "csrf-1", time.time() + 60)
+    store.add_session("s2", "alice", "csrf-2", time.time() + 60)
+    assert stores[2].session("s1").csrf == "csrf-1"
+    store.delete_session("s1")
+    assert stores[2].session("s1") is None and stores[2].session("s2").name == "alice"
+    store.expire_sessions("alice")
+    assert stores[3].session("s2") is None
+    store.add_invitation("i1", time.time() + 60)
+    with ThreadPoolExecutor(8) as pool:
+        taken = list(pool.map(lambda i: stores[i % 4].use_invitation("i1", f"user{i}"), range(8)))
+    assert taken.count(True) == 1 and not store.invitation_open("i1")
+    store.return_invitation("i1")  # that sign-up failed
+    assert stores[1].invitation_open("i1")
+    store.add_invitation("old", time.time() - 1)
+    assert not store.use_invitation("old", "late")
+    for replica in stores:
+        replica.close()
 
 
 def test_migrations_build_exactly_the_tables_the_queries_use(location):

@@ -18,6 +18,11 @@ FORBIDDEN = {
     "tdses.local": ["tdses.k8s", "tdses.rest", "tdses.ecosystem", "tdses.metering"],
     "tdses.k8s": ["tdses.local", "tdses.rest", "tdses.ecosystem", "tdses.metering"],
     "tdses.rest": ["tdses.k8s", "tdses.ecosystem", "tdses.local"],
+    # The API does not depend on its web pages; the pages reach the chain only through the chaincode facade over the
+    # API's own invoker (no second path: no Fabric client, no ledger or signing service of their own).
+    "tdses.rest.api": ["tdses.rest.web", "tdses.k8s", "tdses.ecosystem", "tdses.local"],
+    "tdses.rest.web": ["fabric_gateway", "fabric_ca", "tdses.rest.services.ledger", "tdses.rest.services.signing",
+                       "tdses.rest.services.invokers", "tdses.k8s", "tdses.ecosystem", "tdses.local"],
     # The registry index is fed by blocks and read by the gateway; only its command line reads a gateway's settings.
     "tdses.index": ["tdses.k8s", "tdses.ecosystem", "tdses.local", "tdses.metering"],
     # Service servers need no Fabric client: they ask their organization's gateway, over HTTP.

@@ -92,6 +92,7 @@ def describe(network: Network) -> dict:
             "admin_msp": str(s.admin_msp(org)),
             "chaincode_server": org.chaincode.address if org.chaincode else None,
             "gateway_url": f"http://{org.gateway.address}" if org.gateway else None,
+            "web_url": f"http://{org.gateway.address}/" if org.gateway else None,  # the gateway serves the pages
             "gateway_admin_token_file": str(gateways.admin_token_file(s, org)) if org.gateway else None,
         }
     return {
@@ -110,7 +111,8 @@ def print_endpoints(endpoints: dict) -> None:
           f"state in {endpoints['state_dir']}")
     _print_table(endpoints["nodes"])
     for name, org in endpoints["orgs"].items():
-        print(f"{name} ({org['msp_id']}): REST gateway {org['gateway_url']} (admin token in "
+        print(f"{name} ({org['msp_id']}): web {org['web_url']} (sign-up links: tdses user invite); "
+              f"REST gateway {org['gateway_url']} (admin token in "
               f"{org['gateway_admin_token_file']}); peers {', '.join(org['peers'])}; CA {org['ca_url']} "
               f"({org['ca_name']}); TLS root {org['tls_ca']}")
     print("logs: tdses network logs NODE   status: tdses network status   stop: tdses network down")

@@ -67,6 +67,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             (("name",), {"nargs": "?"}))
     command(user, "reset-token", "as the organization admin: a new token for a user who lost theirs", _user_reset,
             (("name",), {}))
+    command(user, "invite", "as the organization admin: a sign-up link for the web pages, usable once", _user_invite)
 
     service = sub.add_parser("service", aliases=["services"], help="services").add_subparsers(dest="action",
                                                                                              required=True)
@@ -315,6 +316,12 @@ def _user_rotate(s: Session, a) -> Any:
 def _user_reset(s: Session, a) -> Any:
     reset = s.call("POST", f"/v1/users/{a.name}/token")
     return {"user": a.name, "token": reset["token"], "note": "give it to the user; their old token no longer works"}
+
+
+def _user_invite(s: Session, a) -> Any:
+    invitation = s.call("POST", "/v1/invitations")
+    return {"link": s.url.rstrip("/") + invitation["path"], "expiresAt": invitation["expiresAt"],
+            "note": "give it to one person: it works once"}
 
 
 def _service_register(s: Session, a) -> Any:

@@ -42,6 +42,17 @@ class CASettings(BaseModel):
     registrar_secret_file: Path
 
 
+class WebSettings(BaseModel):
+    """The organization's web pages (tdses.rest.web): sign-in sessions and invitations."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_ttl_seconds: float = Field(default=8 * 3600.0, gt=0)
+    invitation_ttl_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # Behind a TLS proxy: cookies only over HTTPS (they are Secure anyway when the request itself is HTTPS).
+    secure_cookies: bool = False
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
@@ -60,6 +71,7 @@ class Settings(BaseSettings):
     key_encryption_key_file: Path
     store: str  # a SQLite file's path, or a database URL (postgresql+psycopg://…) for replicas sharing one store
     index: IndexSettings = IndexSettings()  # the registry index, fed by the channel's blocks (tdses.index)
+    web: WebSettings = WebSettings()
 
     # Limits and timeouts: defaults suit the local network.
     rate_limit_per_second: float = Field(default=50.0, gt=0)

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from tdses.rest import web
 from tdses.rest.api.deps import owner_of
 from tdses.rest.api.main import api_router
 from tdses.rest.api.routes import ops
@@ -43,10 +44,11 @@ def app(settings: Settings) -> FastAPI:
         await context.close()
 
     application = FastAPI(title=f"T-DSES gateway ({settings.org})", version="1.0.0", description=DESCRIPTION,
-                          lifespan=lifespan)
+                          lifespan=lifespan, docs_url=None, redoc_url=None)  # /docs: tdses.rest.web, offline
     application.state.context = context
     application.include_router(api_router)
     application.include_router(ops.router)
+    web.install(application)
     install_error_handlers(application)
 
     application.add_middleware(IdempotencyMiddleware, store=context.store, ttl=settings.idempotency_ttl_seconds,

@@ -19,6 +19,7 @@ from tdses.rest.problems import Problem
 from tdses.rest.services.auth import Caller, caller_of
 from tdses.rest.services.context import Context
 from tdses.rest.services.principal import Principal
+from tdses.rest.store import UserRecord
 
 bearer_scheme = HTTPBearer(auto_error=False, description="a user's API token, or the organization admin's token")
 
@@ -40,7 +41,11 @@ def principal_of(context: Context, scope: Scope, token: str) -> Principal | None
         return None
     if caller.user is None:
         return context.ledger.admin
-    user = caller.user
+    return principal_for(context, caller.user)
+
+
+def principal_for(context: Context, user: UserRecord) -> Principal:
+    """A gateway user as it acts on chain: its certificate, and its key when the gateway keeps it."""
     signer = None
     if user.custodial and user.sealed_key is not None:
         signer = EcdsaSigner(context.keybox.open(user.name, user.sealed_key))

@@ -2,7 +2,9 @@
 
 from fastapi import APIRouter
 
-from tdses.rest.api.routes import events, metering, registry, rights, services, tokens, transactions, users
+from tdses.rest.api.routes import (
+    events, invitations, metering, registry, rights, services, tokens, transactions, users,
+)
 from tdses.rest.models.responses import ProblemDetail
 
 PROBLEM = {"model": ProblemDetail, "content": {"application/problem+json": {}}}
@@ -21,5 +23,5 @@ PROBLEM_RESPONSES = {
 }
 
 api_router = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
-for module in (users, services, rights, registry, metering, tokens, transactions, events):
+for module in (users, invitations, services, rights, registry, metering, tokens, transactions, events):
     api_router.include_router(module.router)

@@ -52,6 +52,12 @@ class TokenRotated(Out):
     token: str
 
 
+class Invitation(Out):
+    invitation: str = Field(description="the token, shown only now")
+    path: str = Field(description="the sign-up page's path and query on this gateway: give it to one person")
+    expiresAt: str
+
+
 class RemovalReceipt(Out):
     name: str = ""
     returnedToPool: int = 0

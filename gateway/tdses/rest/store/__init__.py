@@ -7,7 +7,8 @@
 """
 
 from tdses.rest.store.store import (
-    ACTIVE, PENDING, REMOVED, PendingRecord, Store, StoredResponse, UserRecord, store_url,
+    ACTIVE, PENDING, REMOVED, PendingRecord, Store, StoredResponse, UserRecord, WebSession, store_url,
 )
 
-__all__ = ["ACTIVE", "PENDING", "REMOVED", "PendingRecord", "Store", "StoredResponse", "UserRecord", "store_url"]
+__all__ = ["ACTIVE", "PENDING", "REMOVED", "PendingRecord", "Store", "StoredResponse", "UserRecord", "WebSession",
+           "store_url"]

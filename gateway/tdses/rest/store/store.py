@@ -12,7 +12,9 @@ from alembic.config import Config
 from sqlalchemy import Engine, case, create_engine, delete, event, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from tdses.rest.store.tables import idempotency, pending_transactions, rate_buckets, users
+from tdses.rest.store.tables import (
+    idempotency, invitations, passwords, pending_transactions, rate_buckets, users, web_sessions,
+)
 
 PENDING = "pending"  # enrolled at the CA, not yet registered on chain
 ACTIVE = "active"
@@ -40,6 +42,13 @@ class PendingRecord:
     proposal: bytes
     transaction: bytes | None
     after_commit: str | None
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class WebSession:
+    name: str
+    csrf: str
     expires_at: float
 
 
@@ -293,6 +302,62 @@ class Store:
         """Buckets that refilled completely are the same as none."""
         with self._buckets.begin() as db:
             return db.execute(delete(rate_buckets).where(rate_buckets.c.updated < now - burst / rate)).rowcount
+
+    # --- web sign-in: passwords, sessions, invitations -------------------------------------------------
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        with self._engine.begin() as db:
+            db.execute(self._insert(passwords).values(name=name, hash=password_hash)
+                       .on_conflict_do_update(index_elements=["name"], set_={"hash": password_hash}))
+
+    def password_hash(self, name: str) -> str | None:
+        with self._engine.connect() as db:
+            return db.execute(select(passwords.c.hash).where(passwords.c.name == name)).scalar()
+
+    def add_session(self, id_hash: str, name: str, csrf: str, expires_at: float) -> None:
+        with self._engine.begin() as db:
+            db.execute(delete(web_sessions).where(web_sessions.c.expires_at < time.time()))
+            db.execute(web_sessions.insert().values(id_hash=id_hash, name=name, csrf=csrf, expires_at=expires_at))
+
+    def session(self, id_hash: str) -> WebSession | None:
+        """A session that has not expired."""
+        with self._engine.connect() as db:
+            row = db.execute(select(web_sessions).where(web_sessions.c.id_hash == id_hash,
+                                                        web_sessions.c.expires_at > time.time())).first()
+        return None if row is None else WebSession(row.name, row.csrf, row.expires_at)
+
+    def expire_sessions(self, name: str) -> None:
+        """Every session of a user ends now (sign-out everywhere, removal)."""
+        with self._engine.begin() as db:
+            db.execute(update(web_sessions).where(web_sessions.c.name == name).values(expires_at=0.0))
+
+    def delete_session(self, id_hash: str) -> None:
+        with self._engine.begin() as db:
+            db.execute(delete(web_sessions).where(web_sessions.c.id_hash == id_hash))
+
+    def add_invitation(self, token_hash: str, expires_at: float) -> None:
+        with self._engine.begin() as db:
+            db.execute(invitations.insert().values(token_hash=token_hash, created_at=time.time(),
+                                                   expires_at=expires_at))
+
+    def invitation_open(self, token_hash: str) -> bool:
+        with self._engine.connect() as db:
+            return db.execute(select(func.count()).select_from(invitations).where(
+                invitations.c.token_hash == token_hash, invitations.c.used_by.is_(None),
+                invitations.c.expires_at > time.time())).scalar_one() == 1
+
+    def use_invitation(self, token_hash: str, name: str) -> bool:
+        """Take an open invitation for name; False if it is unknown, expired or taken (one statement: of two
+        sign-ups with one invitation, one wins)."""
+        with self._engine.begin() as db:
+            return db.execute(update(invitations).where(
+                invitations.c.token_hash == token_hash, invitations.c.used_by.is_(None),
+                invitations.c.expires_at > time.time()).values(used_by=name)).rowcount == 1
+
+    def return_invitation(self, token_hash: str) -> None:
+        """A sign-up that failed gives its invitation back."""
+        with self._engine.begin() as db:
+            db.execute(update(invitations).where(invitations.c.token_hash == token_hash).values(used_by=None))
 
 
 def _pending_record(row) -> PendingRecord:

@@ -47,3 +47,26 @@ rate_buckets = Table(
     Column("updated", Float, nullable=False),  # wall-clock seconds: every replica's clock
     Column("passed", Boolean, nullable=False),  # whether the last request passed
 )
+
+# The web pages' sign-in: a password hash per user (argon2id), sessions and invitations stored by their SHA-256.
+passwords = Table(
+    "passwords", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("hash", String(255), nullable=False),
+)
+
+web_sessions = Table(
+    "web_sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("name", String(64), nullable=False, index=True),
+    Column("csrf", String(64), nullable=False),  # the synchronizer token of the session's forms
+    Column("expires_at", Float, nullable=False),
+)
+
+invitations = Table(
+    "invitations", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("used_by", String(64)),  # NULL until someone signs up with it
+)

@@ -1,0 +1,91 @@
+"""My rights and history, my account (API token, key custody, removal) and the network (supply, height, a live
+feed of the registry's activity)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from tdses.rest.api.deps import ContextDep, off_loop
+from tdses.rest.api.routes.registry import USER_HISTORY, activity_out
+from tdses.rest.services.tokens import new_token, token_hash
+from tdses.rest.web.acting import NOTICES, Acting, index_at
+from tdses.rest.web.render import PageRoute, page, see_other
+from tdses.rest.web.sessions import VisitorDep, check_form
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+FEED = ("purchase", "mashup_created", "reward", "service_registered", "service_published", "user_registered")
+FEED_POLL_SECONDS = 1.0
+
+
+@router.get("/rights")
+async def my_rights(request: Request, context: ContextDep, visitor: VisitorDep,
+                    block: Annotated[int | None, Query(ge=0)] = None) -> Response:
+    store = await index_at(context, block)
+    rights = await off_loop(store.all_rights, user=visitor.name)
+    history, _ = await off_loop(store.history, user=visitor.name, kinds=USER_HISTORY, limit=50)
+    return page(request, "rights.html", visitor=visitor, rights=rights, history=[activity_out(r) for r in history])
+
+
+@router.get("/account")
+async def account(request: Request, visitor: VisitorDep,
+                  done: Annotated[str | None, Query(max_length=20)] = None) -> Response:
+    return page(request, "account.html", visitor=visitor, notice=NOTICES.get(done or ""))
+
+
+@router.post("/account/token")
+async def rotate_token(request: Request, context: ContextDep, visitor: VisitorDep) -> Response:
+    """As POST /v1/users/{name}/token: the old token stops working; the new one is shown on this answer only."""
+    check_form(await request.form(), visitor)
+    token = new_token()
+    context.store.set_token(visitor.name, token_hash(token))
+    return page(request, "account.html", visitor=visitor, token=token, notice=NOTICES["token"])
+
+
+@router.post("/account/delete")
+async def delete_account(request: Request, context: ContextDep, visitor: VisitorDep) -> Response:
+    form = await request.form()
+    check_form(form, visitor)
+    if form.get("confirm") != visitor.name:
+        return page(request, "account.html", status_code=422, visitor=visitor,
+                    error="Type your name to confirm that your account is to be removed.")
+    await Acting(context, visitor).chaincode.remove_user(visitor.name, after_commit="forget_user")
+    context.store.expire_sessions(visitor.name)
+    return see_other("/signin")
+
+
+@router.get("/network")
+async def network(request: Request, context: ContextDep, visitor: VisitorDep) -> Response:
+    supply = await Acting(context, visitor).chaincode.token_info()
+    height = await context.ledger.height()
+    store = await index_at(context, None)
+    recent, _ = await off_loop(store.history, kinds=FEED, limit=20)
+    return page(request, "network.html", visitor=visitor, supply=supply, height=height,
+                index_block=context.index.current_block, recent=[activity_out(r) for r in recent])
+
+
+@router.get("/network/activity")
+async def activity_feed(request: Request, context: ContextDep, visitor: VisitorDep) -> StreamingResponse:
+    """Server-sent events: each fact the index applies from now on (purchases, compositions, rewards, ...)."""
+    follower = context.index
+
+    async def events() -> AsyncIterator[str]:
+        seen = follower.current_block
+        yield ": the registry's activity from block %d on\n\n" % (seen + 1)
+        while not await request.is_disconnected():
+            current = follower.current_block
+            if current > seen and follower.store is not None:
+                rows, _ = await off_loop(follower.store.history, kinds=FEED, limit=50)
+                for row in reversed([r for r in rows if r["block"] > seen]):
+                    fact = activity_out(row)
+                    yield f"id: {fact['blockNumber']}\nevent: activity\ndata: {json.dumps(fact)}\n\n"
+                seen = current
+            await asyncio.sleep(FEED_POLL_SECONDS)
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})

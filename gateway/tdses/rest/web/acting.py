@@ -1,0 +1,74 @@
+"""What the pages share to act and read: the chaincode as the signed-in person (the same facade and invoker as the
+API's routes), the index once it holds the page's last write, and form fields as the API's request models want."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import Response
+from fastapi.responses import RedirectResponse
+
+from tdses.chaincode import Chaincode
+from tdses.index.store import IndexStore
+from tdses.rest.api.deps import indexed
+from tdses.rest.api.transact import BLOCK_HEADER, Transacting
+from tdses.rest.problems import Problem
+from tdses.rest.services.context import Context
+from tdses.rest.web.render import see_other
+from tdses.rest.web.sessions import Visitor
+
+
+NOTICES = {
+    "bought": "Your calls are bought.", "rewarded": "The developer has your reward.",
+    "published": "The service is available.", "invalidated": "The service is withdrawn.",
+    "registered": "The service is registered: publish it to sell calls.", "edited": "The service is changed.",
+    "composed": "Your mashup is created and its components are paid.", "token": "Your API token is new.",
+}
+
+
+class Acting:
+    """The chaincode as the visitor; after a write, `done()` redirects to a page that waits for its block."""
+
+    def __init__(self, context: Context, visitor: Visitor) -> None:
+        self.response = Response()
+        self.chaincode = Chaincode(Transacting(context, visitor.principal, self.response))
+
+    def done(self, path: str, notice: str) -> RedirectResponse:
+        """To path, with a notice named in NOTICES (a name, not a text: links cannot put words in our pages)."""
+        assert notice in NOTICES
+        query = {"done": notice}
+        block = self.response.headers.get(BLOCK_HEADER)
+        if block is not None:
+            query["block"] = block
+        return see_other(f"{path}?{urlencode(query)}")
+
+
+async def index_at(context: Context, block: int | None) -> IndexStore:
+    """The registry index once it holds `block` (a write's, passed on by done()): read-your-writes."""
+    return await indexed(context, Response(), None, block)
+
+
+def integer(form, field: str, *, required: bool = True) -> int | None:
+    text = str(form.get(field) or "").strip()
+    if not text and not required:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise Problem(422, "INVALID_ARGUMENT", f"{field} must be a whole number") from None
+
+
+def service_fields(form, *, with_name: bool) -> dict:
+    """A service's form as ServiceCreate / ServicePatch read it (fields left empty are left out)."""
+    fields = {key: str(form.get(key, "")).strip() for key in ("category", "description", "url")}
+    fields = {key: value for key, value in fields.items() if value or key == "description"}
+    if with_name:
+        fields["name"] = str(form.get("name", "")).strip()
+    price = integer(form, "price", required=with_name)
+    if price is not None:
+        fields["price"] = price
+    latency, availability = integer(form, "latencyMs", required=False), integer(form, "availabilityBp",
+                                                                                 required=False)
+    if latency is not None or availability is not None:
+        fields["qos"] = {"latencyMs": latency or 0, "availabilityBp": availability or 0}
+    return fields

@@ -1,0 +1,134 @@
+"""My services: balance and contribution, my services and mashups (publish, invalidate, edit), adding a service,
+composing a mashup with the cost shown before paying."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from tdses.index.search import ANY_STATUS, ServiceQuery
+from tdses.rest.api.deps import ContextDep, off_loop
+from tdses.rest.api.routes.services import spec
+from tdses.rest.models.fields import NAME_PATTERN
+from tdses.rest.models.requests import MashupCreate, ServiceCreate, ServicePatch
+from tdses.rest.problems import Problem
+from tdses.rest.web.acting import NOTICES, Acting, index_at, integer, service_fields
+from tdses.rest.web.render import PageRoute, page
+from tdses.rest.web.sessions import VisitorDep, check_form
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+ServiceName = Annotated[str, Path(pattern=NAME_PATTERN)]
+Block = Annotated[int | None, Query(ge=0)]
+Done = Annotated[str | None, Query(max_length=20)]
+
+
+@router.get("/me")
+async def my_services(request: Request, context: ContextDep, visitor: VisitorDep, block: Block = None,
+                      done: Done = None) -> Response:
+    acting = Acting(context, visitor)
+    me = await acting.chaincode.query_user(visitor.name)
+    store = await index_at(context, block)
+    mine = await off_loop(store.find_services, ServiceQuery(developer=visitor.name, status=ANY_STATUS, limit=100))
+    names = [row["name"] for row in mine.items]
+    buyers = {name: await off_loop(store.buyers, name) for name in names}
+    servers = {name: await off_loop(store.servers, name) for name in names}
+    revenue = {name: sum(r["amount"] for r in await off_loop(store.revenue, name, "month")) for name in names}
+    return page(request, "me.html", visitor=visitor, me=me, services=mine.items, buyers=buyers, servers=servers,
+                revenue=revenue, notice=NOTICES.get(done or ""))
+
+
+@router.post("/services/{name}/publish")
+async def publish(request: Request, name: ServiceName, context: ContextDep, visitor: VisitorDep) -> Response:
+    check_form(await request.form(), visitor)
+    acting = Acting(context, visitor)
+    await acting.chaincode.publish_service(name)
+    return acting.done("/me", "published")
+
+
+@router.post("/services/{name}/invalidate")
+async def invalidate(request: Request, name: ServiceName, context: ContextDep, visitor: VisitorDep) -> Response:
+    check_form(await request.form(), visitor)
+    acting = Acting(context, visitor)
+    await acting.chaincode.invalidate_service(name)
+    return acting.done("/me", "invalidated")
+
+
+@router.get("/new/service")
+async def new_service_page(request: Request, visitor: VisitorDep) -> Response:
+    return page(request, "service_form.html", visitor=visitor, service=None)
+
+
+@router.post("/new/service")
+async def add_service(request: Request, context: ContextDep, visitor: VisitorDep) -> Response:
+    form = await request.form()
+    check_form(form, visitor)
+    body = ServiceCreate.model_validate(service_fields(form, with_name=True))
+    acting = Acting(context, visitor)
+    await acting.chaincode.register_service(spec(body))
+    return acting.done("/me", "registered")
+
+
+async def own_service(acting: Acting, name: str, visitor) -> dict:
+    service = await acting.chaincode.query_service(name)
+    if service.get("developer") != visitor.name:
+        raise Problem(403, "FORBIDDEN", f"only the developer of {name!r} edits it")
+    return service
+
+
+@router.get("/services/{name}/edit")
+async def edit_page(request: Request, name: ServiceName, context: ContextDep, visitor: VisitorDep) -> Response:
+    service = await own_service(Acting(context, visitor), name, visitor)
+    return page(request, "service_form.html", visitor=visitor, service=service)
+
+
+@router.post("/services/{name}/edit")
+async def edit(request: Request, name: ServiceName, context: ContextDep, visitor: VisitorDep) -> Response:
+    form = await request.form()
+    check_form(form, visitor)
+    body = ServicePatch.model_validate(service_fields(form, with_name=False))
+    acting = Acting(context, visitor)
+    await acting.chaincode.edit_service(name, spec(body))  # the chaincode refuses anyone but the developer
+    return acting.done(f"/services/{name}", "edited")
+
+
+@router.get("/new/mashup")
+async def new_mashup_page(request: Request, context: ContextDep, visitor: VisitorDep,
+                          q: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+    """The component picker: available services matching q."""
+    words = (q or "").strip() or None
+    store = await index_at(context, None)
+    found = await off_loop(store.find_services, ServiceQuery(words=words, limit=50))
+    return page(request, "mashup_form.html", visitor=visitor, q=q or "", candidates=found.items)
+
+
+def mashup_fields(source) -> dict:
+    fields = service_fields(source, with_name=True)
+    fields["components"] = [str(c) for c in source.getlist("component")]
+    return fields
+
+
+@router.get("/new/mashup/review")
+async def review_mashup(request: Request, context: ContextDep, visitor: VisitorDep) -> Response:
+    """What the mashup costs now: each component's price, paid to its developer, before confirming."""
+    fields = mashup_fields(request.query_params)
+    MashupCreate.model_validate(fields)
+    acting = Acting(context, visitor)
+    components = [await acting.chaincode.query_service(name) for name in fields["components"]]
+    me = await acting.chaincode.query_user(visitor.name)
+    total = sum(int(c["price"]) for c in components)
+    return page(request, "mashup_review.html", visitor=visitor, mashup=fields, components=components, total=total,
+                balance=me["balance"])
+
+
+@router.post("/new/mashup")
+async def compose(request: Request, context: ContextDep, visitor: VisitorDep) -> Response:
+    form = await request.form()
+    check_form(form, visitor)
+    fields = mashup_fields(form)
+    fields["maxPaid"] = integer(form, "maxPaid")  # what the review page showed
+    body = MashupCreate.model_validate(fields)
+    acting = Acting(context, visitor)
+    await acting.chaincode.create_mashup(spec(body))
+    return acting.done("/me", "composed")

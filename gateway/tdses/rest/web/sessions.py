@@ -1,0 +1,111 @@
+"""Who is signed in to the web pages, and whether a form was sent by our own page.
+
+A session is a random id in an HttpOnly, SameSite=Lax cookie (Secure over HTTPS or with web.secure_cookies); the
+store keeps only its SHA-256, its user, its expiry and its CSRF token. Every form carries that token (synchronizer
+token); the sign-in and sign-up forms, sent before there is a session, carry a token that must equal a cookie's
+(double submit).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+
+from tdses.rest.api.deps import ContextDep, principal_for
+from tdses.rest.problems import Problem
+from tdses.rest.services.context import Context
+from tdses.rest.services.principal import Principal
+from tdses.rest.services.tokens import token_hash
+from tdses.rest.store import ACTIVE
+
+SESSION_COOKIE = "tdses_session"
+FORM_COOKIE = "tdses_form"  # the double-submit token of the forms sent before signing in
+CSRF_FIELD = "csrf"
+
+
+class SignInRequired(Exception):
+    """No valid session: the page answers with a redirect to the sign-in page."""
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """A signed-in person: the user it acts as on chain, and its session's CSRF token."""
+
+    principal: Principal
+    csrf: str
+
+    @property
+    def name(self) -> str:
+        return self.principal.name
+
+
+def _secure(context: Context, request: Request) -> bool:
+    return context.settings.web.secure_cookies or request.url.scheme == "https"
+
+
+def set_cookie(context: Context, request: Request, response: Response, name: str, value: str,
+               max_age: int | None) -> None:
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax",
+                        secure=_secure(context, request), path="/")
+
+
+def start_session(context: Context, request: Request, response: Response, name: str) -> None:
+    """Sign name in: a fresh session id (never one the browser brought), a fresh CSRF token."""
+    session_id = secrets.token_urlsafe(32)
+    ttl = context.settings.web.session_ttl_seconds
+    context.store.add_session(token_hash(session_id), name, secrets.token_urlsafe(32), time.time() + ttl)
+    set_cookie(context, request, response, SESSION_COOKIE, session_id, int(ttl))
+
+
+def end_session(context: Context, request: Request, response: Response) -> None:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        context.store.delete_session(token_hash(session_id))
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def signed_in(request: Request, context: ContextDep) -> Visitor:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    session = context.store.session(token_hash(session_id)) if session_id else None
+    user = context.store.user(session.name) if session else None
+    if user is None or user.state != ACTIVE or not user.custodial:
+        raise SignInRequired()
+    return Visitor(principal_for(context, user), session.csrf)
+
+
+VisitorDep = Annotated[Visitor, Depends(signed_in)]
+
+
+def with_form_token(context: Context, request: Request, render: Callable[[str], Response]) -> Response:
+    """A page with a form shown before signing in: rendered with the double-submit token, which its cookie keeps
+    (the browser's, or a new one)."""
+    token = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
+    response = render(token)
+    set_cookie(context, request, response, FORM_COOKIE, token, None)
+    return response
+
+
+def forged(presented: object, expected: str | None) -> Problem | None:
+    if not isinstance(presented, str) or not expected or not hmac.compare_digest(presented, expected):
+        return Problem(403, "CSRF", "the form was not sent from this site's own page (or it is too old): "
+                       "reload the page and send it again")
+    return None
+
+
+def check_form(form, visitor: Visitor) -> None:
+    """403 for a signed-in form without the session's CSRF token."""
+    problem = forged(form.get(CSRF_FIELD), visitor.csrf)
+    if problem is not None:
+        raise problem
+
+
+def check_anonymous_form(form, request: Request) -> None:
+    problem = forged(form.get(CSRF_FIELD), request.cookies.get(FORM_COOKIE))
+    if problem is not None:
+        raise problem

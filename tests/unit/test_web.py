@@ -1,0 +1,147 @@
+"""The web pages without a network: offline /docs, invitations, sign-in, sessions and CSRF."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tdses.rest.services.passwords import hash_password
+from tdses.rest.services.tokens import token_hash
+from tests.unit.test_rest_app import client, gateway  # noqa: F401  (the gateway fixture)
+
+PASSWORD = "correct horse battery"
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
+
+
+async def sign_in(http, name: str = "alice", password: str = PASSWORD):
+    form = await http.get("/signin")
+    return await http.post("/signin", data={"csrf": csrf_of(form.text), "name": name, "password": password,
+                                            "next": "/account"})
+
+
+async def test_docs_load_swagger_ui_from_the_gateway_itself(gateway):
+    application, _ = gateway
+    async with client(application) as http:
+        page = await http.get("/docs")
+        assert page.status_code == 200
+        scripts = re.findall(r'src="([^"]+)"', page.text) + re.findall(r'href="([^"]+\.css)"', page.text)
+        assert scripts and all(s.startswith("/static/swagger-ui/") for s in scripts)
+        for asset in scripts:
+            assert (await http.get(asset)).status_code == 200
+
+
+async def test_only_the_admin_invites_and_an_invitation_opens_the_sign_up_page(gateway):
+    application, tokens = gateway
+    async with client(application, tokens["alice"]) as http:
+        assert (await http.post("/v1/invitations")).status_code == 403
+    async with client(application, "admin-token") as http:
+        invitation = (await http.post("/v1/invitations")).json()
+    async with client(application) as http:
+        page = await http.get(invitation["path"])
+        assert page.status_code == 200 and 'name="password2"' in page.text
+        assert (await http.get("/signup?invitation=made-up")).status_code == 403
+
+
+async def test_a_used_invitation_cannot_be_used_again(gateway):
+    application, _ = gateway
+    store = application.state.context.store
+    store.add_invitation(token_hash("once"), time.time() + 60)
+    assert store.use_invitation(token_hash("once"), "carol")
+    assert not store.use_invitation(token_hash("once"), "dave")
+    store.add_invitation(token_hash("late"), time.time() - 1)
+    assert not store.invitation_open(token_hash("late"))
+
+
+async def test_sign_in_needs_the_right_password_and_the_forms_token(gateway):
+    application, _ = gateway
+    application.state.context.store.set_password("alice", hash_password(PASSWORD))
+    async with client(application) as http:
+        wrong = await sign_in(http, password="not the password")
+        assert wrong.status_code == 401 and "tdses_session" not in wrong.headers.get("set-cookie", "")
+        unknown = await sign_in(http, name="nobody")
+        assert unknown.status_code == 401
+        forged = await http.post("/signin", data={"csrf": "guess", "name": "alice", "password": PASSWORD})
+        assert forged.status_code == 403 and "CSRF" in forged.text
+        signed_in = await sign_in(http)
+        assert signed_in.status_code == 303 and signed_in.headers["location"] == "/account"
+        cookie = [c for c in signed_in.headers.get_list("set-cookie") if c.startswith("tdses_session=")][0]
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
+        assert "alice" in (await http.get("/account")).text
+
+
+async def test_pages_load_only_the_sites_own_files_and_are_never_framed(gateway):
+    application, _ = gateway
+    async with client(application) as http:
+        page = await http.get("/signin")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy and "form-action 'self'" in policy
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
+    assert "<script>" not in page.text and " style=" not in page.text  # nothing inline for the policy to refuse
+
+
+async def test_a_form_without_the_sessions_token_is_refused(gateway):
+    application, tokens = gateway
+    application.state.context.store.set_password("alice", hash_password(PASSWORD))
+    async with client(application) as http:
+        await sign_in(http)
+        refused = await http.post("/account/token", data={"csrf": "from another site"})
+        assert refused.status_code == 403
+        account = await http.get("/account")
+        rotated = await http.post("/account/token", data={"csrf": csrf_of(account.text)})
+        assert rotated.status_code == 200
+        new = re.search(r'<code id="token" class="secret">([^<]+)</code>', rotated.text).group(1)
+    async with client(application, tokens["alice"]) as old:
+        assert (await old.get("/v1/users/me")).status_code == 401
+    async with client(application, new) as fresh:
+        assert (await fresh.post("/v1/users/alice/token")).status_code == 200
+
+
+async def test_an_expired_session_sends_the_visitor_to_sign_in(gateway):
+    application, _ = gateway
+    store = application.state.context.store
+    store.set_password("alice", hash_password(PASSWORD))
+    async with client(application) as http:
+        await sign_in(http)
+        assert (await http.get("/account")).status_code == 200
+        store.expire_sessions("alice")
+        page = await http.get("/me")
+        assert page.status_code == 303 and page.headers["location"] == "/signin?next=%2Fme"
+
+
+async def test_sign_out_ends_the_session(gateway):
+    application, _ = gateway
+    application.state.context.store.set_password("alice", hash_password(PASSWORD))
+    async with client(application) as http:
+        await sign_in(http)
+        account = await http.get("/account")
+        assert (await http.post("/signout", data={"csrf": csrf_of(account.text)})).status_code == 303
+        assert (await http.get("/account")).status_code == 303
+
+
+async def test_sign_in_goes_only_to_this_sites_pages(gateway):
+    application, _ = gateway
+    application.state.context.store.set_password("alice", hash_password(PASSWORD))
+    async with client(application) as http:
+        form = await http.get("/signin")
+        answer = await http.post("/signin", data={"csrf": csrf_of(form.text), "name": "alice",
+                                                  "password": PASSWORD, "next": "//evil.example/"})
+        assert answer.headers["location"] == "/"
+
+
+async def test_bad_form_input_is_a_422_page_before_any_transaction(gateway):
+    application, _ = gateway
+    application.state.context.store.set_password("alice", hash_password(PASSWORD))
+    async with client(application) as http:
+        await sign_in(http)
+        csrf = csrf_of((await http.get("/account")).text)
+        for path, form in (("/new/service", {"name": "svc", "category": "c", "url": "https://s.example",
+                                             "price": "three"}),
+                           ("/new/service", {"name": "-bad", "category": "c", "url": "https://s.example",
+                                             "price": "3"}),
+                           ("/services/svc/buy", {"calls": "0", "maxPrice": "1"})):
+            answer = await http.post(path, data={"csrf": csrf, **form})
+            assert answer.status_code == 422 and 'role="alert"' in answer.text, (path, form)
+        assert (await http.get("/services/svc/buy?calls=-1")).status_code == 422
