@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TDSES  := $(BIN)/tdses
 
-.PHONY: run test tools venv down status clean test-go test-unit test-integration test-k8s-cluster cluster-tools browser-tools bench-metering bench-registry
+.PHONY: run test tools venv down status clean test-go test-unit test-integration test-k8s-cluster cluster-tools browser-tools screenshots bench-metering bench-registry
 
 run: tools
 	$(TDSES) network up
@@ -51,6 +51,10 @@ cluster-tools: venv
 # axe-core from npm, cached by version (tests/support/browser.py reads the same pins from here).
 AXE_VERSION := 4.10.3
 CACHE_DIR   ?= $(or $(TDSES_CACHE_DIR),$(HOME)/.cache/tdses)
+# The README's pictures of the web pages, taken by the browser tests on a network of their own.
+screenshots: tools browser-tools
+	TDSES_SCREENSHOTS_DIR=$(CURDIR)/docs $(BIN)/python -m pytest -ra tests/integration/test_web.py
+
 browser-tools:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 	@test -f $(CACHE_DIR)/axe-core-$(AXE_VERSION)/node_modules/axe-core/axe.min.js || \

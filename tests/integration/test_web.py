@@ -2,13 +2,15 @@
 through an invitation on org1's site and publishes a service; a buyer on org2's site finds it by keyword and buys
 5 calls; a composer on org3's site composes it into a mashup; the developer's balance and contribution rise. Wrong
 passwords, expired sessions, forged forms and others' edit pages are refused. Every page passes axe-core without
-serious violations; the main ones are photographed into docs/web-*.png."""
+serious violations; the main ones are photographed (into docs/web-*.png by `make screenshots`)."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
+import tempfile
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -20,7 +22,9 @@ from tests.support.gateways import secret_file
 
 pytestmark = pytest.mark.integration
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+# The README's pictures: `make screenshots` takes them into docs/; other runs into a directory of their own, so a
+# test run leaves the working tree as it was.
+SHOTS = Path(os.environ.get("TDSES_SCREENSHOTS_DIR") or tempfile.mkdtemp(prefix="tdses-web-shots-"))
 PASSWORD = "a long enough password"
 PRICE, CALLS, MASHUP_PRICE = 3, 5, 9
 TRANSACTION_MS = 120_000  # a page that waits for its transaction's block, on a slow shared machine
@@ -91,7 +95,9 @@ class Person:
         return int(parse_qs(urlparse(self.page.url).query)["block"][0])
 
     def shoot(self, name: str) -> None:
-        self.page.screenshot(path=str(DOCS / f"web-{name}.png"), full_page=True)
+        shot = SHOTS / f"web-{name}.png"
+        self.page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 0
 
     def close(self) -> None:
         self.context.close()
