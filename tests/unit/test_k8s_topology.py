@@ -8,6 +8,8 @@ import pytest
 import yaml
 
 from tdses.fabric import configtx
+from tdses.fabric import kafka as fabric_kafka
+from tdses.fabric.topology import load
 from tdses.k8s import kafka, validate
 from tdses.k8s.placement import PORTS as KUBERNETES_PORTS
 from test_k8s_support import container, env, named, of_kind, pod_spec, rendered  # noqa: F401
@@ -239,34 +241,71 @@ def _bytes(size: str) -> int:
     return int(number) * {"KB": 1024, "MB": 1024 ** 2}[unit]
 
 
+def _properties(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def kafka_config(rendered, name: str) -> dict[str, str]:
+    found = [o for o in of_kind(rendered.orderer_objects("kafka"), "ConfigMap")
+             if o["metadata"]["name"].startswith("kafka-config")]  # the generator adds a content hash
+    assert len(found) == 1
+    return _properties(found[0]["data"][name])
+
+
 def test_kafka_brokers_keep_every_ordered_block(rendered):
     broker = named(rendered.orderer_objects("kafka"), "StatefulSet", "kafka")
-    settings = env(broker, "kafka")
+    settings = kafka_config(rendered, "server.properties")
     assert broker["spec"]["replicas"] == kafka.BROKERS == 3
-    assert settings["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3"
-    assert settings["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
-    assert settings["KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"] == "false"
-    assert settings["KAFKA_LOG_RETENTION_MS"] == "-1"
+    assert settings["default.replication.factor"] == "3"
+    assert settings["min.insync.replicas"] == "2"
+    assert settings["unclean.leader.election.enable"] == "false"
+    assert settings["log.retention.ms"] == "-1"
     profile = configtx.configtx(rendered.topology, rendered.state)["Profiles"][configtx.PROFILE]
     absolute_max = _bytes(profile["Orderer"]["BatchSize"]["AbsoluteMaxBytes"])
-    assert int(settings["KAFKA_MESSAGE_MAX_BYTES"]) > absolute_max
-    assert int(settings["KAFKA_REPLICA_FETCH_MAX_BYTES"]) > absolute_max
-    assert "KAFKA_BROKER_ID=${HOSTNAME##*-}" in " ".join(container(broker, "kafka")["command"])
+    assert int(settings["message.max.bytes"]) > absolute_max
+    assert int(settings["replica.fetch.max.bytes"]) > absolute_max
+    command = " ".join(container(broker, "kafka")["command"])
+    assert "broker.id=${HOSTNAME##*-}" in command and "/etc/tdses-kafka/server.properties" in command
+
+
+def test_kafka_and_zookeeper_settings_are_the_local_networks(rendered, tmp_path):
+    """One source (network-config/kafka/kafka.yaml): a pod's properties and a local node's differ only in where
+    they run."""
+    local = load("kafka", 20000)
+    broker, zookeeper = local.brokers[0], local.zookeepers[0]
+    placed = {"broker.id", "listeners", "advertised.listeners", "zookeeper.connect", "log.dirs"}
+    assert _without(kafka_config(rendered, "server.properties"), placed) == _without(
+        fabric_kafka.broker_properties(broker, local, tmp_path), placed)
+    placed = {"dataDir", "clientPort", "clientPortAddress", "quorumListenOnAllIPs"} | {f"server.{i}" for i in (1, 2, 3)}
+    assert _without(kafka_config(rendered, "zookeeper.properties"), placed) == _without(
+        fabric_kafka.zookeeper_properties(zookeeper, local, tmp_path), placed)
+    orderer = next(w for w in workloads(rendered.orderer_objects("kafka")) if w["metadata"]["name"] == "orderer0")
+    assert env(orderer, "orderer")["ORDERER_KAFKA_VERSION"] == fabric_kafka.settings().protocol
+
+
+def _without(values: dict[str, str], keys: set[str]) -> dict[str, str]:
+    return {k: v for k, v in values.items() if k not in keys}
 
 
 def test_zookeeper_ensemble_of_three_takes_its_ids_from_the_statefulset_ordinals(rendered):
     ensemble = named(rendered.orderer_objects("kafka"), "StatefulSet", "zookeeper")
     assert ensemble["spec"]["replicas"] == 3
-    assert "ZOOKEEPER_SERVER_ID=$(( ${HOSTNAME##*-} + 1 ))" in " ".join(container(ensemble, "zookeeper")["command"])
-    servers = env(ensemble, "zookeeper")["ZOOKEEPER_SERVERS"].split(";")
-    assert servers == [f"zookeeper-{i}.zookeeper:2888:3888" for i in range(3)]
+    assert "echo $(( ${HOSTNAME##*-} + 1 )) > /var/lib/zookeeper/data/myid" in " ".join(
+        container(ensemble, "zookeeper")["command"])
+    settings = kafka_config(rendered, "zookeeper.properties")
+    assert [settings[f"server.{i + 1}"] for i in range(3)] == [f"zookeeper-{i}.zookeeper:2888:3888" for i in range(3)]
     service = named(rendered.orderer_objects("kafka"), "Service", "zookeeper")
     assert service["spec"]["clusterIP"] == "None" and service["spec"]["publishNotReadyAddresses"] is True
 
 
-def test_kafka_and_zookeeper_images_are_pinned_and_speak_the_orderers_kafka_version(rendered):
+def test_kafka_and_zookeeper_run_the_local_networks_kafka_version(rendered):
     images = {c["image"] for w in workloads(rendered.orderer_objects("kafka")) for c in pod_spec(w)["containers"]}
-    assert {"confluentinc/cp-kafka:5.5.3", "confluentinc/cp-zookeeper:5.5.3"} <= images
-    orderer_yaml = next(o for o in of_kind(rendered.orderer_objects("kafka"), "ConfigMap")
-                        if "orderer.yaml" in o["data"])["data"]["orderer.yaml"]
-    assert "Version: 2.0.0" in orderer_yaml  # sarama's protocol; Kafka 2.5 brokers accept 2.0 clients
+    assert f"apache/kafka:{fabric_kafka.settings().version}" in images
+
+
+def test_brokers_and_zookeeper_servers_mount_the_generated_kafka_config(rendered):
+    configs = {o["metadata"]["name"] for o in of_kind(rendered.orderer_objects("kafka"), "ConfigMap")}
+    for name in ("kafka", "zookeeper"):
+        volumes = pod_spec(named(rendered.orderer_objects("kafka"), "StatefulSet", name))["volumes"]
+        mounted = {v["configMap"]["name"] for v in volumes if "configMap" in v}
+        assert len(mounted) == 1 and mounted <= configs and next(iter(mounted)).startswith("kafka-config-")

@@ -1,10 +1,12 @@
 """Where a network keeps everything it makes: one state directory per network.
 
     <state>/network.json            what `up` decided: topology, base port, package ids (the network's identity)
-    <state>/config/                 rendered configtx.yaml, crypto-config.yaml, core.yaml
+    <state>/config/                 rendered configtx.yaml, crypto-config.yaml, core.yaml; kafka/: brokers' and
+                                    ZooKeeper servers' properties
     <state>/crypto/                 MSP and TLS material (cryptogen), chaincode server TLS
     <state>/secrets/                CA registrar secrets (mode 0600)
-    <state>/channel/<channel>.block the channel's genesis block
+    <state>/channel/<channel>.block the channel's genesis block (Kafka ordering: also the system channel's
+                                    genesis block, the channel's creation and anchor peer transactions)
     <state>/chaincode/              chaincode packages and the chaincode server binary
     <state>/nodes/<node>/           each node's data (ledger, CA database)
     <state>/logs/<node>.log         each process's output

@@ -30,14 +30,18 @@ class Ports:
     operations: int
     admin: int = 0  # orderer channel participation API
     chaincode: int = 0  # peer: where chaincode would call back (unused with CCaaS, but bound)
+    quorum: int = 0  # ZooKeeper: followers connect to the leader here
+    election: int = 0  # ZooKeeper: leader election
 
     def all(self) -> list[int]:
-        return [p for p in (self.listen, self.operations, self.admin, self.chaincode) if p]
+        return [p for p in (self.listen, self.operations, self.admin, self.chaincode, self.quorum, self.election) if p]
 
 
 @dataclass(frozen=True)
 class Node:
-    kind: str  # "orderer", "peer", "ca", "chaincode" or "gateway" (the organization's REST gateway)
+    # "orderer", "peer", "ca", "chaincode", "gateway" (the organization's REST gateway), or with Kafka
+    # ordering "zookeeper" and "kafka" (a broker)
+    kind: str
     name: str  # e.g. peer0.org1.tdses.test: the MSP identity's host name
     org: "Org"
     ports: Ports
@@ -94,6 +98,9 @@ class Org:
         return found[0] if found else None
 
 
+ORDERING = ("etcdraft", "kafka")
+
+
 @dataclass
 class Topology:
     name: str
@@ -102,6 +109,7 @@ class Topology:
     chaincode_version: str
     orderer_org: Org
     orgs: list[Org]
+    ordering: str = "etcdraft"  # or "kafka": orderers bootstrap a system channel and order through brokers
 
     @property
     def all_orgs(self) -> list[Org]:
@@ -109,8 +117,9 @@ class Topology:
 
     @property
     def nodes(self) -> list[Node]:
-        """Every node in start order: CAs, orderers, chaincode servers, peers, REST gateways."""
-        order = {"ca": 0, "orderer": 1, "chaincode": 2, "peer": 3, "gateway": 4}
+        """Every node in start order: CAs, ZooKeeper servers, brokers, orderers, chaincode servers, peers, REST
+        gateways."""
+        order = {"ca": 0, "zookeeper": 1, "kafka": 2, "orderer": 3, "chaincode": 4, "peer": 5, "gateway": 6}
         nodes = [n for org in self.all_orgs for n in org.nodes]
         return sorted(nodes, key=lambda n: order[n.kind])
 
@@ -121,6 +130,14 @@ class Topology:
     @property
     def orderers(self) -> list[Node]:
         return self.orderer_org.orderers
+
+    @property
+    def zookeepers(self) -> list[Node]:
+        return self.orderer_org.of_kind("zookeeper")
+
+    @property
+    def brokers(self) -> list[Node]:
+        return self.orderer_org.of_kind("kafka")
 
     def node(self, short_name: str) -> Node:
         for n in self.nodes:
@@ -176,6 +193,8 @@ class Loopback:
             return Ports(listen=take(), chaincode=take(), operations=take())
         if kind == "ca":
             return Ports(listen=take(), operations=take())
+        if kind == "zookeeper":
+            return Ports(listen=take(), quorum=take(), election=take(), operations=0)
         return Ports(listen=take(), operations=0)
 
     def place(self, kind: str, host_label: str, org: Org) -> Node:
@@ -211,6 +230,16 @@ def _build(name: str, spec: dict, placement: Placement) -> Topology:
     for i in range(count):
         orderer_org.nodes.append(node("orderer", f"orderer{i}", orderer_org))
     orderer_org.nodes.append(node("ca", "ca", orderer_org))
+    ordering = spec.get("ordering", "etcdraft")
+    if ordering not in ORDERING:
+        raise ValueError(f"ordering {ordering!r} is none of {', '.join(ORDERING)}")
+    if ordering == "kafka":
+        cluster = spec["kafka"]
+        for kind, key in (("zookeeper", "zookeepers"), ("kafka", "brokers")):
+            if int(cluster[key]) < 1:
+                raise ValueError(f"Kafka ordering needs at least one of kafka.{key}")
+            for i in range(int(cluster[key])):
+                orderer_org.nodes.append(node(kind, f"{kind}{i}", orderer_org))
 
     orgs = []
     for entry in spec["orgs"]:
@@ -237,4 +266,5 @@ def _build(name: str, spec: dict, placement: Placement) -> Topology:
         chaincode_version=str(spec["chaincode"]["version"]),
         orderer_org=orderer_org,
         orgs=orgs,
+        ordering=ordering,
     )

@@ -1,33 +1,39 @@
-"""Kafka ordering: a system channel whose genesis block names the brokers, and the channel's creation transaction.
+"""Kafka ordering on Kubernetes: the system channel's artifacts, the brokers' and ZooKeeper servers'
+configuration, and what a Kafka orderer adds to its environment.
 
-Fabric 2.5 still runs Kafka-based ordering (deprecated, removed in 3.0). Unlike etcdraft with the channel
-participation API, it needs a system channel: orderers start from its genesis block (BootstrapMethod
-file), and an organization admin creates the application channel with a creation transaction. Both
-profiles are derived from tdses.fabric.configtx, so batch sizes and policies are those the local
-network tests.
+The settings (Kafka version, replication, broker and ZooKeeper properties, the orderers' protocol version) are
+those of the local network: network-config/kafka/kafka.yaml, read by tdses.fabric.kafka; the channel profiles
+are tdses.fabric.systemchannel's. Brokers and ZooKeeper servers run the Apache Kafka image of that version.
 """
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import yaml
-
-from tdses.fabric import configtx
+from tdses.fabric import kafka, systemchannel
+from tdses.fabric.errors import NetworkError
 from tdses.fabric.state import State
 from tdses.fabric.topology import Topology
 from tdses.k8s.errors import KubernetesError
 from tdses.k8s.layout import CHANNEL
 from tdses.k8s.placement import namespace
 
-GENESIS_PROFILE = "TdsesKafkaGenesis"
-CHANNEL_PROFILE = "TdsesKafkaChannel"
-CONSORTIUM = "TdsesConsortium"
-SYSTEM_CHANNEL = "system-channel"
+GENESIS_PROFILE = systemchannel.GENESIS_PROFILE
+CHANNEL_PROFILE = systemchannel.CHANNEL_PROFILE
+CONSORTIUM = systemchannel.CONSORTIUM
+SYSTEM_CHANNEL = systemchannel.SYSTEM_CHANNEL
 BROKERS = 3  # replicas of the kafka StatefulSet in k8s/components/kafka/kafka.yaml
+ZOOKEEPERS = 3  # replicas of the zookeeper StatefulSet in k8s/components/kafka/zookeeper.yaml
 BROKER_PORT = 9092
+ZOOKEEPER_PORTS = (2181, 2888, 3888)  # client, quorum, election
+ZOOKEEPER_DATA = "/var/lib/zookeeper/data"
+BROKER_DATA = "/var/lib/kafka/data/logs"  # a subdirectory: the volume's root may hold lost+found
 GENESIS_BLOCK = "genesis.block"
+IMAGE = "apache/kafka"  # brokers and ZooKeeper servers alike: the distribution ships both
+
+
+def image_tag() -> str:
+    return kafka.settings().version
 
 
 def brokers(topology: Topology) -> list[str]:
@@ -37,64 +43,41 @@ def brokers(topology: Topology) -> list[str]:
 
 
 def kafka_configtx(topology: Topology, state: State) -> dict:
-    raft = configtx.configtx(topology, state)["Profiles"][configtx.PROFILE]
-    orderer = {key: value for key, value in raft["Orderer"].items() if key != "EtcdRaft"}
-    orderer["OrdererType"] = "kafka"
-    orderer["Kafka"] = {"Brokers": brokers(topology)}
-    channel_policies = {
-        "Readers": configtx._implicit("ANY Readers"),
-        "Writers": configtx._implicit("ANY Writers"),
-        "Admins": configtx._implicit("MAJORITY Admins"),
-    }
-    return {
-        "Profiles": {
-            GENESIS_PROFILE: {
-                "Policies": channel_policies,
-                "Capabilities": raft["Capabilities"],
-                "Orderer": orderer,
-                "Consortiums": {CONSORTIUM: {"Organizations": [configtx._org(org, state) for org in topology.orgs]}},
-            },
-            CHANNEL_PROFILE: {
-                "Consortium": CONSORTIUM,
-                "Policies": channel_policies,
-                "Capabilities": raft["Capabilities"],
-                "Application": raft["Application"],
-            },
-        }
-    }
+    return systemchannel.kafka_configtx(topology, state, brokers(topology))
 
 
 def system_genesis_block(state: State) -> Path:
-    return state.channel_dir / "system-genesis.block"
+    return systemchannel.system_genesis_block(state)
 
 
 def channel_tx(state: State, channel: str) -> Path:
-    return state.channel_dir / f"{channel}.tx"
+    return systemchannel.channel_tx(state, channel)
 
 
 def write_artifacts(topology: Topology, state: State, configtxgen: Path) -> None:
     """The system channel's genesis block and the application channel's creation transaction."""
-    config_dir = state.config / "kafka"
-    config_dir.mkdir(parents=True, exist_ok=True)
-    (config_dir / "configtx.yaml").write_text(yaml.safe_dump(kafka_configtx(topology, state), sort_keys=False))
-    state.channel_dir.mkdir(parents=True, exist_ok=True)
-    _configtxgen(configtxgen, config_dir, "-profile", GENESIS_PROFILE, "-channelID", SYSTEM_CHANNEL,
-                 "-outputBlock", str(system_genesis_block(state)))
-    _configtxgen(configtxgen, config_dir, "-profile", CHANNEL_PROFILE, "-channelID", topology.channel,
-                 "-outputCreateChannelTx", str(channel_tx(state, topology.channel)))
+    try:
+        systemchannel.write_artifacts(topology, state, configtxgen, brokers(topology))
+    except NetworkError as error:
+        raise KubernetesError(str(error)) from None
 
 
-def _configtxgen(configtxgen: Path, config_dir: Path, *args: str) -> None:
-    result = subprocess.run([str(configtxgen), "-configPath", str(config_dir), *args], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise KubernetesError(f"configtxgen {' '.join(args[:2])} failed: {result.stderr.strip()[-2000:]}")
+def config_files() -> dict[str, str]:
+    """ConfigMap kafka-config: what every broker and ZooKeeper server shares; each pod adds its own id (and a
+    broker its advertised name) from its StatefulSet ordinal."""
+    client, quorum, election = ZOOKEEPER_PORTS
+    servers = {i + 1: f"zookeeper-{i}.zookeeper:{quorum}:{election}" for i in range(ZOOKEEPERS)}
+    broker = {
+        "listeners": f"PLAINTEXT://0.0.0.0:{BROKER_PORT}",
+        "zookeeper.connect": ",".join(f"zookeeper-{i}.zookeeper:{client}" for i in range(ZOOKEEPERS)),
+        "log.dirs": BROKER_DATA,
+        **kafka.broker_settings(),
+    }
+    zookeeper = {"dataDir": ZOOKEEPER_DATA, "clientPort": str(client), "quorumListenOnAllIPs": "true",
+                 **kafka.zookeeper_settings(servers)}
+    return {"server.properties": kafka.properties_text(broker), "zookeeper.properties": kafka.properties_text(zookeeper)}
 
 
 def orderer_env() -> dict[str, str]:
     """What a Kafka orderer adds to tdses.fabric.nodes.orderer_env: start from the system channel."""
-    return {
-        "ORDERER_GENERAL_BOOTSTRAPMETHOD": "file",
-        "ORDERER_GENERAL_BOOTSTRAPFILE": str(CHANNEL / GENESIS_BLOCK),
-        # Channels come from the system channel here, not from the channel participation API.
-        "ORDERER_CHANNELPARTICIPATION_ENABLED": "false",
-    }
+    return kafka.orderer_env(CHANNEL / GENESIS_BLOCK)

@@ -149,6 +149,7 @@ def _orderer_namespace(c: Component, out: Path, topology: Topology, state: State
     c.secret("tls-roots", {f"{org.name}.pem": state.tls_ca_cert(org)})
     if variant == "kafka":
         c.secret("channel-artifacts", {kafka.GENESIS_BLOCK: kafka.system_genesis_block(state)})
+        c.config_map("kafka-config", kafka.config_files())
     else:
         c.secret("channel-artifacts", {f"{topology.channel}.block": state.genesis_block(topology.channel)})
         admin_items = c.directory_secret("admin-msp", {"tls": state.admin_tls(org)})
@@ -173,6 +174,7 @@ def image_tags(topology: Topology) -> dict[str, str]:
         "hyperledger/fabric-ca": releases["fabric-ca"],
         "tdses-chaincode": topology.chaincode_version,
         "tdses-gateway": gateway_version,
+        kafka.IMAGE: kafka.image_tag(),  # network-config/kafka/kafka.yaml: the local network's Kafka version
     }
 
 

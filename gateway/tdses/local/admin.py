@@ -42,6 +42,13 @@ class Admin:
             "CORE_PEER_TLS_ROOTCERT_FILE": str(self.state.tls_ca_cert(org)),
         }
 
+    def as_orderer_admin(self, *args: str, what: str = "", timeout: float = 120) -> str:
+        """The peer CLI (channel fetch, channel update) as the orderer organization's admin."""
+        org = self.topology.orderer_org
+        env = {**self.peer_env(self.topology.peers[0]), "CORE_PEER_LOCALMSPID": org.msp_id,
+               "CORE_PEER_MSPCONFIGPATH": str(self.state.admin_msp(org))}
+        return self._run([str(self.binaries["peer"]), *args], env, what or f"peer {' '.join(args[:2])}", timeout)
+
     def peer(self, peer: Node, *args: str, what: str = "", timeout: float = 120) -> str:
         return self._run(
             [str(self.binaries["peer"]), *args], self.peer_env(peer), what or f"peer {args[0]} on {peer.short_name}",

@@ -6,9 +6,13 @@ import json
 import re
 import time
 
+from tdses.fabric import systemchannel
 from tdses.fabric.errors import NetworkError
 from tdses.fabric.topology import Node
+from tdses.local import processes
 from tdses.local.admin import Admin
+
+ORDERING_TIMEOUT = 120.0  # brokers elect partition leaders and orderers connect with Kafka.Retry.ShortInterval
 
 
 def orderer_joined(admin: Admin, orderer: Node) -> bool:
@@ -56,3 +60,58 @@ def height(admin: Admin, peer: Node) -> int:
     if not match:
         raise NetworkError(f"unexpected answer from peer channel getinfo on {peer.short_name}: {out.strip()[-300:]}")
     return int(match.group(1))
+
+
+# --- Kafka ordering: the application channel is created through the system channel -------------------------
+
+
+def create_through_system_channel(admin: Admin) -> None:
+    """The first organization's admin sends the channel creation transaction; its answer, the channel's
+    genesis block, is what the peers join with. A channel created by an earlier, interrupted run is fetched."""
+    t, state = admin.topology, admin.state
+    block = state.genesis_block(t.channel)
+    if block.exists():
+        return
+    peer = t.orgs[0].peers[0]
+    partial = block.with_suffix(".partial")
+
+    def created() -> bool:
+        try:
+            admin.peer(peer, "channel", "create", "-c", t.channel, "-f", str(systemchannel.channel_tx(state, t.channel)),
+                       "--outputBlock", str(partial), *admin.orderer_tls_args(), timeout=60)
+            return True
+        except NetworkError as error:
+            if "version" not in str(error):  # "expected version 0, got 1": it exists already
+                return False
+        try:
+            admin.peer(peer, "channel", "fetch", "0", str(partial), "-c", t.channel, *admin.orderer_tls_args(),
+                       timeout=30)
+            return True
+        except NetworkError:
+            return False
+
+    # The orderers accept it once their system channel has connected to the brokers.
+    processes.wait_until(created, f"creating channel {t.channel} through the system channel", ORDERING_TIMEOUT)
+    partial.rename(block)
+
+
+def orderers_serve(admin: Admin) -> bool:
+    """Every orderer delivers the channel: a Kafka orderer refuses Deliver (and Broadcast) until its chain has
+    connected to the channel's partition."""
+    scratch = admin.state.channel_dir / "probe.block"
+    try:
+        for orderer in admin.topology.orderers:
+            admin.peer(admin.topology.orgs[0].peers[0], "channel", "fetch", "oldest", str(scratch),
+                       "-c", admin.topology.channel, *admin.orderer_tls_args(orderer), timeout=30)
+    except NetworkError:
+        return False
+    finally:
+        scratch.unlink(missing_ok=True)
+    return True
+
+
+def set_anchor_peers(admin: Admin) -> None:
+    """Each organization announces its peer0 to the others (gossip across organizations, service discovery)."""
+    for org in admin.topology.orgs:
+        admin.peer(org.peers[0], "channel", "update", "-c", admin.topology.channel,
+                   "-f", str(systemchannel.anchor_peers_tx(admin.state, org)), *admin.orderer_tls_args(), timeout=60)

@@ -9,9 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tdses.fabric import gateways, toolchain
+from tdses.fabric import gateways, kafka, toolchain
 from tdses.fabric.nodes import ca_name
 from tdses.fabric.state import State
+from tdses.local import migration
 from tdses.local.network import Network, clean, init_state
 from tdses.paths import DEFAULT_STATE_DIR
 
@@ -28,7 +29,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     up = with_state(net_sub.add_parser("up", help="create or resume the network and wait until it is healthy"))
     up.add_argument("--topology", default=os.environ.get("TDSES_TOPOLOGY", "default"),
-                    help="default (3 orgs x 2 peers, 3 orderers), small (2 orgs x 1 peer, 1 orderer) or a file")
+                    help="default (3 orgs x 2 peers, 3 orderers), small (2 orgs x 1 peer, 1 orderer), kafka "
+                         "(3 orgs x 1 peer, 3 Kafka-mode orderers, 3 brokers, 3 ZooKeeper servers) or a file")
     up.add_argument("--base-port", type=int, default=_env_int("TDSES_BASE_PORT"),
                     help="first of the consecutive loopback ports the network uses (default 7050)")
     up.add_argument("--json", action="store_true", help="print the endpoints as JSON")
@@ -40,8 +42,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.add_argument("-f", "--follow", action="store_true")
     with_state(net_sub.add_parser("clean", help="stop the network and delete its state directory"))
+    migrate = with_state(net_sub.add_parser(
+        "migrate", help="move a kafka network's ordering to raft (Fabric's Kafka-to-Raft migration), ledgers kept"))
+    migrate.add_argument("--to", choices=["raft"], required=True)
 
-    tc = sub.add_parser("toolchain", help="the Fabric binaries, built from Go modules")
+    tc = sub.add_parser("toolchain", help="the Fabric binaries, built from Go modules, and Kafka's jars")
     tc.set_defaults(handler=run)
     tc_sub = tc.add_subparsers(dest="action", required=True)
     tc_sub.add_parser("install", help="build what is missing into the cache")
@@ -57,11 +62,14 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "toolchain":
         if args.action == "install":
             toolchain.install_all()
+            kafka.install()
         else:
             for t in toolchain.toolchains():
                 print(t.bin_dir())
+            print(kafka.jars_dir())
         return 0
-    return {"up": _up, "down": _down, "status": _status, "logs": _logs, "clean": _clean}[args.action](args)
+    return {"up": _up, "down": _down, "status": _status, "logs": _logs, "clean": _clean,
+            "migrate": _migrate}[args.action](args)
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -161,6 +169,11 @@ def _logs(args: argparse.Namespace) -> int:
             print("\n".join(log.read_text(errors="replace").splitlines()[-args.lines:]))
         except FileNotFoundError:
             print("(no log yet)")
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    migration.migrate_to_raft(Network.open(args.state_dir), out=sys.stderr)
     return 0
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from fabric_gateway import Endpoint
 from jinja2 import Environment, StrictUndefined
 
-from tdses.fabric import configtx, crypto, gateways, nodes, packaging, toolchain
+from tdses.fabric import configtx, crypto, gateways, kafka, nodes, packaging, systemchannel, toolchain
 from tdses.fabric.errors import NetworkError
 from tdses.fabric.state import State
 from tdses.fabric.topology import Node, Topology, load, topology_path
@@ -82,11 +82,30 @@ class Network:
             secret_file = self.state.registrar_secret(org)
             secret_file.touch(mode=0o600)
             secret_file.write_text(secrets.token_urlsafe(24))
-        configtx.genesis_block(self.topology, self.state, binaries["configtxgen"])
+        if self.kafka_ordering:
+            brokers = [b.address for b in self.topology.brokers]
+            systemchannel.write_artifacts(self.topology, self.state, binaries["configtxgen"], brokers)
+        else:
+            configtx.genesis_block(self.topology, self.state, binaries["configtxgen"])
+
+    @property
+    def kafka_ordering(self) -> bool:
+        """The orderers started from a system channel (Kafka ordering), whether or not they were migrated since."""
+        return self.topology.ordering == "kafka"
+
+    @property
+    def consensus(self) -> str:
+        """What orders the channels now: the topology's ordering until `tdses network migrate` changed it."""
+        return self.manifest().get("consensus", self.topology.ordering)
+
+    def runs(self, node: Node) -> bool:
+        """Whether the network runs the node: after a migration to raft, no broker or ZooKeeper server."""
+        return node.kind not in ("zookeeper", "kafka") or self.consensus == "kafka"
 
     def check_complete(self) -> None:
         """A state directory that claims a network must still hold its crypto and genesis block."""
-        needed = [self.state.genesis_block(self.topology.channel)]
+        needed = [systemchannel.system_genesis_block(self.state) if self.kafka_ordering
+                  else self.state.genesis_block(self.topology.channel)]
         for org in self.topology.all_orgs:
             needed += [self.state.org_msp(org), self.state.ca_key(org), self.state.registrar_secret(org)]
         for node in self.topology.nodes:
@@ -102,6 +121,9 @@ class Network:
     def env(self, node: Node, package_ids: dict[str, str]) -> dict[str, str]:
         if node.kind == "peer":
             return nodes.peer_env(node, self.topology, self.state)
+        if node.kind == "orderer" and self.kafka_ordering:
+            return nodes.orderer_env(node, self.topology, self.state) | kafka.orderer_env(
+                systemchannel.system_genesis_block(self.state))
         if node.kind == "orderer":
             return nodes.orderer_env(node, self.topology, self.state)
         if node.kind == "ca":
@@ -113,6 +135,9 @@ class Network:
             gateways.write_config(self.topology, self.state, node)
             # The gateway runs the code of the runner that starts it, not whatever copy the interpreter installed.
             cmd, env = gateways.command(self.state, node), {"PYTHONPATH": str(REPO_ROOT / "gateway")}
+        elif node.kind in ("zookeeper", "kafka"):
+            config = kafka.write_config(node, self.topology, self.state.config / "kafka", self.state.node_dir(node))
+            cmd, env = kafka.command(node, config), {}
         else:
             cmd, env = nodes.command(node, binaries, self.state), self.env(node, package_ids)
         processes.start(
@@ -128,6 +153,14 @@ class Network:
             return processes.accepts(node.ports.listen)
         if node.kind == "gateway":
             return processes.healthz(node.ports.listen)
+        if node.kind == "zookeeper":
+            return kafka.zookeeper_serving(node.ports.listen)
+        if node.kind == "kafka":
+            return kafka.broker_ready(node.ports.listen)
+        if node.kind == "orderer" and self.kafka_ordering:
+            # Fabric 2.5's Kafka chain panics on /healthz until its producer exists: ask /version instead, and
+            # whether the orderers order with wait_ordering.
+            return processes.healthz(node.ports.operations, path="/version")
         return processes.healthz(node.ports.operations)
 
     def wait_healthy(self, node: Node) -> None:
@@ -136,6 +169,8 @@ class Network:
 
     def up(self, out=sys.stdout) -> None:
         binaries = toolchain.binaries()
+        if self.consensus == "kafka":
+            kafka.install(out)
         with owner_only():
             server = packaging.build_server(self.state)
         binaries = {**binaries, "chaincode": server}
@@ -149,7 +184,7 @@ class Network:
 
     def _up(self, binaries: dict[str, Path], manifest: dict, out) -> None:
         t = self.topology
-        todo = [n for n in t.nodes if processes.running_pid(self.state.pid_file(n)) is None]
+        todo = [n for n in t.nodes if self.runs(n) and processes.running_pid(self.state.pid_file(n)) is None]
         for node in todo:
             for port in node.ports.all():
                 if processes.port_in_use(port):
@@ -170,17 +205,25 @@ class Network:
         manifest["package_ids"] = package_ids
         self.state.write_manifest(manifest)
 
-        for kind in ("ca", "orderer", "chaincode", "peer"):
+        for kind in ("ca", "zookeeper", "kafka", "orderer", "chaincode", "peer"):
             self.start_kind(kind, todo, binaries, package_ids, out)
 
         admin = Admin(t, self.state, binaries)
         if not manifest.get("channel_joined"):
             _say(out, f"creating channel {t.channel} and joining every peer")
-            channel.join_orderers(admin)
+            if self.kafka_ordering:
+                channel.create_through_system_channel(admin)
+            else:
+                channel.join_orderers(admin)
             channel.join_peers(admin)
             manifest["channel_joined"] = True
             self.state.write_manifest(manifest)
-        self.wait_raft_leader()
+        self.wait_ordering(admin)
+        if self.kafka_ordering and not manifest.get("anchor_peers_set"):
+            _say(out, "announcing each organization's anchor peer")
+            channel.set_anchor_peers(admin)
+            manifest["anchor_peers_set"] = True
+            self.state.write_manifest(manifest)
         if not manifest.get("chaincode_committed"):
             _say(out, f"deploying chaincode {t.chaincode_name} as a service")
             lifecycle.deploy(admin, packages)
@@ -203,12 +246,21 @@ class Network:
         if batch:
             _say(out, f"started {len(batch)} {kind}{'s' if len(batch) > 1 else ''}")
 
-    def wait_raft_leader(self) -> None:
+    def wait_ordering(self, admin: Admin) -> None:
+        """Wait until the orderers order the channel: a raft leader, or every Kafka orderer connected."""
+        if self.consensus == "kafka":
+            processes.wait_until(lambda: channel.orderers_serve(admin), "the Kafka orderers' channel start",
+                                 channel.ORDERING_TIMEOUT)
+        else:
+            self.wait_raft_leader()
+
+    def wait_raft_leader(self, channel_name: str | None = None) -> None:
         """Transactions are refused until the orderers have elected a leader for the channel."""
+        label = f'channel="{channel_name or self.topology.channel}"'
 
         def elected() -> bool:
             return any(
-                processes.metric(o.ports.operations, "consensus_etcdraft_is_leader") == 1.0
+                processes.metric(o.ports.operations, "consensus_etcdraft_is_leader", label) == 1.0
                 for o in self.topology.orderers
             )
 
@@ -228,7 +280,7 @@ class Network:
 
     def status(self) -> list[dict]:
         rows = []
-        for node in self.topology.nodes:
+        for node in filter(self.runs, self.topology.nodes):
             pid = processes.running_pid(self.state.pid_file(node))
             healthy = pid is not None and self.healthy(node)
             height = None
@@ -236,7 +288,8 @@ class Network:
                 value = processes.metric(node.ports.operations, "ledger_blockchain_height")
                 height = int(value) if value is not None else None
             if healthy and node.kind == "orderer":
-                value = processes.metric(node.ports.operations, "consensus_etcdraft_committed_block_number")
+                value = processes.metric(node.ports.operations, "consensus_etcdraft_committed_block_number",
+                                         f'channel="{self.topology.channel}"')
                 height = int(value) + 1 if value is not None else None
             rows.append(
                 {

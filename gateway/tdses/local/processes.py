@@ -115,10 +115,10 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
-def healthz(port: int, host: str = "127.0.0.1", timeout: float = 2.0) -> bool:
-    """Fabric's operations health check: 200 from /healthz."""
+def healthz(port: int, host: str = "127.0.0.1", timeout: float = 2.0, path: str = "/healthz") -> bool:
+    """Fabric's operations health check: 200 from /healthz (or another path of the operations server)."""
     try:
-        with urllib.request.urlopen(f"http://{host}:{port}/healthz", timeout=timeout) as resp:
+        with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=timeout) as resp:
             return resp.status == 200
     except (urllib.error.URLError, OSError, ValueError):
         return False
@@ -132,12 +132,13 @@ def accepts(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
         return False
 
 
-def metric(port: int, name: str, host: str = "127.0.0.1") -> float | None:
-    """The first sample of a Prometheus metric from a node's operations endpoint."""
+def metric(port: int, name: str, label: str = "", host: str = "127.0.0.1") -> float | None:
+    """The first sample of a Prometheus metric from a node's operations endpoint (with label, e.g.
+    'channel="tdses"', among its labels)."""
     try:
         with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=2.0) as resp:
             for line in resp.read().decode().splitlines():
-                if line.startswith(name) and not line.startswith("#"):
+                if line.startswith(name) and not line.startswith("#") and label in line:
                     return float(line.rsplit(" ", 1)[1])
     except (urllib.error.URLError, OSError, ValueError):
         return None
