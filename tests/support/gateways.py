@@ -54,7 +54,8 @@ class GatewayServer:
 
     def __init__(self, application: FastAPI, port: int | None = None) -> None:
         self.port = port or free_port()
-        context = getattr(application.state, "context", None)  # a gateway's; another app (an upstream) has none
+        # A gateway's context; another app (an upstream, a meter in front of it) has none.
+        context = getattr(getattr(application, "state", None), "context", None)
         options = context.settings.server_options() if context is not None else {"loop": "asyncio",
                                                                                   "access_log": False}
         config = uvicorn.Config(application, log_level="warning", lifespan="on",  # as tdses gateway serve

@@ -18,7 +18,7 @@ from tdses.rest.middleware.ratelimit import RateLimiter
 from tdses.rest.problems import problem_from_fabric
 from tdses.rest.services.keystore import KeyBox, KeyBoxError
 from tdses.rest.services.tokens import matches, new_token, token_hash
-from tdses.rest.store import ACTIVE, Store, UserRecord
+from tdses.rest.store import ACTIVE, PENDING, Store, UserRecord
 
 
 def test_a_sealed_key_opens_only_for_its_owner_with_the_same_kek():
@@ -90,6 +90,10 @@ def test_a_token_is_remembered_briefly_and_forgotten_at_once_when_this_store_cha
     assert replica.user_by_token(token_hash("t1")) is None
     assert replica.user_by_token(token_hash("t2")).name == "carol"
     assert Store(tmp_path / "gateway.db").user_by_token(token_hash("t2")).name == "carol"  # no cache: the row
+    here.add_user(UserRecord("dave", token_hash("t3"), b"cert", None, custodial=False, state=PENDING))
+    assert replica.user_by_token(token_hash("t3")).state == PENDING
+    here.set_state("dave", ACTIVE)  # activated through another replica: not remembered as pending
+    assert replica.user_by_token(token_hash("t3")).state == ACTIVE
 
 
 def endorse_error(message: str, code=grpc.StatusCode.ABORTED) -> EndorseError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, case, create_engine, delete, event, func, literal, select, text, update
 
+from tdses import migrating
 from tdses.index import schema
 from tdses.index.blocks import IndexBlock
 from tdses.index.projection import Projection, services_touched
@@ -64,8 +64,6 @@ def _engine(url: str) -> Engine:
     return engine
 
 
-# Alembic's context is global to the process: the gateways of one process (tests) migrate one after another.
-_migrating = threading.Lock()
 MIGRATION_LOCK = 0x7D5E5  # a PostgreSQL advisory lock: replicas starting together migrate one after another
 
 
@@ -73,7 +71,7 @@ def migrate(writer: Engine) -> None:
     """Bring the schema to the newest revision, in one transaction that holds the database's write lock."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with _migrating, writer.begin() as connection:
+    with migrating.LOCK, writer.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection

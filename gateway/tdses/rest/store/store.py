@@ -12,6 +12,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, case, create_engine, delete, event, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from tdses import migrating
 from tdses.rest.store.tables import (
     idempotency, invitations, passwords, pending_transactions, rate_buckets, users, web_sessions,
 )
@@ -98,7 +99,7 @@ def migrate(engine: Engine) -> None:
     (its tables are exactly those)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with migrating.LOCK, engine.begin() as connection:
         config.attributes["connection"] = connection
         tables = set(inspect(connection).get_table_names())
         if "users" in tables and "alembic_version" not in tables:
@@ -148,7 +149,9 @@ class Store:
         if cached is not None and cached[0] > now:
             return cached[1]
         user = self._one(users.c.token_hash == token_hash)
-        if user is not None:  # an unknown token is not remembered: nobody fills the cache by guessing
+        # Only an active user is remembered: an unknown token (nobody fills the cache by guessing), or a user
+        # another replica is about to activate, is asked for again.
+        if user is not None and user.state == ACTIVE:
             if len(self._by_token) >= TOKEN_CACHE_SIZE:
                 self._by_token.clear()
             self._by_token[token_hash] = (now + self._token_cache_seconds, user)
