@@ -70,7 +70,7 @@ def test_no_user_acts_for_another_on_any_mutating_endpoint(gateways, world, netw
     names, tokens = world
     before = height(network)
     with gateways.client("org1", tokens["attacker"]) as attacker:
-        for method, path, body in mutating_operations(names):
+        for method, path, body in mutating_operations(names) + [("POST", "/v1/invitations", None)]:
             response = attacker.request(method, path, json=body)
             assert response.status_code == 403, (method, path, response.text)
             assert response.headers["content-type"] == PROBLEM
@@ -122,6 +122,7 @@ def test_missing_wrong_or_revoked_tokens_get_401_on_every_mutating_endpoint(gate
         ("POST", "/v1/transactions/" + "0" * 64 + "/signature", {"signature": "MEUCIQDabcdefgh"}),
         ("POST", f"/v1/services/{names['service']}/vouchers", {"vouchers": [{"count": 1, "digest": "A" * 43}]}),
         ("POST", "/v1/compositions", {"workflow": ["c"]}),  # not a write, but a POST: authenticated all the same
+        ("POST", "/v1/invitations", None),
     ]
     assert len({(m, _template(p, spec)) for m, p, _ in ours}) == len(mutating), "every mutating endpoint is covered"
     for token in (None, "wrong-token", revoked):
