@@ -154,6 +154,25 @@ async def test_async_waits_for_the_peers_together(peers, signing):
     await stays_behind.close()
 
 
+async def test_async_callers_waiting_for_one_block_share_one_call_per_peer(peers, signing):
+    (ahead, _, first), (behind, _, second) = peers
+    channel_peers = aio.ChannelPeers([first, second], timeout=5)
+    waiting = [asyncio.create_task(channel_peers.wait_for_block(signing, CHANNEL, 4)) for _ in range(20)]
+    await asyncio.sleep(0.2)  # all twenty are waiting for the peer that is behind
+    behind.commit(5)
+    assert await asyncio.gather(*waiting) == [[]] * 20
+    assert behind.seeks == [4]
+    waiting[0] = asyncio.create_task(channel_peers.wait_for_block(signing, CHANNEL, 6))
+    second_waiter = asyncio.create_task(channel_peers.wait_for_block(signing, CHANNEL, 6))
+    await asyncio.sleep(0.2)
+    waiting[0].cancel()  # one caller gives up: the other still gets its answer
+    ahead.commit(7)
+    behind.commit(7)
+    assert await second_waiter == []
+    assert (ahead.seeks, behind.seeks) == ([4, 6], [4, 6])
+    await channel_peers.close()
+
+
 def test_negative_block_numbers_are_refused(signing):
     with pytest.raises(ValueError):
         ChannelPeers([Endpoint("127.0.0.1:1")]).wait_for_block(signing, CHANNEL, -1)
