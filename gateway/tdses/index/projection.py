@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, Table, bindparam, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tdses.index import schema
@@ -24,7 +25,6 @@ class Projection:
 
     def __init__(self, db: Connection) -> None:
         self.db = db
-        self._insert = postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert
 
     def apply_block(self, block: IndexBlock) -> None:
         for tx in block.transactions:
@@ -37,18 +37,35 @@ class Projection:
             if handler is not None:
                 handler(self, tx, write, facts)
         if tx.event_name is not None:
-            self.db.execute(schema.events.insert().values(
-                tx_id=tx.transaction_id, block=tx.block_number, ts=tx.timestamp, name=tx.event_name,
-                payload=json.dumps(tx.event_payload, sort_keys=True)))
+            self.insert(schema.events, tx_id=tx.transaction_id, block=tx.block_number, ts=tx.timestamp,
+                        name=tx.event_name, payload=json.dumps(tx.event_payload, sort_keys=True))
             fact = EVENT_FACTS.get(tx.event_name)
             if fact is not None:
                 facts.add(**fact(tx.event_payload))
 
-    def upsert(self, table, key: list[str], tx: ChaincodeTransaction, **values: Any) -> None:
+    # The statements are built once and executed with parameters: building one per row cost more than running it.
+
+    def insert(self, table: Table, **values: Any) -> None:
+        self.db.execute(table.insert(), values)
+
+    def upsert(self, table: Table, key: tuple[str, ...], tx: ChaincodeTransaction, **values: Any) -> None:
         values.update(block=tx.block_number, tx_id=tx.transaction_id, ts=tx.timestamp)
-        statement = self._insert(table).values(**values)
-        self.db.execute(statement.on_conflict_do_update(
-            index_elements=key, set_={k: v for k, v in values.items() if k not in key}))
+        self.db.execute(_upsert(self.db.dialect.name, table, key, tuple(values)), values)
+
+    def delete(self, table: Table, **key: Any) -> None:
+        self.db.execute(_delete(table, tuple(key)), {f"key_{k}": v for k, v in key.items()})
+
+
+@cache
+def _upsert(dialect: str, table: Table, key: tuple[str, ...], columns: tuple[str, ...]):
+    statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(key), set_={c: statement.excluded[c] for c in columns if c not in key})
+
+
+@cache
+def _delete(table: Table, key: tuple[str, ...]):
+    return delete(table).where(*(table.c[k] == bindparam(f"key_{k}") for k in key))
 
 
 class Facts:
@@ -61,18 +78,18 @@ class Facts:
 
     def add(self, kind: str, service: str | None = None, user: str | None = None, counterparty: str | None = None,
             calls: int | None = None, amount: int | None = None, **detail: Any) -> None:
-        self.projection.db.execute(schema.activity.insert().values(
-            tx_id=self.tx.transaction_id, seq=self.seq, block=self.tx.block_number, position=self.tx.position,
-            ts=self.tx.timestamp,
+        self.projection.insert(
+            schema.activity, tx_id=self.tx.transaction_id, seq=self.seq, block=self.tx.block_number,
+            position=self.tx.position, ts=self.tx.timestamp,
             kind=kind, service=service, user=user, counterparty=counterparty, calls=calls, amount=amount,
             detail=json.dumps(detail, sort_keys=True) if detail else None,
-        ))
+        )
         self.seq += 1
 
 
 def _user(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) -> None:
     v = w.value
-    p.upsert(schema.users, ["name"], tx, name=w.attributes[0], status=v["status"], msp_id=v["mspId"],
+    p.upsert(schema.users, ("name",), tx, name=w.attributes[0], status=v["status"], msp_id=v["mspId"],
              cert_id=v["certId"], introduction=v.get("introduction", ""),
              available_services=v.get("availableServices", 0), created_at=v["createdAt"], updated_at=v["updatedAt"])
 
@@ -80,48 +97,44 @@ def _user(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) -> N
 def _service(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) -> None:
     v, name = w.value, w.attributes[0]
     qos = v.get("qos") or {}
-    p.upsert(schema.services, ["name"], tx, name=name, developer=v["developer"], mashup=bool(v.get("mashup")),
+    p.upsert(schema.services, ("name",), tx, name=name, developer=v["developer"], mashup=bool(v.get("mashup")),
              status=v["status"], category=v.get("category", ""), description=v.get("description", ""),
              url=v.get("url", ""), price=v["price"], latency_ms=qos.get("latencyMs", 0),
              availability_bp=qos.get("availabilityBp", 0), require_vouchers=bool(v.get("requireVouchers")),
              created_at=v["createdAt"], updated_at=v["updatedAt"])
     components = v.get("components") or []
-    p.db.execute(delete(schema.mashup_components).where(schema.mashup_components.c.mashup == name))
+    p.delete(schema.mashup_components, mashup=name)
     for position, component in enumerate(components):
-        p.db.execute(schema.mashup_components.insert().values(
-            mashup=name, component=component, position=position,
-            block=tx.block_number, tx_id=tx.transaction_id, ts=tx.timestamp))
+        p.insert(schema.mashup_components, mashup=name, component=component, position=position,
+                 block=tx.block_number, tx_id=tx.transaction_id, ts=tx.timestamp)
 
 
 def _rights(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) -> None:
     service, user = w.attributes
     if w.value is None:
-        p.db.execute(delete(schema.rights).where(schema.rights.c.service == service, schema.rights.c.user == user))
+        p.delete(schema.rights, service=service, user=user)
         return
     v = w.value
-    p.upsert(schema.rights, ["service", "user"], tx, service=service, user=user, bought=v["bought"],
+    p.upsert(schema.rights, ("service", "user"), tx, service=service, user=user, bought=v["bought"],
              paid=v["paid"], used=v["used"], remaining=v["remaining"], updated_at=v["updatedAt"])
 
 
 def _server(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) -> None:
     service, server = w.attributes
     if w.value is None:
-        p.db.execute(delete(schema.servers).where(schema.servers.c.service == service,
-                                                  schema.servers.c.server == server))
+        p.delete(schema.servers, service=service, server=server)
         return
-    p.upsert(schema.servers, ["service", "server"], tx, service=service, server=server,
+    p.upsert(schema.servers, ("service", "server"), tx, service=service, server=server,
              authorized_at=w.value["authorizedAt"])
 
 
 def _tally(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) -> None:
     kind, owner, delta_tx, delta_seq = (*w.attributes, "", "")[:4]
-    t = schema.tallies.c
     if w.value is None:
-        p.db.execute(delete(schema.tallies).where(t.kind == kind, t.owner == owner, t.delta_tx == delta_tx,
-                                                  t.delta_seq == delta_seq))
+        p.delete(schema.tallies, kind=kind, owner=owner, delta_tx=delta_tx, delta_seq=delta_seq)
         return
     v = w.value
-    p.upsert(schema.tallies, ["kind", "owner", "delta_tx", "delta_seq"], tx, kind=kind, owner=owner,
+    p.upsert(schema.tallies, ("kind", "owner", "delta_tx", "delta_seq"), tx, kind=kind, owner=owner,
              delta_tx=delta_tx, delta_seq=delta_seq, balance=v.get("balance", 0), buyers=v.get("buyers", 0),
              calls_bought=v.get("callsBought", 0), calls_used=v.get("callsUsed", 0),
              composers=v.get("composers", 0), compositions=v.get("compositions", 0))
