@@ -11,7 +11,6 @@ from fastapi.dependencies.models import Dependant
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import Scope
 
-from fabric_gateway import EcdsaSigner, Identity
 from tdses.chaincode import Chaincode
 from tdses.index.store import IndexStore
 from tdses.rest.api.transact import Transacting
@@ -46,10 +45,7 @@ def principal_of(context: Context, scope: Scope, token: str) -> Principal | None
 
 def principal_for(context: Context, user: UserRecord) -> Principal:
     """A gateway user as it acts on chain: its certificate, and its key when the gateway keeps it."""
-    signer = None
-    if user.custodial and user.sealed_key is not None:
-        signer = EcdsaSigner(context.keybox.open(user.name, user.sealed_key))
-    return Principal(user.name, Identity(context.settings.msp_id, user.certificate), signer)
+    return context.principals.of(user)
 
 
 def owner_of(context: Context, scope: Scope, token: str) -> str | None:

@@ -15,7 +15,7 @@ from tdses.rest.services.discovery import Discovery
 from tdses.rest.services.indexing import index_follower
 from tdses.rest.services.keystore import KeyBox
 from tdses.rest.services.ledger import Ledger
-from tdses.rest.services.principal import load_admin
+from tdses.rest.services.principal import Principals, load_admin
 from tdses.rest.services.signing import OfflineSigning
 from tdses.rest.services.tokens import new_token, token_hash
 from tdses.rest.store import ACTIVE, Store
@@ -31,6 +31,7 @@ class Context:
     offline: OfflineSigning
     metrics: Metrics
     admin_token_hash: str
+    principals: Principals
     index: Follower | None = None  # started by the app's lifespan
     discovery: Discovery | None = None  # composition and recommendations over the index
     cards: ServiceCards = field(default_factory=ServiceCards)  # GET /v1/services/{name}'s answers, kept
@@ -53,18 +54,20 @@ class Context:
                 pass  # removed on chain already; the certificate is useless without its key, which is now gone
 
         metrics = Metrics()
+        keybox = KeyBox(settings.key_encryption_key())
         index = index_follower(settings, admin, metrics.registry)
         ledger.index = index
         actions = {"activate_user": lambda name: store.set_state(name, ACTIVE), "forget_user": forget_user}
         return cls(
             settings=settings,
             store=store,
-            keybox=KeyBox(settings.key_encryption_key()),
+            keybox=keybox,
             ledger=ledger,
             ca=ca,
             offline=OfflineSigning(ledger, store, settings.prepared_ttl_seconds, actions),
             metrics=metrics,
             admin_token_hash=token_hash(settings.admin_token()),
+            principals=Principals(settings.msp_id, keybox),
             index=index,
             discovery=Discovery(settings.index.compose_timeout_seconds, settings.index.compose_concurrency),
         )

@@ -15,7 +15,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from fabric_gateway import EcdsaSigner, Identity
 from tdses.chaincode import Chaincode
 from tdses.rest.problems import Problem
 from tdses.rest.services.context import Context
@@ -123,8 +122,7 @@ async def _enroll(context: Context, name: str, csr_pem: str | None, token: str) 
 
 
 def _principal(context: Context, record: UserRecord) -> Principal:
-    signer = EcdsaSigner(context.keybox.open(record.name, record.sealed_key)) if record.sealed_key else None
-    return Principal(record.name, Identity(context.settings.msp_id, record.certificate), signer)
+    return context.principals.of(record)
 
 
 async def _registered_by(context: Context, name: str) -> bool:

@@ -10,6 +10,11 @@ from pathlib import Path
 
 from fabric_gateway import EcdsaSigner, Identity, Signer, load_signer
 
+from tdses.rest.services.keystore import KeyBox
+from tdses.rest.store import UserRecord
+
+PRINCIPALS_KEPT = 10_000
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -34,3 +39,27 @@ def load_admin(msp_id: str, msp_dir: Path) -> Principal:
         raise FileNotFoundError(f"{msp_dir} holds no signcerts/*.pem or keystore key")
     signer: EcdsaSigner = load_signer(keys[0])
     return Principal(ADMIN_NAME, Identity(msp_id, certs[0].read_bytes()), signer, is_admin=True)
+
+
+class Principals:
+    """Gateway users as they act on chain, built once per user record: opening the sealed key and reading the
+    certificate cost more than the rest of a query. A changed record (a new key, a removal) is a new entry; the
+    opened keys live only in this process's memory, as they did for one request before."""
+
+    def __init__(self, msp_id: str, keybox: KeyBox) -> None:
+        self._msp_id = msp_id
+        self._keybox = keybox
+        self._kept: dict[tuple, Principal] = {}
+
+    def of(self, user: UserRecord) -> Principal:
+        key = (user.name, user.certificate, user.sealed_key, user.custodial)
+        principal = self._kept.get(key)
+        if principal is None:
+            signer = None
+            if user.custodial and user.sealed_key is not None:
+                signer = EcdsaSigner(self._keybox.open(user.name, user.sealed_key))
+            principal = Principal(user.name, Identity(self._msp_id, user.certificate), signer)
+            if len(self._kept) >= PRINCIPALS_KEPT:
+                self._kept.clear()
+            self._kept[key] = principal
+        return principal

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, case, create_engine, delete, event, func, inspect, select, text, update
+from sqlalchemy import Engine, bindparam, case, create_engine, delete, event, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tdses import migrating
@@ -23,6 +23,9 @@ REMOVED = "removed"
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 TOKEN_CACHE_SIZE = 10_000  # users remembered by token at most
+# Built once: every request looks its caller up, and building the statement cost more than running it.
+USER_BY_NAME = select(users).where(users.c.name == bindparam("key"))
+USER_BY_TOKEN = select(users).where(users.c.token_hash == bindparam("key"))
 
 
 @dataclass(frozen=True)
@@ -139,16 +142,16 @@ class Store:
                 created_at=user.created_at or time.time()))
 
     def user(self, name: str) -> UserRecord | None:
-        return self._one(users.c.name == name)
+        return self._one(USER_BY_NAME, name)
 
     def user_by_token(self, token_hash: str) -> UserRecord | None:
         if self._token_cache_seconds <= 0:
-            return self._one(users.c.token_hash == token_hash)
+            return self._one(USER_BY_TOKEN, token_hash)
         now = time.monotonic()
         cached = self._by_token.get(token_hash)
         if cached is not None and cached[0] > now:
             return cached[1]
-        user = self._one(users.c.token_hash == token_hash)
+        user = self._one(USER_BY_TOKEN, token_hash)
         # Only an active user is remembered: an unknown token (nobody fills the cache by guessing), or a user
         # another replica is about to activate, is asked for again.
         if user is not None and user.state == ACTIVE:
@@ -177,9 +180,9 @@ class Store:
         with self._engine.begin() as db:
             db.execute(update(users).where(users.c.name == name).values(**values))
 
-    def _one(self, condition) -> UserRecord | None:
+    def _one(self, statement, key: str) -> UserRecord | None:
         with self._engine.connect() as db:
-            row = db.execute(select(users).where(condition)).first()
+            row = db.execute(statement, {"key": key}).first()
         if row is None:
             return None
         return UserRecord(row.name, row.token_hash, bytes(row.certificate),
