@@ -99,6 +99,12 @@ bench-registry: tools
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python tests/benchmarks/registry.py --plot docs/registry.png $(BENCH_REGISTRY)
 
+# Caliper's figures (TPS, latency, successes and failures) for the service query and the purchase of one call,
+# against `make run`'s network (or TDSES_STATE_DIR's); e.g. BENCH_CALIPER='--seconds 60 --workers 2 --keep'.
+BENCH_CALIPER ?=
+bench-caliper: venv caliper-tools
+	$(BIN)/python tests/benchmarks/caliper.py --state-dir $(or $(TDSES_STATE_DIR),.state/network) $(BENCH_CALIPER)
+
 down: venv
 	$(TDSES) network down
 
