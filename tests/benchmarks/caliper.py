@@ -1,7 +1,7 @@
 """Hyperledger Caliper as the yardstick: the service query and the purchase of one call, measured by Caliper 0.6.
 
     .venv/bin/python tests/benchmarks/caliper.py [--state-dir .state/network] [--seconds 30] [--workers 2]
-        [--buyers 32] [--query-load 16] [--purchase-load 16] [--keep]
+        [--buyers 32] [--query-load 4] [--purchase-load 16] [--keep]
 
     figures = caliper.run(Path(".state/network"), seconds=30, workers=2)
     figures["purchase"]["throughput"]  # {"query": {...}, "purchase": {...}}: one dict of figures per round
@@ -436,7 +436,7 @@ def launch(install: Installation, workdir: Path, network_file: Path, benchmark_f
     return report
 
 
-def run(state_dir: Path, seconds: int = 30, workers: int = 2, buyers: int | None = None, query_load: int = 16,
+def run(state_dir: Path, seconds: int = 30, workers: int = 2, buyers: int | None = None, query_load: int = 4,
         purchase_load: int = 16, keep: bool = False, say=None) -> dict:
     """Prepare the world on the network in state_dir, run the query and purchase rounds under Caliper (each for
     `seconds`), print the figures and return them: {"query": {...}, "purchase": {...}, "run": {...}}."""
@@ -495,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=2, help="Caliper's local workers")
     p.add_argument("--buyers", type=int, default=None, help="buyers to spread the load over (default: 2 x the "
                                                             "purchase load)")
-    p.add_argument("--query-load", type=int, default=16, help="queries in flight (fixed-load rate control)")
+    p.add_argument("--query-load", type=int, default=4, help="queries in flight (fixed-load rate control)")
     p.add_argument("--purchase-load", type=int, default=16, help="purchases in flight")
     p.add_argument("--keep", action="store_true", help="keep the work directory (report.html, caliper.log)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON at the end")
