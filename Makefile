@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TDSES  := $(BIN)/tdses
 
-.PHONY: run test tools venv down status clean test-go test-unit test-integration test-k8s-cluster cluster-tools browser-tools screenshots bench-metering bench-registry
+.PHONY: run test tools venv down status clean test-go test-unit test-integration test-k8s-cluster cluster-tools browser-tools screenshots bench-metering bench-registry caliper-tools bench-caliper
 
 run: tools
 	$(TDSES) network up
@@ -60,6 +60,24 @@ browser-tools:
 	@test -f $(CACHE_DIR)/axe-core-$(AXE_VERSION)/node_modules/axe-core/axe.min.js || \
 		npm install --silent --no-audit --no-fund --prefix $(CACHE_DIR)/axe-core-$(AXE_VERSION) axe-core@$(AXE_VERSION)
 
+# Hyperledger Caliper from npm, cached by version and bound to Fabric 2.5 (the @hyperledger/fabric-gateway client)
+# once: the marker is written only after a complete bind. tests/benchmarks/caliper.py reads the same pins from here.
+CALIPER_VERSION := 0.6.0
+CALIPER_SUT     := fabric:2.5
+CALIPER_DIR     := $(CACHE_DIR)/caliper-$(CALIPER_VERSION)
+
+caliper-tools:
+	@command -v npm >/dev/null || { echo "caliper-tools needs Node.js 20 and npm on the PATH"; exit 1; }
+	@test -f $(CALIPER_DIR)/.bound-$(subst :,-,$(CALIPER_SUT)) || { set -e; start=$$(date +%s); \
+		echo "caliper-tools: installing @hyperledger/caliper-cli@$(CALIPER_VERSION) from npm into $(CALIPER_DIR)"; \
+		npm install --no-audit --no-fund --loglevel=notice --prefix $(CALIPER_DIR) \
+			@hyperledger/caliper-cli@$(CALIPER_VERSION); \
+		echo "caliper-tools: binding Caliper to $(CALIPER_SUT) ($$(( $$(date +%s) - start )) s so far)"; \
+		cd $(CALIPER_DIR) && ./node_modules/.bin/caliper bind --caliper-bind-sut $(CALIPER_SUT) \
+			--caliper-bind-cwd $(CALIPER_DIR); \
+		touch $(CALIPER_DIR)/.bound-$(subst :,-,$(CALIPER_SUT)); \
+		echo "caliper-tools: Caliper $(CALIPER_VERSION) ready in $$(( $$(date +%s) - start )) s"; }
+
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -80,6 +98,12 @@ BENCH_REGISTRY ?=
 bench-registry: tools
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python tests/benchmarks/registry.py --plot docs/registry.png $(BENCH_REGISTRY)
+
+# Caliper's figures (TPS, latency, successes and failures) for the service query and the purchase of one call,
+# against `make run`'s network (or TDSES_STATE_DIR's); e.g. BENCH_CALIPER='--seconds 60 --workers 2 --keep'.
+BENCH_CALIPER ?=
+bench-caliper: venv caliper-tools
+	$(BIN)/python tests/benchmarks/caliper.py --state-dir $(or $(TDSES_STATE_DIR),.state/network) $(BENCH_CALIPER)
 
 down: venv
 	$(TDSES) network down
