@@ -1,8 +1,11 @@
 """Pid files identify exactly the process we started; stop() never signals a stranger."""
 
+import socket
 import sys
+import threading
 import time
 
+from tdses import probes
 from tdses.local import processes
 
 
@@ -39,3 +42,32 @@ def test_wait_until_reports_a_process_that_died(tmp_path):
         assert "dies exited during start-up" in str(exc) and "boom" in str(exc)
     else:
         raise AssertionError("wait_until did not notice the dead process")
+
+
+def test_a_socket_connected_to_itself_is_no_listener():
+    # What a health check meets when the kernel picks the port it polls as its own source port: TCP's
+    # simultaneous open connects the socket to itself, and it reads back whatever it sends.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.connect(s.getsockname())
+        assert probes.self_connected(s)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        with socket.create_connection(server.getsockname()) as client:
+            assert not probes.self_connected(client)
+        assert probes.accepts(server.getsockname()[1])
+
+
+def test_an_answer_that_is_not_http_is_not_healthy():
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def echo() -> None:
+            conn, _ = server.accept()
+            with conn:
+                conn.sendall(conn.recv(4096))
+
+        threading.Thread(target=echo, daemon=True).start()
+        assert processes.healthz(server.getsockname()[1]) is False

@@ -36,6 +36,7 @@ from cryptography.x509.oid import NameOID
 
 from tdses.fabric import toolchain
 from tdses.k8s.errors import KubernetesError
+from tdses.probes import accepts
 from tdses.paths import REPO_ROOT
 
 CONTROLPLANE = REPO_ROOT / "k8s" / "controlplane"
@@ -162,7 +163,7 @@ class LocalCluster:
                 pids[name] = self._start(name, found[name], self._args(name, ports))
                 self._pids.write_text(json.dumps(pids))
                 if name == "etcd":
-                    self._wait(lambda: _port_open(ports.etcd), deadline, "etcd to listen")
+                    self._wait(lambda: accepts(ports.etcd), deadline, "etcd to listen")
                 elif name == "kube-apiserver":
                     self._wait(lambda: _healthy(ports.apiserver, tokens["admin"], self.dir / "ca.crt"),
                                deadline, "the API server to be ready")
@@ -347,11 +348,6 @@ def _free_ports(count: int) -> list[int]:
     finally:
         for s in sockets:
             s.close()
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _healthy(port: int, token: str, ca: Path) -> bool:

@@ -27,6 +27,7 @@ from tdses.fabric.topology import Node, Topology, load, topology_path
 from tdses.local import channel, lifecycle, processes
 from tdses.local.admin import Admin
 from tdses.paths import NETWORK_CONFIG, REPO_ROOT
+from tdses.probes import accepts
 
 FABRIC_CONFIG = NETWORK_CONFIG / "fabric"
 BUILDER = NETWORK_CONFIG / "builders" / "ccaas"
@@ -150,7 +151,7 @@ class Network:
 
     def healthy(self, node: Node) -> bool:
         if node.kind == "chaincode":
-            return processes.accepts(node.ports.listen)
+            return accepts(node.ports.listen)
         if node.kind == "gateway":
             return processes.healthz(node.ports.listen)
         if node.kind == "zookeeper":

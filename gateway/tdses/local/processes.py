@@ -6,6 +6,7 @@ process after a crash or reboot is never signalled.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -120,16 +121,8 @@ def healthz(port: int, host: str = "127.0.0.1", timeout: float = 2.0, path: str 
     try:
         with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=timeout) as resp:
             return resp.status == 200
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
-def accepts(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+        return False  # HTTPException: e.g. a self-connection (see accepts) reads back its own request
 
 
 def metric(port: int, name: str, label: str = "", host: str = "127.0.0.1") -> float | None:
@@ -140,7 +133,7 @@ def metric(port: int, name: str, label: str = "", host: str = "127.0.0.1") -> fl
             for line in resp.read().decode().splitlines():
                 if line.startswith(name) and not line.startswith("#") and label in line:
                     return float(line.rsplit(" ", 1)[1])
-    except (urllib.error.URLError, OSError, ValueError):
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
         return None
     return None
 
