@@ -4,9 +4,12 @@ import io
 import json
 import tarfile
 
+import pytest
+
 from tdses.fabric import configtx, nodes, packaging
+from tdses.fabric.errors import NetworkError
 from tdses.fabric.state import State
-from tdses.fabric.topology import load
+from tdses.fabric.topology import BATCH_TIMEOUT_MS, TOPOLOGY_DIR, load
 
 
 def test_channel_has_every_org_with_anchor_peers_and_majority_endorsement(tmp_path):
@@ -18,6 +21,19 @@ def test_channel_has_every_org_with_anchor_peers_and_majority_endorsement(tmp_pa
     assert app["Organizations"][0]["AnchorPeers"] == [{"Host": "127.0.0.1", "Port": t.org("org1").peers[0].ports.listen}]
     assert len(profile["Orderer"]["EtcdRaft"]["Consenters"]) == 3
     assert "Consortiums" not in profile  # no system channel
+
+
+def test_the_orderers_batch_timeout_comes_from_the_topology(tmp_path):
+    default = configtx.configtx(load("default", 7050), State(tmp_path))["Profiles"][configtx.PROFILE]
+    assert default["Orderer"]["BatchTimeout"] == f"{BATCH_TIMEOUT_MS}ms"
+    spec = (TOPOLOGY_DIR / "default.yaml").read_text().replace("  orderers: 3\n", "  orderers: 3\n  batch_timeout_ms: 500\n")
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(spec)
+    profile = configtx.configtx(load(str(slow), 7050), State(tmp_path))["Profiles"][configtx.PROFILE]
+    assert profile["Orderer"]["BatchTimeout"] == "500ms"
+    slow.write_text(spec.replace("batch_timeout_ms: 500", "batch_timeout_ms: 0"))
+    with pytest.raises(NetworkError, match="batch_timeout_ms 0"):
+        load(str(slow), 7050)
 
 
 def test_node_environments_point_each_node_at_its_own_ports_and_files(tmp_path):

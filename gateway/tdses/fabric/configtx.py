@@ -71,7 +71,7 @@ def configtx(topology: Topology, state: State) -> dict:
                 "Capabilities": {"V2_0": True},
                 "Orderer": {
                     "OrdererType": "etcdraft",
-                    "BatchTimeout": "500ms",
+                    "BatchTimeout": f"{topology.batch_timeout_ms}ms",
                     "BatchSize": {"MaxMessageCount": 500, "AbsoluteMaxBytes": "10 MB", "PreferredMaxBytes": "2 MB"},
                     "EtcdRaft": {
                         "Consenters": consenters,
