@@ -41,7 +41,7 @@ def test_no_input_makes_the_gateway_answer_5xx(fuzzed, tmp_path):
         "--header", f"Authorization: Bearer {token}",
         "--generation-deterministic",
         "--request-timeout", "60",
-        "--workers", "2",
+        "--workers", "1",  # ast.parse in two threads trips a CPython 3.11 race (gh-106905)
         "--report", "junit", "--report-dir", str(tmp_path),
     ]
     run = subprocess.run(command, capture_output=True, text=True, timeout=540, cwd=tmp_path)
