@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TDSES  := $(BIN)/tdses
 
-.PHONY: run test tools venv down status clean test-go test-unit test-integration test-k8s-cluster cluster-tools browser-tools screenshots bench-metering bench-registry
+.PHONY: run test tools venv down status clean test-go test-unit test-integration test-k8s-cluster cluster-tools browser-tools screenshots bench bench-metering bench-registry
 
 run: tools
 	$(TDSES) network up
@@ -67,6 +67,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
+
+# The benchmark suite against `make run`'s network (tests/benchmarks/suite): REST gateway, Python client and the
+# official Go client side by side, the paper's concurrency ramps, c=256 for 60 s; docs/bench.md and its plots.
+# At most 15 minutes (shorter: BENCH='--quick'); BENCH_CALIPER='<command>' runs Caliper after the points.
+BENCH ?=
+BENCH_CALIPER ?=
+bench: venv
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	cd tests/benchmarks/loadgen && go vet ./... && go test -count=1 ./...
+	$(BIN)/python -m tests.benchmarks.suite --caliper-command "$(BENCH_CALIPER)" $(BENCH)
 
 # Metered calls against `make run`'s network: calls/s, added latency, transactions per 1,000 calls, and the plot.
 bench-metering: venv
