@@ -9,6 +9,7 @@ from tests.benchmarks.suite.plan import CLIENTS
 from tests.benchmarks.suite.results import Measured
 
 STYLE = {"rest": ("tab:blue", "o"), "official": ("tab:green", "s"), "python": ("tab:orange", "^")}
+OTHER = {"rest": ("tab:purple", "D"), "official": ("tab:red", "v"), "python": ("tab:brown", "<")}  # 2nd workload
 
 
 def series(results: list[Measured], workload: str, client: str) -> list[tuple[int, dict]]:
@@ -23,22 +24,21 @@ def draw(path: Path, results: list[Measured], workloads: dict[str, str], title: 
     import matplotlib.pyplot as plt
 
     fig, (latency, throughput) = plt.subplots(1, 2, figsize=(12, 4.8))
-    for workload, label in workloads.items():
-        dashed = workload == "service"
+    for n, (workload, label) in enumerate(workloads.items()):
         for client in CLIENTS:
             points = series(results, workload, client)
             if not points:
                 continue
-            color, marker = STYLE[client]
+            color, marker = (STYLE if n == 0 else OTHER)[client]
             xs = [c for c, _ in points]
             name = f"{label}: {client}"
-            style = dict(color=color, marker=marker, linestyle=":" if dashed else "-", markersize=6)
-            latency.plot(xs, [s["p50"] * 1000 for _, s in points], label=f"{name} p50", **style)
-            latency.plot(xs, [s["p99"] * 1000 for _, s in points], color=color, marker=marker, alpha=0.45,
-                         linestyle="--", markersize=4, label=f"{name} p99")
-            throughput.plot(xs, [s["throughput"] for _, s in points], label=name, **style)
-    for axis, ylabel in ((latency, "latency (ms, log)"), (throughput, "successful requests / s")):
+            latency.plot(xs, [s["p50"] * 1000 for _, s in points], color=color, marker=marker, label=name)
+            latency.plot(xs, [s["p99"] * 1000 for _, s in points], color=color, marker=marker, alpha=0.4,
+                         linestyle="--", markersize=4)
+            throughput.plot(xs, [s["throughput"] for _, s in points], color=color, marker=marker, label=name)
+    for axis, ylabel in ((latency, "latency p50, p99 dashed (ms, log)"), (throughput, "successful requests / s")):
         axis.set_xscale("symlog", linthresh=8)
+        axis.minorticks_off()
         ticks = sorted({m.point.concurrency for m in results if m.point.workload in workloads and m.summary
                         and m.point.purpose != "no-drop"})
         axis.set_xticks(ticks, [str(t) for t in ticks])
@@ -47,9 +47,8 @@ def draw(path: Path, results: list[Measured], workloads: dict[str, str], title: 
         axis.grid(True, alpha=0.3)
     latency.set_yscale("log")
     throughput.set_ylim(bottom=0)
-    handles, labels = latency.get_legend_handles_labels()
-    latency.legend(handles, labels, fontsize=7, loc="upper left")
-    throughput.legend(fontsize=8, loc="upper left")
+    latency.legend(fontsize=8, loc="upper left")
+    throughput.legend(fontsize=8, loc="best")
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
