@@ -12,12 +12,14 @@ the time is up the remaining points are skipped and the report says so. Traffic 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     network = Network.open(a.state_dir)
     org = network.topology.org("org1")
     url = f"http://127.0.0.1:{org.gateway.ports.listen}"
-    context = {"command": " ".join(["make bench"] + (sys.argv[1:] if argv is None else argv)),
+    context = {"command": " ".join(["python -m tests.benchmarks.suite"] + (sys.argv[1:] if argv is None else argv)),
                "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(),
                "network": f"{network.topology.name} topology ({len(network.topology.orgs)} orgs) in "
                           f"{a.state_dir}, org1's REST gateway {url}, peer0 {org.peers[0].address}",
@@ -132,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     context["elapsed"] = time.monotonic() - started
     a.report.parent.mkdir(parents=True, exist_ok=True)
     a.report.write_text(report.render(results, context, sections))
+    # The figures as measured, so that a report or plot can be made again without measuring again.
+    a.report.with_suffix(".json").write_text(json.dumps(
+        [{**asdict(m.point), "summary": m.summary, "gatewayCpu": m.gateway_cpu, "peerCpu": m.peer_cpu,
+          "skipped": m.skipped} for m in results], indent=1))
     log(f"report written to {a.report}")
     try:
         for path in plots.write(a.report.parent, results, machine_label):
