@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 TDSES  := $(BIN)/tdses
 
-.PHONY: run test tools venv down status clean test-go test-unit test-integration test-k8s-cluster cluster-tools browser-tools screenshots bench-metering bench-registry caliper-tools bench-caliper
+.PHONY: run test tools venv down status clean test-go test-unit test-integration test-k8s-cluster cluster-tools browser-tools screenshots bench bench-metering bench-registry caliper-tools bench-caliper
 
 run: tools
 	$(TDSES) network up
@@ -86,6 +86,18 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The benchmark suite against `make run`'s network (tests/benchmarks/suite): REST gateway, Python client and the
+# official Go client side by side, the paper's concurrency ramps, c=256 for 60 s; docs/bench.md and its plots.
+# At most 15 minutes of points (shorter: BENCH='--quick'), then Caliper's two rounds when npm is present
+# (BENCH_CALIPER: their arguments, as for bench-caliper).
+BENCH ?=
+BENCH_CALIPER ?=
+bench: venv $(if $(shell command -v npm),caliper-tools)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	cd tests/benchmarks/loadgen && go vet ./... && go test -count=1 ./...
+	$(BIN)/python -m tests.benchmarks.suite $(BENCH) \
+		$(if $(shell command -v npm),--caliper-command "$(BIN)/python tests/benchmarks/caliper.py $(BENCH_CALIPER)")
+
 # Metered calls against `make run`'s network: calls/s, added latency, transactions per 1,000 calls, and the plot.
 bench-metering: venv
 	$(BIN)/pip install --quiet -e '.[test,bench]'
@@ -101,7 +113,6 @@ bench-registry: tools
 
 # Caliper's figures (TPS, latency, successes and failures) for the service query and the purchase of one call,
 # against `make run`'s network (or TDSES_STATE_DIR's); e.g. BENCH_CALIPER='--seconds 60 --workers 2 --keep'.
-BENCH_CALIPER ?=
 bench-caliper: venv caliper-tools
 	$(BIN)/python tests/benchmarks/caliper.py --state-dir $(or $(TDSES_STATE_DIR),.state/network) $(BENCH_CALIPER)
 

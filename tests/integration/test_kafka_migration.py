@@ -13,7 +13,7 @@ import pytest
 
 from tdses.local import processes
 from tdses.local.network import Network, init_state
-from tests.integration.test_faults_under_load import admin_client, buy_until_answered, gateway_url, register
+from tests.support.faults import admin_client, buy_until_answered, gateway_url, register
 from tests.support.ports import free_base_port
 
 pytestmark = pytest.mark.integration

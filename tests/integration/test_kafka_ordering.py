@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import secrets
-import signal
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from tdses.fabric import kafka
 from tdses.local import processes
 from tdses.local.network import Network, init_state
-from tests.integration.test_faults_under_load import admin_client, buy_until_answered, gateway_url, register
 from tests.integration.test_rest_scenario import test_paper_scenario_over_three_gateways as paper_scenario
+from tests.support.faults import kill, purchases_through
 from tests.support.gateways import Gateways
 from tests.support.kafka import partition_state
 from tests.support.ports import free_base_port
@@ -39,11 +35,6 @@ def kafka_network(tmp_path_factory) -> Network:
     net.up(out=io.StringIO())
     yield net
     net.down(quiet=True)
-
-
-def kill(network: Network, node) -> None:
-    os.kill(processes.running_pid(network.state.pid_file(node)), signal.SIGKILL)
-    processes.wait_until(lambda: processes.running_pid(network.state.pid_file(node)) is None, node.short_name, 15)
 
 
 def channel_topic(network: Network) -> dict:
@@ -73,50 +64,8 @@ def test_paper_scenario_through_the_gateways(kafka_network, tmp_path_factory):
 
 def purchases_while(network: Network, fault) -> None:
     """BUYERS x PURCHASES purchases through org2's gateway with the fault done a quarter of the way in and not
-    repaired: every purchase is answered and paid once, the developer is paid for each, nothing is lost."""
-    tag = secrets.token_hex(3)
-    developer, service = f"kdev-{tag}", f"ksvc-{tag}"
-    dev_token = register(network, "org1", developer)
-    with admin_client(network, "org1") as org1:
-        org1.headers["Authorization"] = f"Bearer {dev_token}"
-        assert org1.post("/v1/services", json={"name": service, "category": "x", "url": "https://k.example",
-                                               "price": PRICE}).status_code == 201
-        assert org1.post(f"/v1/services/{service}/publish").status_code == 200
-        dev_start = org1.get(f"/v1/balances/{developer}").json()["balance"]
-    buyers = {f"kbuyer{i}-{tag}": register(network, "org2", f"kbuyer{i}-{tag}") for i in range(BUYERS)}
-    with admin_client(network, "org2") as admin:
-        start = {name: admin.get(f"/v1/balances/{name}").json()["balance"] for name in buyers}
-
-    answered, failures, a_quarter_in = [], [], threading.Event()
-
-    def buyer(name: str, token: str) -> None:
-        try:
-            for i in range(PURCHASES):
-                answered.append(buy_until_answered(gateway_url(network, "org2"), token, service, f"{name}-{i}"))
-                if len(answered) >= BUYERS * PURCHASES // 4:
-                    a_quarter_in.set()
-        except BaseException as error:  # reported by the main thread
-            failures.append(error)
-            a_quarter_in.set()
-
-    threads = [threading.Thread(target=buyer, args=item) for item in buyers.items()]
-    for thread in threads:
-        thread.start()
-    assert a_quarter_in.wait(180)
-    fault()
-    for thread in threads:
-        thread.join()
-    assert failures == []
-    assert len(answered) == BUYERS * PURCHASES
-
-    with admin_client(network, "org3") as reader:  # read through another organization
-        for name in buyers:
-            rights = reader.get(f"/v1/services/{service}/rights/{name}").json()
-            assert (rights["bought"], rights["paid"]) == (PURCHASES, PURCHASES * PRICE), name
-            assert reader.get(f"/v1/balances/{name}").json()["balance"] == start[name] - PURCHASES * PRICE
-        assert reader.get(f"/v1/balances/{developer}").json()["balance"] == dev_start + BUYERS * PURCHASES * PRICE
-        token = reader.get("/v1/token").json()
-        assert token["circulating"] + token["pool"] == token["cap"]
+    repaired."""
+    purchases_through(network, fault, prefix="k", buyers=BUYERS, purchases=PURCHASES, price=PRICE)
 
 
 def test_transactions_commit_with_the_partition_leader_broker_killed_and_it_catches_up(kafka_network):

@@ -21,8 +21,7 @@ from tdses.index import schema
 from tdses.index.blocks import IndexBlock
 from tdses.index.projection import Projection, services_touched
 from tdses.index.search import (
-    ANY_STATUS, SERVICE_COLUMNS, ServicePage, ServiceQuery, build, decode_cursor, encode_cursor, fts_query,
-    page_of, usage_select,
+    ANY_STATUS, ServicePage, ServiceQuery, build, decode_cursor, encode_cursor, fts_query, page_of, usage_select,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -157,19 +156,11 @@ class IndexStore:
             return [_row(r) for r in db.execute(statement)]
 
     def service(self, name: str) -> dict[str, Any] | None:
-        s = schema.services
-        found = self._all(select(*[c for c in s.c if c.name != "search"]).where(s.c.name == name))
-        if not found:
-            return None
-        found[0]["components"] = self.components(name)
-        return found[0]
-
-    def service_card(self, name: str) -> dict[str, Any] | None:
-        """One service as a search lists it (its row, tallies and components), or None: one statement, two for
-        a mashup."""
+        """One service with its row, tallies (calls bought, compositions) and components, or None: one statement,
+        two for a mashup."""
         s = schema.services
         usage = usage_select([name]).subquery("usage")
-        found = self._all(select(*[s.c[c] for c in SERVICE_COLUMNS],
+        found = self._all(select(*[c for c in s.c if c.name != "search"],
                                  func.coalesce(usage.c.calls_bought, 0).label("calls_bought"),
                                  func.coalesce(usage.c.compositions, 0).label("compositions"))
                           .select_from(s.outerjoin(usage, usage.c.service == s.c.name)).where(s.c.name == name))

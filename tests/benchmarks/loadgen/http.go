@@ -9,13 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
 
-// Request is one line of the input.
+// Request is one line of the http mode's input.
 type Request struct {
 	Method string          `json:"method"`
 	Path   string          `json:"path"`
@@ -27,26 +25,9 @@ func runHTTP(base string, requests []Request, concurrency, count int, duration, 
 	client := &http.Client{Timeout: timeout, Transport: &http.Transport{
 		MaxIdleConns: concurrency, MaxIdleConnsPerHost: concurrency, IdleConnTimeout: 90 * time.Second,
 	}}
-	var next atomic.Int64
-	deadline := time.Now().Add(duration)
-	results := make([][]Outcome, concurrency)
-	started := time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < concurrency; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for time.Now().Before(deadline) {
-				i := int(next.Add(1)) - 1
-				if i >= count {
-					return
-				}
-				results[w] = append(results[w], send(client, base, requests[i%len(requests)]))
-			}
-		}(w)
-	}
-	wg.Wait()
-	return summarize(results, time.Since(started))
+	return closedLoop(concurrency, count, len(requests), duration, func(_, i int) Outcome {
+		return send(client, base, requests[i])
+	})
 }
 
 func send(client *http.Client, base string, r Request) Outcome {

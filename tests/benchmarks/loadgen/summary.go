@@ -6,14 +6,15 @@ import (
 	"time"
 )
 
-// Outcome is one request's: its latency and either an HTTP status or a transport failure.
+// Outcome is one request's: its latency and either a failure or success — with its HTTP status in the http mode
+// (a status of 300 or more is not a success), without one in the fabric mode.
 type Outcome struct {
 	Latency time.Duration
 	Status  int
 	Failure string
 }
 
-// Summary is what loadgen prints; latencies in seconds.
+// Summary is what loadgen prints, in either mode; latencies in seconds.
 type Summary struct {
 	Requests   int            `json:"requests"`
 	OK         int            `json:"ok"`
@@ -38,7 +39,9 @@ func summarize(results [][]Outcome, elapsed time.Duration) Summary {
 				s.Failures[o.Failure]++
 				continue
 			}
-			s.Statuses[strconv.Itoa(o.Status)]++
+			if o.Status != 0 {
+				s.Statuses[strconv.Itoa(o.Status)]++
+			}
 			if o.Status < 300 {
 				s.OK++
 			}

@@ -4,6 +4,7 @@ chaincode as that principal."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request, Response
@@ -145,15 +146,14 @@ async def reject_unknown_query(request: Request) -> None:
 
 
 INDEX_BLOCK_HEADER, MIN_BLOCK_HEADER = "X-Index-Block", "X-Min-Block"
+MinBlockHeader = Annotated[int | None, Header(ge=0, description=(
+    "read-your-writes: wait (at most the gateway's index.wait_seconds) until the index holds this block, "
+    "e.g. a write's X-Block-Number; 503 if it does not"))]
+MinBlockQuery = Annotated[int | None, Query(ge=0, description="the same as the X-Min-Block header")]
 
 
-async def indexed(
-    context: ContextDep, response: Response,
-    x_min_block: Annotated[int | None, Header(ge=0, description=(
-        "read-your-writes: wait (at most the gateway's index.wait_seconds) until the index holds this block, "
-        "e.g. a write's X-Block-Number; 503 if it does not"))] = None,
-    min_block: Annotated[int | None, Query(ge=0, description="the same as the X-Min-Block header")] = None,
-) -> IndexStore:
+async def indexed(context: ContextDep, response: Response, x_min_block: MinBlockHeader = None,
+                  min_block: MinBlockQuery = None) -> IndexStore:
     """The index, once it holds the block the caller asks for; the answer carries the block it reflects."""
     follower = context.index
     if follower is None:
@@ -184,7 +184,17 @@ async def beyond_the_ledger(context: Context, block: int) -> None:
                       ledgerBlock=height - 1)
 
 
+async def indexed_if_enabled(context: ContextDep, response: Response, x_min_block: MinBlockHeader = None,
+                             min_block: MinBlockQuery = None) -> Callable[[], Awaitable[IndexStore]] | None:
+    """`indexed` for a route that reads the ledger instead on a gateway that keeps no index (None then). The route
+    awaits it: FastAPI checks a route's own parameters after its dependencies, and an invalid request must not wait."""
+    if context.index is None:
+        return None
+    return lambda: indexed(context, response, x_min_block, min_block)
+
+
 IndexDep = Annotated[IndexStore, Depends(indexed)]
+OptionalIndexDep = Annotated[Callable[[], Awaitable[IndexStore]] | None, Depends(indexed_if_enabled)]
 
 
 async def off_loop(function, *args, **kwargs):

@@ -26,7 +26,7 @@ def listing(row: dict[str, Any], components: list[str]) -> dict[str, Any]:
 
 
 def render(card: dict[str, Any]) -> bytes:
-    """IndexStore.service_card's answer as JSON, exactly as the route's response model would serialize it."""
+    """IndexStore.service's answer as JSON, exactly as the route's response model would serialize it."""
     return ServiceListing.model_validate(listing(card, card["components"])).model_dump_json().encode()
 
 
@@ -42,7 +42,7 @@ class ServiceCards:
         if kept is not None and store.unchanged_since(name, kept[0]):
             return kept[1]
         generation = store.generation  # before reading: a block applied meanwhile makes this entry stale
-        card = store.service_card(name)
+        card = store.service(name)
         if card is None:
             return None
         body = render(card)

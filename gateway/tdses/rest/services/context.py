@@ -39,7 +39,9 @@ class Context:
     @classmethod
     def build(cls, settings: Settings) -> Context:
         admin = load_admin(settings.msp_id, settings.admin_msp_dir)
-        ledger = Ledger(settings, admin)
+        metrics = Metrics()
+        index = index_follower(settings, admin, metrics.registry)
+        ledger = Ledger(settings, admin, index=index)
         store = Store(settings.store, settings.token_cache_seconds)
         if store.url.startswith("sqlite"):
             store.release_unfinished_requests()  # one process per SQLite store: none of them is running
@@ -53,10 +55,7 @@ class Context:
             except Problem:
                 pass  # removed on chain already; the certificate is useless without its key, which is now gone
 
-        metrics = Metrics()
         keybox = KeyBox(settings.key_encryption_key())
-        index = index_follower(settings, admin, metrics.registry)
-        ledger.index = index
         actions = {"activate_user": lambda name: store.set_state(name, ACTIVE), "forget_user": forget_user}
         return cls(
             settings=settings,

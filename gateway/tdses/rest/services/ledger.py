@@ -1,7 +1,7 @@
 """The channel's chaincode as the gateway uses it: evaluate and submit as a principal, with Fabric errors as
 Problems, and the prepare -> sign -> submit steps of non-custodial users.
 
-    ledger = Ledger(settings)
+    ledger = Ledger(settings, admin, index=follower)
     service = await ledger.evaluate(principal, "QueryService", "svc1")
     rights, tx_id = await ledger.submit(principal, "CallService", "svc1", "5")
 """
@@ -79,7 +79,7 @@ def decode(payload: bytes) -> Any:
 
 
 class Ledger:
-    def __init__(self, settings: Settings, admin: Principal) -> None:
+    def __init__(self, settings: Settings, admin: Principal, *, index: Follower | None = None) -> None:
         endpoints = [Endpoint(p.address, p.server_name, read_pem(p.tls_ca_file)) for p in settings.peers]
         self.connection = aio.Connection(endpoints, connect_timeout=settings.connect_timeout)
         self.timeouts = Timeouts(
@@ -99,7 +99,7 @@ class Ledger:
             [Endpoint(p.address, p.server_name, read_pem(p.tls_ca_file)) for p in settings.channel_peers],
             timeout=settings.consistency_timeout,
         ) if settings.channel_peers else None
-        self.index: Follower | None = None  # this gateway's registry index: a write waits for it too (reflect)
+        self.index = index  # this gateway's registry index: a write waits for it too (reflect)
 
     def gateway(self, principal: Principal) -> aio.Gateway:
         return aio.Gateway(self.connection, principal.identity, principal.signer, timeouts=self.timeouts,

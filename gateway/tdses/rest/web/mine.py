@@ -3,19 +3,22 @@ composing a mashup with the cost shown before paying."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from tdses.chaincode import Chaincode
 from tdses.index.search import ANY_STATUS, ServiceQuery
 from tdses.rest.api.deps import ContextDep, off_loop
 from tdses.rest.api.routes.services import spec
 from tdses.rest.models.fields import NAME_PATTERN
 from tdses.rest.models.requests import MashupCreate, ServiceCreate, ServicePatch
 from tdses.rest.problems import Problem
+from tdses.rest.services.context import Context
 from tdses.rest.web.acting import NOTICES, Acting, index_at, integer, service_fields
 from tdses.rest.web.render import PageRoute, page
-from tdses.rest.web.sessions import VisitorDep, check_form
+from tdses.rest.web.sessions import Visitor, VisitorDep, check_form
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
@@ -39,20 +42,23 @@ async def my_services(request: Request, context: ContextDep, visitor: VisitorDep
                 revenue=revenue, notice=NOTICES.get(done or ""))
 
 
-@router.post("/services/{name}/publish")
-async def publish(request: Request, name: ServiceName, context: ContextDep, visitor: VisitorDep) -> Response:
+async def change_status(request: Request, context: Context, visitor: Visitor,
+                        write: Callable[[Chaincode, str], Awaitable[Any]], name: str, notice: str) -> Response:
+    """A button of my services' page: the chaincode's write (Chaincode.publish_service, ...) on one of them."""
     check_form(await request.form(), visitor)
     acting = Acting(context, visitor)
-    await acting.chaincode.publish_service(name)
-    return acting.done("/me", "published")
+    await write(acting.chaincode, name)
+    return acting.done("/me", notice)
+
+
+@router.post("/services/{name}/publish")
+async def publish(request: Request, name: ServiceName, context: ContextDep, visitor: VisitorDep) -> Response:
+    return await change_status(request, context, visitor, Chaincode.publish_service, name, "published")
 
 
 @router.post("/services/{name}/invalidate")
 async def invalidate(request: Request, name: ServiceName, context: ContextDep, visitor: VisitorDep) -> Response:
-    check_form(await request.form(), visitor)
-    acting = Acting(context, visitor)
-    await acting.chaincode.invalidate_service(name)
-    return acting.done("/me", "invalidated")
+    return await change_status(request, context, visitor, Chaincode.invalidate_service, name, "invalidated")
 
 
 @router.get("/new/service")

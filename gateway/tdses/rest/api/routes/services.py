@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from tdses.chaincode import Chaincode, ServiceStatus
 from tdses.index.search import ANY_STATUS, BadCursor, ServiceQuery
 from tdses.rest.api.deps import (
-    INDEX_BLOCK_HEADER, CallerDep, ChaincodeDep, ContextDep, UserChaincodeDep, indexed, off_loop,
-    reject_unknown_query,
+    INDEX_BLOCK_HEADER, CallerDep, ChaincodeDep, ContextDep, MinBlockHeader, MinBlockQuery, OptionalIndexDep,
+    UserChaincodeDep, indexed, off_loop, reject_unknown_query,
 )
 from tdses.rest.api.transact import TRANSACTION_RESPONSES, Transacting
 from tdses.rest.models import responses as out
@@ -81,8 +81,8 @@ async def list_services(
     end: NameQuery = None,
     page_size: Annotated[int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="ledger listing: page size")] = None,
     cursor: Annotated[str | None, Query(max_length=1000, description="the previous page's next")] = None,
-    x_min_block: Annotated[int | None, Header(ge=0)] = None,
-    min_block: Annotated[int | None, Query(ge=0, description="read-your-writes: see X-Min-Block")] = None,
+    x_min_block: MinBlockHeader = None,
+    min_block: MinBlockQuery = None,
 ) -> dict:
     """Search the registry (from the index: keyword, filters, sort, cursor pages; available services unless
     `status`), or list the ledger in name order (developer, status, name range [start, end), page_size)."""
@@ -131,16 +131,15 @@ async def ledger_listing(chaincode, developer, status, start, end, page_size, cu
 async def get_service(
     name: ServiceName,
     _: CallerDep,  # authenticates the caller, before anything waits for the index
+    index: OptionalIndexDep,
     context: ContextDep,
     response: Response,
-    x_min_block: Annotated[int | None, Header(ge=0)] = None,
-    min_block: Annotated[int | None, Query(ge=0, description="read-your-writes: see X-Min-Block")] = None,
 ) -> dict | Response:
     """One service or mashup with its tallies, from the index (X-Index-Block says which block; send a write's
     X-Block-Number as X-Min-Block to read it through any gateway). One the index does not hold yet — or every one,
     on a gateway without an index — is read from the ledger."""
-    if context.index is not None:
-        store = await indexed(context, response, x_min_block, min_block)
+    if index is not None:
+        store = await index()
         body = context.cards.get(store, name)  # kept, or a primary-key read: quicker here than in a worker thread
         if body is not None:
             return Response(body, media_type="application/json",

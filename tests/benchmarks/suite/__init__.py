@@ -1,0 +1,1 @@
+"""The project's benchmark suite (`make bench`): see __main__.py."""
