@@ -15,6 +15,7 @@ import secrets
 import statistics
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -31,7 +32,8 @@ def measure(label: str, request, count: int, concurrency: int, time_limit: float
     and returns its figures (seconds, requests/s), or None when no request finished."""
     deadline = time.monotonic() + time_limit
     latencies: list[float] = []
-    failures = limited = 0
+    failures: Counter[int] = Counter()
+    limited = 0
 
     def one(i: int) -> tuple[float, int] | None:
         if time.monotonic() > deadline:
@@ -49,14 +51,16 @@ def measure(label: str, request, count: int, concurrency: int, time_limit: float
                 limited += 1
                 continue
             latencies.append(outcome[0])
-            failures += outcome[1] >= 300
+            if outcome[1] >= 300:
+                failures[outcome[1]] += 1
     elapsed = time.perf_counter() - started
     if not latencies:
         print(f"{label}: no request finished within {time_limit:.0f}s")
         return None
-    figures = {"n": len(latencies), "failures": failures, "p50": percentile(latencies, 50),
+    figures = {"n": len(latencies), "failures": sum(failures.values()), "p50": percentile(latencies, 50),
                "p99": percentile(latencies, 99), "throughput": len(latencies) / elapsed}
-    print(f"{label:<9} n={len(latencies):<5} failures={failures:<3} p50={figures['p50'] * 1000:7.1f} ms  "
+    by_status = ",".join(f"{status}:{n}" for status, n in sorted(failures.items())) or "0"
+    print(f"{label:<9} n={len(latencies):<5} failures={by_status:<3} p50={figures['p50'] * 1000:7.1f} ms  "
           f"p99={figures['p99'] * 1000:7.1f} ms  mean={statistics.mean(latencies) * 1000:7.1f} ms  "
           f"throughput={figures['throughput']:6.1f} req/s  (concurrency {concurrency}, rate-limited {limited})",
           flush=True)
@@ -69,10 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--admin-token-file", type=Path, required=True)
     p.add_argument("--requests", type=int, default=200, help="requests per measurement (at most)")
     p.add_argument("--concurrency", type=int, default=8)
-    p.add_argument("--users", type=int, default=16,
-                   help="buyers to spread the load over (the gateway rate-limits each token)")
+    p.add_argument("--users", type=int, default=None,
+                   help="buyers to spread the load over (default: the concurrency, at least 16): each buyer's "
+                        "purchases in flight conflict with one another, and the gateway rate-limits each token")
     p.add_argument("--time-limit", type=float, default=60.0, help="seconds per measurement (at most)")
     a = p.parse_args(argv)
+    a.users = a.users or max(16, a.concurrency)
 
     admin = httpx.Client(base_url=a.url, timeout=60,
                          headers={"Authorization": f"Bearer {a.admin_token_file.read_text().strip()}"})

@@ -15,14 +15,16 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 
 from fabric_ca import CAClient
-from fabric_gateway import CommitError, EcdsaSigner, Identity
+from fabric_gateway import EcdsaSigner, Identity
 from fabric_gateway.aio import Connection, Gateway
 from tdses.fabric.nodes import ca_name
 from tdses.local.network import Network
+from tdses.retry import RetryPolicy
 
 PRICE = 1
 FUNDED = 500  # SToken each buyer holds at least (a full run spends < 100 each); the registration grant halves as
 # the network's registrations grow, so later buyers get less
+REGISTRATION = RetryPolicy(attempts=10)
 
 
 @dataclass
@@ -153,8 +155,8 @@ def enroll(network: Network, names: list[str]) -> list[ClientBuyer]:
 
 
 async def register(network: Network, buyers: list[ClientBuyer], concurrency: int = 16) -> None:
-    """Each identity registers its own user (RegisterUser binds the user to the caller's enrollment); a
-    registration that conflicts with another on the grant pool's shard is made again."""
+    """Each identity registers its own user (RegisterUser binds the user to the caller's enrollment), under the
+    project's retry policy: endorsers a block apart disagree, registrations conflict on a grant pool's shard."""
     org = network.topology.org("org1")
     connection = Connection(org.peers[0].address, network.state.tls_ca_cert(org).read_bytes())
     slots = asyncio.Semaphore(concurrency)
@@ -162,15 +164,9 @@ async def register(network: Network, buyers: list[ClientBuyer], concurrency: int
 
     async def one(buyer: ClientBuyer) -> None:
         async with slots:
-            contract = Gateway.connect(connection, identity=buyer.identity, signer=buyer.signer).get_network(
-                t.channel).get_contract(t.chaincode_name)
-            for attempt in range(10):
-                try:
-                    await contract.submit_transaction("RegisterUser", buyer.name, "benchmark buyer")
-                    return
-                except CommitError as error:
-                    if error.code_name != "MVCC_READ_CONFLICT" or attempt == 9:
-                        raise
+            channel = Gateway.connect(connection, identity=buyer.identity, signer=buyer.signer).get_network(t.channel)
+            await REGISTRATION.submit(channel.get_contract(t.chaincode_name), "RegisterUser", buyer.name,
+                                      "benchmark buyer", network=channel)
 
     try:
         await asyncio.gather(*(one(b) for b in buyers))
