@@ -102,8 +102,8 @@ class Org:
 ORDERING = ("etcdraft", "kafka")
 # How long an orderer holds the first transaction of a block for more to join it (a topology may set
 # orderer_org.batch_timeout_ms). A lone purchase waits all of it; under load each block costs every peer a
-# validation and a commit. Measured against 500 ms on two networks side by side: one purchase commits in 158 ms
-# instead of 561 ms (p50), and 128 buyers keep 91 % of the throughput (README, "Ordering").
+# validation and a commit. Measured against 500 ms on two networks side by side: one purchase commits in 139 ms
+# instead of 540 ms (p50), and 128 buyers buy 112 % as much (91 % on a slower machine; README, "Ordering").
 BATCH_TIMEOUT_MS = 100
 
 
