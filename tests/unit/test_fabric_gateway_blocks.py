@@ -37,6 +37,11 @@ class FakeDeliver(events_pb2_grpc.DeliverServicer):
             self.height = height
             self._grown.notify_all()
 
+    def wait_for_seeks(self, numbers: list[int], timeout: float = 5.0) -> None:
+        """Until the seeks received are `numbers`: a caller is then waiting on this peer."""
+        with self._grown:
+            assert self._grown.wait_for(lambda: self.seeks == numbers, timeout), (self.seeks, numbers)
+
     def DeliverFiltered(self, request_iterator, context):
         envelope = next(request_iterator)
         payload = common_pb2.Payload.FromString(envelope.payload)
@@ -48,7 +53,9 @@ class FakeDeliver(events_pb2_grpc.DeliverServicer):
         assert seek.behavior == ab_pb2.SeekInfo.BLOCK_UNTIL_READY
         assert seek.start.specified.number == seek.stop.specified.number
         number = seek.start.specified.number
-        self.seeks.append(number)
+        with self._grown:
+            self.seeks.append(number)
+            self._grown.notify_all()
         if self.refuse:
             yield events_pb2.DeliverResponse(status=common_pb2.FORBIDDEN)
             return
@@ -158,13 +165,14 @@ async def test_async_callers_waiting_for_one_block_share_one_call_per_peer(peers
     (ahead, _, first), (behind, _, second) = peers
     channel_peers = aio.ChannelPeers([first, second], timeout=5)
     waiting = [asyncio.create_task(channel_peers.wait_for_block(signing, CHANNEL, 4)) for _ in range(20)]
-    await asyncio.sleep(0.2)  # all twenty are waiting for the peer that is behind
+    await asyncio.to_thread(behind.wait_for_seeks, [4])  # all twenty are waiting for the peer that is behind
     behind.commit(5)
     assert await asyncio.gather(*waiting) == [[]] * 20
     assert behind.seeks == [4]
     waiting[0] = asyncio.create_task(channel_peers.wait_for_block(signing, CHANNEL, 6))
     second_waiter = asyncio.create_task(channel_peers.wait_for_block(signing, CHANNEL, 6))
-    await asyncio.sleep(0.2)
+    await asyncio.to_thread(ahead.wait_for_seeks, [4, 6])
+    await asyncio.to_thread(behind.wait_for_seeks, [4, 6])
     waiting[0].cancel()  # one caller gives up: the other still gets its answer
     ahead.commit(7)
     behind.commit(7)
