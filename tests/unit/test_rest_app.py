@@ -222,3 +222,88 @@ async def test_a_key_still_in_use_gets_409(tmp_path):
     async with client(application, "t-alice") as alice:
         response = await alice.post("/buy", json={}, headers={"Idempotency-Key": "k3"})
         assert response.status_code == 422 and not calls  # the reserved key was for another request
+
+
+def answers_from_the_ledger(application, monkeypatch) -> list[tuple[str, tuple]]:
+    """The ledger's reads answered here: what each function returns on chain, a 404 for user "ghost"."""
+    from tdses.chaincode import Fn
+    from tdses.rest.problems import Problem
+
+    asked = []
+
+    async def evaluate(principal, function, *args):
+        asked.append((function, args))
+        if "ghost" in args:
+            raise Problem(404, "NOT_FOUND", "user ghost does not exist")
+        if function == Fn.GET_RIGHTS:
+            return {"service": args[0], "user": args[1], "bought": 5, "used": 2, "remaining": 3, "paid": 5,
+                    "updatedAt": "2026-12-01T00:00:00Z"}
+        if function == Fn.BALANCE_OF:
+            return {"account": args[0], "balance": 7}
+        assert function == Fn.TOKEN_INFO
+        return {"cap": 100, "circulating": 60, "pool": 40, "nextGrant": 2}
+
+    monkeypatch.setattr(application.state.context.ledger, "evaluate", evaluate)
+    return asked
+
+
+RIGHTS, BALANCE = "/v1/services/{name}/rights/{user}", "/v1/balances/{account}"
+LEAN_READS = [("/v1/services/weather/rights/alice", RIGHTS), ("/v1/services/weather/rights/ghost", RIGHTS),
+              ("/v1/balances/alice", BALANCE), ("/v1/balances/org:Org1MSP", BALANCE), ("/v1/token", "/v1/token")]
+
+
+@pytest.mark.parametrize("path,template", LEAN_READS)
+async def test_lean_reads_answer_exactly_as_the_router_would(gateway, monkeypatch, path, template):
+    """A query string sends the same read through FastAPI's router: the two answers are the same, byte for byte, and
+    only the second one solved dependencies."""
+    import fastapi.routing
+
+    application, tokens = gateway
+    asked = answers_from_the_ledger(application, monkeypatch)
+    solved = []
+    original = fastapi.routing.solve_dependencies
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", lambda **kw: solved.append(1) or original(**kw))
+    async with client(application, tokens["alice"]) as alice:
+        lean = await alice.get(path)
+        assert solved == [] and len(asked) == 1
+        routed = await alice.get(path, params={"via": "router"})
+        assert solved and len(asked) == 2 and asked[0] == asked[1]
+        metrics = (await alice.get("/metrics")).text
+    assert lean.status_code == routed.status_code == (404 if "ghost" in path else 200)
+    assert lean.content == routed.content
+    assert lean.headers["content-type"] == routed.headers["content-type"]
+    status = lean.status_code
+    assert f'tdses_gateway_requests_total{{method="GET",route="{template}",status="{status}"}} 2.0' in metrics
+
+
+async def test_what_is_not_a_plain_lean_read_is_answered_by_the_router(gateway, monkeypatch):
+    application, tokens = gateway
+    asked = answers_from_the_ledger(application, monkeypatch)
+    async with client(application) as anonymous:
+        assert (await anonymous.get("/v1/balances/alice")).status_code == 401
+    async with client(application, "not-a-token") as stranger:
+        unknown = await stranger.get("/v1/balances/alice")
+        assert unknown.status_code == 401 and unknown.json()["code"] == "UNAUTHENTICATED"
+    async with client(application, tokens["alice"]) as alice:
+        invalid = await alice.get("/v1/services/weather/rights/no%20spaces")
+        assert invalid.status_code == 422 and invalid.json()["code"] == "INVALID_ARGUMENT"
+        assert (await alice.head("/v1/balances/alice")).status_code == 405
+    assert asked == []
+
+
+def test_only_a_get_of_path_parameters_and_the_chaincode_can_be_lean():
+    from fastapi import APIRouter
+
+    from tdses.rest.api.deps import ChaincodeDep, PrincipalDep
+    from tdses.rest.api.lean import lean, lean_routes
+    from tdses.rest.models import responses as out
+
+    router = APIRouter()
+
+    @lean
+    @router.get("/balances/{account}/mine", response_model=out.Balance)
+    async def mine(account: str, chaincode: ChaincodeDep, principal: PrincipalDep) -> dict:
+        return {}
+
+    with pytest.raises(TypeError, match="cannot be lean"):
+        lean_routes(router.routes)

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from tdses.rest import web
 from tdses.rest.api.deps import owner_of
+from tdses.rest.api.lean import LeanReads
 from tdses.rest.api.main import api_router
 from tdses.rest.api.routes import ops
 from tdses.rest.config import Settings
@@ -33,6 +34,11 @@ identity. Authenticate with `Authorization: Bearer <token>`; errors are `applica
 `code`; send `Idempotency-Key` on POSTs to make retries safe."""
 
 
+# The gateway's metrics are its own (/metrics, tdses.rest.middleware.metrics). FastAPI's OpenTelemetry would only
+# ask, on every request, whether a provider has been configured meanwhile.
+NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False}
+
+
 def app(settings: Settings) -> FastAPI:
     context = Context.build(settings)
 
@@ -44,13 +50,15 @@ def app(settings: Settings) -> FastAPI:
         await context.close()
 
     application = FastAPI(title=f"T-DSES gateway ({settings.org})", version="1.0.0", description=DESCRIPTION,
-                          lifespan=lifespan, docs_url=None, redoc_url=None)  # /docs: tdses.rest.web, offline
+                          lifespan=lifespan, docs_url=None, redoc_url=None,  # /docs: tdses.rest.web, offline
+                          telemetry=NO_TELEMETRY)
     application.state.context = context
     application.include_router(api_router)
     application.include_router(ops.router)
     web.install(application)
     install_error_handlers(application)
 
+    application.add_middleware(LeanReads, context=context, routes=application.routes)
     application.add_middleware(IdempotencyMiddleware, store=context.store, ttl=settings.idempotency_ttl_seconds,
                                owner_of=lambda scope, token: owner_of(context, scope, token), lease=settings.request_lease())
     application.add_middleware(RateLimitMiddleware,

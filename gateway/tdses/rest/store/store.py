@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, bindparam, case, create_engine, delete, event, func, inspect, select, text, update
+from sqlalchemy import Engine, Float, bindparam, case, create_engine, delete, event, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tdses import migrating
@@ -125,6 +125,7 @@ class Store:
         # forget the last few, which only refills a bucket early), so they do not fsync.
         shared = self._postgresql or self.url == "sqlite://"  # an in-memory database is one connection's
         self._buckets = self._engine if shared else _engine(self.url, synchronous="NORMAL")
+        self._take_rate = self._take_rate_statement()
 
     def close(self) -> None:
         self._buckets.dispose()
@@ -278,23 +279,27 @@ class Store:
     def take_rate(self, key: str, rate: float, burst: int, now: float, count: int = 1) -> float:
         """Refill key's bucket to now and take `count` tokens if it holds them: 0.0 when taken, else the seconds
         until they would be (nothing taken). One statement, so replicas sharing the store share the bucket."""
-        b = rate_buckets.c
-        grown = b.tokens + (now - b.updated) * rate
-        refilled = case((grown > burst, float(burst)), else_=grown)
         with self._buckets.begin() as db:
             if self._postgresql:
                 db.execute(text("SET LOCAL synchronous_commit = off"))
-            row = db.execute(
-                self._insert(rate_buckets)
-                .values(key=key, tokens=float(burst - count), updated=now, passed=True)
+            row = db.execute(self._take_rate, {"key": key, "rate": float(rate), "burst": float(burst),
+                                               "now": float(now), "count": float(count)}).one()
+        return 0.0 if row.passed else (count - row.tokens) / rate
+
+    def _take_rate_statement(self):
+        """take_rate's statement, built once: it runs on most requests, and building it costs more than running it."""
+        b = rate_buckets.c
+        rate, burst, now, count = (bindparam(name, type_=Float) for name in ("rate", "burst", "now", "count"))
+        grown = b.tokens + (now - b.updated) * rate
+        refilled = case((grown > burst, burst), else_=grown)
+        return (self._insert(rate_buckets)
+                .values(key=bindparam("key"), tokens=burst - count, updated=now, passed=True)
                 .on_conflict_do_update(index_elements=["key"], set_={
                     "tokens": case((refilled >= count, refilled - count), else_=refilled),
                     "updated": case((b.updated > now, b.updated), else_=now),  # another replica's clock ahead
                     "passed": refilled >= count,
                 })
-                .returning(b.tokens, b.passed)
-            ).one()
-        return 0.0 if row.passed else (count - row.tokens) / rate
+                .returning(b.tokens, b.passed))
 
     def peek_rate(self, key: str, rate: float, burst: int, now: float) -> float:
         """Seconds until key's bucket lets a request pass (0.0: now), without taking or writing anything."""

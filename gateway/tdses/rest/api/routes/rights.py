@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from tdses.rest.api.deps import ChaincodeDep, PrincipalDep, UserChaincodeDep
+from tdses.rest.api.lean import lean
 from tdses.rest.api.transact import TRANSACTION_RESPONSES
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import NAME_PATTERN
@@ -36,6 +37,7 @@ async def service_usage(name: ServiceName, chaincode: ChaincodeDep, principal: P
     return await chaincode.service_usage(name)
 
 
+@lean
 @router.get("/rights/{user}", response_model=out.Rights)
 async def get_rights(name: ServiceName, user: UserName, chaincode: ChaincodeDep) -> dict:
     """One user's rights on a service (zeros if it never bought any)."""

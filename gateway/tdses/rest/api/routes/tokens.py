@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from tdses.rest.api.deps import ChaincodeDep, PrincipalDep
+from tdses.rest.api.lean import lean
 from tdses.rest.api.transact import TRANSACTION_RESPONSES
 from tdses.rest.models import responses as out
 from tdses.rest.models.requests import TransferCreate
@@ -17,6 +18,7 @@ router = APIRouter(tags=["stoken"])
 ACCOUNT_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63}|org:[A-Za-z0-9][A-Za-z0-9._-]{0,127})$"
 
 
+@lean
 @router.get("/balances/{account}", response_model=out.Balance)
 async def balance(account: Annotated[str, Path(pattern=ACCOUNT_PATTERN, examples=["alice", "org:Org1MSP"])],
                   chaincode: ChaincodeDep) -> dict:
@@ -32,6 +34,7 @@ async def transfer(body: TransferCreate, chaincode: ChaincodeDep, principal: Pri
     return await chaincode.transfer(body.to, body.amount)
 
 
+@lean
 @router.get("/token", response_model=out.TokenInfo)
 async def supply(chaincode: ChaincodeDep) -> dict:
     """The SToken supply: cap, circulating, incentive pool, next registration grant."""
