@@ -8,6 +8,8 @@ Problems, and the prepare -> sign -> submit steps of non-custodial users.
 
 from __future__ import annotations
 
+import asyncio
+
 import hashlib
 import json
 import logging
@@ -135,11 +137,14 @@ class Ledger:
                 nonce=(lambda n: idempotent_nonce(*request, n)) if request else None,
                 on_duplicate=lambda tx_id: self.recorded(tx_id, principal),
             )
-            await self.propagated(committed.block_number)
-            # A request run again after a 504 may have endorsed its transaction a second time while the first was
-            # still on its way: the ledger knows which of the two is valid, and so which result holds.
-            result = (await self.committed_result(committed.transaction_id, principal) if request
-                      else committed.result)
+            if request:
+                # A request run again after a 504 may have endorsed its transaction a second time while the first
+                # was still on its way: the ledger knows which of the two is valid, and so which result holds.
+                result, _ = await asyncio.gather(self.committed_result(committed.transaction_id, principal),
+                                                 self.propagated(committed.block_number))
+            else:
+                await self.propagated(committed.block_number)
+                result = committed.result
         except CommitError as error:
             # Conflicts are retried until the policy's attempts run out: the client learns how many there were.
             raise problem_from_fabric(error, attempts=self.policy.attempts) from None
@@ -171,11 +176,14 @@ class Ledger:
     async def propagated(self, block_number: int) -> None:
         """Wait (bounded) until every peer of the channel has committed the block: whoever reads or endorses
         next, through any organization, sees the write; and until this gateway's index holds it, if it is live.
-        Never raises: the transaction has committed."""
-        if self.index is not None:
-            await self.index.reflect(block_number)
-        if self.channel_peers is None:
-            return
+        The two waits run together: the answer waits for the later of them, not for their sum. Never raises: the
+        transaction has committed."""
+        waits = [self.index.reflect(block_number)] if self.index is not None else []
+        if self.channel_peers is not None:
+            waits.append(self.channel_committed(block_number))
+        await asyncio.gather(*waits)
+
+    async def channel_committed(self, block_number: int) -> None:
         try:
             lagging = await self.network(self.admin).wait_for_block(block_number)
         except Exception:  # a refused wait must not turn a committed write into an error
