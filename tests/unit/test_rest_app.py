@@ -6,19 +6,26 @@ import base64
 import datetime
 import os
 
+import fastapi.routing
 import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from fastapi import APIRouter
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from tdses.chaincode import Fn
+from tdses.rest.api.deps import ChaincodeDep, PrincipalDep
+from tdses.rest.api.lean import lean, lean_routes
 from tdses.rest.config import CASettings, PeerSettings, Settings
 from tdses.rest.main import app
 from tdses.rest.middleware.idempotency import IdempotencyMiddleware
+from tdses.rest.models import responses as out
+from tdses.rest.problems import Problem
 from tdses.rest.services.keystore import KeyBox
 from tdses.rest.services.tokens import new_token, token_hash
 from tdses.rest.store import ACTIVE, Store, UserRecord
@@ -226,9 +233,6 @@ async def test_a_key_still_in_use_gets_409(tmp_path):
 
 def answers_from_the_ledger(application, monkeypatch) -> list[tuple[str, tuple]]:
     """The ledger's reads answered here: what each function returns on chain, a 404 for user "ghost"."""
-    from tdses.chaincode import Fn
-    from tdses.rest.problems import Problem
-
     asked = []
 
     async def evaluate(principal, function, *args):
@@ -256,8 +260,6 @@ LEAN_READS = [("/v1/services/weather/rights/alice", RIGHTS), ("/v1/services/weat
 async def test_lean_reads_answer_exactly_as_the_router_would(gateway, monkeypatch, path, template):
     """A query string sends the same read through FastAPI's router: the two answers are the same, byte for byte, and
     only the second one solved dependencies."""
-    import fastapi.routing
-
     application, tokens = gateway
     asked = answers_from_the_ledger(application, monkeypatch)
     solved = []
@@ -292,12 +294,6 @@ async def test_what_is_not_a_plain_lean_read_is_answered_by_the_router(gateway, 
 
 
 def test_only_a_get_of_path_parameters_and_the_chaincode_can_be_lean():
-    from fastapi import APIRouter
-
-    from tdses.rest.api.deps import ChaincodeDep, PrincipalDep
-    from tdses.rest.api.lean import lean, lean_routes
-    from tdses.rest.models import responses as out
-
     router = APIRouter()
 
     @lean

@@ -9,7 +9,6 @@ Problems, and the prepare -> sign -> submit steps of non-custodial users.
 from __future__ import annotations
 
 import asyncio
-
 import hashlib
 import json
 import logging
