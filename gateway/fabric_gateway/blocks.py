@@ -80,6 +80,11 @@ class ChannelPeersCore:
                 i for i, e in enumerate(self.endpoints) if self._committed.get(e.address, -1) < block_number
             ]
 
+    def holds(self, index: int, block_number: int) -> bool:
+        """Whether the peer is known to have committed the block."""
+        with self._lock:
+            return self._committed.get(self.endpoints[index].address, -1) >= block_number
+
     def record(self, index: int, block_number: int) -> None:
         address = self.endpoints[index].address
         with self._lock:

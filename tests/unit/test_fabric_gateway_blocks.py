@@ -24,17 +24,21 @@ PEER_NAME = "peer0.org2.example.com"
 
 
 class FakeDeliver(events_pb2_grpc.DeliverServicer):
-    """A peer's Deliver service: answers a seek for block N once its height passes N (BLOCK_UNTIL_READY)."""
+    """A peer's Deliver service: streams blocks start..stop, each once its height passes it (BLOCK_UNTIL_READY)."""
 
     def __init__(self, height: int = 0, refuse: bool = False) -> None:
         self.height = height
         self.refuse = refuse
-        self.seeks: list[int] = []
+        self.seeks: list[int] = []  # the start of every request
         self._grown = threading.Condition()
 
     def commit(self, height: int) -> None:
         with self._grown:
             self.height = height
+            self._grown.notify_all()
+
+    def _wake(self) -> None:
+        with self._grown:
             self._grown.notify_all()
 
     def wait_for_seeks(self, numbers: list[int], timeout: float = 5.0) -> None:
@@ -51,21 +55,24 @@ class FakeDeliver(events_pb2_grpc.DeliverServicer):
         seek = ab_pb2.SeekInfo.FromString(payload.data)
         assert header.type == common_pb2.DELIVER_SEEK_INFO and header.channel_id == CHANNEL
         assert seek.behavior == ab_pb2.SeekInfo.BLOCK_UNTIL_READY
-        assert seek.start.specified.number == seek.stop.specified.number
-        number = seek.start.specified.number
+        number, stop = seek.start.specified.number, seek.stop.specified.number
+        context.add_callback(self._wake)
         with self._grown:
             self.seeks.append(number)
             self._grown.notify_all()
         if self.refuse:
             yield events_pb2.DeliverResponse(status=common_pb2.FORBIDDEN)
             return
-        with self._grown:
-            self._grown.wait_for(lambda: self.height > number or not context.is_active(), timeout=10)
-        if self.height > number:
+        while number <= stop:
+            with self._grown:
+                self._grown.wait_for(lambda: self.height > number or not context.is_active(), timeout=10)
+            if self.height <= number:
+                return
             yield events_pb2.DeliverResponse(filtered_block=events_pb2.FilteredBlock(
                 channel_id=CHANNEL, number=number,
                 filtered_transactions=[events_pb2.FilteredTransaction(tx_validation_code=transaction_pb2.VALID)]))
-            yield events_pb2.DeliverResponse(status=common_pb2.SUCCESS)
+            number += 1
+        yield events_pb2.DeliverResponse(status=common_pb2.SUCCESS)
 
 
 @pytest.fixture(scope="module")
@@ -161,23 +168,47 @@ async def test_async_waits_for_the_peers_together(peers, signing):
     await stays_behind.close()
 
 
-async def test_async_callers_waiting_for_one_block_share_one_call_per_peer(peers, signing):
+async def test_async_waits_share_one_stream_per_peer_for_every_block(peers, signing):
     (ahead, _, first), (behind, _, second) = peers
     channel_peers = aio.ChannelPeers([first, second], timeout=5)
     waiting = [asyncio.create_task(channel_peers.wait_for_block(signing, CHANNEL, 4)) for _ in range(20)]
     await asyncio.to_thread(behind.wait_for_seeks, [4])  # all twenty are waiting for the peer that is behind
     behind.commit(5)
     assert await asyncio.gather(*waiting) == [[]] * 20
-    assert behind.seeks == [4]
     waiting[0] = asyncio.create_task(channel_peers.wait_for_block(signing, CHANNEL, 6))
     second_waiter = asyncio.create_task(channel_peers.wait_for_block(signing, CHANNEL, 6))
-    await asyncio.to_thread(ahead.wait_for_seeks, [4, 6])
-    await asyncio.to_thread(behind.wait_for_seeks, [4, 6])
+    await asyncio.sleep(0)  # a turn of the loop: both are waiting now
     waiting[0].cancel()  # one caller gives up: the other still gets its answer
     ahead.commit(7)
     behind.commit(7)
     assert await second_waiter == []
-    assert (ahead.seeks, behind.seeks) == ([4, 6], [4, 6])
+    assert await channel_peers.wait_for_block(signing, CHANNEL, 5) == []  # known: answered without waiting
+    assert (ahead.seeks, behind.seeks) == ([4], [4])  # blocks 5 and 6 came on the streams opened for block 4
+    await channel_peers.close()
+
+
+async def test_async_a_peer_that_is_down_is_reported_and_asked_again_next_time(peers, signing):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        nowhere = Endpoint(f"127.0.0.1:{s.getsockname()[1]}", PEER_NAME, peers[0][2].tls_root_certs)
+    (ahead, _, first), _ = peers
+    channel_peers = aio.ChannelPeers([first, nowhere], timeout=5)
+    started = time.monotonic()
+    assert await channel_peers.wait_for_block(signing, CHANNEL, 1) == [nowhere.address]
+    assert await channel_peers.wait_for_block(signing, CHANNEL, 2) == [nowhere.address]
+    assert time.monotonic() - started < 4
+    assert ahead.seeks == [1]
+    await channel_peers.close()
+
+
+async def test_async_a_refused_stream_is_an_error_not_a_silent_wait(peers, signing):
+    (ahead, _, first), _ = peers
+    ahead.refuse = True
+    channel_peers = aio.ChannelPeers([first], timeout=5)
+    with pytest.raises(BlockUnavailableError, match="FORBIDDEN"):
+        await channel_peers.wait_for_block(signing, CHANNEL, 1)
     await channel_peers.close()
 
 

@@ -267,6 +267,28 @@ def test_rights_follow_the_valid_purchase_not_the_invalid_one(store):
     assert (r["bought"], r["used"], r["remaining"], r["paid"], r["tx_id"]) == (5, 2, 3, 15, "tx-reduce")
 
 
+def test_writes_to_one_key_within_a_block_end_as_the_last_one_left_them(store):
+    """A block's rows are written a statement at a time: the order on each key must survive that."""
+    apply_all(store, registry_blocks()[:3])
+    server = key("tdses.server", "weather-api", "carol")
+    assert store.apply(index_block(block(3, [
+        endorser_tx("tx-1", [(key("tdses.rights", "weather-api", "alice"), rights("weather-api", "alice", 1)),
+                             (key("tdses.rights", "weather-api", "bob"), rights("weather-api", "bob", 4)),
+                             (server, {"authorizedAt": "t1", "server": "carol", "service": "weather-api"})]),
+        endorser_tx("tx-2", [(key("tdses.rights", "weather-api", "alice"), rights("weather-api", "alice", 2)),
+                             (key("tdses.rights", "weather-api", "bob"), None),
+                             (server, None)]),
+        endorser_tx("tx-3", [(key("tdses.rights", "weather-api", "alice"), rights("weather-api", "alice", 3)),
+                             (server, {"authorizedAt": "t3", "server": "carol", "service": "weather-api"})]),
+        endorser_tx("tx-4", [(key("tdses.rights", "weather-api", "bob"), rights("weather-api", "bob", 7)),
+                             (key("tdses.rights", "weather-api", "bob"), None)]),
+    ]), CC))
+    alice = store.rights("weather-api", "alice")
+    assert (alice["bought"], alice["tx_id"]) == (3, "tx-3")
+    assert store.rights("weather-api", "bob") is None
+    assert store.servers("weather-api") == ["carol"]
+
+
 def test_balances_fold_base_and_deltas_like_the_chaincode_including_deleted_deltas(store):
     apply_all(store)
     assert store.balance("bob") == 1000

@@ -171,3 +171,16 @@ def test_the_orderer_namespace_runs_none_of_our_images_so_needs_no_registry(stat
     assert cli.run(args) == 0
     assert "WARNING" not in capsys.readouterr().err
     assert render.registry_warning(kube_topology(), None, ["orderer", "org3"]) is not None
+
+
+def test_the_cli_pod_approves_the_definition_the_local_runner_approves(fake_peer, tmp_path):
+    topology = kube_topology()
+    admin = Admin(topology, State(tmp_path / "state"), {"peer": fake_peer})
+    lifecycle.approve(admin, topology.org("org2"), "tdses_1.0:abc")
+    result = run_script(fake_peer, tmp_path)
+    assert result.returncode == 0, result.stderr
+    local, pod = [c for c in calls(tmp_path / "peer.log") if c[:3] == ["lifecycle", "chaincode", "checkcommitreadiness"]]
+    # A majority of the organizations' peers, as one signature policy (the meaning of MAJORITY Endorsement).
+    assert option(local, "--signature-policy") == "OutOf(2,'Org1MSP.peer','Org2MSP.peer','Org3MSP.peer')"
+    for name in ("--signature-policy", "--sequence", "--version", "--name", "--channelID"):
+        assert option(pod, name) == option(local, name)

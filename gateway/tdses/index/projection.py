@@ -21,16 +21,27 @@ from tdses.index.blocks import ChaincodeTransaction, IndexBlock, StateWrite
 
 
 class Projection:
-    """Applies transactions on one connection; the dialect picks the upsert."""
+    """Applies a block on one connection; the dialect picks the upsert.
+
+    A block's rows are sent a statement at a time, each with all its rows (one executemany instead of a call per
+    row, which cost more than the rows). Per table the statements keep their order: a run of one statement ends
+    where another statement on the same table comes, so a delete still follows the upsert before it. Tables are
+    independent of each other (no foreign keys), so their runs need no order between them. An upsert run keeps
+    one row per key, the last: the same statement sets the same columns, so the last row is what both leave.
+    """
 
     def __init__(self, db: Connection) -> None:
         self.db = db
+        self._runs: dict[Table, _Run] = {}
 
     def apply_block(self, block: IndexBlock) -> None:
         for tx in block.transactions:
             self.apply_transaction(tx)
+        for table in list(self._runs):
+            self._flush(table)
 
     def apply_transaction(self, tx: ChaincodeTransaction) -> None:
+        """Queue the transaction's rows; apply_block writes them."""
         facts = Facts(self, tx)
         for write in tx.writes:
             handler = WRITES.get(write.object_type)
@@ -46,14 +57,41 @@ class Projection:
     # The statements are built once and executed with parameters: building one per row cost more than running it.
 
     def insert(self, table: Table, **values: Any) -> None:
-        self.db.execute(table.insert(), values)
+        self._queue(table, _insert(table), values)
 
     def upsert(self, table: Table, key: tuple[str, ...], tx: ChaincodeTransaction, **values: Any) -> None:
         values.update(block=tx.block_number, tx_id=tx.transaction_id, ts=tx.timestamp)
-        self.db.execute(_upsert(self.db.dialect.name, table, key, tuple(values)), values)
+        self._queue(table, _upsert(self.db.dialect.name, table, key, tuple(values)), values,
+                    tuple(values[k] for k in key))
 
     def delete(self, table: Table, **key: Any) -> None:
-        self.db.execute(_delete(table, tuple(key)), {f"key_{k}": v for k, v in key.items()})
+        self._queue(table, _delete(table, tuple(key)), {f"key_{k}": v for k, v in key.items()})
+
+    def _queue(self, table: Table, statement: Any, row: dict[str, Any], key: tuple | None = None) -> None:
+        run = self._runs.get(table)
+        if run is not None and run.statement is not statement:
+            self._flush(table)
+            run = None
+        if run is None:
+            run = self._runs[table] = _Run(statement)
+        run.rows[len(run.rows) if key is None else key] = row
+
+    def _flush(self, table: Table) -> None:
+        run = self._runs.pop(table)
+        self.db.execute(run.statement, list(run.rows.values()))
+
+
+class _Run:
+    """Rows for one statement, in order; an upsert's by key (a later row replaces an earlier one in its place)."""
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self.rows: dict[Any, dict[str, Any]] = {}
+
+
+@cache
+def _insert(table: Table):
+    return table.insert()
 
 
 @cache

@@ -7,7 +7,7 @@ pod's layout; the CLI and the orderers' join Job get the values their bootstrap 
 from __future__ import annotations
 
 from tdses.chaincode import Fn, peer_cli_call
-from tdses.fabric import nodes, packaging, stoken
+from tdses.fabric import configtx, nodes, packaging, stoken
 from tdses.fabric.topology import Node, Org, Topology
 from tdses.k8s import kafka
 from tdses.k8s.layout import ADMIN, BINARIES, CHANNEL, KubernetesLayout
@@ -94,6 +94,7 @@ def cli_env(org: Org, topology: Topology, variant: str, package_id: str) -> dict
         "TDSES_CHAINCODE_NAME": topology.chaincode_name,
         "TDSES_CHAINCODE_VERSION": topology.chaincode_version,
         "TDSES_CHAINCODE_SEQUENCE": packaging.SEQUENCE,
+        "TDSES_ENDORSEMENT_POLICY": configtx.endorsement_policy(topology),
         "TDSES_CHAINCODE_PACKAGE": str(CHANNEL / CHAINCODE_PACKAGE),
         "TDSES_PACKAGE_ID": package_id,
         "TDSES_ENDORSERS": " ".join(f"{o.peers[0].address}={POD.tls_root(o)}" for o in topology.orgs),

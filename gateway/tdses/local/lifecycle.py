@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from tdses.chaincode import Fn, peer_cli_call
-from tdses.fabric import stoken
+from tdses.fabric import configtx, stoken
 from tdses.fabric.errors import NetworkError
 from tdses.fabric.packaging import SEQUENCE
 from tdses.fabric.topology import Org
@@ -34,7 +34,7 @@ def install(admin: Admin, org: Org, package_path: Path, package_id: str) -> None
 def _definition(admin: Admin) -> list[str]:
     t = admin.topology
     return ["--channelID", t.channel, "--name", t.chaincode_name, "--version", t.chaincode_version,
-            "--sequence", SEQUENCE]
+            "--sequence", SEQUENCE, "--signature-policy", configtx.endorsement_policy(t)]
 
 
 def approve(admin: Admin, org: Org, package_id: str) -> None:

@@ -7,7 +7,8 @@
 # by `tdses k8s render`. Idempotent: what is done already is skipped.
 set -eu
 orderer="-o $TDSES_ORDERER --tls --cafile $TDSES_ORDERER_TLS_ROOT"
-definition="--channelID $TDSES_CHANNEL --name $TDSES_CHAINCODE_NAME --version $TDSES_CHAINCODE_VERSION --sequence $TDSES_CHAINCODE_SEQUENCE"
+# The endorsement policy is written without spaces (tdses.fabric.configtx.endorsement_policy), so it splits as one word.
+definition="--channelID $TDSES_CHANNEL --name $TDSES_CHAINCODE_NAME --version $TDSES_CHAINCODE_VERSION --sequence $TDSES_CHAINCODE_SEQUENCE --signature-policy $TDSES_ENDORSEMENT_POLICY"
 
 for address in $TDSES_PEERS; do
     if CORE_PEER_ADDRESS=$address peer lifecycle chaincode queryinstalled | grep -q "$TDSES_PACKAGE_ID"; then
