@@ -131,3 +131,16 @@ def test_python_client_failures_are_named_as_the_load_generator_names_them():
     assert clients.python_failure_kind(CommitError("tx", 11)) == "commit: MVCC_READ_CONFLICT"
     assert clients.python_failure_kind(GatewayError(grpc.StatusCode.UNAVAILABLE, "down")) == "evaluate: UNAVAILABLE"
     assert clients.python_failure_kind(TimeoutError()) == "other: TimeoutError"
+
+
+def test_rest_acts_as_many_callers_as_the_clients_and_more_only_when_the_concurrency_needs_them(monkeypatch):
+    from tests.benchmarks.suite.actors import Actors
+
+    actors = Actors("svc", "dev-token", [(f"r{i}", f"token-{i}") for i in range(256)], [object()] * 128)
+    target = clients.Target(network=None, url="http://gateway", actors=actors, members=None)
+    seen = {}
+    monkeypatch.setattr(clients.loadgen, "run", lambda url, requests, c, count, seconds: seen.setdefault(c, requests))
+    for c in (8, 128, 200, 256):
+        clients.run(Point("query", "rest", c, 1), target)
+    assert {c: len(r) for c, r in seen.items()} == {8: 128, 128: 128, 200: 200, 256: 256}
+    assert [r["token"] for r in seen[8]] == [f"token-{i}" for i in range(128)]

@@ -125,7 +125,8 @@ def render(results: list[Measured], context: dict, extra_sections: list[str] = (
         f"`{context['command']}` on {context['date']}: {context['machine']}. Network: {context['network']}. "
         f"{len(points)} points of {', '.join(f'{s:.0f}' for s in seconds)} s, closed loop, "
         f"{context['rest_buyers']} REST buyers and {context['client_buyers']} client identities (a worker keeps to "
-        f"its own buyers); total {context['elapsed']:.0f} s.",
+        f"its own buyers; REST uses as many buyers as the clients have identities, more only where the concurrency "
+        f"is higher); total {context['elapsed']:.0f} s.",
         "",
         "Workloads: " + "; ".join(f"**{name}**: {text}" for name, text in WORKLOADS.items()) + ".",
         "",
