@@ -75,10 +75,7 @@ class ChannelPeersCore:
         """Indexes of the peers not yet known to hold the block."""
         if block_number < 0:
             raise ValueError("block_number must not be negative")
-        with self._lock:
-            return [
-                i for i, e in enumerate(self.endpoints) if self._committed.get(e.address, -1) < block_number
-            ]
+        return [i for i in range(len(self.endpoints)) if not self.holds(i, block_number)]
 
     def holds(self, index: int, block_number: int) -> bool:
         """Whether the peer is known to have committed the block."""
