@@ -26,9 +26,10 @@ from .options import Timeouts
 class GatewayClientCore:
     """A connection and the default deadlines; the sync and async GatewayClient add the calls."""
 
-    def __init__(self, connection: Any, timeouts: Timeouts | None = None) -> None:
+    def __init__(self, connection: Any, timeouts: Timeouts | None = None, channel_peers: Any = None) -> None:
         self.connection = connection  # the face's Connection
         self.timeouts = timeouts or Timeouts()
+        self.channel_peers = channel_peers  # the face's ChannelPeers, if the gateway has them
 
 
 class GatewayClient(GatewayClientCore):

@@ -47,7 +47,7 @@ class GatewayCore:
         self.connection = connection
         self.identity = identity
         self._signing = SigningIdentity(identity, signer)
-        self._client = self._Client(connection, timeouts)
+        self._client = self._Client(connection, timeouts, channel_peers)
         self._channel_peers = channel_peers
         self._owns_connection = owns_connection
 

@@ -14,9 +14,15 @@ from fabric_protos.common import common_pb2
 from fabric_protos.orderer import ab_pb2
 from fabric_protos.peer import events_pb2, events_pb2_grpc, transaction_pb2
 
-from fabric_gateway import BlockUnavailableError, ChannelPeers, EcdsaSigner, Endpoint, Identity, aio
+from collections import deque
+
+from fabric_protos.gateway import gateway_pb2_grpc
+
+from fabric_gateway import (BlockUnavailableError, ChannelPeers, CommitError, CommitStatusError, EcdsaSigner, Endpoint,
+                            Identity, Timeouts, aio)
 from fabric_gateway.signing import SigningIdentity
 
+from tests.support.fake_gateway import FakeGateway
 from tests.support.pki import certificate, key_pem, verify_signature
 
 CHANNEL = "mychannel"
@@ -30,11 +36,26 @@ class FakeDeliver(events_pb2_grpc.DeliverServicer):
         self.height = height
         self.refuse = refuse
         self.seeks: list[int] = []  # the start of every request
+        self.blocks: dict[int, list[events_pb2.FilteredTransaction]] = {}  # others hold one valid transaction
+        self.hung_up = False  # streams end, as when the peer stops
         self._grown = threading.Condition()
 
     def commit(self, height: int) -> None:
         with self._grown:
             self.height = height
+            self._grown.notify_all()
+
+    def append(self, *transactions: tuple[str, int]) -> None:
+        """Commit one more block holding these (transaction ID, validation code)."""
+        with self._grown:
+            self.blocks[self.height] = [events_pb2.FilteredTransaction(txid=tx_id, tx_validation_code=code)
+                                        for tx_id, code in transactions]
+            self.height += 1
+            self._grown.notify_all()
+
+    def hang_up(self) -> None:
+        with self._grown:
+            self.hung_up = True
             self._grown.notify_all()
 
     def _wake(self) -> None:
@@ -65,12 +86,14 @@ class FakeDeliver(events_pb2_grpc.DeliverServicer):
             return
         while number <= stop:
             with self._grown:
-                self._grown.wait_for(lambda: self.height > number or not context.is_active(), timeout=10)
-            if self.height <= number:
+                self._grown.wait_for(lambda: self.height > number or self.hung_up or not context.is_active(),
+                                     timeout=10)
+            if self.height <= number or self.hung_up:
                 return
+            transactions = self.blocks.get(number, [events_pb2.FilteredTransaction(
+                tx_validation_code=transaction_pb2.VALID)])
             yield events_pb2.DeliverResponse(filtered_block=events_pb2.FilteredBlock(
-                channel_id=CHANNEL, number=number,
-                filtered_transactions=[events_pb2.FilteredTransaction(tx_validation_code=transaction_pb2.VALID)]))
+                channel_id=CHANNEL, number=number, filtered_transactions=transactions))
             number += 1
         yield events_pb2.DeliverResponse(status=common_pb2.SUCCESS)
 
@@ -87,9 +110,14 @@ def tls():
 
 
 @pytest.fixture(scope="module")
-def signing():
+def user():
     key = ec.generate_private_key(ec.SECP256R1())
-    return SigningIdentity(Identity("Org1MSP", certificate("User1@org1.example.com", key)), EcdsaSigner(key))
+    return Identity("Org1MSP", certificate("User1@org1.example.com", key)), EcdsaSigner(key)
+
+
+@pytest.fixture(scope="module")
+def signing(user):
+    return SigningIdentity(*user)
 
 
 @pytest.fixture
@@ -214,3 +242,95 @@ async def test_async_a_refused_stream_is_an_error_not_a_silent_wait(peers, signi
 def test_negative_block_numbers_are_refused(signing):
     with pytest.raises(ValueError):
         ChannelPeers([Endpoint("127.0.0.1:1")]).wait_for_block(signing, CHANNEL, -1)
+
+
+# --- commit statuses from the streams ------------------------------------------------------------------------
+
+
+class CommittingGateway(FakeGateway):
+    """A gateway peer that commits each submitted transaction in a block of its own, with the next scripted
+    validation code (VALID when none); on_submit, if set, runs instead."""
+
+    def __init__(self, deliver: FakeDeliver) -> None:
+        super().__init__("peer0")
+        self.deliver = deliver
+        self.block_codes: deque[int] = deque()
+        self.on_submit = None
+
+    def Submit(self, request, context):
+        response = super().Submit(request, context)
+        if self.on_submit is not None:
+            self.on_submit(request.transaction_id)
+        else:
+            code = self.block_codes.popleft() if self.block_codes else transaction_pb2.VALID
+            self.deliver.append((request.transaction_id, code))
+        return response
+
+    def names(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+
+@pytest.fixture
+def gateway_peer(tls):
+    """One peer with the Gateway and Deliver services; it holds blocks 0-7 (FakeGateway's commit status is 7)."""
+    gateway = CommittingGateway(FakeDeliver(height=8))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    events_pb2_grpc.add_DeliverServicer_to_server(gateway.deliver, server)
+    gateway_pb2_grpc.add_GatewayServicer_to_server(gateway, server)
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(tls["key"], tls["cert"])]))
+    server.start()
+    yield gateway, Endpoint(f"127.0.0.1:{port}", PEER_NAME, tls["ca"])
+    server.stop(None)
+
+
+async def test_async_commits_are_read_from_the_open_streams_without_a_call(gateway_peer, user):
+    gateway, endpoint = gateway_peer
+    identity, signer = user
+    channel_peers = aio.ChannelPeers([endpoint], timeout=5)
+    async with aio.connect(endpoint, identity=identity, signer=signer, channel_peers=channel_peers) as gw:
+        contract = gw.get_network(CHANNEL).get_contract("tdses")
+        assert await contract.submit_transaction("Buy", "svc1") == b"ok:Buy"  # no stream yet: the peer is asked
+        assert gateway.names() == ["Endorse", "Submit", "CommitStatus"]
+        gateway.calls.clear()
+
+        result, commit = await contract.submit_async("Buy", "svc2")
+        status = await commit.status()  # block 9, on the stream opened for block 7
+        assert (result, status.transaction_id, status.block_number, status.successful) == (
+            b"ok:Buy", commit.transaction_id, 9, True)
+        gateway.block_codes.append(transaction_pb2.MVCC_READ_CONFLICT)
+        with pytest.raises(CommitError) as conflict:
+            await contract.submit_transaction("Buy", "svc3")
+        assert (conflict.value.code_name, conflict.value.block_number) == ("MVCC_READ_CONFLICT", 10)
+        assert gateway.names() == ["Endorse", "Submit"] * 2
+    await channel_peers.close()
+
+
+async def test_async_the_peer_is_asked_what_the_streams_cannot_tell(gateway_peer, user):
+    gateway, endpoint = gateway_peer
+    identity, signer = user
+    channel_peers = aio.ChannelPeers([endpoint], timeout=5)
+    async with aio.connect(endpoint, identity=identity, signer=signer, channel_peers=channel_peers,
+                           timeouts=Timeouts(commit_status=0.5)) as gw:
+        contract = gw.get_network(CHANNEL).get_contract("tdses")
+        await contract.submit_transaction("Buy", "svc1")  # opens the stream
+        gateway.calls.clear()
+
+        # A second copy of a transaction ID: whether the first was valid, the gateway peer's ledger knows.
+        gateway.block_codes.append(transaction_pb2.DUPLICATE_TXID)
+        assert await contract.submit_transaction("Buy", "svc2") == b"ok:Buy"
+        assert gateway.names() == ["Endorse", "Submit", "CommitStatus"]
+        gateway.calls.clear()
+
+        gateway.on_submit = lambda tx_id: None  # ordered, never committed
+        with pytest.raises(CommitStatusError) as late:
+            await contract.submit_transaction("Buy", "svc3")
+        submitted = gateway.calls[-1][1].transaction_id
+        assert (late.value.code, late.value.transaction_id) == (grpc.StatusCode.DEADLINE_EXCEEDED, submitted)
+        assert gateway.names() == ["Endorse", "Submit"]
+        gateway.calls.clear()
+
+        gateway.on_submit = lambda tx_id: gateway.deliver.hang_up()  # the stream ends before the block comes
+        assert await contract.submit_transaction("Buy", "svc4") == b"ok:Buy"
+        assert gateway.names() == ["Endorse", "Submit", "CommitStatus"]
+    assert not channel_peers._expected  # nothing is left waiting
+    await channel_peers.close()

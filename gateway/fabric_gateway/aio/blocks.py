@@ -5,6 +5,9 @@ per peer and block cost the gateway a signature and each peer a signature check 
 
     peers = ChannelPeers([Endpoint("127.0.0.1:7051", tls_root_certs=org1_tls), ...])
     lagging = await peers.wait_for_block(signing, "mychannel", 42)
+
+The same streams tell a gateway with these peers the commit of what it submits (Expected): the first peer to
+commit the transaction's block reports its validation code, and asking the gateway peer costs no call.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import logging
 
 import grpc
 from fabric_protos.common import common_pb2
-from fabric_protos.peer import events_pb2_grpc
+from fabric_protos.peer import events_pb2, events_pb2_grpc, transaction_pb2
 
 from ..blocks import BlockUnavailableError, ChannelPeersCore
+from ..commit import Status
 from ..deliver import new_seek_envelope
 from ..signing import SigningIdentity
 
@@ -27,14 +31,43 @@ class _Watch:
     """One peer's stream of committed blocks on one channel, while it lasts."""
 
     def __init__(self) -> None:
-        self.moved = asyncio.Event()  # replaced on every block: a waiter holds the one it saw
+        self._loop = asyncio.get_running_loop()
+        self.moved = self._loop.create_future()  # replaced on every block: a waiter holds the one it saw
         self.task: asyncio.Task | None = None
         self.ended = False
         self.error: Exception | None = None  # why the stream ended
+        self.delivered = False  # a block came: every later one will, while the stream lasts
 
     def notify(self) -> None:
-        moved, self.moved = self.moved, asyncio.Event()
-        moved.set()
+        moved, self.moved = self.moved, self._loop.create_future()
+        moved.set_result(None)
+
+
+class Expected:
+    """A transaction whose commit the streams open when it was submitted will report: a stream that has delivered
+    block B delivers every later block, and a transaction submitted after B was committed is in a later one."""
+
+    def __init__(self, peers: ChannelPeers, key: tuple[str, str], watches: list[_Watch]) -> None:
+        self._peers = peers
+        self.key = key  # (channel, transaction ID)
+        self.watches = watches
+        self.seen: asyncio.Future[Status | None] = asyncio.get_running_loop().create_future()
+
+    def resolve(self, status: Status | None) -> None:
+        if not self.seen.done():
+            self.seen.set_result(status)
+
+    async def status(self, timeout: float) -> Status | None:
+        """The commit as the first peer reported it; None if the streams cannot tell (ask the gateway peer);
+        TimeoutError if no peer committed it in time."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.seen
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        self._peers._discard(self)
 
 
 class ChannelPeers(ChannelPeersCore):
@@ -42,6 +75,45 @@ class ChannelPeers(ChannelPeersCore):
         super().__init__(*args, **kwargs)
         self._channels: dict[int, grpc.aio.Channel] = {}
         self._watches: dict[tuple[str, int], _Watch] = {}
+        self._expected: dict[tuple[str, str], list[Expected]] = {}
+
+    def expect(self, channel_id: str, transaction_id: str) -> Expected | None:
+        """Before a transaction is submitted: its commit, as the channel's open streams will report it; None if
+        no stream of the channel has delivered a block yet."""
+        watches = [w for (channel, _), w in self._watches.items()
+                   if channel == channel_id and w.delivered and not w.ended]
+        if not watches:
+            return None
+        expected = Expected(self, (channel_id, transaction_id), watches)
+        self._expected.setdefault(expected.key, []).append(expected)
+        return expected
+
+    def _discard(self, expected: Expected) -> None:
+        waiting = self._expected.get(expected.key)
+        if waiting is not None and expected in waiting:
+            waiting.remove(expected)
+            if not waiting:
+                del self._expected[expected.key]
+
+    def _report(self, channel_id: str, block: events_pb2.FilteredBlock) -> None:
+        for transaction in block.filtered_transactions:
+            waiting = self._expected.pop((channel_id, transaction.txid), None)
+            if waiting:
+                code = transaction.tx_validation_code
+                # A second copy of a transaction ID is marked DUPLICATE_TXID: whether the first was valid, the
+                # gateway peer's ledger knows.
+                status = None if code == transaction_pb2.DUPLICATE_TXID else Status(transaction.txid, code,
+                                                                                   block.number)
+                for expected in waiting:
+                    expected.resolve(status)
+
+    def _orphan(self, channel_id: str) -> None:
+        """A stream ended: what only ended streams could report is asked of the gateway peer."""
+        for (channel, _), waiting in list(self._expected.items()):
+            if channel == channel_id:
+                for expected in waiting:
+                    if all(w.ended for w in expected.watches):
+                        expected.resolve(None)
 
     def _channel(self, index: int) -> grpc.aio.Channel:
         if index not in self._channels:
@@ -66,6 +138,9 @@ class ChannelPeers(ChannelPeersCore):
                 kind = response.WhichOneof("Type")
                 if kind == "filtered_block":
                     self.record(index, response.filtered_block.number)
+                    if self._expected:
+                        self._report(channel_id, response.filtered_block)
+                    watch.delivered = True
                     watch.notify()
                 elif kind == "status":
                     raise BlockUnavailableError(f"peer {address} did not deliver blocks from {start}: "
@@ -76,39 +151,41 @@ class ChannelPeers(ChannelPeersCore):
         finally:
             call.cancel()
             watch.ended = True
+            self._orphan(channel_id)
             watch.notify()
-
-    async def _wait_one(
-        self, index: int, signing: SigningIdentity, channel_id: str, block_number: int, deadline: float
-    ) -> str | None:
-        loop = asyncio.get_running_loop()
-        watch = self._watch(index, signing, channel_id, block_number)
-        while True:
-            moved = watch.moved
-            if self.holds(index, block_number):
-                return None
-            if watch.ended:
-                if isinstance(watch.error, grpc.RpcError):
-                    return self.outcome(index, block_number, watch.error)
-                raise BlockUnavailableError(str(watch.error or "the stream of blocks was closed")) from watch.error
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                log.warning("peer %s has not committed block %d in time", self.endpoints[index].address,
-                            block_number)
-                return self.endpoints[index].address
-            try:
-                await asyncio.wait_for(moved.wait(), remaining)
-            except TimeoutError:
-                pass
 
     async def wait_for_block(
         self, signing: SigningIdentity, channel_id: str, block_number: int, timeout: float | None = None
     ) -> list[str]:
         """Wait until every peer has committed the block; returns the addresses of peers that did not in time."""
-        deadline = asyncio.get_running_loop().time() + (self.timeout if timeout is None else timeout)
-        results = await asyncio.gather(
-            *(self._wait_one(i, signing, channel_id, block_number, deadline) for i in self.pending(block_number)))
-        return [address for address in results if address is not None]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.timeout if timeout is None else timeout)
+        # One wait for all the peers, on the futures their streams resolve: no task per peer or per block.
+        watching = {i: self._watch(i, signing, channel_id, block_number) for i in self.pending(block_number)}
+        lagging: list[int] = []
+        while watching:
+            for index, watch in list(watching.items()):
+                if self.holds(index, block_number):
+                    del watching[index]
+                elif watch.ended:
+                    del watching[index]
+                    if not isinstance(watch.error, grpc.RpcError):
+                        raise BlockUnavailableError(str(watch.error or "the stream of blocks was closed")) \
+                            from watch.error
+                    self.outcome(index, block_number, watch.error)  # raises unless the peer is down or late
+                    lagging.append(index)
+            if not watching:
+                break
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                for index in watching:
+                    log.warning("peer %s has not committed block %d in time", self.endpoints[index].address,
+                                block_number)
+                lagging.extend(watching)
+                break
+            await asyncio.wait([w.moved for w in watching.values()], timeout=remaining,
+                               return_when=asyncio.FIRST_COMPLETED)
+        return [self.endpoints[i].address for i in sorted(lagging)]
 
     async def close(self) -> None:
         watches, self._watches = list(self._watches.values()), {}

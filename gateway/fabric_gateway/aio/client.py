@@ -11,6 +11,7 @@ from fabric_protos.gateway import gateway_pb2
 
 from ..errors import CommitStatusError, EndorseError, GatewayError, SubmitError, from_rpc_error
 from ..client import GatewayClientCore
+from .blocks import ChannelPeers, Expected
 from .connection import Connection
 
 
@@ -18,6 +19,14 @@ class GatewayClient(GatewayClientCore):
     """Async twin of fabric_gateway.client.GatewayClient."""
 
     connection: Connection
+    channel_peers: ChannelPeers | None
+
+    def expect_commit(self, channel_id: str, transaction_id: str) -> Expected | None:
+        """Learn the transaction's commit from the channel peers' block streams, if any is open (before submitting
+        it); None: ask the gateway peer (commit_status)."""
+        if self.channel_peers is None:
+            return None
+        return self.channel_peers.expect(channel_id, transaction_id)
 
     async def evaluate(
         self, request: gateway_pb2.EvaluateRequest, timeout: float | None = None

@@ -22,5 +22,11 @@ class Transaction(TransactionCore):
 
     async def submit(self, *, timeout: float | None = None) -> Commit:
         request = self.submit_request()
-        await self._client.submit(request, timeout)
-        return Commit(self._client, self._signing, self.commit_status_request())
+        expected = self._client.expect_commit(self.channel_id, self.transaction_id)
+        try:
+            await self._client.submit(request, timeout)
+        except BaseException:
+            if expected is not None:
+                expected.discard()
+            raise
+        return Commit(self._client, self._signing, self.commit_status_request(), expected)

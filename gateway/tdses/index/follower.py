@@ -63,7 +63,8 @@ class Follower:
             if remaining <= 0:
                 return False
             try:
-                await asyncio.wait_for(self._advanced.wait(), remaining)
+                async with asyncio.timeout(remaining):
+                    await self._advanced.wait()
             except TimeoutError:
                 return self.current_block >= block_number
         return True
