@@ -112,6 +112,11 @@ class ConnectionConfig:
     def mark_good(self, index: int) -> None:
         self._preferred = index
 
+    @property
+    def preferred(self) -> Endpoint:
+        """The endpoint tried first: the last one that answered."""
+        return self.endpoints[self._preferred]
+
 
 def should_fail_over(error: grpc.RpcError) -> bool:
     """UNAVAILABLE means the request never reached a working gateway: safe to send to the next peer."""

@@ -332,5 +332,29 @@ async def test_async_the_peer_is_asked_what_the_streams_cannot_tell(gateway_peer
         gateway.on_submit = lambda tx_id: gateway.deliver.hang_up()  # the stream ends before the block comes
         assert await contract.submit_transaction("Buy", "svc4") == b"ok:Buy"
         assert gateway.names() == ["Endorse", "Submit", "CommitStatus"]
-    assert not channel_peers._expected  # nothing is left waiting
+    assert not any(watch.expected for watch in channel_peers._watches.values())  # nothing is left waiting
     await channel_peers.close()
+
+
+async def test_async_a_commit_counts_once_the_gateway_peer_has_it_not_another_peer(gateway_peer, tls, user):
+    """As CommitStatus would: what the gateway peer answers next (a read, an endorsement) must see the write."""
+    gateway, endpoint = gateway_peer
+    identity, signer = user
+    other = FakeDeliver(height=8)
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    events_pb2_grpc.add_DeliverServicer_to_server(other, server)
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(tls["key"], tls["cert"])]))
+    server.start()
+    channel_peers = aio.ChannelPeers([Endpoint(f"127.0.0.1:{port}", PEER_NAME, tls["ca"]), endpoint], timeout=5)
+    async with aio.connect(endpoint, identity=identity, signer=signer, channel_peers=channel_peers,
+                           timeouts=Timeouts(commit_status=0.5)) as gw:
+        contract = gw.get_network(CHANNEL).get_contract("tdses")
+        gateway.on_submit = lambda tx_id: other.append((tx_id, transaction_pb2.VALID))
+        await contract.submit_transaction("Buy", "svc1")  # asked; opens both streams
+        gateway.calls.clear()
+        with pytest.raises(CommitStatusError) as late:  # only the other peer committed it
+            await contract.submit_transaction("Buy", "svc2")
+        assert late.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert gateway.names() == ["Endorse", "Submit"]
+    await channel_peers.close()
+    server.stop(None)

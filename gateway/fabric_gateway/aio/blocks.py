@@ -6,8 +6,9 @@ per peer and block cost the gateway a signature and each peer a signature check 
     peers = ChannelPeers([Endpoint("127.0.0.1:7051", tls_root_certs=org1_tls), ...])
     lagging = await peers.wait_for_block(signing, "mychannel", 42)
 
-The same streams tell a gateway with these peers the commit of what it submits (Expected): the first peer to
-commit the transaction's block reports its validation code, and asking the gateway peer costs no call.
+The same streams tell a gateway with these peers the commit of what it submits (Expected): the gateway peer's
+stream reports the transaction's validation code once that peer has committed its block, as its CommitStatus
+would, and asking costs no call.
 """
 
 from __future__ import annotations
@@ -37,29 +38,48 @@ class _Watch:
         self.ended = False
         self.error: Exception | None = None  # why the stream ended
         self.delivered = False  # a block came: every later one will, while the stream lasts
+        self.expected: dict[str, list[Expected]] = {}  # transaction ID -> who waits for its commit on this peer
 
     def notify(self) -> None:
         moved, self.moved = self.moved, self._loop.create_future()
         moved.set_result(None)
 
+    def report(self, block: events_pb2.FilteredBlock) -> None:
+        for transaction in block.filtered_transactions:
+            waiting = self.expected.pop(transaction.txid, None)
+            if waiting:
+                code = transaction.tx_validation_code
+                # A second copy of a transaction ID is marked DUPLICATE_TXID: whether the first was valid, the
+                # peer's ledger knows.
+                status = None if code == transaction_pb2.DUPLICATE_TXID else Status(transaction.txid, code,
+                                                                                   block.number)
+                for expected in waiting:
+                    expected.resolve(status)
+
+    def orphan(self) -> None:
+        """The stream ended: who waits on it asks the peer."""
+        waiting, self.expected = self.expected, {}
+        for expected in (e for same_id in waiting.values() for e in same_id):
+            expected.resolve(None)
+
 
 class Expected:
-    """A transaction whose commit the streams open when it was submitted will report: a stream that has delivered
-    block B delivers every later block, and a transaction submitted after B was committed is in a later one."""
+    """A transaction whose commit the gateway peer's stream will report: a stream that has delivered block B
+    delivers every later block, and a transaction submitted after B was committed is in a later one."""
 
-    def __init__(self, peers: ChannelPeers, key: tuple[str, str], watches: list[_Watch]) -> None:
-        self._peers = peers
-        self.key = key  # (channel, transaction ID)
-        self.watches = watches
+    def __init__(self, watch: _Watch, transaction_id: str) -> None:
+        self.watch = watch
+        self.transaction_id = transaction_id
         self.seen: asyncio.Future[Status | None] = asyncio.get_running_loop().create_future()
+        watch.expected.setdefault(transaction_id, []).append(self)
 
     def resolve(self, status: Status | None) -> None:
         if not self.seen.done():
             self.seen.set_result(status)
 
     async def status(self, timeout: float) -> Status | None:
-        """The commit as the first peer reported it; None if the streams cannot tell (ask the gateway peer);
-        TimeoutError if no peer committed it in time."""
+        """The commit as the peer reported it; None if its stream ended first (ask the peer); TimeoutError if
+        the peer did not commit it in time."""
         try:
             async with asyncio.timeout(timeout):
                 return await self.seen
@@ -67,7 +87,11 @@ class Expected:
             self.discard()
 
     def discard(self) -> None:
-        self._peers._discard(self)
+        waiting = self.watch.expected.get(self.transaction_id)
+        if waiting is not None and self in waiting:
+            waiting.remove(self)
+            if not waiting:
+                del self.watch.expected[self.transaction_id]
 
 
 class ChannelPeers(ChannelPeersCore):
@@ -75,45 +99,16 @@ class ChannelPeers(ChannelPeersCore):
         super().__init__(*args, **kwargs)
         self._channels: dict[int, grpc.aio.Channel] = {}
         self._watches: dict[tuple[str, int], _Watch] = {}
-        self._expected: dict[tuple[str, str], list[Expected]] = {}
 
-    def expect(self, channel_id: str, transaction_id: str) -> Expected | None:
-        """Before a transaction is submitted: its commit, as the channel's open streams will report it; None if
-        no stream of the channel has delivered a block yet."""
-        watches = [w for (channel, _), w in self._watches.items()
-                   if channel == channel_id and w.delivered and not w.ended]
-        if not watches:
-            return None
-        expected = Expected(self, (channel_id, transaction_id), watches)
-        self._expected.setdefault(expected.key, []).append(expected)
-        return expected
-
-    def _discard(self, expected: Expected) -> None:
-        waiting = self._expected.get(expected.key)
-        if waiting is not None and expected in waiting:
-            waiting.remove(expected)
-            if not waiting:
-                del self._expected[expected.key]
-
-    def _report(self, channel_id: str, block: events_pb2.FilteredBlock) -> None:
-        for transaction in block.filtered_transactions:
-            waiting = self._expected.pop((channel_id, transaction.txid), None)
-            if waiting:
-                code = transaction.tx_validation_code
-                # A second copy of a transaction ID is marked DUPLICATE_TXID: whether the first was valid, the
-                # gateway peer's ledger knows.
-                status = None if code == transaction_pb2.DUPLICATE_TXID else Status(transaction.txid, code,
-                                                                                   block.number)
-                for expected in waiting:
-                    expected.resolve(status)
-
-    def _orphan(self, channel_id: str) -> None:
-        """A stream ended: what only ended streams could report is asked of the gateway peer."""
-        for (channel, _), waiting in list(self._expected.items()):
-            if channel == channel_id:
-                for expected in waiting:
-                    if all(w.ended for w in expected.watches):
-                        expected.resolve(None)
+    def expect(self, channel_id: str, transaction_id: str, peer_address: str) -> Expected | None:
+        """Before a transaction is submitted: its commit on the peer at peer_address (the gateway peer, which a
+        CommitStatus call would ask), as that peer's open stream will report it; None if the peer has no stream
+        of the channel that has delivered a block."""
+        for (channel, index), watch in self._watches.items():
+            if (channel == channel_id and self.endpoints[index].address == peer_address and watch.delivered
+                    and not watch.ended):
+                return Expected(watch, transaction_id)
+        return None
 
     def _channel(self, index: int) -> grpc.aio.Channel:
         if index not in self._channels:
@@ -138,8 +133,8 @@ class ChannelPeers(ChannelPeersCore):
                 kind = response.WhichOneof("Type")
                 if kind == "filtered_block":
                     self.record(index, response.filtered_block.number)
-                    if self._expected:
-                        self._report(channel_id, response.filtered_block)
+                    if watch.expected:
+                        watch.report(response.filtered_block)
                     watch.delivered = True
                     watch.notify()
                 elif kind == "status":
@@ -151,7 +146,7 @@ class ChannelPeers(ChannelPeersCore):
         finally:
             call.cancel()
             watch.ended = True
-            self._orphan(channel_id)
+            watch.orphan()
             watch.notify()
 
     async def wait_for_block(

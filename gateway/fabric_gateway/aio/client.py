@@ -22,11 +22,11 @@ class GatewayClient(GatewayClientCore):
     channel_peers: ChannelPeers | None
 
     def expect_commit(self, channel_id: str, transaction_id: str) -> Expected | None:
-        """Learn the transaction's commit from the channel peers' block streams, if any is open (before submitting
-        it); None: ask the gateway peer (commit_status)."""
+        """Learn the transaction's commit from the gateway peer's block stream among the channel peers', if one is
+        open (before submitting it); None: ask the gateway peer (commit_status)."""
         if self.channel_peers is None:
             return None
-        return self.channel_peers.expect(channel_id, transaction_id)
+        return self.channel_peers.expect(channel_id, transaction_id, self.connection.preferred.address)
 
     async def evaluate(
         self, request: gateway_pb2.EvaluateRequest, timeout: float | None = None

@@ -3,9 +3,9 @@
     status = await commit.status()
     status.successful
 
-A transaction submitted through a gateway with channel peers learns its commit from their block streams, when one
-is open: that costs no call and no signature. Otherwise, and whenever the streams cannot tell, the gateway peer is
-asked (CommitStatus).
+A transaction submitted through a gateway with channel peers learns its commit from the gateway peer's block
+stream, when one is open: that costs no call and no signature. Otherwise, and whenever the stream cannot tell, the
+gateway peer is asked (CommitStatus).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class Commit(CommitCore):
                 seen = await expected.status(timeout)
             except TimeoutError:
                 raise CommitStatusError(grpc.StatusCode.DEADLINE_EXCEEDED,
-                                        f"no peer of the channel committed it within {timeout:g} s",
+                                        f"the gateway peer did not commit it within {timeout:g} s",
                                         transaction_id=self.transaction_id) from None
             if seen is not None:
                 return seen
