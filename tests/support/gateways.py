@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import secrets
+import socket
 import threading
 import time
 from pathlib import Path
@@ -50,10 +51,15 @@ def settings_for(network, org_name: str, directory: Path, **overrides) -> Settin
 
 
 class GatewayServer:
-    """uvicorn serving an app on a loopback port from a background thread."""
+    """uvicorn serving an app on a loopback port from a background thread. The port is bound here and handed to
+    uvicorn: a port only chosen here could be taken, before uvicorn binds it, by any outgoing connection (the kernel
+    hands out the same ephemeral range)."""
 
     def __init__(self, application: FastAPI, port: int | None = None) -> None:
-        self.port = port or free_port()
+        self.socket = socket.socket()
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.socket.bind(("127.0.0.1", port or 0))
+        self.port = self.socket.getsockname()[1]
         # A gateway's context; another app (an upstream, a meter in front of it) has none.
         context = getattr(getattr(application, "state", None), "context", None)
         options = context.settings.server_options() if context is not None else {"loop": "asyncio",
@@ -61,7 +67,7 @@ class GatewayServer:
         config = uvicorn.Config(application, log_level="warning", lifespan="on",  # as tdses gateway serve
                                 **{**options, "host": "127.0.0.1", "port": self.port})
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, args=([self.socket],), daemon=True)
 
     @property
     def url(self) -> str:
@@ -78,7 +84,9 @@ class GatewayServer:
 
     def stop(self) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=15)
+        if self.thread.is_alive():
+            self.thread.join(timeout=15)
+        self.socket.close()  # uvicorn closes it when it ran; a server never started still holds it
 
     def __enter__(self) -> GatewayServer:
         return self.start()
@@ -97,8 +105,12 @@ class Gateways:
         self.servers = {org: GatewayServer(app(s)) for org, s in self.settings.items()}
 
     def start(self) -> Gateways:
-        for server in self.servers.values():
-            server.start()
+        try:
+            for server in self.servers.values():
+                server.start()
+        except BaseException:
+            self.stop()  # the ones that started would outlive the failed fixture
+            raise
         return self
 
     def stop(self) -> None:

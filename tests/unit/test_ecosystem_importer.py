@@ -152,7 +152,7 @@ def no_sleep(monkeypatch):
     async def instant(_):
         return None
 
-    monkeypatch.setattr("tdses.retry.asyncio.sleep", instant)
+    monkeypatch.setattr("tdses.retry.sleep", instant)
 
 
 def on(dev, contract: FakeContract) -> FakeContract:

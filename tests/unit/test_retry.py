@@ -40,7 +40,7 @@ def slept(monkeypatch) -> list[float]:
     async def instant(delay: float) -> None:
         delays.append(delay)
 
-    monkeypatch.setattr(tdses.retry.asyncio, "sleep", instant)
+    monkeypatch.setattr(tdses.retry, "sleep", instant)  # not asyncio.sleep: other loops use it
     return delays
 
 
