@@ -48,11 +48,10 @@ class GatewayCore:
         self.identity = identity
         self._signing = SigningIdentity(identity, signer)
         self._client = self._Client(connection, timeouts, channel_peers)
-        self._channel_peers = channel_peers
         self._owns_connection = owns_connection
 
     def get_network(self, channel_name: str) -> Network:
-        return self._Network(self._client, self._signing, channel_name, self._channel_peers)
+        return self._Network(self._client, self._signing, channel_name, self._client.channel_peers)
 
     @classmethod
     def connect(

@@ -5,18 +5,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import deque
 from concurrent import futures
 
 import grpc
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from fabric_protos.common import common_pb2
+from fabric_protos.gateway import gateway_pb2_grpc
 from fabric_protos.orderer import ab_pb2
 from fabric_protos.peer import events_pb2, events_pb2_grpc, transaction_pb2
-
-from collections import deque
-
-from fabric_protos.gateway import gateway_pb2_grpc
 
 from fabric_gateway import (BlockUnavailableError, ChannelPeers, CommitError, CommitStatusError, EcdsaSigner, Endpoint,
                             Identity, Timeouts, aio)
@@ -120,17 +118,24 @@ def signing(user):
     return SigningIdentity(*user)
 
 
+def serve_peer(tls, deliver: FakeDeliver, gateway: FakeGateway | None = None) -> tuple[grpc.Server, Endpoint]:
+    """A peer's Deliver service (and its Gateway service, if given) over TLS on a loopback port."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    events_pb2_grpc.add_DeliverServicer_to_server(deliver, server)
+    if gateway is not None:
+        gateway_pb2_grpc.add_GatewayServicer_to_server(gateway, server)
+    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(tls["key"], tls["cert"])]))
+    server.start()
+    return server, Endpoint(f"127.0.0.1:{port}", PEER_NAME, tls["ca"])
+
+
 @pytest.fixture
 def peers(tls):
     """Two peers (heights 5 and 3) and an address where nothing listens."""
     started = []
     for height in (5, 3):
         servicer = FakeDeliver(height)
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        events_pb2_grpc.add_DeliverServicer_to_server(servicer, server)
-        port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(tls["key"], tls["cert"])]))
-        server.start()
-        started.append((servicer, server, Endpoint(f"127.0.0.1:{port}", PEER_NAME, tls["ca"])))
+        started.append((servicer, *serve_peer(tls, servicer)))
     yield started
     for _, server, _ in started:
         server.stop(None)
@@ -274,12 +279,8 @@ class CommittingGateway(FakeGateway):
 def gateway_peer(tls):
     """One peer with the Gateway and Deliver services; it holds blocks 0-7 (FakeGateway's commit status is 7)."""
     gateway = CommittingGateway(FakeDeliver(height=8))
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    events_pb2_grpc.add_DeliverServicer_to_server(gateway.deliver, server)
-    gateway_pb2_grpc.add_GatewayServicer_to_server(gateway, server)
-    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(tls["key"], tls["cert"])]))
-    server.start()
-    yield gateway, Endpoint(f"127.0.0.1:{port}", PEER_NAME, tls["ca"])
+    server, endpoint = serve_peer(tls, gateway.deliver, gateway)
+    yield gateway, endpoint
     server.stop(None)
 
 
@@ -341,20 +342,19 @@ async def test_async_a_commit_counts_once_the_gateway_peer_has_it_not_another_pe
     gateway, endpoint = gateway_peer
     identity, signer = user
     other = FakeDeliver(height=8)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    events_pb2_grpc.add_DeliverServicer_to_server(other, server)
-    port = server.add_secure_port("127.0.0.1:0", grpc.ssl_server_credentials([(tls["key"], tls["cert"])]))
-    server.start()
-    channel_peers = aio.ChannelPeers([Endpoint(f"127.0.0.1:{port}", PEER_NAME, tls["ca"]), endpoint], timeout=5)
-    async with aio.connect(endpoint, identity=identity, signer=signer, channel_peers=channel_peers,
-                           timeouts=Timeouts(commit_status=0.5)) as gw:
-        contract = gw.get_network(CHANNEL).get_contract("tdses")
-        gateway.on_submit = lambda tx_id: other.append((tx_id, transaction_pb2.VALID))
-        await contract.submit_transaction("Buy", "svc1")  # asked; opens both streams
-        gateway.calls.clear()
-        with pytest.raises(CommitStatusError) as late:  # only the other peer committed it
-            await contract.submit_transaction("Buy", "svc2")
-        assert late.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
-        assert gateway.names() == ["Endorse", "Submit"]
-    await channel_peers.close()
-    server.stop(None)
+    server, other_endpoint = serve_peer(tls, other)
+    channel_peers = aio.ChannelPeers([other_endpoint, endpoint], timeout=5)
+    try:
+        async with aio.connect(endpoint, identity=identity, signer=signer, channel_peers=channel_peers,
+                               timeouts=Timeouts(commit_status=0.5)) as gw:
+            contract = gw.get_network(CHANNEL).get_contract("tdses")
+            gateway.on_submit = lambda tx_id: other.append((tx_id, transaction_pb2.VALID))
+            await contract.submit_transaction("Buy", "svc1")  # asked; opens both streams
+            gateway.calls.clear()
+            with pytest.raises(CommitStatusError) as late:  # only the other peer committed it
+                await contract.submit_transaction("Buy", "svc2")
+            assert late.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+            assert gateway.names() == ["Endorse", "Submit"]
+    finally:
+        await channel_peers.close()
+        server.stop(None)
