@@ -1,17 +1,26 @@
 """Free loopback ports for the servers and networks the tests start."""
 
 import random
-import socket
 
 from tdses.fabric.topology import load
 from tdses.local.processes import port_in_use
 
 
+SERVER_PORTS = range(10000, 15000)  # single servers; below the networks' blocks (free_base_port)
+NETWORK_PORTS = range(15000, 32000)  # both below Linux's ephemeral range (net.ipv4.ip_local_port_range)
+
+
 def free_port() -> int:
-    """A port nothing listens on now (the kernel's choice)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, for a server that binds it later (often a process of its own).
+
+    Not the kernel's choice: that comes from the ephemeral range, where any outgoing connection of the tests may
+    take the port before the server binds it."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.choice(SERVER_PORTS)
+        if not port_in_use(port):
+            return port
+    raise RuntimeError("no free loopback port")
 
 
 def free_base_port(topology: str = "default") -> int:
@@ -19,7 +28,7 @@ def free_base_port(topology: str = "default") -> int:
     span = len(load(topology, 20000).ports())
     rng = random.Random()
     for _ in range(200):
-        base = rng.randrange(15000, 32000 - span)
+        base = rng.randrange(NETWORK_PORTS.start, NETWORK_PORTS.stop - span)
         if not any(port_in_use(p) for p in range(base, base + span)):
             return base
     raise RuntimeError("no free block of loopback ports")
