@@ -10,7 +10,8 @@ from fabric_gateway.errors import ErrorDetail
 from tests.benchmarks.suite import clients, plan, report
 from tests.benchmarks.suite.cpu import TICKS, parse_stat
 from tests.benchmarks.suite.plan import Point
-from tests.benchmarks.suite.results import Measured, dropped, errors_by_kind, percentile, ratio, summarize
+from tests.benchmarks.suite.results import (Measured, combine, dropped, errors_by_kind, percentile, ratio,
+                                             round_ratios, summarize)
 
 
 def summary(throughput: float, p50: float = 0.01, ok: int = 100, statuses=None, failures=None) -> dict:
@@ -31,10 +32,50 @@ def test_the_plan_compares_every_client_at_each_compared_concurrency_and_ends_wi
     assert {p.concurrency for p in points if p.client == "rest" and p.workload == "purchase"} >= set(plan.RAMP)
 
 
+def test_compared_points_run_in_rounds_with_the_clients_order_mirrored():
+    points = [p for p in plan.build(30, 60) if (p.workload, p.concurrency, p.purpose) == ("purchase", 32, "compare")]
+    assert [(p.round, p.client) for p in points] == [
+        (1, "official"), (1, "rest"), (1, "python"), (2, "python"), (2, "rest"), (2, "official")]
+    assert {p.seconds for p in points} == {30 / plan.ROUNDS}
+    assert all(p.round == 0 for p in plan.build(30, 60) if p.purpose != "compare")
+
+
+def rounds(workload: str, client: str, c: int, *throughputs: float, p50s=()) -> list[Measured]:
+    return [Measured(Point(workload, client, c, 10, round=n), summary(t, p50=p50s[n - 1] if p50s else 0.01,
+                                                                       ok=int(t * 10)), gateway_cpu=1.0)
+            for n, t in enumerate(throughputs, 1)]
+
+
+def test_the_rounds_of_a_point_are_combined_where_its_first_round_stood():
+    latency = Measured(Point("purchase", "rest", 1, 30, "latency"), summary(7.0))
+    results = combine([latency, *rounds("purchase", "official", 32, 100.0, 80.0),
+                       *rounds("purchase", "rest", 32, 90.0, 70.0, p50s=(0.2, 0.4))])
+    assert [m.point for m in results] == [latency.point, Point("purchase", "official", 32, 20),
+                                          Point("purchase", "rest", 32, 20)]
+    rest = results[2]
+    assert (rest.summary["ok"], rest.summary["seconds"], rest.gateway_cpu) == (1600, 20.0, 2.0)
+    assert rest.summary["throughput"] == pytest.approx(80.0)
+    assert rest.summary["p50"] == pytest.approx((0.2 * 900 + 0.4 * 700) / 1600)  # averaged by requests
+    assert rest.rounds == [90.0, 70.0]
+    assert ratio(results, "purchase", "rest", 32) == pytest.approx(80.0 / 90.0)
+    assert round_ratios(results, "purchase", "rest", 32) == pytest.approx([0.9, 0.875])
+    assert "| REST / official, purchases, c=32 | 0.89× (rounds 0.90×, 0.88×) |" in report.headline(results)
+
+
+def test_a_round_not_measured_leaves_the_others_and_is_named():
+    first, second = rounds("query", "rest", 8, 50.0, 60.0)
+    second.summary, second.skipped = None, "time budget spent"
+    [m] = combine([first, second])
+    assert m.summary["throughput"] == pytest.approx(50.0) and m.rounds == [50.0]
+    assert m.notes == ["query rest c=8 round 2 (time budget spent)"]
+    [none] = combine([Measured(Point("query", "rest", 8, 10, round=1), skipped="failed: refused")])
+    assert none.summary is None and none.skipped == "failed: refused"
+
+
 def test_fitting_a_budget_shortens_every_point_but_the_no_drop_one():
     points = plan.build(30, 60)
-    fitted = plan.fit(points, 600)
-    assert plan.estimate(fitted) <= 600 + plan.OVERHEAD_SECONDS
+    fitted = plan.fit(points, 900)
+    assert plan.estimate(fitted) <= 900 + plan.OVERHEAD_SECONDS
     assert all(p.seconds < 30 for p in fitted if p.purpose != "no-drop")
     assert [p for p in fitted if p.purpose == "no-drop"][0].seconds == 60
     assert plan.fit(points, 10**6) == points
@@ -94,6 +135,14 @@ def test_the_headline_gives_the_issues_figures():
     assert "| REST / official, queries evaluated on the peer, c=128 | 0.25× |" in text
     assert "commit latency p50 (REST gateway) | 612 ms |" in text
     assert "errors by type: HTTP 503: 2, server closed the connection: 1; dropped connections: 1" in text
+
+
+def test_the_gateways_cpu_per_request_is_given_under_load_only():
+    def purchase(c: int, cpu: float, purpose: str = "compare") -> Measured:
+        return Measured(Point("purchase", "rest", c, 10, purpose), summary(10.0, ok=100), gateway_cpu=cpu)
+    results = [purchase(1, 1.2, "latency"), purchase(8, 0.4), purchase(32, 0.3), purchase(256, 0.9, "no-drop")]
+    assert "| REST gateway CPU per purchase | 3.00–4.00 ms (c = 8–32) |" in report.headline(results)
+    assert "| REST gateway CPU per query (peer-evaluated) | – |" in report.headline(results)
 
 
 def test_the_comparison_table_has_one_row_per_workload_and_concurrency_measured():

@@ -29,7 +29,7 @@ from tdses.local.network import Network
 from tdses.paths import DEFAULT_STATE_DIR
 from tests.benchmarks.suite import actors, clients, plan, plots, report
 from tests.benchmarks.suite.cpu import cpu_seconds
-from tests.benchmarks.suite.results import Measured, errors_by_kind
+from tests.benchmarks.suite.results import Measured, combine, errors_by_kind
 
 REPO = Path(__file__).resolve().parents[3]
 GROWTH = ("## Table 4: queries as the stored data grows\n\nNot part of this run (registering 100,000 services takes "
@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"errors {errors_by_kind(s) or 0}")
             else:
                 log(f"    {m.skipped}")
+    measured = results
+    results = combine(measured)
     sections = []
     sections.append(GROWTH)
     sections.append(caliper(a.caliper_command, a.state_dir))
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     # The figures as measured, so that a report or plot can be made again without measuring again.
     a.report.with_suffix(".json").write_text(json.dumps(
         [{**asdict(m.point), "summary": m.summary, "gatewayCpu": m.gateway_cpu, "peerCpu": m.peer_cpu,
-          "skipped": m.skipped} for m in results], indent=1))
+          "skipped": m.skipped} for m in measured], indent=1))
     log(f"report written to {a.report}")
     try:
         for path in plots.write(a.report.parent, results, machine_label):

@@ -16,6 +16,7 @@ WORKLOADS = {
 CLIENTS = {"official": "official Go client (fabric-gateway 1.7.1)", "rest": "REST gateway",
            "python": "project's Python client (fabric_gateway.aio)"}
 COMPARED = (8, 32, 128)           # the three clients side by side
+ROUNDS = 2                        # each compared point in rounds, the clients' order mirrored from round to round
 RAMP = (1, 8, 32, 128, 200)       # figures 12–15, through REST
 NO_DROP = 256                     # the long point: errors by type, no dropped connection
 SETUP_SECONDS = 150               # users, identities, service (a first run; later runs reuse them)
@@ -29,20 +30,28 @@ class Point:
     concurrency: int
     seconds: float
     purpose: str = "compare"      # compare | ramp | latency | no-drop
+    round: int = 0                # of a compared point's ROUNDS (1, 2, ...); 0: measured in one go
 
     @property
     def label(self) -> str:
-        return f"{self.workload} {self.client} c={self.concurrency}"
+        return f"{self.workload} {self.client} c={self.concurrency}" + (f" round {self.round}" if self.round else "")
 
 
 def build(seconds: float, no_drop_seconds: float) -> list[Point]:
-    """The points, quiet ones first: the c=1 latencies, then each concurrency with the clients next to each other
-    (so that their ratios are of the same minutes), the rest of the ramp, and the long c=256 point last."""
+    """The points, quiet ones first: the c=1 latencies, then each concurrency with the clients next to each other,
+    the rest of the ramp, and the long c=256 point last.
+
+    A compared point runs in ROUNDS rounds of seconds / ROUNDS, the clients in mirrored order (official, rest,
+    python, python, rest, official): the machine's speed drifts by more than the differences measured, and in this
+    order a steady drift weighs the same on every client, so their ratios are of the same minutes."""
     points = [Point("purchase", "rest", 1, seconds, "latency"), Point("purchase", "official", 1, seconds, "latency"),
               Point("query", "rest", 1, seconds, "ramp")]
+    order = ("official", "rest", "python")
     for c in COMPARED:
         for workload in ("query", "purchase"):
-            points += [Point(workload, client, c, seconds) for client in ("official", "rest", "python")]
+            for n in range(1, ROUNDS + 1):
+                points += [Point(workload, client, c, seconds / ROUNDS, round=n)
+                           for client in (order if n % 2 else order[::-1])]
         points.append(Point("service", "rest", c, seconds, "ramp"))
     points.append(Point("service", "official", COMPARED[-1], seconds))
     points += [Point(w, "rest", c, seconds, "ramp") for c in RAMP if c > COMPARED[-1] for w in ("query", "purchase")]

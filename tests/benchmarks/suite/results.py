@@ -3,7 +3,7 @@ every client: throughput, latency percentiles, answers by HTTP status, failures 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tests.benchmarks.suite.plan import Point
 
@@ -50,7 +50,8 @@ class Measured:
     gateway_cpu: float | None = None
     peer_cpu: float | None = None
     skipped: str = ""
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the report says besides the figures (rounds not run)
+    rounds: list[float] = field(default_factory=list)  # the throughput of each round, when measured in rounds
 
     @property
     def ok(self) -> int:
@@ -77,3 +78,66 @@ def ratio(results: list[Measured], workload: str, client: str, concurrency: int,
     if a is None or b is None or not b.summary["throughput"]:
         return None
     return a.summary["throughput"] / b.summary["throughput"]
+
+
+def combine(results: list[Measured]) -> list[Measured]:
+    """The rounds of each compared point as one point, where its first round stood: requests, seconds and CPU
+    summed, throughput over the seconds of every round, latency percentiles the rounds' averaged by their requests
+    (the load generator keeps no samples), the worst max. A point with no round measured stays skipped."""
+    combined: list[Measured] = []
+    rounds: dict[tuple, list[Measured]] = {}
+    for m in results:
+        if not m.point.round:
+            combined.append(m)
+            continue
+        key = (m.point.workload, m.point.client, m.point.concurrency)
+        if key not in rounds:
+            rounds[key] = []
+            combined.append(m)  # replaced below
+        rounds[key].append(m)
+    for key, parts in rounds.items():
+        at = next(i for i, m in enumerate(combined) if m is parts[0])
+        combined[at] = _merge(parts)
+    return combined
+
+
+def _merge(parts: list[Measured]) -> Measured:
+    point = replace(parts[0].point, round=0, seconds=sum(m.point.seconds for m in parts))
+    done = [m for m in parts if m.summary]
+    if not done:
+        return Measured(point, skipped=parts[0].skipped)
+    summaries = [m.summary for m in done]
+    requests = sum(s["requests"] for s in summaries)
+    seconds = sum(s["seconds"] for s in summaries)
+    summary = {"requests": requests, "ok": sum(s["ok"] for s in summaries), "seconds": seconds,
+               "max": max(s["max"] for s in summaries), "statuses": _add(s["statuses"] for s in summaries),
+               "failures": _add(s["failures"] for s in summaries)}
+    summary["throughput"] = summary["ok"] / seconds if seconds else 0.0
+    for p in ("p50", "p90", "p99"):
+        summary[p] = sum(s[p] * s["requests"] for s in summaries) / requests if requests else 0.0
+    notes = [f"{m.point.label} ({m.skipped})" for m in parts if not m.summary]
+    return Measured(point, summary, gateway_cpu=_total(m.gateway_cpu for m in done),
+                    peer_cpu=_total(m.peer_cpu for m in done), notes=notes,
+                    rounds=[m.summary["throughput"] for m in done])
+
+
+def _add(counts) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for c in counts:
+        for kind, n in c.items():
+            total[kind] = total.get(kind, 0) + n
+    return total
+
+
+def _total(values) -> float | None:
+    values = list(values)
+    return None if any(v is None for v in values) else sum(values)
+
+
+def round_ratios(results: list[Measured], workload: str, client: str, concurrency: int,
+                 reference: str = "official") -> list[float]:
+    """ratio() round by round, for points measured in rounds (combined): how much it moved."""
+    a, b = find(results, workload, client, concurrency), find(results, workload, reference, concurrency)
+    if a is None or b is None or len(a.rounds) != len(b.rounds):
+        return []
+    return [x / y for x, y in zip(a.rounds, b.rounds) if y]
