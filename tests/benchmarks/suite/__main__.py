@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{a.state_dir}, org1's REST gateway {url}, peer0 {org.peers[0].address}",
                "rest_buyers": a.rest_buyers, "client_buyers": a.client_buyers}
     machine_label = f"{os.cpu_count()} cores, shared"
-    results: list[Measured] = []
+    measured: list[Measured] = []  # point by point, each round apart
     with tempfile.TemporaryDirectory(prefix="tdses-bench-") as scratch:
         tag = datetime.now().strftime("%H%M%S")
         log(f"setup: developer, service, {a.rest_buyers} REST buyers, {a.client_buyers} client identities")
@@ -116,19 +116,18 @@ def main(argv: list[str] | None = None) -> int:
                 "peer": processes.running_pid(network.state.pid_file(org.peers[0]))}
         for i, point in enumerate(points, 1):
             if time.monotonic() + point.seconds + plan.OVERHEAD_SECONDS > deadline:
-                results.append(Measured(point, skipped="time budget spent"))
+                measured.append(Measured(point, skipped="time budget spent"))
                 log(f"[{i}/{len(points)}] {point.label}: skipped, time budget spent")
                 continue
             log(f"[{i}/{len(points)}] {point.label} for {point.seconds:.0f} s ({point.purpose})")
             m = measure(point, target, pids)
-            results.append(m)
+            measured.append(m)
             if m.summary:
                 s = m.summary
                 log(f"    {s['throughput']:8.1f}/s  p50 {s['p50'] * 1000:7.1f} ms  p99 {s['p99'] * 1000:7.1f} ms  "
                     f"errors {errors_by_kind(s) or 0}")
             else:
                 log(f"    {m.skipped}")
-    measured = results
     results = combine(measured)
     sections = []
     sections.append(GROWTH)

@@ -17,6 +17,7 @@ CLIENTS = {"official": "official Go client (fabric-gateway 1.7.1)", "rest": "RES
            "python": "project's Python client (fabric_gateway.aio)"}
 COMPARED = (8, 32, 128)           # the three clients side by side
 ROUNDS = 2                        # each compared point in rounds, the clients' order mirrored from round to round
+ORDER = ("official", "rest", "python")  # the clients' order in odd rounds; even rounds reverse it
 RAMP = (1, 8, 32, 128, 200)       # figures 12–15, through REST
 NO_DROP = 256                     # the long point: errors by type, no dropped connection
 SETUP_SECONDS = 150               # users, identities, service (a first run; later runs reuse them)
@@ -41,17 +42,16 @@ def build(seconds: float, no_drop_seconds: float) -> list[Point]:
     """The points, quiet ones first: the c=1 latencies, then each concurrency with the clients next to each other,
     the rest of the ramp, and the long c=256 point last.
 
-    A compared point runs in ROUNDS rounds of seconds / ROUNDS, the clients in mirrored order (official, rest,
-    python, python, rest, official): the machine's speed drifts by more than the differences measured, and in this
-    order a steady drift weighs the same on every client, so their ratios are of the same minutes."""
+    A compared point runs in ROUNDS rounds of seconds / ROUNDS, the clients in ORDER, then in reverse, and so on:
+    the machine's speed drifts by more than the differences measured, and in this order a steady drift weighs the
+    same on every client, so their ratios are of the same minutes."""
     points = [Point("purchase", "rest", 1, seconds, "latency"), Point("purchase", "official", 1, seconds, "latency"),
               Point("query", "rest", 1, seconds, "ramp")]
-    order = ("official", "rest", "python")
     for c in COMPARED:
         for workload in ("query", "purchase"):
             for n in range(1, ROUNDS + 1):
                 points += [Point(workload, client, c, seconds / ROUNDS, round=n)
-                           for client in (order if n % 2 else order[::-1])]
+                           for client in (ORDER if n % 2 else ORDER[::-1])]
         points.append(Point("service", "rest", c, seconds, "ramp"))
     points.append(Point("service", "official", COMPARED[-1], seconds))
     points += [Point(w, "rest", c, seconds, "ramp") for c in RAMP if c > COMPARED[-1] for w in ("query", "purchase")]

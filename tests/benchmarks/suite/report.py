@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.benchmarks.suite.plan import CLIENTS, COMPARED, NO_DROP, RAMP, ROUNDS, WORKLOADS
+from tests.benchmarks.suite.plan import CLIENTS, COMPARED, NO_DROP, ORDER, RAMP, ROUNDS, WORKLOADS
 from tests.benchmarks.suite.results import Measured, dropped, errors_by_kind, find, ratio, round_ratios
 
 
@@ -152,7 +152,7 @@ def render(results: list[Measured], context: dict, extra_sections: list[str] = (
         "## The three clients side by side",
         "",
         f"Each cell: successful requests per second, p50 / p99 latency. Each point ran in {ROUNDS} rounds, the "
-        "clients in mirrored order (official, REST, Python, then Python, REST, official), so that a drift in the "
+        f"clients in mirrored order ({', '.join(ORDER)}, then {', '.join(reversed(ORDER))}), so that a drift in the "
         "machine's speed weighs the same on all three; a cell sums its rounds (latencies: the rounds' percentiles "
         "averaged by requests), and a ratio gives each round's after it.",
         "",
