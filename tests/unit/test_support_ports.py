@@ -26,7 +26,7 @@ def test_a_port_something_listens_on_is_passed_over(monkeypatch):
         picks = iter([busy, free])
 
         class Scripted:
-            def choice(self, _range):
+            def randrange(self, _start, _stop):
                 return next(picks)
 
         monkeypatch.setattr(ports.random, "Random", Scripted)

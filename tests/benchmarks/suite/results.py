@@ -85,18 +85,17 @@ def combine(results: list[Measured]) -> list[Measured]:
     summed, throughput over the seconds of every round, latency percentiles the rounds' averaged by their requests
     (the load generator keeps no samples), the worst max. A point with no round measured stays skipped."""
     combined: list[Measured] = []
-    rounds: dict[tuple, list[Measured]] = {}
+    rounds: dict[tuple, tuple[int, list[Measured]]] = {}  # point -> (where it goes, its rounds)
     for m in results:
         if not m.point.round:
             combined.append(m)
             continue
         key = (m.point.workload, m.point.client, m.point.concurrency)
         if key not in rounds:
-            rounds[key] = []
+            rounds[key] = (len(combined), [])
             combined.append(m)  # replaced below
-        rounds[key].append(m)
-    for key, parts in rounds.items():
-        at = next(i for i, m in enumerate(combined) if m is parts[0])
+        rounds[key][1].append(m)
+    for at, parts in rounds.values():
         combined[at] = _merge(parts)
     return combined
 
