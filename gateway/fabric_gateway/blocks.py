@@ -3,8 +3,9 @@
 A commit status comes from the gateway peer that was asked; the channel's other peers commit the same block
 a moment later. A read through another peer, or an endorsement by a peer of another organization, that
 follows at once can miss the write. ChannelPeers waits, bounded, until each peer has the block: each peer's
-Deliver service is asked for that block and answers when it has committed it (like the commit strategy
-NETWORK_SCOPE_ALLFORTX of the earlier Fabric SDKs).
+Deliver service streams its blocks from its newest one on, up to that block (like the commit strategy
+NETWORK_SCOPE_ALLFORTX of the earlier Fabric SDKs). The stream starts at the newest block, not at the one
+awaited, because a peer more than one block behind refuses a seek beyond its height (NOT_FOUND).
 
     peers = ChannelPeers([Endpoint("127.0.0.1:7051", tls_root_certs=org1_tls), Endpoint(...)])
     gateway = connect(..., channel_peers=peers)  # submit_transaction returns once every peer has the block
@@ -23,19 +24,12 @@ from fabric_protos.common import common_pb2
 from fabric_protos.peer import events_pb2, events_pb2_grpc
 
 from .connection import ConnectionConfig, Endpoint, PemSource
-from .deliver import new_seek_envelope
+from .deliver import new_seek_newest_envelope
 from .signing import SigningIdentity
 
 log = logging.getLogger("fabric_gateway")
 
 DEFAULT_WAIT_TIMEOUT = 5.0
-
-
-def new_seek_block_envelope(signing: SigningIdentity, channel_id: str, block_number: int) -> common_pb2.Envelope:
-    """A signed Deliver request for one block that the peer answers once it has committed that block."""
-    if block_number < 0:
-        raise ValueError("block_number must not be negative")
-    return new_seek_envelope(signing, channel_id, block_number, block_number)
 
 
 class BlockUnavailableError(Exception):
@@ -129,17 +123,24 @@ class ChannelPeers(ChannelPeersCore):
         lagging = []
         for index in self.pending(block_number):
             remaining = max(0.001, deadline - time.monotonic())
-            envelope = new_seek_block_envelope(signing, channel_id, block_number)
+            envelope = new_seek_newest_envelope(signing, channel_id)
             call = self._stub(index).DeliverFiltered(iter([envelope]), timeout=remaining)
             try:
-                response = next(call, None)
-                check_response(response, self.endpoints[index].address, block_number)
-                self.record(index, block_number)
+                self._follow(call, index, block_number)
             except grpc.RpcError as error:
                 lagging.append(self.outcome(index, block_number, error))
             finally:
                 call.cancel()
         return lagging
+
+    def _follow(self, call, index: int, block_number: int) -> None:
+        """Read the peer's blocks until it has committed block_number."""
+        for response in call:
+            check_response(response, self.endpoints[index].address, block_number)
+            self.record(index, response.filtered_block.number)
+            if self.holds(index, block_number):
+                return
+        check_response(None, self.endpoints[index].address, block_number)
 
     def close(self) -> None:
         with self._lock:

@@ -2,6 +2,7 @@
 its channel header, and for endorser transactions each chaincode action's write set and event.
 
     envelope = new_seek_envelope(signing, "mychannel", start=42)            # block 42 onwards, waiting for new ones
+    envelope = new_seek_newest_envelope(signing, "mychannel")               # the newest block onwards
     for tx in parse_block(block).transactions:
         if tx.valid: handle(tx.transaction_id, tx.timestamp, tx.actions)
     split_composite_key("\\x00tdses.rights\\x00svc\\x00alice\\x00")          # ("tdses.rights", ("svc", "alice"))
@@ -31,11 +32,24 @@ COMPOSITE_KEY_NAMESPACE = "\x00"
 def new_seek_envelope(
     signing: SigningIdentity, channel_id: str, start: int, stop: int = NEWEST
 ) -> common_pb2.Envelope:
-    """A signed Deliver request for blocks start..stop, each sent as soon as the peer has committed it."""
+    """A signed Deliver request for blocks start..stop, each sent as soon as the peer has committed it.
+
+    A peer answers NOT_FOUND when start is beyond its height (Fabric's block iterator refuses it): a start the
+    peer may not have reached yet is for new_seek_newest_envelope."""
     if not 0 <= start <= stop:
         raise ValueError(f"cannot seek blocks {start}..{stop}")
+    return _signed_seek(signing, channel_id, ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=start)), stop)
+
+
+def new_seek_newest_envelope(signing: SigningIdentity, channel_id: str) -> common_pb2.Envelope:
+    """A signed Deliver request for the peer's newest block and every later one, however far behind the peer is."""
+    return _signed_seek(signing, channel_id, ab_pb2.SeekPosition(newest=ab_pb2.SeekNewest()), NEWEST)
+
+
+def _signed_seek(signing: SigningIdentity, channel_id: str, start: ab_pb2.SeekPosition,
+                 stop: int) -> common_pb2.Envelope:
     seek = ab_pb2.SeekInfo(
-        start=ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=start)),
+        start=start,
         stop=ab_pb2.SeekPosition(specified=ab_pb2.SeekSpecified(number=stop)),
         behavior=ab_pb2.SeekInfo.BLOCK_UNTIL_READY,
     )

@@ -28,12 +28,14 @@ PEER_NAME = "peer0.org2.example.com"
 
 
 class FakeDeliver(events_pb2_grpc.DeliverServicer):
-    """A peer's Deliver service: streams blocks start..stop, each once its height passes it (BLOCK_UNTIL_READY)."""
+    """A peer's Deliver service: streams blocks start..stop, each once its height passes it (BLOCK_UNTIL_READY).
+    As Fabric's block iterator does, it answers NOT_FOUND to a start beyond its height, and starts a seek of the
+    newest block at its last one."""
 
     def __init__(self, height: int = 0, refuse: bool = False) -> None:
         self.height = height
         self.refuse = refuse
-        self.seeks: list[int] = []  # the start of every request
+        self.seeks: list[int] = []  # the first block of every request
         self.blocks: dict[int, list[events_pb2.FilteredTransaction]] = {}  # others hold one valid transaction
         self.hung_up = False  # streams end, as when the peer stops
         self._grown = threading.Condition()
@@ -74,13 +76,17 @@ class FakeDeliver(events_pb2_grpc.DeliverServicer):
         seek = ab_pb2.SeekInfo.FromString(payload.data)
         assert header.type == common_pb2.DELIVER_SEEK_INFO and header.channel_id == CHANNEL
         assert seek.behavior == ab_pb2.SeekInfo.BLOCK_UNTIL_READY
-        number, stop = seek.start.specified.number, seek.stop.specified.number
+        stop = seek.stop.specified.number
         context.add_callback(self._wake)
         with self._grown:
+            number = self.height - 1 if seek.start.HasField("newest") else seek.start.specified.number
             self.seeks.append(number)
             self._grown.notify_all()
         if self.refuse:
             yield events_pb2.DeliverResponse(status=common_pb2.FORBIDDEN)
+            return
+        if number > self.height:
+            yield events_pb2.DeliverResponse(status=common_pb2.NOT_FOUND)
             return
         while number <= stop:
             with self._grown:
@@ -156,7 +162,22 @@ def test_a_block_known_on_every_peer_costs_no_call(peers, signing):
     channel_peers = ChannelPeers([first, second])
     assert channel_peers.wait_for_block(signing, CHANNEL, 2) == []
     assert channel_peers.wait_for_block(signing, CHANNEL, 1) == []
-    assert ahead.seeks == [2] and behind.seeks == [2]
+    assert ahead.seeks == [4] and behind.seeks == [2]  # one stream each, from its newest block
+    channel_peers.close()
+
+
+def test_a_peer_several_blocks_behind_is_waited_for_not_refused(peers, signing):
+    """Fabric refuses a seek beyond a peer's height: the wait reads the peer's blocks from its newest one."""
+    _, (behind, _, second) = peers
+    channel_peers = ChannelPeers([second], timeout=5)
+    with futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(channel_peers.wait_for_block, signing, CHANNEL, 6)
+        behind.wait_for_seeks([2])  # it holds blocks 0-2
+        for height in (4, 5, 7):
+            behind.commit(height)
+        assert waiting.result(timeout=5) == []
+    assert behind.seeks == [2]
+    assert channel_peers.holds(0, 6) and not channel_peers.holds(0, 7)
     channel_peers.close()
 
 
@@ -205,7 +226,7 @@ async def test_async_waits_share_one_stream_per_peer_for_every_block(peers, sign
     (ahead, _, first), (behind, _, second) = peers
     channel_peers = aio.ChannelPeers([first, second], timeout=5)
     waiting = [asyncio.create_task(channel_peers.wait_for_block(signing, CHANNEL, 4)) for _ in range(20)]
-    await asyncio.to_thread(behind.wait_for_seeks, [4])  # all twenty are waiting for the peer that is behind
+    await asyncio.to_thread(behind.wait_for_seeks, [2])  # all twenty are waiting for the peer that is behind
     behind.commit(5)
     assert await asyncio.gather(*waiting) == [[]] * 20
     waiting[0] = asyncio.create_task(channel_peers.wait_for_block(signing, CHANNEL, 6))
@@ -215,7 +236,7 @@ async def test_async_waits_share_one_stream_per_peer_for_every_block(peers, sign
     behind.commit(7)
     assert await second_waiter == []
     assert await channel_peers.wait_for_block(signing, CHANNEL, 5) == []  # known: answered without waiting
-    assert (ahead.seeks, behind.seeks) == ([4], [4])  # blocks 5 and 6 came on the streams opened for block 4
+    assert (ahead.seeks, behind.seeks) == ([4], [2])  # blocks 5 and 6 came on the streams opened at the first wait
     await channel_peers.close()
 
 
@@ -231,7 +252,7 @@ async def test_async_a_peer_that_is_down_is_reported_and_asked_again_next_time(p
     assert await channel_peers.wait_for_block(signing, CHANNEL, 1) == [nowhere.address]
     assert await channel_peers.wait_for_block(signing, CHANNEL, 2) == [nowhere.address]
     assert time.monotonic() - started < 4
-    assert ahead.seeks == [1]
+    assert ahead.seeks == [4]
     await channel_peers.close()
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from fabric_gateway.deliver import (
-    composite_key, new_seek_envelope, parse_block, split_composite_key,
+    composite_key, new_seek_envelope, new_seek_newest_envelope, parse_block, split_composite_key,
 )
 from fabric_protos.common import common_pb2
 from fabric_protos.ledger.rwset import rwset_pb2
@@ -243,6 +243,13 @@ def test_a_seek_asks_for_every_block_from_the_start_waiting_for_new_ones():
     assert envelope.signature.startswith(b"signed:")
     with pytest.raises(ValueError):
         new_seek_envelope(FakeSigning(), "tdses", 5, 4)
+
+
+def test_a_seek_of_the_newest_block_starts_wherever_the_peer_is():
+    payload = common_pb2.Payload.FromString(new_seek_newest_envelope(FakeSigning(), "tdses").payload)
+    seek = ab_pb2.SeekInfo.FromString(payload.data)
+    assert seek.start.WhichOneof("Type") == "newest"
+    assert seek.stop.specified.number == 2**64 - 1 and seek.behavior == ab_pb2.SeekInfo.BLOCK_UNTIL_READY
 
 
 # --- projection --------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Async twin of fabric_gateway.blocks.ChannelPeers: the peers are waited for together, through one DeliverFiltered
-stream per peer and channel that stays open. The first wait opens it at that block; from then on each peer
-announces every block it commits, so a wait costs no call (a busy gateway commits many blocks a second, and a call
+stream per peer and channel that stays open. The first wait opens it at the peer's newest block; from then on each
+peer announces every block it commits, so a wait costs no call (a busy gateway commits many blocks a second, and a call
 per peer and block cost the gateway a signature and each peer a signature check and a policy evaluation).
 
     peers = ChannelPeers([Endpoint("127.0.0.1:7051", tls_root_certs=org1_tls), ...])
@@ -22,7 +22,7 @@ from fabric_protos.peer import events_pb2, events_pb2_grpc, transaction_pb2
 
 from ..blocks import BlockUnavailableError, ChannelPeersCore
 from ..commit import Status
-from ..deliver import new_seek_envelope
+from ..deliver import new_seek_newest_envelope
 from ..signing import SigningIdentity
 
 log = logging.getLogger("fabric_gateway")
@@ -116,18 +116,18 @@ class ChannelPeers(ChannelPeersCore):
             self._channels[index] = grpc.aio.secure_channel(endpoint.address, credentials, options)
         return self._channels[index]
 
-    def _watch(self, index: int, signing: SigningIdentity, channel_id: str, block_number: int) -> _Watch:
-        """The peer's stream, opened at block_number if there is none (or the last one ended)."""
+    def _watch(self, index: int, signing: SigningIdentity, channel_id: str) -> _Watch:
+        """The peer's stream from its newest block on, opened if there is none (or the last one ended)."""
         watch = self._watches.get((channel_id, index))
         if watch is None or watch.ended:
             watch = self._watches[(channel_id, index)] = _Watch()
-            watch.task = asyncio.ensure_future(self._follow(watch, index, signing, channel_id, block_number))
+            watch.task = asyncio.ensure_future(self._follow(watch, index, signing, channel_id))
         return watch
 
-    async def _follow(self, watch: _Watch, index: int, signing: SigningIdentity, channel_id: str, start: int) -> None:
+    async def _follow(self, watch: _Watch, index: int, signing: SigningIdentity, channel_id: str) -> None:
         address = self.endpoints[index].address
         call = events_pb2_grpc.DeliverStub(self._channel(index)).DeliverFiltered(
-            iter([new_seek_envelope(signing, channel_id, start)]))
+            iter([new_seek_newest_envelope(signing, channel_id)]))
         try:
             async for response in call:
                 kind = response.WhichOneof("Type")
@@ -138,7 +138,7 @@ class ChannelPeers(ChannelPeersCore):
                     watch.delivered = True
                     watch.notify()
                 elif kind == "status":
-                    raise BlockUnavailableError(f"peer {address} did not deliver blocks from {start}: "
+                    raise BlockUnavailableError(f"peer {address} did not deliver its blocks: "
                                                 f"{common_pb2.Status.Name(response.status)}")
             raise BlockUnavailableError(f"peer {address} ended its stream of blocks")
         except Exception as error:  # kept for the waiters; the next wait opens a new stream
@@ -156,7 +156,7 @@ class ChannelPeers(ChannelPeersCore):
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.timeout if timeout is None else timeout)
         # One wait for all the peers, on the futures their streams resolve: no task per peer or per block.
-        watching = {i: self._watch(i, signing, channel_id, block_number) for i in self.pending(block_number)}
+        watching = {i: self._watch(i, signing, channel_id) for i in self.pending(block_number)}
         lagging: list[int] = []
         while watching:
             for index, watch in list(watching.items()):
