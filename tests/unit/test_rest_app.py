@@ -13,6 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from fabric_protos.gateway import gateway_pb2
+from fabric_protos.peer import chaincode_pb2, proposal_pb2
 from fastapi import APIRouter
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
@@ -27,6 +29,7 @@ from tdses.rest.middleware.idempotency import IdempotencyMiddleware
 from tdses.rest.models import responses as out
 from tdses.rest.problems import Problem
 from tdses.rest.services.keystore import KeyBox
+from tdses.rest.services.ledger import Submitted
 from tdses.rest.services.tokens import new_token, token_hash
 from tdses.rest.store import ACTIVE, Store, UserRecord
 from tests.support.gateways import secret_file
@@ -291,6 +294,82 @@ async def test_what_is_not_a_plain_lean_read_is_answered_by_the_router(gateway, 
         assert invalid.status_code == 422 and invalid.json()["code"] == "INVALID_ARGUMENT"
         assert (await alice.head("/v1/balances/alice")).status_code == 405
     assert asked == []
+
+
+def submits_to_the_ledger(application, monkeypatch) -> list[tuple[str, tuple]]:
+    """The ledger's writes committed here: a purchase's rights, a 409 for service "sold-out"."""
+    submitted = []
+
+    async def submit(principal, function, *args):
+        submitted.append((principal.name, function, args))
+        if "sold-out" in args:
+            raise Problem(409, "INSUFFICIENT_BALANCE", "alice cannot pay for 2 calls")
+        rights = {"service": args[0], "user": principal.name, "bought": int(args[1]), "used": 0,
+                  "remaining": int(args[1]), "paid": 3 * int(args[1]), "updatedAt": "2026-12-01T00:00:00Z"}
+        return Submitted(rights, f"tx{len(submitted)}", 40 + len(submitted))
+
+    monkeypatch.setattr(application.state.context.ledger, "submit", submit)
+    return submitted
+
+
+@pytest.mark.parametrize("service", ["weather", "sold-out"])
+async def test_lean_writes_answer_exactly_as_the_router_would(gateway, monkeypatch, service):
+    application, tokens = gateway
+    submitted = submits_to_the_ledger(application, monkeypatch)
+    solved = []
+    original = fastapi.routing.solve_dependencies
+    monkeypatch.setattr(fastapi.routing, "solve_dependencies", lambda **kw: solved.append(1) or original(**kw))
+    path = f"/v1/services/{service}/rights"
+    async with client(application, tokens["alice"]) as alice:
+        lean = await alice.post(path, json={"calls": 2, "maxPrice": 3})
+        assert solved == [] and submitted == [("alice", Fn.BUY_CALLS, (service, "2", "3"))]
+        routed = await alice.post(path, params={"via": "router"}, json={"calls": 2, "maxPrice": 3})
+        assert solved and len(submitted) == 2 and submitted[0] == submitted[1]
+    assert lean.status_code == routed.status_code == (409 if service == "sold-out" else 200)
+    assert lean.json() == routed.json() and lean.headers["content-type"] == routed.headers["content-type"]
+    if service == "weather":
+        assert lean.json()["bought"] == 2
+        assert (lean.headers["x-transaction-id"], lean.headers["x-block-number"]) == ("tx1", "41")
+        assert (routed.headers["x-transaction-id"], routed.headers["x-block-number"]) == ("tx2", "42")
+
+
+async def test_what_is_not_a_plain_lean_write_is_answered_by_the_router(gateway, monkeypatch):
+    application, tokens = gateway
+    submitted = submits_to_the_ledger(application, monkeypatch)
+    path = "/v1/services/weather/rights"
+    async with client(application, tokens["alice"]) as alice:
+        invalid = await alice.post(path, json={"calls": 0})
+        assert invalid.status_code == 422 and invalid.json()["code"] == "INVALID_ARGUMENT"
+        assert (await alice.post(path, json={"calls": 1, "extra": 1})).status_code == 422
+        malformed = await alice.post(path, content=b'{"calls": ', headers={"Content-Type": "application/json"})
+        assert malformed.status_code == 400 and malformed.json()["code"] == "MALFORMED_JSON"
+        assert (await alice.post(path, content=b'{"calls": 1}', headers={"Content-Type": "text/plain"})
+                ).status_code == 422
+        assert (await alice.post("/v1/services/no%20spaces/rights", json={"calls": 1})).status_code == 422
+    async with client(application, "admin-token") as admin:
+        refused = await admin.post(path, json={"calls": 1})
+        assert refused.status_code == 403 and refused.json()["code"] == "FORBIDDEN"
+    async with client(application, "not-a-token") as stranger:
+        assert (await stranger.post(path, json={"calls": 1})).status_code == 401
+    assert submitted == []
+
+
+async def test_a_non_custodial_write_read_by_the_lean_route_reaches_the_router_whole(gateway, monkeypatch):
+    application, _ = gateway
+    submitted = submits_to_the_ledger(application, monkeypatch)
+    store: Store = application.state.context.store
+    store.add_user(UserRecord("carol", token_hash("carol-token"), certificate("carol", ec.generate_private_key(
+        ec.SECP256R1())), None, custodial=False, state=ACTIVE))
+    async with client(application, "carol-token") as carol:
+        response = await carol.post("/v1/services/weather/rights", json={"calls": 4})
+    assert response.status_code == 202 and submitted == []  # a signature request, for the proposal of the body
+    pending = store.pending(response.json()["transactionId"])
+    proposed = gateway_pb2.ProposedTransaction.FromString(pending.proposal)
+    proposal = proposal_pb2.Proposal.FromString(proposed.proposal.proposal_bytes)
+    spec = proposal_pb2.ChaincodeProposalPayload.FromString(proposal.payload).input
+    invocation = chaincode_pb2.ChaincodeInvocationSpec.FromString(spec)
+    assert [bytes(a) for a in invocation.chaincode_spec.input.args] == [Fn.BUY_CALLS_AT_ANY_PRICE.encode(),
+                                                                        b"weather", b"4"]
 
 
 def test_only_a_get_of_path_parameters_and_the_chaincode_can_be_lean():

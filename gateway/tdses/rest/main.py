@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from tdses.rest import web
 from tdses.rest.api.deps import owner_of
-from tdses.rest.api.lean import LeanReads
+from tdses.rest.api.lean import LeanRoutes
 from tdses.rest.api.main import api_router
 from tdses.rest.api.routes import ops
 from tdses.rest.config import Settings
@@ -58,7 +58,7 @@ def app(settings: Settings) -> FastAPI:
     web.install(application)
     install_error_handlers(application)
 
-    application.add_middleware(LeanReads, context=context, routes=application.routes)
+    application.add_middleware(LeanRoutes, context=context, routes=application.routes)
     application.add_middleware(IdempotencyMiddleware, store=context.store, ttl=settings.idempotency_ttl_seconds,
                                owner_of=lambda scope, token: owner_of(context, scope, token), lease=settings.request_lease())
     application.add_middleware(RateLimitMiddleware,

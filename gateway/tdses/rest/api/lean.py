@@ -1,17 +1,22 @@
-"""The hottest peer reads, served without FastAPI's per-request machinery.
+"""The hottest routes, served without FastAPI's per-request machinery.
 
     @lean
     @router.get("/rights/{user}", response_model=out.Rights)
     async def get_rights(name: ServiceName, user: UserName, chaincode: ChaincodeDep) -> dict: ...
 
-    application.add_middleware(LeanReads, context=context, routes=application.routes)  # innermost
+    @lean
+    @router.post("/rights", response_model=out.Rights, responses=TRANSACTION_RESPONSES)
+    async def buy_calls(name: ServiceName, body: Purchase, chaincode: UserChaincodeDep) -> dict: ...
 
-A route marked @lean is a GET whose only inputs are its path parameters and the caller's chaincode. LeanReads
-serves such a request with the route's own parts: its path pattern, its parameters' validation, its endpoint, its
-response model and serialization. What it skips is matching the path against every route, solving a tree of
-dependencies and passing the request through FastAPI's inner middlewares: about a third of the gateway's CPU per
-query. Anything outside the plain case goes on to FastAPI, which answers as before: a query string, an invalid
-parameter, a missing or unknown token.
+    application.add_middleware(LeanRoutes, context=context, routes=application.routes)  # innermost
+
+A route marked @lean is a GET whose only inputs are its path parameters and the caller's chaincode, or a POST
+that also takes one JSON body. LeanRoutes serves such a request with the route's own parts: its path pattern, its
+parameters' and body's validation, its endpoint, its response model and serialization. What it skips is matching
+the path against every route, solving a tree of dependencies and passing the request through FastAPI's inner
+middlewares: about a third of the gateway's CPU per query. Anything outside the plain case goes on to FastAPI,
+which answers as before: a query string, an invalid parameter or body, a body that is not JSON, a missing or
+unknown token, the admin on a route for users, a non-custodial caller's write (its signature request).
 """
 
 from __future__ import annotations
@@ -19,16 +24,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import json
+
 from fastapi import Response
-from fastapi.dependencies.utils import request_params_to_args
+from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
 from fastapi.routing import RouteContext, iter_route_contexts, serialize_response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from tdses.asgi import read_body, replaying
 from tdses.chaincode import Chaincode
-from tdses.rest.api.deps import caller_chaincode, principal_of
+from tdses.rest.api.deps import caller_chaincode, principal_of, user_chaincode
 from tdses.rest.api.transact import Transacting
-from tdses.rest.middleware.asgi import bearer
+from tdses.rest.middleware.asgi import bearer, header
 from tdses.rest.problems import Problem
 from tdses.rest.services.context import Context
 
@@ -45,50 +53,79 @@ def lean(endpoint: Callable) -> Callable:
 class LeanRoute:
     route: RouteContext  # the route as included: its full path, and the dependencies of its routers
     chaincode_parameter: str  # the endpoint's parameter that takes the caller's chaincode
+    users_only: bool  # UserChaincodeDep: the organization admin gets FastAPI's 403
+    method: str
 
     @classmethod
     def of(cls, route: RouteContext) -> LeanRoute:
         dependant = route.dependant
-        extra = (dependant.query_params, dependant.header_params, dependant.cookie_params, dependant.body_params)
-        inputs = [d for d in dependant.dependencies if d.call is not caller_chaincode]
-        chaincode = [d.name for d in dependant.dependencies if d.call is caller_chaincode]
-        if route.methods != {"GET"} or any(extra) or inputs or len(chaincode) != 1 or route.response_field is None:
-            raise TypeError(f"GET {route.path} cannot be lean: it must be a GET with a response model whose only "
-                            "inputs are path parameters and ChaincodeDep")
-        return cls(route, chaincode[0])
+        extra = (dependant.query_params, dependant.header_params, dependant.cookie_params)
+        chaincodes = (caller_chaincode, user_chaincode)
+        inputs = [d for d in dependant.dependencies if d.call not in chaincodes]
+        chaincode = [d for d in dependant.dependencies if d.call in chaincodes]
+        bodies = len(dependant.body_params)
+        plain = (route.methods == {"GET"} and bodies == 0) or (route.methods == {"POST"} and bodies == 1)
+        if not plain or any(extra) or inputs or len(chaincode) != 1 or route.response_field is None:
+            raise TypeError(f"{route.path} cannot be lean: it must be a GET, or a POST of one JSON body, with a "
+                            "response model, whose other inputs are path parameters and ChaincodeDep or "
+                            "UserChaincodeDep")
+        return cls(route, chaincode[0].name, chaincode[0].call is user_chaincode, next(iter(route.methods)))
 
 
 def lean_routes(routes: Iterable[BaseRoute]) -> list[LeanRoute]:
     return [LeanRoute.of(r) for r in iter_route_contexts(list(routes)) if getattr(r.endpoint, _MARK, False)]
 
 
-class LeanReads:
+def is_json(content_type: str | None) -> bool:
+    return content_type is not None and content_type.partition(";")[0].strip().lower() == "application/json"
+
+
+class LeanRoutes:
     def __init__(self, app: ASGIApp, context: Context, routes: Iterable[BaseRoute]) -> None:
         self.app = app
         self.context = context
         self.routes = lean_routes(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (scope["type"] == "http" and scope["method"] == "GET" and not scope.get("query_string")
-                and not scope.get("root_path")):
+        if scope["type"] == "http" and not scope.get("query_string") and not scope.get("root_path"):
+            method = scope["method"]
             for lean_route in self.routes:
                 match = lean_route.route.path_regex.match(scope["path"])
                 if match is not None:
-                    if await self.serve(lean_route, match.groupdict(), scope, receive, send):
+                    if lean_route.method != method:
+                        continue
+                    body = None
+                    if method == "POST":
+                        if not is_json(header(scope, b"content-type")):
+                            break
+                        body = await read_body(receive)
+                        receive = replaying(body, receive)  # for the router, if it answers instead
+                    if await self.serve(lean_route, match.groupdict(), body, scope, receive, send):
                         return
                     break
         await self.app(scope, receive, send)
 
-    async def serve(self, lean_route: LeanRoute, path_params: dict[str, str], scope: Scope, receive: Receive,
-                    send: Send) -> bool:
+    async def serve(self, lean_route: LeanRoute, path_params: dict[str, str], body: bytes | None, scope: Scope,
+                    receive: Receive, send: Send) -> bool:
         """True when the request was answered here; False leaves it to FastAPI."""
         route = lean_route.route
         values, errors = request_params_to_args(route.dependant.path_params, path_params)
         token = bearer(scope)
         if errors or token is None:
             return False
+        if body is not None:
+            try:
+                received = json.loads(body)
+            except ValueError:
+                return False
+            body_values, errors = await request_body_to_args(route.dependant.body_params, received, False)
+            if errors:
+                return False
+            values.update(body_values)
         principal = principal_of(self.context, scope, token)
-        if principal is None:
+        if principal is None or (lean_route.users_only and principal.is_admin):
+            return False
+        if body is not None and not principal.custodial:
             return False
         scope.update(route=route.original_route, endpoint=route.endpoint, path_params=path_params)  # as the router
         sub_response = Response()  # for headers a route sets, as FastAPI's
@@ -96,7 +133,7 @@ class LeanReads:
         values[lean_route.chaincode_parameter] = Chaincode(Transacting(self.context, principal, sub_response))
         try:
             result = await route.endpoint(**values)
-            body = await serialize_response(
+            content = await serialize_response(
                 field=route.response_field, response_content=result, include=route.response_model_include,
                 exclude=route.response_model_exclude, by_alias=route.response_model_by_alias,
                 exclude_unset=route.response_model_exclude_unset,
@@ -105,7 +142,7 @@ class LeanReads:
         except Problem as problem:
             await problem.response()(scope, receive, send)
             return True
-        response = Response(body, status_code=route.status_code or 200, media_type="application/json")
+        response = Response(content, status_code=route.status_code or 200, media_type="application/json")
         response.headers.raw.extend(sub_response.headers.raw)
         await response(scope, receive, send)
         return True

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path
 
 from tdses.metering.voucher import Claim, Voucher
 from tdses.rest.api.deps import ChaincodeDep, UserChaincodeDep, UserDep, same_user
+from tdses.rest.api.lean import lean
 from tdses.rest.api.transact import TRANSACTION_RESPONSES
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import NAME_PATTERN
@@ -34,6 +35,7 @@ async def update_voucher_key(name: Name, chaincode: UserChaincodeDep, principal:
     return await chaincode.update_voucher_key()
 
 
+@lean
 @router.post("/services/{name}/settlements", response_model=out.Settlement, responses=TRANSACTION_RESPONSES)
 async def settle_calls(name: Name, body: SettlementCreate, chaincode: UserChaincodeDep) -> dict:
     """For the service's developer or a server it authorized: record the calls users' vouchers account for. Per

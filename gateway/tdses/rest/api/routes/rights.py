@@ -20,6 +20,7 @@ ServiceName = Annotated[str, Path(pattern=NAME_PATTERN, examples=["weather-api"]
 UserName = Annotated[str, Path(pattern=NAME_PATTERN, examples=["alice"])]
 
 
+@lean
 @router.post("/rights", response_model=out.Rights, responses=TRANSACTION_RESPONSES)
 async def buy_calls(name: ServiceName, body: Purchase, chaincode: UserChaincodeDep) -> dict:
     """Buy calls of an available service: you pay price × calls SToken to its developer (with maxPrice: only if a
@@ -44,12 +45,14 @@ async def get_rights(name: ServiceName, user: UserName, chaincode: ChaincodeDep)
     return await chaincode.rights(name, user)
 
 
+@lean
 @router.post("/rights/{user}/reduce", response_model=out.Rights, responses=TRANSACTION_RESPONSES)
 async def reduce_calls(name: ServiceName, user: UserName, body: Reduction, chaincode: UserChaincodeDep) -> dict:
     """Use a caller's calls: for the service's developer or a server it authorized."""
     return await chaincode.reduce_calls(name, user, body.calls)
 
 
+@lean
 @router.post("/rewards", response_model=out.RewardReceipt, responses=TRANSACTION_RESPONSES)
 async def reward_service(name: ServiceName, body: Reward, chaincode: UserChaincodeDep) -> dict:
     """Pay SToken to a service's developer as a reward."""
