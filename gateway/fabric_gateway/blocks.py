@@ -38,7 +38,7 @@ class BlockUnavailableError(Exception):
 
 def check_response(response: events_pb2.DeliverResponse | None, address: str, block_number: int) -> None:
     kind = response.WhichOneof("Type") if response is not None else None
-    if kind in ("filtered_block", "block", "block_and_private_data"):
+    if kind == "filtered_block":
         return
     status = common_pb2.Status.Name(response.status) if kind == "status" else "no answer"
     raise BlockUnavailableError(f"peer {address} did not deliver block {block_number}: {status}")

@@ -21,10 +21,9 @@ unknown token, the admin on a route for users, a non-custodial caller's write (i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-
-import json
 
 from fastapi import Response
 from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
@@ -87,23 +86,29 @@ class LeanRoutes:
         self.routes = lean_routes(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get("query_string") and not scope.get("root_path"):
-            method = scope["method"]
-            for lean_route in self.routes:
-                match = lean_route.route.path_regex.match(scope["path"])
-                if match is not None:
-                    if lean_route.method != method:
-                        continue
-                    body = None
-                    if method == "POST":
-                        if not is_json(header(scope, b"content-type")):
-                            break
-                        body = await read_body(receive)
-                        receive = replaying(body, receive)  # for the router, if it answers instead
-                    if await self.serve(lean_route, match.groupdict(), body, scope, receive, send):
-                        return
-                    break
+        found = self.match(scope)
+        if found is not None:
+            lean_route, path_params = found
+            body = None
+            if lean_route.method == "POST":
+                if not is_json(header(scope, b"content-type")):
+                    return await self.app(scope, receive, send)
+                body = await read_body(receive)
+                receive = replaying(body, receive)  # for the router, if it answers instead
+            if await self.serve(lean_route, path_params, body, scope, receive, send):
+                return
         await self.app(scope, receive, send)
+
+    def match(self, scope: Scope) -> tuple[LeanRoute, dict[str, str]] | None:
+        """The lean route of a plain request (no query string), with its path parameters."""
+        if scope["type"] != "http" or scope.get("query_string") or scope.get("root_path"):
+            return None
+        for lean_route in self.routes:
+            if lean_route.method == scope["method"]:
+                found = lean_route.route.path_regex.match(scope["path"])
+                if found is not None:
+                    return lean_route, found.groupdict()
+        return None
 
     async def serve(self, lean_route: LeanRoute, path_params: dict[str, str], body: bytes | None, scope: Scope,
                     receive: Receive, send: Send) -> bool:
