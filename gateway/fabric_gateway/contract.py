@@ -89,7 +89,7 @@ class Contract(ContractCore):
         commit twice, since the ledger accepts each transaction ID once.
         """
         proposed = self._proposed(transaction_name, args, transient, endorsing_orgs, nonce)
-        return Proposal(self._client, self._signing, proposed)
+        return Proposal(self._client, self._signing, proposed, self.channel_name)
 
     def evaluate_transaction(
         self,

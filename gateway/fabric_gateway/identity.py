@@ -31,12 +31,12 @@ class Identity:
             object.__setattr__(self, "certificate", self.certificate.encode())
         # Fail early on a malformed certificate rather than at the peer.
         x509.load_pem_x509_certificate(self.certificate)
+        creator = identities_pb2.SerializedIdentity(mspid=self.msp_id, id_bytes=self.certificate)
+        object.__setattr__(self, "_creator", creator.SerializeToString())  # in every proposal: serialized once
 
     def creator(self) -> bytes:
         """The serialized msp.SerializedIdentity that Fabric puts in every signature header."""
-        return identities_pb2.SerializedIdentity(
-            mspid=self.msp_id, id_bytes=self.certificate
-        ).SerializeToString()
+        return self._creator
 
     def certificate_object(self) -> x509.Certificate:
         return x509.load_pem_x509_certificate(self.certificate)

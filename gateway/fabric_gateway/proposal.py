@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +44,14 @@ def transaction_id(nonce: bytes, creator: bytes) -> str:
     return sha256(nonce + creator).hex()
 
 
+@functools.lru_cache(maxsize=64)
+def chaincode_header_extension(chaincode_name: str) -> bytes:
+    """The channel header's extension: the same bytes for every proposal to one chaincode."""
+    return proposal_pb2.ChaincodeHeaderExtension(
+        chaincode_id=chaincode_pb2.ChaincodeID(name=chaincode_name)
+    ).SerializeToString()
+
+
 def build_proposed_transaction(
     creator: bytes,
     channel_id: str,
@@ -60,17 +70,14 @@ def build_proposed_transaction(
         raise ValueError("channel, chaincode and transaction names are required")
     nonce = new_nonce() if nonce is None else nonce
     tx_id = transaction_id(nonce, creator)
-    chaincode_id = chaincode_pb2.ChaincodeID(name=chaincode_name)
-
-    timestamp = timestamp_pb2.Timestamp()
-    timestamp.GetCurrentTime()
+    now = time.time_ns()
     channel_header = common_pb2.ChannelHeader(
         type=common_pb2.ENDORSER_TRANSACTION,
-        timestamp=timestamp,
+        timestamp=timestamp_pb2.Timestamp(seconds=now // 1_000_000_000, nanos=now % 1_000_000_000),
         channel_id=channel_id,
         tx_id=tx_id,
         epoch=0,
-        extension=proposal_pb2.ChaincodeHeaderExtension(chaincode_id=chaincode_id).SerializeToString(),
+        extension=chaincode_header_extension(chaincode_name),
     )
     signature_header = common_pb2.SignatureHeader(creator=creator, nonce=nonce)
     header = common_pb2.Header(
@@ -80,7 +87,7 @@ def build_proposed_transaction(
 
     invocation = chaincode_pb2.ChaincodeInvocationSpec(
         chaincode_spec=chaincode_pb2.ChaincodeSpec(
-            chaincode_id=chaincode_id,
+            chaincode_id=chaincode_pb2.ChaincodeID(name=chaincode_name),
             input=chaincode_pb2.ChaincodeInput(
                 args=[as_bytes(transaction_name), *(as_bytes(a) for a in args)]
             ),
@@ -109,11 +116,17 @@ def channel_id_of(proposed: gateway_pb2.ProposedTransaction) -> str:
 class ProposalCore:
     """A proposal's bytes, digest and signature; the sync and async Proposal add the calls."""
 
-    def __init__(self, client: Any, signing: SigningIdentity, proposed: gateway_pb2.ProposedTransaction) -> None:
+    def __init__(
+        self,
+        client: Any,
+        signing: SigningIdentity,
+        proposed: gateway_pb2.ProposedTransaction,
+        channel_id: str | None = None,  # known when built here; read from the proposal when it comes as bytes
+    ) -> None:
         self._client = client  # the face's GatewayClient
         self._signing = signing
         self._proposed = proposed
-        self._channel_id = channel_id_of(proposed)
+        self._channel_id = channel_id or channel_id_of(proposed)
 
     @property
     def transaction_id(self) -> str:

@@ -98,17 +98,20 @@ class EcdsaSigner:
         )
 
     def sign(self, digest: bytes) -> bytes:
-        algorithm = _PREHASHED.get(len(digest))
-        if algorithm is None:
+        ecdsa = _PREHASHED.get(len(digest))
+        if ecdsa is None:
             raise ValueError(f"digest of {len(digest)} bytes does not match a supported hash")
-        der = self._key.sign(digest, ec.ECDSA(Prehashed(algorithm)))
+        der = self._key.sign(digest, ecdsa)
         return to_low_s(der, self._order)
 
     def __repr__(self) -> str:  # never print key material
         return f"EcdsaSigner(curve={self._key.curve.name})"
 
 
-_PREHASHED: dict[int, hashes.HashAlgorithm] = {32: hashes.SHA256(), 48: hashes.SHA384()}
+_PREHASHED: dict[int, ec.ECDSA] = {
+    32: ec.ECDSA(Prehashed(hashes.SHA256())),
+    48: ec.ECDSA(Prehashed(hashes.SHA384())),
+}
 
 _CURVE_ORDERS = {
     "secp256r1": P256_ORDER,

@@ -187,6 +187,16 @@ def test_proposal_headers_and_payload_are_what_a_peer_expects(gateway):
     assert proposal.channel_id == CHANNEL
 
 
+def test_each_chaincode_and_channel_is_named_in_its_own_proposals(gateway):
+    for channel, chaincode in [(CHANNEL, CHAINCODE), ("other", "metering"), (CHANNEL, CHAINCODE)]:
+        proposal = gateway.get_network(channel).get_contract(chaincode).new_proposal("GetBalance", "alice")
+        channel_header, _, _, invocation = parse_proposal(
+            gateway_pb2.ProposedTransaction.FromString(proposal.bytes()).proposal.proposal_bytes)
+        extension = proposal_pb2.ChaincodeHeaderExtension.FromString(channel_header.extension)
+        assert (channel_header.channel_id, proposal.channel_id) == (channel, channel)
+        assert extension.chaincode_id.name == invocation.chaincode_spec.chaincode_id.name == chaincode
+
+
 def test_a_named_contract_qualifies_the_transaction_name(gateway):
     contract = gateway.get_network(CHANNEL).get_contract(CHAINCODE, "RightsContract")
     proposal = contract.new_proposal("Buy", "svc1")

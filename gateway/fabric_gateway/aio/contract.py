@@ -26,7 +26,7 @@ class Contract(ContractCore):
         nonce: bytes | None = None,
     ) -> Proposal:
         proposed = self._proposed(transaction_name, args, transient, endorsing_orgs, nonce)
-        return Proposal(self._client, self._signing, proposed)
+        return Proposal(self._client, self._signing, proposed, self.channel_name)
 
     async def evaluate_transaction(
         self,
