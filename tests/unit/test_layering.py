@@ -34,6 +34,9 @@ FORBIDDEN = {
     # The chaincode as Python sees it: its vocabulary and typed calls, over any way of reaching the peers.
     "tdses.chaincode": ["tdses.fabric", "tdses.local", "tdses.k8s", "tdses.rest", "tdses.ecosystem", "tdses.metering",
                         "fabric_gateway", "fabric_ca"],
+    # Loopback ports: used by both runners, knowing neither.
+    "tdses.ports": ["tdses.fabric", "tdses.local", "tdses.k8s", "tdses.rest", "tdses.ecosystem", "tdses.metering",
+                    "tdses.index", "fabric_gateway", "fabric_ca"],
     # Pure algorithms over plain data: whoever holds the services and purchases (an index, REST) calls them.
     "tdses.discovery": ["tdses.rest", "tdses.fabric", "tdses.local", "tdses.k8s", "tdses.ecosystem", "tdses.metering",
                         "tdses.chaincode", "fabric_gateway", "fabric_ca"],

@@ -19,7 +19,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -36,8 +35,9 @@ from cryptography.x509.oid import NameOID
 
 from tdses.fabric import toolchain
 from tdses.k8s.errors import KubernetesError
-from tdses.probes import accepts
 from tdses.paths import REPO_ROOT
+from tdses.ports import free_ports
+from tdses.probes import accepts
 
 CONTROLPLANE = REPO_ROOT / "k8s" / "controlplane"
 DEFAULT_DIR = Path(os.environ.get("TDSES_K8S_CLUSTER_DIR", REPO_ROOT / ".state" / "k8s-cluster"))
@@ -154,7 +154,7 @@ class LocalCluster:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True, mode=0o700)
         (self.dir / "logs").mkdir()
-        ports = Ports(*_free_ports(3))
+        ports = Ports(*free_ports(3))
         tokens = self._credentials(ports)
         deadline = time.monotonic() + timeout
         pids: dict[str, int] = {}
@@ -337,17 +337,6 @@ def _stop(pid: int, grace: float = 10) -> None:
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def _healthy(port: int, token: str, ca: Path) -> bool:

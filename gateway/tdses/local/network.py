@@ -27,6 +27,7 @@ from tdses.fabric.topology import Node, Topology, load, topology_path
 from tdses.local import channel, lifecycle, processes
 from tdses.local.admin import Admin
 from tdses.paths import NETWORK_CONFIG, REPO_ROOT
+from tdses.ports import port_in_use
 from tdses.probes import accepts
 
 FABRIC_CONFIG = NETWORK_CONFIG / "fabric"
@@ -188,7 +189,7 @@ class Network:
         todo = [n for n in t.nodes if self.runs(n) and processes.running_pid(self.state.pid_file(n)) is None]
         for node in todo:
             for port in node.ports.all():
-                if processes.port_in_use(port):
+                if port_in_use(port):
                     raise NetworkError(
                         f"port {port} ({node.short_name}) is already in use: stop what uses it or choose another "
                         f"--base-port"
