@@ -55,10 +55,14 @@ CACHE_DIR   ?= $(or $(TDSES_CACHE_DIR),$(HOME)/.cache/tdses)
 screenshots: tools browser-tools
 	TDSES_SCREENSHOTS_DIR=$(CURDIR)/docs $(BIN)/python -m pytest -ra tests/integration/test_web.py
 
+# Each npm install holds a lock beside its cache entry, as the Python installers do (tdses.buildcache): two runs at
+# once install it one after the other.
 browser-tools:
-	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
-	@test -f $(CACHE_DIR)/axe-core-$(AXE_VERSION)/node_modules/axe-core/axe.min.js || \
-		npm install --silent --no-audit --no-fund --prefix $(CACHE_DIR)/axe-core-$(AXE_VERSION) axe-core@$(AXE_VERSION)
+	@command -v chromium >/dev/null || { apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium; }
+	@mkdir -p $(CACHE_DIR) && exec 9>$(CACHE_DIR)/axe-core-$(AXE_VERSION).lock && flock 9 && \
+	{ test -f $(CACHE_DIR)/axe-core-$(AXE_VERSION)/node_modules/axe-core/axe.min.js || \
+		npm install --silent --no-audit --no-fund --prefix $(CACHE_DIR)/axe-core-$(AXE_VERSION) axe-core@$(AXE_VERSION); }
 
 # Hyperledger Caliper from npm, cached by version and bound to Fabric 2.5 (the @hyperledger/fabric-gateway client)
 # once: the marker is written only after a complete bind. tests/benchmarks/caliper.py reads the same pins from here.
@@ -68,7 +72,8 @@ CALIPER_DIR     := $(CACHE_DIR)/caliper-$(CALIPER_VERSION)
 
 caliper-tools:
 	@command -v npm >/dev/null || { echo "caliper-tools needs Node.js 20 and npm on the PATH"; exit 1; }
-	@test -f $(CALIPER_DIR)/.bound-$(subst :,-,$(CALIPER_SUT)) || { set -e; start=$$(date +%s); \
+	@mkdir -p $(CACHE_DIR) && exec 9>$(CALIPER_DIR).lock && flock 9 && \
+	{ test -f $(CALIPER_DIR)/.bound-$(subst :,-,$(CALIPER_SUT)) || { set -e; start=$$(date +%s); \
 		echo "caliper-tools: installing @hyperledger/caliper-cli@$(CALIPER_VERSION) from npm into $(CALIPER_DIR)"; \
 		npm install --no-audit --no-fund --loglevel=notice --prefix $(CALIPER_DIR) \
 			@hyperledger/caliper-cli@$(CALIPER_VERSION); \
@@ -76,7 +81,7 @@ caliper-tools:
 		cd $(CALIPER_DIR) && ./node_modules/.bin/caliper bind --caliper-bind-sut $(CALIPER_SUT) \
 			--caliper-bind-cwd $(CALIPER_DIR); \
 		touch $(CALIPER_DIR)/.bound-$(subst :,-,$(CALIPER_SUT)); \
-		echo "caliper-tools: Caliper $(CALIPER_VERSION) ready in $$(( $$(date +%s) - start )) s"; }
+		echo "caliper-tools: Caliper $(CALIPER_VERSION) ready in $$(( $$(date +%s) - start )) s"; }; }
 
 venv: $(VENV)/.installed
 

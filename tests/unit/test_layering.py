@@ -37,6 +37,9 @@ FORBIDDEN = {
     # Loopback ports: used by both runners, knowing neither.
     "tdses.ports": ["tdses.fabric", "tdses.local", "tdses.k8s", "tdses.rest", "tdses.ecosystem", "tdses.metering",
                     "tdses.index", "fabric_gateway", "fabric_ca"],
+    # The build cache's lock and staging: for every installer, knowing none of them.
+    "tdses.buildcache": ["tdses.fabric", "tdses.local", "tdses.k8s", "tdses.rest", "tdses.ecosystem",
+                         "tdses.metering", "tdses.index", "fabric_gateway", "fabric_ca"],
     # Pure algorithms over plain data: whoever holds the services and purchases (an index, REST) calls them.
     "tdses.discovery": ["tdses.rest", "tdses.fabric", "tdses.local", "tdses.k8s", "tdses.ecosystem", "tdses.metering",
                         "tdses.chaincode", "fabric_gateway", "fabric_ca"],

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from tdses import buildcache
 from tdses.fabric.errors import NetworkError
 from tdses.fabric.topology import Node, Topology
 from tdses.paths import CACHE_DIR, NETWORK_CONFIG
@@ -90,21 +91,25 @@ def install(out=sys.stderr) -> Path:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise NetworkError("Maven is not installed: Kafka ordering resolves its jars with mvn (Maven 3, Java 17)")
+    with buildcache.locked(libs, out):
+        if not installed():
+            with buildcache.staged(libs) as staging:
+                _resolve(mvn, staging, out)
+    return libs
+
+
+def _resolve(mvn: str, into: Path, out) -> None:
     s = settings()
-    print(f"resolving Apache Kafka {s.version} (Scala {s.scala}) from Maven Central into {libs}", file=out, flush=True)
-    staging = libs.with_name("libs.partial")
-    shutil.rmtree(staging, ignore_errors=True)
+    print(f"resolving Apache Kafka {s.version} (Scala {s.scala}) from Maven Central into {jars_dir()}", file=out,
+          flush=True)
     result = subprocess.run(
         [mvn, "-B", "-q", "-f", str(KAFKA_CONFIG / "pom.xml"), "dependency:copy-dependencies",
          f"-Dkafka.version={s.version}", f"-Dscala.binary={s.scala}", "-DincludeScope=runtime",
-         f"-DoutputDirectory={staging}"],
+         f"-DoutputDirectory={into}"],
         capture_output=True, text=True,
     )
     if result.returncode != 0:
         raise NetworkError(f"resolving Kafka {s.version} failed: {(result.stdout + result.stderr).strip()[-3000:]}")
-    shutil.rmtree(libs, ignore_errors=True)
-    staging.rename(libs)
-    return libs
 
 
 def java() -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from tdses import buildcache
 from tdses.fabric.errors import NetworkError
 from tdses.paths import CACHE_DIR, NETWORK_CONFIG
 
@@ -104,6 +105,17 @@ def install(toolchain: Toolchain, out=sys.stderr) -> Path:
     bin_dir = toolchain.bin_dir()
     if toolchain.installed():
         return bin_dir
+    with buildcache.locked(bin_dir, out):
+        if not toolchain.installed():
+            with buildcache.staged(bin_dir) as staging:
+                _build(toolchain, staging, out)
+    _progress(out, f"  {toolchain.name} {toolchain.release}: {', '.join(toolchain.binaries)}")
+    print(file=out, flush=True)
+    return bin_dir
+
+
+def _build(toolchain: Toolchain, staging: Path, out) -> None:
+    bin_dir = toolchain.bin_dir()
     _check_pin(toolchain)
     print(f"building {toolchain.name} {toolchain.release} from Go modules into {bin_dir}", file=out, flush=True)
     print(f"  {toolchain.name}: downloading modules (first time only)", file=out, flush=True)
@@ -113,9 +125,6 @@ def install(toolchain: Toolchain, out=sys.stderr) -> Path:
     ldflags = [f"-X {toolchain.version_var}={toolchain.release}"] if toolchain.version_var else []
     if toolchain.commit_var:
         ldflags.append(f"-X {toolchain.commit_var}={toolchain.commit}")
-    staging = bin_dir.with_name("bin.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     env = {**os.environ, "GOBIN": str(staging), "CGO_ENABLED": "1" if toolchain.cgo else "0"}
     cmd = ["go", "install", "-v", "-trimpath", "-ldflags", " ".join(ldflags), "tool"]
     proc = subprocess.Popen(cmd, cwd=toolchain.source, env=env, stderr=subprocess.PIPE, text=True)
@@ -143,11 +152,6 @@ def install(toolchain: Toolchain, out=sys.stderr) -> Path:
     missing = [b for b in toolchain.binaries if not (staging / b).is_file()]
     if missing:
         raise NetworkError(f"building {toolchain.name} produced no {', '.join(missing)}")
-    shutil.rmtree(bin_dir, ignore_errors=True)
-    staging.rename(bin_dir)
-    _progress(out, f"  {toolchain.name} {toolchain.release}: {', '.join(toolchain.binaries)}")
-    print(file=out, flush=True)
-    return bin_dir
 
 
 def _progress(out, text: str) -> None:

@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tdses import buildcache
 from tdses.fabric import toolchain
 from tdses.k8s.errors import KubernetesError
 from tdses.paths import REPO_ROOT
@@ -98,19 +99,22 @@ def install(out=sys.stderr) -> dict[str, Path]:
         toolchain.install(chain, out)
     stages = _stages_dir()
     if not stages.is_dir():
-        kwok = next(t for t in toolchains() if t.name == "kwok")
-        listed = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", kwok.module], cwd=kwok.source,
-                                capture_output=True, text=True)
-        if listed.returncode != 0:
-            raise KubernetesError(f"cannot find kwok's module: {listed.stderr.strip()}")
-        source = Path(listed.stdout.strip()) / "kustomize" / "stage"
-        partial = stages.with_name("stages.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        for stage in (*KWOK_STAGES, STORAGE_CLASS):
-            shutil.copy(source / stage, partial / Path(stage).name)
-        partial.rename(stages)
+        with buildcache.locked(stages, out):
+            if not stages.is_dir():
+                with buildcache.staged(stages) as staging:
+                    _copy_stages(staging)
     return binaries()
+
+
+def _copy_stages(into: Path) -> None:
+    kwok = next(t for t in toolchains() if t.name == "kwok")
+    listed = subprocess.run(["go", "list", "-m", "-f", "{{.Dir}}", kwok.module], cwd=kwok.source,
+                            capture_output=True, text=True)
+    if listed.returncode != 0:
+        raise KubernetesError(f"cannot find kwok's module: {listed.stderr.strip()}")
+    source = Path(listed.stdout.strip()) / "kustomize" / "stage"
+    for stage in (*KWOK_STAGES, STORAGE_CLASS):
+        shutil.copy(source / stage, into / Path(stage).name)
 
 
 @dataclass(frozen=True)

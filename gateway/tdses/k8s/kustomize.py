@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
 
+from tdses import buildcache
 from tdses.fabric import toolchain
 from tdses.k8s.errors import KubernetesError
 from tdses.paths import CACHE_DIR, REPO_ROOT
@@ -41,22 +41,24 @@ def install(out=sys.stderr) -> Path:
     if target.is_file():
         return target
     toolchain._go_version()  # a clear error when Go is missing
-    print(f"building kustomize {version()} from Go modules into {target.parent}", file=out, flush=True)
-    staging = target.parent.with_name(target.parent.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    with buildcache.locked(target.parent, out):
+        if not target.is_file():
+            with buildcache.staged(target.parent) as staging:
+                _build(staging, out)
+    return target
+
+
+def _build(into: Path, out) -> None:
+    print(f"building kustomize {version()} from Go modules into {binary().parent}", file=out, flush=True)
     result = subprocess.run(
         ["go", "install", "-trimpath", "tool"],
         cwd=TOOLCHAIN,
-        env={**os.environ, "GOBIN": str(staging), "CGO_ENABLED": "0"},
+        env={**os.environ, "GOBIN": str(into), "CGO_ENABLED": "0"},
         capture_output=True,
         text=True,
     )
-    if result.returncode != 0 or not (staging / "kustomize").is_file():
+    if result.returncode != 0 or not (into / "kustomize").is_file():
         raise KubernetesError(f"building kustomize failed:\n{result.stderr.strip()[-3000:]}")
-    shutil.rmtree(target.parent, ignore_errors=True)
-    staging.rename(target.parent)
-    return target
 
 
 def build(overlay: Path) -> list[dict]:
