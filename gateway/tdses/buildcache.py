@@ -1,10 +1,6 @@
 """Entries of the build cache (CACHE_DIR): each built once, whole, however many runs install it at the same time.
 
-    if not installed():
-        with buildcache.locked(bin_dir, out):
-            if not installed():                      # another run may have built it while this one waited
-                with buildcache.staged(bin_dir) as staging:
-                    build_into(staging)              # bin_dir appears only once the block succeeds
+    buildcache.ensure(bin_dir, installed, build_into)  # build_into(staging) fills a directory that becomes bin_dir
 
 `make run` in one terminal and `make test` in another both install what is missing: without the lock the two
 builds share a staging directory, and each deletes what the other is writing.
@@ -15,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,10 +26,7 @@ def locked(entry: Path, out=sys.stderr) -> Iterator[None]:
         except BlockingIOError:
             print(f"waiting for another run that is installing {entry}", file=out, flush=True)
             fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+        yield  # closing the file releases the lock
 
 
 @contextmanager
@@ -49,3 +42,13 @@ def staged(entry: Path) -> Iterator[Path]:
         raise
     shutil.rmtree(entry, ignore_errors=True)
     staging.rename(entry)
+
+
+def ensure(entry: Path, installed: Callable[[], bool], build: Callable[[Path], None], out=sys.stderr) -> None:
+    """Build the entry unless it is installed, or another run installed it while this one waited for the lock."""
+    if installed():
+        return
+    with locked(entry, out):
+        if not installed():
+            with staged(entry) as staging:
+                build(staging)

@@ -91,17 +91,13 @@ def install(out=sys.stderr) -> Path:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise NetworkError("Maven is not installed: Kafka ordering resolves its jars with mvn (Maven 3, Java 17)")
-    with buildcache.locked(libs, out):
-        if not installed():
-            with buildcache.staged(libs) as staging:
-                _resolve(mvn, staging, out)
+    buildcache.ensure(libs, installed, lambda staging: _resolve(mvn, libs, staging, out), out)
     return libs
 
 
-def _resolve(mvn: str, into: Path, out) -> None:
+def _resolve(mvn: str, libs: Path, into: Path, out) -> None:
     s = settings()
-    print(f"resolving Apache Kafka {s.version} (Scala {s.scala}) from Maven Central into {jars_dir()}", file=out,
-          flush=True)
+    print(f"resolving Apache Kafka {s.version} (Scala {s.scala}) from Maven Central into {libs}", file=out, flush=True)
     result = subprocess.run(
         [mvn, "-B", "-q", "-f", str(KAFKA_CONFIG / "pom.xml"), "dependency:copy-dependencies",
          f"-Dkafka.version={s.version}", f"-Dscala.binary={s.scala}", "-DincludeScope=runtime",

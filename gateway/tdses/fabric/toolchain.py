@@ -105,17 +105,13 @@ def install(toolchain: Toolchain, out=sys.stderr) -> Path:
     bin_dir = toolchain.bin_dir()
     if toolchain.installed():
         return bin_dir
-    with buildcache.locked(bin_dir, out):
-        if not toolchain.installed():
-            with buildcache.staged(bin_dir) as staging:
-                _build(toolchain, staging, out)
+    buildcache.ensure(bin_dir, toolchain.installed, lambda staging: _build(toolchain, bin_dir, staging, out), out)
     _progress(out, f"  {toolchain.name} {toolchain.release}: {', '.join(toolchain.binaries)}")
     print(file=out, flush=True)
     return bin_dir
 
 
-def _build(toolchain: Toolchain, staging: Path, out) -> None:
-    bin_dir = toolchain.bin_dir()
+def _build(toolchain: Toolchain, bin_dir: Path, staging: Path, out) -> None:
     _check_pin(toolchain)
     print(f"building {toolchain.name} {toolchain.release} from Go modules into {bin_dir}", file=out, flush=True)
     print(f"  {toolchain.name}: downloading modules (first time only)", file=out, flush=True)

@@ -98,11 +98,7 @@ def install(out=sys.stderr) -> dict[str, Path]:
     for chain in toolchains():
         toolchain.install(chain, out)
     stages = _stages_dir()
-    if not stages.is_dir():
-        with buildcache.locked(stages, out):
-            if not stages.is_dir():
-                with buildcache.staged(stages) as staging:
-                    _copy_stages(staging)
+    buildcache.ensure(stages, stages.is_dir, _copy_stages, out)
     return binaries()
 
 

@@ -41,15 +41,12 @@ def install(out=sys.stderr) -> Path:
     if target.is_file():
         return target
     toolchain._go_version()  # a clear error when Go is missing
-    with buildcache.locked(target.parent, out):
-        if not target.is_file():
-            with buildcache.staged(target.parent) as staging:
-                _build(staging, out)
+    buildcache.ensure(target.parent, target.is_file, lambda staging: _build(target.parent, staging, out), out)
     return target
 
 
-def _build(into: Path, out) -> None:
-    print(f"building kustomize {version()} from Go modules into {binary().parent}", file=out, flush=True)
+def _build(entry: Path, into: Path, out) -> None:
+    print(f"building kustomize {version()} from Go modules into {entry}", file=out, flush=True)
     result = subprocess.run(
         ["go", "install", "-trimpath", "tool"],
         cwd=TOOLCHAIN,
