@@ -13,7 +13,7 @@ import base64
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine, event, text
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from fabric_ca import new_csr, new_key
 from fabric_gateway.signing import to_low_s
 from tdses.rest.store import ACTIVE, REMOVED, Store, UserRecord
+from tdses.rest.store.store import store_url
 from tdses.rest.store.tables import metadata
 
 pytestmark = pytest.mark.integration
@@ -52,6 +53,44 @@ def test_users_are_stored_found_by_token_and_forgotten(location):
     with pytest.raises(Exception):
         store.add_user(UserRecord("alice", "h4", b"CERT", None, custodial=False))
     store.close()
+
+
+def test_remembered_tokens_cost_one_read_per_cache_time_and_any_change_to_users_is_seen(location, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr("tdses.rest.store.store.time.monotonic", lambda: clock[0])
+    writer, replica = Store(location), Store(location, token_cache_seconds=1.0)
+    for i in range(20):
+        writer.add_user(UserRecord(f"u{i}", f"h{i}", b"CERT", None, custodial=False, state=ACTIVE))
+    statements: list[str] = []
+
+    def lookups() -> list[str]:
+        del statements[:]
+        return [replica.user_by_token(f"h{i}").name for i in range(20)]
+
+    event.listen(Engine, "before_cursor_execute", record := lambda *args: statements.append(args[2]))
+    try:
+        assert lookups() == [f"u{i}" for i in range(20)] and len(statements) == 21  # the version, then each token
+        assert lookups() == [f"u{i}" for i in range(20)] and statements == []
+        clock[0] += 1.5
+        assert lookups() == [f"u{i}" for i in range(20)] and len(statements) == 1  # the version alone: unchanged
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
+
+    operator = create_engine(store_url(location))  # SQL from outside any gateway: the database raises the version
+    with operator.begin() as db:
+        db.execute(text("UPDATE users SET state = 'removed' WHERE name = 'u3'"))
+        db.execute(text("DELETE FROM users WHERE name = 'u4'"))
+    operator.dispose()
+    assert replica.user_by_token("h3").state == ACTIVE and replica.user_by_token("h4") is not None  # remembered
+    clock[0] += 1.5
+    assert replica.user_by_token("h3").state == REMOVED and replica.user_by_token("h4") is None
+    assert replica.user_by_token("h5").name == "u5"
+    writer.set_token("u5", "h5-new")  # through another store: seen once the cache time has passed
+    assert replica.user_by_token("h5").name == "u5"
+    clock[0] += 1.5
+    assert replica.user_by_token("h5") is None and replica.user_by_token("h5-new").name == "u5"
+    writer.close()
+    replica.close()
 
 
 def test_one_claim_wins_among_many_processes_and_a_dead_ones_claim_is_taken_over(location):

@@ -13,6 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
 from fabric_protos.peer import chaincode_pb2, proposal_pb2
 from fastapi import APIRouter
@@ -132,6 +133,21 @@ async def test_a_token_is_looked_up_once_per_request(gateway, monkeypatch):
         rotated = await alice.post("/v1/users/alice/token", headers={"Idempotency-Key": "rotate-once"})
     assert rotated.status_code == 200
     assert lookups == [token_hash(tokens["alice"])]
+
+
+def test_each_principal_acts_on_its_own_network_built_once(gateway):
+    application, _ = gateway
+    context = application.state.context
+    alice, bob = (context.principals.of(context.store.user(name)) for name in ("alice", "bob"))
+    networks = {name: context.ledger.network(p) for name, p in (("alice", alice), ("bob", bob),
+                                                                 ("admin", context.ledger.admin))}
+    assert context.ledger.network(context.principals.of(context.store.user("alice"))) is networks["alice"]
+    assert len({id(n) for n in networks.values()}) == 3
+    for principal, network in ((alice, networks["alice"]), (bob, networks["bob"]),
+                               (context.ledger.admin, networks["admin"])):
+        signed = network.get_contract("tdses").new_proposal("Ping").evaluate_request().proposed_transaction
+        header = common_pb2.Header.FromString(proposal_pb2.Proposal.FromString(signed.proposal_bytes).header)
+        assert common_pb2.SignatureHeader.FromString(header.signature_header).creator == principal.identity.creator()
 
 
 async def test_stored_keys_are_sealed_and_new_tokens_never_stored(gateway, tmp_path):

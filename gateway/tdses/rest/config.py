@@ -76,8 +76,9 @@ class Settings(BaseSettings):
     # Limits and timeouts: defaults suit the local network.
     rate_limit_per_second: float = Field(default=50.0, gt=0)
     rate_limit_burst: int = Field(default=100, ge=1)
-    # A token's user is remembered this long: every request asks who it is. A change made through this gateway
-    # (rotation, removal) applies at once; one made through another replica sharing the store, within this time.
+    # Every request asks who its token is: the answers are remembered. A change made through this gateway (rotation,
+    # removal) applies at once; one made elsewhere (another replica sharing the store, an operator), within this
+    # time, the longest between two reads of the users' version.
     token_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     open_registration: bool = False  # False: only the org admin creates users (each grant comes from the pool)

@@ -21,12 +21,16 @@ unknown token, the admin on a route for users, a non-custodial caller's write (i
 
 from __future__ import annotations
 
+import functools
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Response
-from fastapi.dependencies.utils import request_body_to_args, request_params_to_args
+from fastapi.dependencies.utils import request_body_to_args
+from fastapi.dependencies.models import ModelField
 from fastapi.routing import RouteContext, iter_route_contexts, serialize_response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -50,10 +54,19 @@ def lean(endpoint: Callable) -> Callable:
 
 @dataclass(frozen=True)
 class LeanRoute:
-    route: RouteContext  # the route as included: its full path, and the dependencies of its routers
+    """What serving a route takes, read once from the route as included (its full path, and the dependencies of its
+    routers): FastAPI's RouteContext looks each attribute up again on every access."""
+
+    method: str
+    pattern: re.Pattern[str]
+    path_fields: tuple[tuple[ModelField, str], ...]  # (field, alias): the path parameters, validated one by one
+    body_params: list[ModelField]
     chaincode_parameter: str  # the endpoint's parameter that takes the caller's chaincode
     users_only: bool  # UserChaincodeDep: the organization admin gets FastAPI's 403
-    method: str
+    original_route: BaseRoute
+    endpoint: Callable
+    serialize: Callable  # the route's response model and its options: result -> JSON bytes
+    status_code: int
 
     @classmethod
     def of(cls, route: RouteContext) -> LeanRoute:
@@ -68,7 +81,15 @@ class LeanRoute:
             raise TypeError(f"{route.path} cannot be lean: it must be a GET, or a POST of one JSON body, with a "
                             "response model, whose other inputs are path parameters and ChaincodeDep or "
                             "UserChaincodeDep")
-        return cls(route, chaincode[0].name, chaincode[0].call is user_chaincode, next(iter(route.methods)))
+        serialize = functools.partial(
+            serialize_response, field=route.response_field, include=route.response_model_include,
+            exclude=route.response_model_exclude, by_alias=route.response_model_by_alias,
+            exclude_unset=route.response_model_exclude_unset, exclude_defaults=route.response_model_exclude_defaults,
+            exclude_none=route.response_model_exclude_none, dump_json=True)
+        return cls(next(iter(route.methods)), route.path_regex,
+                   tuple((field, field.alias) for field in dependant.path_params), list(dependant.body_params),
+                   chaincode[0].name, chaincode[0].call is user_chaincode, route.original_route, route.endpoint,
+                   serialize, route.status_code or 200)
 
 
 def lean_routes(routes: Iterable[BaseRoute]) -> list[LeanRoute]:
@@ -105,7 +126,7 @@ class LeanRoutes:
             return None
         for lean_route in self.routes:
             if lean_route.method == scope["method"]:
-                found = lean_route.route.path_regex.match(scope["path"])
+                found = lean_route.pattern.match(scope["path"])
                 if found is not None:
                     return lean_route, found.groupdict()
         return None
@@ -113,17 +134,21 @@ class LeanRoutes:
     async def serve(self, lean_route: LeanRoute, path_params: dict[str, str], body: bytes | None, scope: Scope,
                     receive: Receive, send: Send) -> bool:
         """True when the request was answered here; False leaves it to FastAPI."""
-        route = lean_route.route
-        values, errors = request_params_to_args(route.dependant.path_params, path_params)
         token = bearer(scope)
-        if errors or token is None:
+        if token is None:
             return False
+        values: dict[str, Any] = {}
+        for field, alias in lean_route.path_fields:  # the path matched: each parameter is there
+            value, errors = field.validate(path_params[alias], values, loc=("path", alias))
+            if errors:
+                return False
+            values[field.name] = value
         if body is not None:
             try:
                 received = json.loads(body)
             except ValueError:
                 return False
-            body_values, errors = await request_body_to_args(route.dependant.body_params, received, False)
+            body_values, errors = await request_body_to_args(lean_route.body_params, received, False)
             if errors:
                 return False
             values.update(body_values)
@@ -132,22 +157,17 @@ class LeanRoutes:
             return False
         if body is not None and not principal.custodial:
             return False
-        scope.update(route=route.original_route, endpoint=route.endpoint, path_params=path_params)  # as the router
+        # As the router would: the metrics label the request with its route.
+        scope.update(route=lean_route.original_route, endpoint=lean_route.endpoint, path_params=path_params)
         sub_response = Response()  # for headers a route sets, as FastAPI's
         del sub_response.headers["content-length"]
         values[lean_route.chaincode_parameter] = Chaincode(Transacting(self.context, principal, sub_response))
         try:
-            result = await route.endpoint(**values)
-            content = await serialize_response(
-                field=route.response_field, response_content=result, include=route.response_model_include,
-                exclude=route.response_model_exclude, by_alias=route.response_model_by_alias,
-                exclude_unset=route.response_model_exclude_unset,
-                exclude_defaults=route.response_model_exclude_defaults,
-                exclude_none=route.response_model_exclude_none, dump_json=True)
+            content = await lean_route.serialize(response_content=await lean_route.endpoint(**values))
         except Problem as problem:
             await problem.response()(scope, receive, send)
             return True
-        response = Response(content, status_code=route.status_code or 200, media_type="application/json")
+        response = Response(content, status_code=lean_route.status_code, media_type="application/json")
         response.headers.raw.extend(sub_response.headers.raw)
         await response(scope, receive, send)
         return True

@@ -28,7 +28,7 @@ from tdses.index.follower import Follower
 from tdses.rest.config import Settings
 from tdses.rest.middleware import idempotency
 from tdses.rest.problems import problem_from_fabric
-from tdses.rest.services.principal import Principal
+from tdses.rest.services.principal import PRINCIPALS_KEPT, Principal
 from tdses.retry import Committed, RetryPolicy
 
 ENDORSE_RETRIES = 3  # attempts beyond conflict_retries, for endorsements that failed on the way
@@ -101,13 +101,21 @@ class Ledger:
             timeout=settings.consistency_timeout,
         ) if settings.channel_peers else None
         self.index = index  # this gateway's registry index: a write waits for it too (reflect)
+        self._networks: dict[Principal, aio.Network] = {}
 
     def gateway(self, principal: Principal) -> aio.Gateway:
         return aio.Gateway(self.connection, principal.identity, principal.signer, timeouts=self.timeouts,
                            channel_peers=self.channel_peers)
 
     def network(self, principal: Principal) -> aio.Network:
-        return self.gateway(principal).get_network(self.channel)
+        """The channel as the principal acts on it, built once per principal (tdses.rest.services.principal keeps a
+        user's principal while its record is unchanged)."""
+        network = self._networks.get(principal)
+        if network is None:
+            if len(self._networks) >= PRINCIPALS_KEPT:
+                self._networks.clear()
+            network = self._networks[principal] = self.gateway(principal).get_network(self.channel)
+        return network
 
     def contract(self, principal: Principal) -> aio.Contract:
         return self.network(principal).get_contract(self.chaincode)

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from tdses import migrating
 from tdses.rest.store.tables import (
-    idempotency, invitations, passwords, pending_transactions, rate_buckets, users, web_sessions,
+    idempotency, invitations, passwords, pending_transactions, rate_buckets, users, users_version, web_sessions,
 )
 
 PENDING = "pending"  # enrolled at the CA, not yet registered on chain
@@ -26,6 +26,7 @@ TOKEN_CACHE_SIZE = 10_000  # users remembered by token at most
 # Built once: every request looks its caller up, and building the statement cost more than running it.
 USER_BY_NAME = select(users).where(users.c.name == bindparam("key"))
 USER_BY_TOKEN = select(users).where(users.c.token_hash == bindparam("key"))
+USERS_VERSION = select(users_version.c.version).where(users_version.c.id == 1)
 
 
 @dataclass(frozen=True)
@@ -113,10 +114,13 @@ def migrate(engine: Engine) -> None:
 class Store:
     def __init__(self, location: str | os.PathLike[str], token_cache_seconds: float = 0.0) -> None:
         self.url = store_url(location)
-        # Who a token is, remembered for a moment: every request asks. Any change to a user through this store
-        # forgets them all; another replica's change is seen within token_cache_seconds.
+        # Who a token is, remembered: every request asks. Any change to a user through this store forgets them
+        # all at once; a change made elsewhere (another replica, an operator) raises the users' version, which is
+        # read at most once per token_cache_seconds: then too they are all forgotten.
         self._token_cache_seconds = token_cache_seconds
-        self._by_token: dict[str, tuple[float, UserRecord]] = {}
+        self._by_token: dict[str, UserRecord] = {}
+        self._users_version: int | None = None
+        self._users_checked_until = 0.0
         self._engine = _engine(self.url)
         self._postgresql = self._engine.dialect.name == "postgresql"
         self._insert = postgresql.insert if self._postgresql else sqlite.insert
@@ -148,18 +152,29 @@ class Store:
     def user_by_token(self, token_hash: str) -> UserRecord | None:
         if self._token_cache_seconds <= 0:
             return self._one(USER_BY_TOKEN, token_hash)
-        now = time.monotonic()
+        self._forget_tokens_if_users_changed()
         cached = self._by_token.get(token_hash)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        if cached is not None:
+            return cached
         user = self._one(USER_BY_TOKEN, token_hash)
         # Only an active user is remembered: an unknown token (nobody fills the cache by guessing), or a user
         # another replica is about to activate, is asked for again.
         if user is not None and user.state == ACTIVE:
             if len(self._by_token) >= TOKEN_CACHE_SIZE:
                 self._by_token.clear()
-            self._by_token[token_hash] = (now + self._token_cache_seconds, user)
+            self._by_token[token_hash] = user
         return user
+
+    def _forget_tokens_if_users_changed(self) -> None:
+        now = time.monotonic()
+        if now < self._users_checked_until:
+            return
+        with self._engine.connect() as db:
+            version = db.execute(USERS_VERSION).scalar_one()
+        if version != self._users_version:
+            self._by_token.clear()
+            self._users_version = version
+        self._users_checked_until = now + self._token_cache_seconds
 
     def set_state(self, name: str, state: str) -> None:
         self._update(name, state=state)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
 
 metadata = MetaData()
 
@@ -15,6 +15,14 @@ users = Table(
     Column("custodial", Boolean, nullable=False),
     Column("state", String(16), nullable=False),
     Column("created_at", Float, nullable=False),
+)
+
+# One row, whose version the database raises (triggers, migration 0005) on every change to users, whoever makes
+# it: a replica that remembers tokens asks for this row now and then instead of for every token.
+users_version = Table(
+    "users_version", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
 )
 
 idempotency = Table(
