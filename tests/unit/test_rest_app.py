@@ -138,13 +138,12 @@ async def test_a_token_is_looked_up_once_per_request(gateway, monkeypatch):
 def test_each_principal_acts_on_its_own_network_built_once(gateway):
     application, _ = gateway
     context = application.state.context
-    alice, bob = (context.principals.of(context.store.user(name)) for name in ("alice", "bob"))
-    networks = {name: context.ledger.network(p) for name, p in (("alice", alice), ("bob", bob),
-                                                                 ("admin", context.ledger.admin))}
-    assert context.ledger.network(context.principals.of(context.store.user("alice"))) is networks["alice"]
-    assert len({id(n) for n in networks.values()}) == 3
-    for principal, network in ((alice, networks["alice"]), (bob, networks["bob"]),
-                               (context.ledger.admin, networks["admin"])):
+    principals = [context.principals.of(context.store.user(name)) for name in ("alice", "bob")]
+    principals.append(context.ledger.admin)
+    networks = [context.ledger.network(p) for p in principals]
+    assert context.ledger.network(context.principals.of(context.store.user("alice"))) is networks[0]
+    assert len({id(n) for n in networks}) == 3
+    for principal, network in zip(principals, networks):
         signed = network.get_contract("tdses").new_proposal("Ping").evaluate_request().proposed_transaction
         header = common_pb2.Header.FromString(proposal_pb2.Proposal.FromString(signed.proposal_bytes).header)
         assert common_pb2.SignatureHeader.FromString(header.signature_header).creator == principal.identity.creator()

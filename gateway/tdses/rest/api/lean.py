@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Response
-from fastapi.dependencies.utils import request_body_to_args
 from fastapi.dependencies.models import ModelField
+from fastapi.dependencies.utils import request_body_to_args
 from fastapi.routing import RouteContext, iter_route_contexts, serialize_response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
