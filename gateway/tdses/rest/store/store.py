@@ -16,6 +16,7 @@ from tdses import migrating
 from tdses.rest.store.tables import (
     idempotency, invitations, passwords, pending_transactions, rate_buckets, users, users_version, web_sessions,
 )
+from tdses.sqlitefiles import owner_only_database
 
 PENDING = "pending"  # enrolled at the CA, not yet registered on chain
 ACTIVE = "active"
@@ -73,19 +74,12 @@ def store_url(location: str | os.PathLike[str]) -> str:
     return "sqlite://" if text == ":memory:" else f"sqlite:///{Path(text).resolve()}"
 
 
-def _owner_only_file(path: Path) -> None:
-    """Hashed tokens and encrypted keys: owner-only. SQLite gives the -wal and -shm files the same mode."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-    os.chmod(path, 0o600)
-
-
 def _engine(url: str, synchronous: str = "FULL") -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     database = url.removeprefix("sqlite:///")
     if url != "sqlite://":
-        _owner_only_file(Path(database))
+        owner_only_database(Path(database))  # hashed tokens and encrypted keys
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
     @event.listens_for(engine, "connect")
