@@ -47,6 +47,10 @@ def certificate(name: str, key: ec.EllipticCurvePrivateKey) -> bytes:
 
 @pytest.fixture
 def gateway(tmp_path):
+    return build_gateway(tmp_path)
+
+
+def build_gateway(tmp_path, **settings):
     """A gateway whose peers and CA do not exist: enough for everything that must fail before the ledger."""
     key = ec.generate_private_key(ec.SECP256R1())
     msp = tmp_path / "msp"
@@ -65,7 +69,7 @@ def gateway(tmp_path):
                       registrar_secret_file=secret_file(tmp_path / "registrar", "pw")),
         admin_msp_dir=msp, admin_token_file=secret_file(tmp_path / "admin", "admin-token"),
         key_encryption_key_file=secret_file(tmp_path / "kek", base64.b64encode(kek).decode()),
-        store=tmp_path / "gateway.db", max_body_bytes=2048, connect_timeout=0.2,
+        store=tmp_path / "gateway.db", max_body_bytes=2048, connect_timeout=0.2, **settings,
     )
     application = app(settings)
     store: Store = application.state.context.store
@@ -385,6 +389,55 @@ async def test_a_non_custodial_write_read_by_the_lean_route_reaches_the_router_w
     invocation = chaincode_pb2.ChaincodeInvocationSpec.FromString(spec)
     assert [bytes(a) for a in invocation.chaincode_spec.input.args] == [Fn.BUY_CALLS_AT_ANY_PRICE.encode(),
                                                                         b"weather", b"4"]
+
+
+async def test_lean_reads_take_from_the_rate_limit_as_the_router_s_do(tmp_path, monkeypatch):
+    # A bucket that refills once in 100 s: nothing refills during the test.
+    application, tokens = build_gateway(tmp_path, rate_limit_per_second=0.01, rate_limit_burst=3)
+    asked = answers_from_the_ledger(application, monkeypatch)
+    async with client(application, tokens["alice"]) as alice:
+        statuses = [(await alice.get("/v1/balances/alice")).status_code for _ in range(3)]
+        limited = await alice.get("/v1/balances/alice")
+        routed = await alice.get("/v1/balances/alice", params={"via": "router"})  # the same bucket
+        metrics = (await alice.get("/metrics")).text
+    assert statuses == [200, 200, 200] and len(asked) == 3
+    assert limited.status_code == routed.status_code == 429 and limited.content == routed.content
+    assert limited.json()["code"] == "RATE_LIMITED" and int(limited.headers["retry-after"]) >= 1
+    assert 'tdses_gateway_requests_total{method="GET",route="/v1/balances/{account}",status="429"} 2.0' in metrics
+
+
+async def test_an_unexpected_error_in_a_lean_route_is_the_router_s_500_and_is_logged(gateway, monkeypatch, caplog):
+    application, tokens = gateway
+
+    async def evaluate(principal, function, *args):
+        raise RuntimeError("secret detail")
+
+    monkeypatch.setattr(application.state.context.ledger, "evaluate", evaluate)
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)  # as a server: log, answer 500
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw",
+                                 headers={"Authorization": f"Bearer {tokens['alice']}"}) as alice:
+        lean = await alice.get("/v1/balances/alice")
+        routed = await alice.get("/v1/balances/alice", params={"via": "router"})
+        metrics = (await alice.get("/metrics")).text
+    assert lean.status_code == routed.status_code == 500 and lean.json()["code"] == "INTERNAL"
+    assert lean.content == routed.content and b"secret" not in lean.content
+    assert sum("secret detail" in r.exc_text for r in caplog.records if r.exc_text) == 2
+    assert 'tdses_gateway_requests_total{method="GET",route="/v1/balances/{account}",status="500"} 2.0' in metrics
+
+
+async def test_a_lean_write_with_an_idempotency_key_or_a_large_body_goes_through_the_middleware(gateway, monkeypatch):
+    application, tokens = gateway
+    submitted = submits_to_the_ledger(application, monkeypatch)
+    path = "/v1/services/weather/rights"
+    async with client(application, tokens["alice"]) as alice:
+        key = {"Idempotency-Key": "buy-once"}
+        first = await alice.post(path, json={"calls": 2}, headers=key)
+        again = await alice.post(path, json={"calls": 2}, headers=key)
+        assert first.status_code == again.status_code == 200 and again.headers["idempotent-replayed"] == "true"
+        assert first.json() == again.json() and len(submitted) == 1
+        padded = b'{"calls": 2' + b" " * 3000 + b"}"  # over the gateway's 2,048 bytes
+        large = await alice.post(path, content=padded, headers={"Content-Type": "application/json"})
+        assert large.status_code == 413 and large.json()["code"] == "BODY_TOO_LARGE" and len(submitted) == 1
 
 
 def test_only_a_get_of_path_parameters_and_the_chaincode_can_be_lean():

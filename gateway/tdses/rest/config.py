@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from tdses.index.settings import IndexSettings
+from tdses.rest.server import HttpProtocol
 
 ENV_PREFIX = "TDSES_GATEWAY_"
 
@@ -115,8 +116,8 @@ class Settings(BaseSettings):
     def server_options(self) -> dict[str, Any]:
         """How uvicorn serves the gateway (tdses gateway serve, and the tests' in-process gateways)."""
         # loop="asyncio": grpc.aio runs on asyncio's own event loop, not on uvloop.
-        return {"host": self.host, "port": self.port, "loop": "asyncio", "access_log": False, "proxy_headers": False,
-                "server_header": False, "timeout_keep_alive": self.keep_alive_seconds}
+        return {"host": self.host, "port": self.port, "loop": "asyncio", "http": HttpProtocol, "access_log": False,
+                "proxy_headers": False, "server_header": False, "timeout_keep_alive": self.keep_alive_seconds}
 
     @property
     def host(self) -> str:

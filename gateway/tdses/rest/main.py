@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp
 
 from tdses.rest import web
 from tdses.rest.api.deps import owner_of
@@ -23,7 +26,7 @@ from tdses.rest.middleware.bodylimit import BodyLimitMiddleware
 from tdses.rest.middleware.idempotency import IdempotencyMiddleware
 from tdses.rest.middleware.metrics import MetricsMiddleware, RouteLabels
 from tdses.rest.middleware.ratelimit import RateLimiter, RateLimitMiddleware
-from tdses.rest.problems import Problem
+from tdses.rest.problems import Problem, internal_error
 from tdses.rest.services.context import Context
 from tdses.rest.services.signing import SignatureRequired
 
@@ -39,7 +42,18 @@ identity. Authenticate with `Authorization: Bearer <token>`; errors are `applica
 NO_TELEMETRY = {"tracing": False, "metrics": False, "logs": False}
 
 
-def app(settings: Settings) -> FastAPI:
+class GatewayApp(FastAPI):
+    """FastAPI with one layer in front of its middleware: the lean routes (tdses.rest.api.lean), which apply the
+    middleware's rules to what they serve themselves."""
+
+    front: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.front is None else self.front(stack)
+
+
+def app(settings: Settings) -> GatewayApp:
     context = Context.build(settings)
 
     @asynccontextmanager
@@ -49,24 +63,24 @@ def app(settings: Settings) -> FastAPI:
         yield
         await context.close()
 
-    application = FastAPI(title=f"T-DSES gateway ({settings.org})", version="1.0.0", description=DESCRIPTION,
-                          lifespan=lifespan, docs_url=None, redoc_url=None,  # /docs: tdses.rest.web, offline
-                          telemetry=NO_TELEMETRY)
+    application = GatewayApp(title=f"T-DSES gateway ({settings.org})", version="1.0.0", description=DESCRIPTION,
+                             lifespan=lifespan, docs_url=None, redoc_url=None,  # /docs: tdses.rest.web, offline
+                             telemetry=NO_TELEMETRY)
     application.state.context = context
     application.include_router(api_router)
     application.include_router(ops.router)
     web.install(application)
     install_error_handlers(application)
 
-    application.add_middleware(LeanRoutes, context=context, routes=application.routes)
+    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, context.store)
     application.add_middleware(IdempotencyMiddleware, store=context.store, ttl=settings.idempotency_ttl_seconds,
                                owner_of=lambda scope, token: owner_of(context, scope, token), lease=settings.request_lease())
-    application.add_middleware(RateLimitMiddleware,
-                               limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst,
-                                                   context.store))
+    application.add_middleware(RateLimitMiddleware, limiter=limiter)
     application.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     application.add_middleware(MetricsMiddleware, metrics=context.metrics,
                                route_of=RouteLabels(lambda: application.openapi()["paths"]))
+    application.front = functools.partial(LeanRoutes, context=context, routes=application.routes, limiter=limiter,
+                                          metrics=context.metrics, max_body_bytes=settings.max_body_bytes)
     return application
 
 
@@ -96,4 +110,4 @@ def install_error_handlers(application: FastAPI) -> None:
     @application.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return Problem(500, "INTERNAL", "the gateway failed unexpectedly").response()
+        return internal_error().response()

@@ -64,6 +64,11 @@ class Problem(Exception):
         return JSONResponse(self.body(), status_code=self.status, headers=self.headers, media_type=MEDIA_TYPE)
 
 
+def internal_error() -> Problem:
+    """The answer to what the gateway did not expect (the error itself is logged, never sent)."""
+    return Problem(500, "INTERNAL", "the gateway failed unexpectedly")
+
+
 def problem_from_fabric(error: FabricError, attempts: int | None = None) -> Problem:
     """What a failed evaluate/endorse/submit/commit means for the client (after fabric-samples' errors.ts:
     the chaincode's own refusals return at once, conflicts were already retried with fresh transactions,

@@ -1,4 +1,4 @@
-"""The hottest routes, served without FastAPI's per-request machinery.
+"""The hottest routes, served in front of FastAPI's middleware and per-request machinery.
 
     @lean
     @router.get("/rights/{user}", response_model=out.Rights)
@@ -8,22 +8,25 @@
     @router.post("/rights", response_model=out.Rights, responses=TRANSACTION_RESPONSES)
     async def buy_calls(name: ServiceName, body: Purchase, chaincode: UserChaincodeDep) -> dict: ...
 
-    application.add_middleware(LeanRoutes, context=context, routes=application.routes)  # innermost
+    LeanRoutes(stack, context, routes, limiter, metrics, max_body_bytes)  # the application's outermost layer
 
 A route marked @lean is a GET whose only inputs are its path parameters and the caller's chaincode, or a POST
-that also takes one JSON body. LeanRoutes serves such a request with the route's own parts: its path pattern, its
-parameters' and body's validation, its endpoint, its response model and serialization. What it skips is matching
-the path against every route, solving a tree of dependencies and passing the request through FastAPI's inner
-middlewares: about a third of the gateway's CPU per query. Anything outside the plain case goes on to FastAPI,
-which answers as before: a query string, an invalid parameter or body, a body that is not JSON, a missing or
-unknown token, the admin on a route for users, a non-custodial caller's write (its signature request).
+that also takes one JSON body. LeanRoutes serves such a request with the route's own parts (its path pattern, its
+parameters' and body's validation, its endpoint, its response model and serialization) and what the middleware
+would have done for it: the rate limit and the metrics, with the same rules. What it skips is the middleware's
+layers, matching the path against every route, and solving a tree of dependencies. Anything outside the plain
+case goes on to the middleware and FastAPI, which answer as before: a query string, an invalid parameter or body,
+a body that is not JSON or has no Content-Length or too large a one, an Idempotency-Key, a missing or unknown token,
+the admin on a route for users, a non-custodial caller's write (its signature request).
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -39,15 +42,20 @@ from tdses.asgi import read_body, replaying
 from tdses.chaincode import Chaincode
 from tdses.rest.api.deps import caller_chaincode, principal_of, user_chaincode
 from tdses.rest.api.transact import Transacting
-from tdses.rest.middleware.asgi import bearer, header
-from tdses.rest.problems import Problem
+from tdses.rest.middleware.asgi import bearer, header, send_problem
+from tdses.rest.middleware.idempotency import HEADER as IDEMPOTENCY_KEY
+from tdses.rest.middleware.metrics import Metrics
+from tdses.rest.middleware.ratelimit import RateLimiter, client_address, refusal
+from tdses.rest.problems import Problem, internal_error
 from tdses.rest.services.context import Context
+
+log = logging.getLogger("tdses.rest")
 
 _MARK = "__tdses_lean__"
 
 
 def lean(endpoint: Callable) -> Callable:
-    """Mark a route's endpoint for LeanReads (above the route decorator)."""
+    """Mark a route's endpoint for LeanRoutes (above the route decorator)."""
     setattr(endpoint, _MARK, True)
     return endpoint
 
@@ -58,12 +66,12 @@ class LeanRoute:
     routers): FastAPI's RouteContext looks each attribute up again on every access."""
 
     method: str
+    template: str  # the path as the OpenAPI document and the metrics name it: /v1/balances/{account}
     pattern: re.Pattern[str]
     path_fields: tuple[tuple[ModelField, str], ...]  # (field, alias): the path parameters, validated one by one
     body_params: list[ModelField]
     chaincode_parameter: str  # the endpoint's parameter that takes the caller's chaincode
     users_only: bool  # UserChaincodeDep: the organization admin gets FastAPI's 403
-    original_route: BaseRoute
     endpoint: Callable
     serialize: Callable  # the route's response model and its options: result -> JSON bytes
     status_code: int
@@ -86,10 +94,10 @@ class LeanRoute:
             exclude=route.response_model_exclude, by_alias=route.response_model_by_alias,
             exclude_unset=route.response_model_exclude_unset, exclude_defaults=route.response_model_exclude_defaults,
             exclude_none=route.response_model_exclude_none, dump_json=True)
-        return cls(next(iter(route.methods)), route.path_regex,
+        return cls(next(iter(route.methods)), route.path_format, route.path_regex,
                    tuple((field, field.alias) for field in dependant.path_params), list(dependant.body_params),
-                   chaincode[0].name, chaincode[0].call is user_chaincode, route.original_route, route.endpoint,
-                   serialize, route.status_code or 200)
+                   chaincode[0].name, chaincode[0].call is user_chaincode, route.endpoint, serialize,
+                   route.status_code or 200)
 
 
 def lean_routes(routes: Iterable[BaseRoute]) -> list[LeanRoute]:
@@ -101,22 +109,33 @@ def is_json(content_type: str | None) -> bool:
 
 
 class LeanRoutes:
-    def __init__(self, app: ASGIApp, context: Context, routes: Iterable[BaseRoute]) -> None:
-        self.app = app
+    def __init__(self, app: ASGIApp, context: Context, routes: Iterable[BaseRoute], limiter: RateLimiter,
+                 metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app  # the middleware and FastAPI, for everything not served here
         self.context = context
         self.routes = lean_routes(routes)
+        self.limiter = limiter
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         found = self.match(scope)
         if found is not None:
+            started = time.perf_counter()
             lean_route, path_params = found
             body = None
             if lean_route.method == "POST":
-                if not is_json(header(scope, b"content-type")):
+                if not self.plain_body(scope):
                     return await self.app(scope, receive, send)
                 body = await read_body(receive)
-                receive = replaying(body, receive)  # for the router, if it answers instead
-            if await self.serve(lean_route, path_params, body, scope, receive, send):
+                receive = replaying(body, receive)  # for the middleware and FastAPI, if they answer instead
+            try:
+                status = await self.serve(lean_route, path_params, body, scope, receive, send)
+            except Exception:  # as FastAPI's handler of the unexpected (tdses.rest.main) answers
+                log.exception("unexpected error")
+                status = await answer_problem(internal_error(), scope, receive, send)
+            if status is not None:
+                self.metrics.observe(lean_route.method, lean_route.template, status, time.perf_counter() - started)
                 return
         await self.app(scope, receive, send)
 
@@ -131,43 +150,56 @@ class LeanRoutes:
                     return lean_route, found.groupdict()
         return None
 
+    def plain_body(self, scope: Scope) -> bool:
+        """A JSON body whose announced length is within the limit, and no Idempotency-Key: else the middleware's."""
+        length = header(scope, b"content-length")
+        return (is_json(header(scope, b"content-type")) and length is not None and length.isdigit()
+                and int(length) <= self.max_body_bytes and header(scope, IDEMPOTENCY_KEY) is None)
+
     async def serve(self, lean_route: LeanRoute, path_params: dict[str, str], body: bytes | None, scope: Scope,
-                    receive: Receive, send: Send) -> bool:
-        """True when the request was answered here; False leaves it to FastAPI."""
+                    receive: Receive, send: Send) -> int | None:
+        """The status answered here; None leaves the request to the middleware and FastAPI."""
         token = bearer(scope)
         if token is None:
-            return False
+            return None
         values: dict[str, Any] = {}
         for field, alias in lean_route.path_fields:  # the path matched: each parameter is there
             value, errors = field.validate(path_params[alias], values, loc=("path", alias))
             if errors:
-                return False
+                return None
             values[field.name] = value
         if body is not None:
             try:
                 received = json.loads(body)
             except ValueError:
-                return False
+                return None
             body_values, errors = await request_body_to_args(lean_route.body_params, received, False)
             if errors:
-                return False
+                return None
             values.update(body_values)
         principal = principal_of(self.context, scope, token)
         if principal is None or (lean_route.users_only and principal.is_admin):
-            return False
+            return None
         if body is not None and not principal.custodial:
-            return False
-        # As the router would: the metrics label the request with its route.
-        scope.update(route=lean_route.original_route, endpoint=lean_route.endpoint, path_params=path_params)
+            return None
+        limited = refusal(self.limiter, token, client_address(scope))
+        if limited is not None:
+            await send_problem(send, limited)  # as the rate-limit middleware answers
+            return limited.status
         sub_response = Response()  # for headers a route sets, as FastAPI's
         del sub_response.headers["content-length"]
         values[lean_route.chaincode_parameter] = Chaincode(Transacting(self.context, principal, sub_response))
         try:
             content = await lean_route.serialize(response_content=await lean_route.endpoint(**values))
         except Problem as problem:
-            await problem.response()(scope, receive, send)
-            return True
-        response = Response(content, status_code=lean_route.status_code, media_type="application/json")
-        response.headers.raw.extend(sub_response.headers.raw)
-        await response(scope, receive, send)
-        return True
+            return await answer_problem(problem, scope, receive, send)
+        headers = [(b"content-length", str(len(content)).encode()), (b"content-type", b"application/json"),
+                   *sub_response.headers.raw]
+        await send({"type": "http.response.start", "status": lean_route.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+        return lean_route.status_code
+
+
+async def answer_problem(problem: Problem, scope: Scope, receive: Receive, send: Send) -> int:
+    await problem.response()(scope, receive, send)
+    return problem.status

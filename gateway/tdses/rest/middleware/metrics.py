@@ -23,6 +23,16 @@ class Metrics:
                                  registry=self.registry,
                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
         self.content_type = CONTENT_TYPE_LATEST
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One request answered: its route is a path template or "unmatched", never a path."""
+        children = self._children.get((method, route, status))
+        if children is None:  # each label set is looked up in the registry once
+            children = (self.requests.labels(method, route, str(status)), self.latency.labels(method, route))
+            self._children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -72,5 +82,4 @@ class MetricsMiddleware:
                 route = self.route_of(scope["path"])
                 if matched is not None:  # routes live as long as the app: their ids stay theirs
                     self._templates[id(matched)] = route
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], route).observe(time.perf_counter() - started)
+            self.metrics.observe(scope["method"], route, status, time.perf_counter() - started)

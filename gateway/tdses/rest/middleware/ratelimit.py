@@ -76,6 +76,24 @@ class RateLimiter:
         return self.take(key)  # too few for a lease: the bucket's last tokens one by one
 
 
+def client_address(scope: Scope) -> str:
+    return "a:" + (scope.get("client") or ("?", 0))[0]
+
+
+def refusal(limiter: RateLimiter, token: str | None, address: str) -> Problem | None:
+    """A 429 when the request may not pass now, else None (and one request is charged): a request with a token
+    takes from the token's bucket and passes only while its address's failures have not used the address's budget;
+    one without takes from its address's bucket."""
+    wait = limiter.take_leased("t:" + token_hash(token)) if token else limiter.take(address)
+    if token and not wait:
+        wait = limiter.wait(address)
+    if wait <= 0:
+        return None
+    retry_after = str(max(1, math.ceil(wait)))
+    return Problem(429, "RATE_LIMITED", f"too many requests; retry in {retry_after} s",
+                   headers={"Retry-After": retry_after})
+
+
 class RateLimitMiddleware:
     """Applies to the API (/v1); probes and metrics stay unlimited."""
 
@@ -87,14 +105,10 @@ class RateLimitMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             return await self.app(scope, receive, send)
         token = bearer(scope)
-        address = "a:" + (scope.get("client") or ("?", 0))[0]
-        wait = self.limiter.take_leased("t:" + token_hash(token)) if token else self.limiter.take(address)
-        if token and not wait:
-            wait = self.limiter.wait(address)  # an address whose failures used its budget
-        if wait > 0:
-            retry_after = str(max(1, math.ceil(wait)))
-            return await send_problem(send, Problem(429, "RATE_LIMITED", f"too many requests; retry in {retry_after} s",
-                                                    headers={"Retry-After": retry_after}))
+        address = client_address(scope)
+        limited = refusal(self.limiter, token, address)
+        if limited is not None:
+            return await send_problem(send, limited)
 
         async def charge_failures(message: Message) -> None:
             if token and message["type"] == "http.response.start" and message["status"] == 401:

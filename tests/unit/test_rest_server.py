@@ -1,0 +1,77 @@
+"""The gateway's HTTP protocol: a response leaves in one write, and nothing written before a close is lost."""
+
+from __future__ import annotations
+
+import asyncio
+
+import uvicorn
+from uvicorn.server import ServerState
+
+from tdses.rest.server import HttpProtocol
+
+
+class Transport(asyncio.Transport):
+    """A connection's socket, recording what is written to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def write(self, data) -> None:
+        assert not self.closed
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8080)}.get(name, default)
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def app(scope, receive, send) -> None:
+    chunks = [b"one ", b"two"] if scope["path"] == "/stream" else [b"hello"]
+    headers = [] if scope["path"] == "/stream" else [(b"content-length", b"5")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    for i, chunk in enumerate(chunks):
+        await send({"type": "http.response.body", "body": chunk, "more_body": i < len(chunks) - 1})
+        await asyncio.sleep(0)  # a stream's chunks come in turns of their own
+
+
+async def serve(request: bytes) -> Transport:
+    config = uvicorn.Config(app, http=HttpProtocol, lifespan="off", log_level="warning")
+    protocol = HttpProtocol(config=config, server_state=ServerState(), app_state={}, _loop=asyncio.get_running_loop())
+    transport = Transport()
+    protocol.connection_made(transport)
+    protocol.data_received(request)
+    for _ in range(20):  # the request's task and the turns after it
+        await asyncio.sleep(0)
+    return transport
+
+
+async def test_a_response_s_head_and_body_leave_in_one_write():
+    transport = await serve(b"GET / HTTP/1.1\r\nHost: gw\r\n\r\n")
+    assert len(transport.writes) == 1
+    head, _, body = transport.writes[0].partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"content-length: 5" in head and body == b"hello"
+
+
+async def test_a_streamed_response_leaves_chunk_by_chunk_in_order():
+    transport = await serve(b"GET /stream HTTP/1.1\r\nHost: gw\r\n\r\n")
+    sent = b"".join(transport.writes)
+    assert len(transport.writes) >= 2  # its later chunks are not held back for the end
+    assert sent.endswith(b"4\r\none \r\n3\r\ntwo\r\n0\r\n\r\n") and b"transfer-encoding: chunked" in sent
+
+
+async def test_what_was_written_before_the_connection_closes_is_sent():
+    transport = await serve(b"GET / HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
+    assert transport.closed and b"".join(transport.writes).endswith(b"\r\n\r\nhello")
