@@ -44,17 +44,18 @@ async def app(scope, receive, send) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     for i, chunk in enumerate(chunks):
         await send({"type": "http.response.body", "body": chunk, "more_body": i < len(chunks) - 1})
-        await asyncio.sleep(0)  # a stream's chunks come in turns of their own
+        await asyncio.sleep(0)  # yields the turn: a stream's chunks are produced in turns of their own
 
 
 async def serve(request: bytes) -> Transport:
     config = uvicorn.Config(app, http=HttpProtocol, lifespan="off", log_level="warning")
-    protocol = HttpProtocol(config=config, server_state=ServerState(), app_state={}, _loop=asyncio.get_running_loop())
+    state = ServerState()
+    protocol = HttpProtocol(config=config, server_state=state, app_state={}, _loop=asyncio.get_running_loop())
     transport = Transport()
     protocol.connection_made(transport)
-    protocol.data_received(request)
-    for _ in range(20):  # the request's task and the turns after it
-        await asyncio.sleep(0)
+    protocol.data_received(request)  # starts the request's task
+    # Its last writes were flushed in the turn it ended: the flush was scheduled before the task's completion.
+    await asyncio.wait_for(asyncio.gather(*state.tasks), timeout=5)
     return transport
 
 
