@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, case, create_engine, delete, event, func, literal, select, text, update
+from sqlalchemy import Engine, case, create_engine, delete, event, func, literal, select, update
 
 from tdses import migrating
 from tdses.index import schema
@@ -62,16 +62,11 @@ def _engine(url: str) -> Engine:
     return engine
 
 
-MIGRATION_LOCK = 0x7D5E5  # a PostgreSQL advisory lock: replicas starting together migrate one after another
-
-
 def migrate(writer: Engine) -> None:
     """Bring the schema to the newest revision, in one transaction that holds the database's write lock."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with migrating.LOCK, writer.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+    with migrating.exclusive(writer) as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

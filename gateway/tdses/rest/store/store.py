@@ -97,7 +97,7 @@ def migrate(engine: Engine) -> None:
     (its tables are exactly those)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with migrating.LOCK, engine.begin() as connection:
+    with migrating.exclusive(engine) as connection:
         config.attributes["connection"] = connection
         tables = set(inspect(connection).get_table_names())
         if "users" in tables and "alembic_version" not in tables:
