@@ -248,3 +248,20 @@ async def test_random_tokens_from_one_address_are_limited_like_requests_without_
         assert blocked.status_code == 429 and blocked.headers["retry-after"] == "1"
         now[0] += 1.0
         assert (await http.get("/v1/me", headers={"Authorization": "Bearer good"})).status_code == 200
+
+
+async def test_a_middleware_answers_a_problem_to_the_byte_as_the_handlers_do():
+    from tdses.rest.middleware.asgi import send_problem
+    from tdses.rest.problems import Problem
+
+    problem = Problem(429, "RATE_LIMITED", "trop de requêtes ; réessayez", headers={"Retry-After": "3"})
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    await send_problem(send, problem)
+    handled = problem.response()  # what the application's exception handlers return
+    assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+    assert sent[0]["status"] == 429 and sent[0]["headers"] == handled.raw_headers
+    assert sent[1]["body"] == handled.body and b"requ\xc3\xaates" in handled.body

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import Scope, Send
 
-from tdses.rest.problems import MEDIA_TYPE, Problem
+from tdses.rest.problems import Problem
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -25,8 +23,7 @@ def bearer(scope: Scope) -> str | None:
 
 
 async def send_problem(send: Send, problem: Problem) -> None:
-    body = json.dumps(problem.body()).encode()
-    headers = [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
-    headers += [(k.lower().encode(), v.encode()) for k, v in problem.headers.items()]
-    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    """The problem as the application's handlers answer it (Problem.response), to the byte."""
+    response = problem.response()
+    await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
