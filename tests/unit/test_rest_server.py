@@ -16,11 +16,13 @@ class Transport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()
         self.writes: list[bytes] = []
+        self.written = asyncio.Event()
         self.closed = False
 
     def write(self, data) -> None:
         assert not self.closed
         self.writes.append(bytes(data))
+        self.written.set()
 
     def close(self) -> None:
         self.closed = True
@@ -38,20 +40,26 @@ class Transport(asyncio.Transport):
         pass
 
 
-async def app(scope, receive, send) -> None:
-    chunks = [b"one ", b"two"] if scope["path"] == "/stream" else [b"hello"]
-    headers = [] if scope["path"] == "/stream" else [(b"content-length", b"5")]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    for i, chunk in enumerate(chunks):
-        await send({"type": "http.response.body", "body": chunk, "more_body": i < len(chunks) - 1})
-        await asyncio.sleep(0)  # yields the turn: a stream's chunks are produced in turns of their own
+def app_writing_to(transport: Transport):
+    async def app(scope, receive, send) -> None:
+        if scope["path"] != "/stream":
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]})
+            await send({"type": "http.response.body", "body": b"hello"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"one ", "more_body": True})
+        # The first chunk reaches the socket before the second exists: nothing is held back for the stream's end.
+        await asyncio.wait_for(transport.written.wait(), timeout=5)
+        await send({"type": "http.response.body", "body": b"two"})
+
+    return app
 
 
 async def serve(request: bytes) -> Transport:
-    config = uvicorn.Config(app, http=HttpProtocol, lifespan="off", log_level="warning")
+    transport = Transport()
+    config = uvicorn.Config(app_writing_to(transport), http=HttpProtocol, lifespan="off", log_level="warning")
     state = ServerState()
     protocol = HttpProtocol(config=config, server_state=state, app_state={}, _loop=asyncio.get_running_loop())
-    transport = Transport()
     protocol.connection_made(transport)
     protocol.data_received(request)  # starts the request's task
     # Its last writes were flushed in the turn it ended: the flush was scheduled before the task's completion.

@@ -130,10 +130,10 @@ class LeanRoutes:
                 body = await read_body(receive)
                 receive = replaying(body, receive)  # for the middleware and FastAPI, if they answer instead
             try:
-                status = await self.serve(lean_route, path_params, body, scope, receive, send)
+                status = await self.serve(lean_route, path_params, body, scope, send)
             except Exception:  # as FastAPI's handler of the unexpected (tdses.rest.main) answers
                 log.exception("unexpected error")
-                status = await answer_problem(internal_error(), scope, receive, send)
+                status = await answer_problem(internal_error(), send)
             if status is not None:
                 self.metrics.observe(lean_route.method, lean_route.template, status, time.perf_counter() - started)
                 return
@@ -157,7 +157,7 @@ class LeanRoutes:
                 and int(length) <= self.max_body_bytes and header(scope, IDEMPOTENCY_KEY) is None)
 
     async def serve(self, lean_route: LeanRoute, path_params: dict[str, str], body: bytes | None, scope: Scope,
-                    receive: Receive, send: Send) -> int | None:
+                    send: Send) -> int | None:
         """The status answered here; None leaves the request to the middleware and FastAPI."""
         token = bearer(scope)
         if token is None:
@@ -184,15 +184,14 @@ class LeanRoutes:
             return None
         limited = refusal(self.limiter, token, client_address(scope))
         if limited is not None:
-            await send_problem(send, limited)  # as the rate-limit middleware answers
-            return limited.status
+            return await answer_problem(limited, send)  # as the rate-limit middleware answers
         sub_response = Response()  # for headers a route sets, as FastAPI's
         del sub_response.headers["content-length"]
         values[lean_route.chaincode_parameter] = Chaincode(Transacting(self.context, principal, sub_response))
         try:
             content = await lean_route.serialize(response_content=await lean_route.endpoint(**values))
         except Problem as problem:
-            return await answer_problem(problem, scope, receive, send)
+            return await answer_problem(problem, send)
         headers = [(b"content-length", str(len(content)).encode()), (b"content-type", b"application/json"),
                    *sub_response.headers.raw]
         await send({"type": "http.response.start", "status": lean_route.status_code, "headers": headers})
@@ -200,6 +199,6 @@ class LeanRoutes:
         return lean_route.status_code
 
 
-async def answer_problem(problem: Problem, scope: Scope, receive: Receive, send: Send) -> int:
-    await problem.response()(scope, receive, send)
+async def answer_problem(problem: Problem, send: Send) -> int:
+    await send_problem(send, problem)
     return problem.status
