@@ -91,6 +91,7 @@ os.kill(os.getpid(), signal.SIGKILL)
     assert journal.record("alice", 4, "v-a4")
     assert [(u.user, u.count) for u in journal.unsettled()] == [("alice", 4), ("bob", 2)]
     assert journal.prune(time.time() + 1) == 2  # alice's 1 and 3: settled; 4 and bob's 2 are kept
+    assert journal.floors() == {"alice": 3}  # what was forgotten is used: a count up to 3 signed again is refused
     assert journal.accepted_count() == 2
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     journal.close()
@@ -223,26 +224,57 @@ def refuse_connection(request: httpx.Request) -> httpx.Response:
     raise httpx.ConnectError("connection refused", request=request)
 
 
+class AliceMeter:
+    """A meter of weather-api on which alice bought 10 calls; call(n) checks alice's voucher for her nth call."""
+
+    def __init__(self, tmp_path) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.gateway = FakeGateway({"alice": Account((spki(self.key),), True, bought=10, used=0)})
+        self.settings = MeterSettings(service="weather-api", gateway_url="http://unused", token="t",
+                                      journal=tmp_path / "j", settle_interval=3600)
+        self.signer = VoucherSigner("weather-api", "alice", self.key)
+        self.meter = Meter(self.settings, gateway=self.gateway)
+
+    async def call(self, count: int) -> str:
+        voucher = self.signer.sign("GET", "/f", b"", count).text
+        return (await self.meter.check(voucher, "GET", "/f", b"")).code or "OK"
+
+    def settled_on_chain(self, used: int) -> None:
+        self.gateway.accounts["alice"] = Account((spki(self.key),), True, bought=10, used=used)
+        self.meter.forget("alice")  # as the CallsSettled event does
+
+
 async def test_a_call_still_on_its_way_when_its_meter_settled_past_it_is_served_once(tmp_path):
-    key = ec.generate_private_key(ec.SECP256R1())
-    gateway = FakeGateway({"alice": Account((spki(key),), True, bought=10, used=0)})
-    settings = MeterSettings(service="weather-api", gateway_url="http://unused", token="t", journal=tmp_path / "j",
-                             settle_interval=3600)
-    meter = Meter(settings, gateway=gateway)
+    alice = AliceMeter(tmp_path)
+    meter, call = alice.meter, alice.call
     await meter.start()
-    signer = VoucherSigner("weather-api", "alice", key)
-
-    async def call(count: int) -> str:
-        return (await meter.check(signer.sign("GET", "/f", b"", count).text, "GET", "/f", b"")).code or "OK"
-
     assert [await call(1), await call(2), await call(4)] == ["OK"] * 3
     await meter.settle()  # settles 4
-    gateway.accounts["alice"] = Account((spki(key),), True, bought=10, used=4)
-    meter.forget("alice")  # as the CallsSettled event does
+    alice.settled_on_chain(used=4)
     assert await call(3) == "OK"  # was on its way: 4 calls served, 4 settled
     assert await call(4) == "VOUCHER_REPLAYED"
-    gateway.accounts["alice"] = Account((spki(key),), True, bought=10, used=8)  # another meter settled 8
-    meter.forget("alice")
+    alice.settled_on_chain(used=8)  # another meter settled 8
     assert await call(6) == "COUNT_USED"
     assert await call(9) == "OK"
     await meter.stop()
+
+
+async def test_a_count_signed_again_after_the_journal_forgot_it_is_refused(tmp_path):
+    """The journal forgets settled vouchers (prune) once replays of them are stale; their user may still sign
+    the same counts again with a fresh time, and must not be served again for calls it paid once."""
+    alice = AliceMeter(tmp_path)
+    await alice.meter.start()
+    assert [await alice.call(1), await alice.call(2), await alice.call(3)] == ["OK"] * 3
+    await alice.meter.settle()
+    alice.settled_on_chain(used=3)
+    assert await alice.call(2) == "VOUCHER_REPLAYED"
+    assert alice.meter.journal.prune(time.time() + 600) == 3  # as settle() does once the vouchers are old
+    await alice.meter.settle()
+    assert [await alice.call(1), await alice.call(2), await alice.call(3)] == ["COUNT_USED"] * 3
+    assert await alice.call(4) == "OK"
+    await alice.meter.stop()
+
+    alice.meter = Meter(alice.settings, gateway=alice.gateway)  # restarted on the same journal
+    await alice.meter.start()
+    assert await alice.call(3) == "COUNT_USED" and await alice.call(5) == "OK"
+    await alice.meter.stop()

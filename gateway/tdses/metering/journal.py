@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS accepted (
 CREATE TABLE IF NOT EXISTS settled (
     user TEXT PRIMARY KEY, count INTEGER NOT NULL, outcome TEXT NOT NULL, settled_at REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS floors (user TEXT PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -113,11 +114,31 @@ class Journal:
             return dict(self._db.execute("SELECT user, count FROM settled").fetchall())
 
     def prune(self, older_than: float) -> int:
-        """Forget settled vouchers accepted before older_than (a replay of them is refused as stale anyway)."""
+        """Forget settled vouchers accepted before older_than; returns how many. A replay of one is stale, but its
+        user may sign its count again, with a fresh time: the highest count forgotten becomes the user's floor,
+        and a count at or below it is refused (see floors). A call still on its way with such a count is stale
+        by now: it was signed before the forgotten voucher was accepted."""
+        forgotten = """accepted_at < :older_than AND count <= coalesce(
+                           (SELECT count FROM settled WHERE settled.user = accepted.user), 0)"""
         with self._lock:
-            return self._db.execute("""
-                DELETE FROM accepted WHERE accepted_at < ? AND count <= coalesce(
-                    (SELECT count FROM settled WHERE settled.user = accepted.user), 0)""", (older_than,)).rowcount
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(f"""
+                    INSERT INTO floors SELECT user, MAX(count) FROM accepted WHERE {forgotten} GROUP BY user
+                    ON CONFLICT (user) DO UPDATE SET count = max(floors.count, excluded.count)""",
+                                 {"older_than": older_than})
+                pruned = self._db.execute(f"DELETE FROM accepted WHERE {forgotten}",
+                                          {"older_than": older_than}).rowcount
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            return pruned
+
+    def floors(self) -> dict[str, int]:
+        """Per user, the highest count whose voucher was forgotten (prune): counts up to it are used."""
+        with self._lock:
+            return dict(self._db.execute("SELECT user, count FROM floors").fetchall())
 
     def accepted_count(self) -> int:
         with self._lock:

@@ -85,10 +85,11 @@ class Meter:
         self.journal = Journal(settings.journal, settings.service)
         self.writer = JournalWriter(self.journal)
         self._settled_here = self.journal.settled()  # per user: how far this meter itself settled
-        # Per user: counts up to here were settled on chain by someone else (another meter, or this one before it
-        # lost its journal) and are refused. Counts this meter settled past while their calls were on the way are
-        # not: its journal knows their replays.
-        self._floors: dict[str, int] = {}
+        # Per user: counts up to here are refused. They were settled on chain by someone else (another meter, or
+        # this one before it lost its journal), or by this meter so long ago that its journal forgot their
+        # vouchers (Journal.prune). Counts this meter settled past while their calls were on the way are not: its
+        # journal knows their replays.
+        self._floors: dict[str, int] = self.journal.floors()
         self._accounts: dict[str, CachedAccount] = {}
         self._loading: dict[str, asyncio.Future] = {}
         self._generation: Counter[str] = Counter()
@@ -192,7 +193,7 @@ class Meter:
         account = await self.gateway.account(user)
         keys = [k for k in map(public_key, account.keys) if k is not None] if account else []
         if account is not None and account.used > self._settled_here.get(user, 0):
-            self._floors[user] = account.used
+            self._raise_floor(user, account.used)
         cached = CachedAccount(account, keys, time.monotonic())
         if self._generation[user] == generation:  # no event made it stale while it was read
             self._accounts[user] = cached
@@ -267,5 +268,10 @@ class Meter:
                         log.warning("the chain refused call %d of user %s: %s", u.count, u.user, outcome)
                     await asyncio.to_thread(self.journal.mark, u.user, u.count, outcome)
             await asyncio.to_thread(self.journal.prune, time.time() - 2 * self.settings.freshness - 60)
+            for user, floor in (await asyncio.to_thread(self.journal.floors)).items():
+                self._raise_floor(user, floor)
             return transactions
+
+    def _raise_floor(self, user: str, count: int) -> None:
+        self._floors[user] = max(self._floors.get(user, 0), count)
 
