@@ -13,6 +13,9 @@ type ServiceCallTime struct {
 	UpdatedAt string `json:"updatedAt"`
 	Used      int64  `json:"used"`
 	User      string `json:"user"`
+	// VouchersOnly: some of these calls were bought while the service required vouchers, so they are used up only
+	// by settling vouchers, even after the developer stops requiring them (ReduceCallTime refuses).
+	VouchersOnly bool `json:"vouchersOnly,omitempty" metadata:",optional"`
 }
 
 // BuyRecord and ReduceRecord are written once per transaction under a key that ends in the transaction id,
@@ -148,6 +151,7 @@ func buyCalls(ctx contractapi.TransactionContextInterface, service, calls string
 	if r.Remaining, err = addChecked(r.Remaining, n); err != nil {
 		return nil, err
 	}
+	r.VouchersOnly = r.VouchersOnly || s.RequireVouchers
 	r.UpdatedAt = t.now
 	if err := t.put(r, nsRights, service, buyer.Name); err != nil {
 		return nil, err
@@ -205,6 +209,10 @@ func (c *SmartContract) ReduceCallTime(ctx contractapi.TransactionContextInterfa
 	}
 	if !found {
 		return nil, notFound("user %q has no calls on service %q", user, service)
+	}
+	if r.VouchersOnly {
+		return nil, forbidden("user %q bought calls on %q while it required vouchers: they are used up by settling "+
+			"them (SettleCalls)", user, service)
 	}
 	if n > r.Remaining {
 		return nil, invalidState("user %q has %d calls left on %q, cannot use %d", user, r.Remaining, service, n)

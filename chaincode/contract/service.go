@@ -52,12 +52,42 @@ type serviceSpec struct {
 
 // servicePatch is EditService's JSON argument: only the fields present change.
 type servicePatch struct {
-	Category        *string `json:"category"`
-	Description     *string `json:"description"`
-	Price           *int64  `json:"price"`
-	QoS             *QoS    `json:"qos"`
-	RequireVouchers *bool   `json:"requireVouchers"`
-	URL             *string `json:"url"`
+	Category        *string   `json:"category"`
+	Description     *string   `json:"description"`
+	Price           *int64    `json:"price"`
+	QoS             *qosPatch `json:"qos"`
+	RequireVouchers *bool     `json:"requireVouchers"`
+	URL             *string   `json:"url"`
+}
+
+// qosPatch is a patch's qos: here too only the fields present change.
+type qosPatch struct {
+	AvailabilityBp *int64 `json:"availabilityBp"`
+	LatencyMs      *int64 `json:"latencyMs"`
+}
+
+func (q *qosPatch) validate() error {
+	if q.AvailabilityBp == nil && q.LatencyMs == nil {
+		return invalidArg("qos patch changes nothing")
+	}
+	if q.LatencyMs != nil {
+		if err := checkRange("qos.latencyMs", *q.LatencyMs, 0, maxLatencyMs); err != nil {
+			return err
+		}
+	}
+	if q.AvailabilityBp != nil {
+		return checkRange("qos.availabilityBp", *q.AvailabilityBp, 0, maxAvailabilityBp)
+	}
+	return nil
+}
+
+func (q *qosPatch) apply(to *QoS) {
+	if q.AvailabilityBp != nil {
+		to.AvailabilityBp = *q.AvailabilityBp
+	}
+	if q.LatencyMs != nil {
+		to.LatencyMs = *q.LatencyMs
+	}
 }
 
 func validatePrice(p *int64) error {
@@ -136,8 +166,10 @@ func parseServicePatch(s string) (*servicePatch, error) {
 			return nil, err
 		}
 	}
-	if err := validateQoS(p.QoS); err != nil {
-		return nil, err
+	if p.QoS != nil {
+		if err := p.QoS.validate(); err != nil {
+			return nil, err
+		}
 	}
 	return &p, nil
 }
@@ -363,7 +395,8 @@ func (c *SmartContract) EditService(ctx contractapi.TransactionContextInterface,
 		s.Price, changed = *p.Price, append(changed, "price")
 	}
 	if p.QoS != nil {
-		s.QoS, changed = *p.QoS, append(changed, "qos")
+		p.QoS.apply(&s.QoS)
+		changed = append(changed, "qos")
 	}
 	if p.RequireVouchers != nil {
 		s.RequireVouchers, changed = *p.RequireVouchers, append(changed, "requireVouchers")

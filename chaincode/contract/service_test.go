@@ -113,6 +113,19 @@ func TestEditService(t *testing.T) {
 	}
 }
 
+func TestEditingPartOfTheQoSKeepsTheRest(t *testing.T) {
+	n, c := scenario(t)
+	n.publish(c.bob, "weather", 10)
+	n.mustSubmit(c.bob, "EditService", "weather", `{"qos":{"latencyMs":120,"availabilityBp":9990}}`)
+	s := decode[Service](t, n.mustSubmit(c.bob, "EditService", "weather", `{"qos":{"latencyMs":100}}`))
+	require.Equal(t, QoS{AvailabilityBp: 9990, LatencyMs: 100}, s.QoS)
+	s = decode[Service](t, n.mustSubmit(c.bob, "EditService", "weather", `{"qos":{"availabilityBp":9000}}`))
+	require.Equal(t, QoS{AvailabilityBp: 9000, LatencyMs: 100}, s.QoS)
+	n.requireCode(CodeInvalidArgument, c.bob, "EditService", "weather", `{"qos":{}}`)
+	n.requireCode(CodeInvalidArgument, c.bob, "EditService", "weather", `{"qos":{"latencyMs":-1}}`)
+	require.Equal(t, QoS{AvailabilityBp: 9000, LatencyMs: 100}, decode[Service](t, n.mustEvaluate(c.alice, "QueryService", "weather")).QoS)
+}
+
 func TestQueryService(t *testing.T) {
 	n, c := scenario(t)
 	n.requireCode(CodeNotFound, c.alice, "QueryService", "weather")

@@ -3,6 +3,8 @@ package contract
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"strconv"
@@ -90,20 +92,31 @@ func skeleton(name string) string {
 }
 
 // invisible reports the characters that change how text reads without being seen: bidirectional controls
-// (which can reorder what a reader sees) and zero-width characters (which can hide a difference).
+// (which can reorder what a reader sees) and zero-width or blank-looking characters (which can hide a difference).
 func invisible(r rune) bool {
-	return unicode.Is(unicode.Bidi_Control, r) || unicode.Is(unicode.Join_Control, r) ||
-		r == '\u200b' || r == '\u2060' || r == '\ufeff'
+	return unicode.Is(unicode.Bidi_Control, r) || unicode.Is(unicode.Join_Control, r) || strings.ContainsRune(unseen, r)
 }
 
-// validateText accepts valid UTF-8 of at most maxRunes runes without control characters
-// (this also excludes U+0000, the composite-key separator), invisible characters and U+10FFFF.
+// unseen: zero-width space, word joiner, zero-width no-break space, soft hyphen, grapheme joiner, Mongolian vowel
+// separator, the invisible operators, and the fillers and inherent vowels that show as nothing.
+const unseen = "\u200b\u2060\ufeff\u00ad\u034f\u180e\u2061\u2062\u2063\u2064\u115f\u1160\u17b4\u17b5\u3164\uffa0"
+
+// unprintable reports control characters (U+0000 included), line and paragraph separators, U+10FFFF and U+FFFD.
+func unprintable(r rune) bool {
+	return unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) || r == utf8.MaxRune || r == utf8.RuneError
+}
+
+// validateText accepts valid UTF-8 of at most maxRunes runes without unprintable characters (this also excludes
+// U+0000, the composite-key separator) or invisible ones; required text must not be empty or blank.
 func validateText(what, s string, maxRunes int, required bool) error {
 	if s == "" {
 		if required {
 			return invalidArg("%s must not be empty", what)
 		}
 		return nil
+	}
+	if required && strings.TrimSpace(s) == "" {
+		return invalidArg("%s must not be blank", what)
 	}
 	if !utf8.ValidString(s) {
 		return invalidArg("%s is not valid UTF-8", what)
@@ -112,11 +125,11 @@ func validateText(what, s string, maxRunes int, required bool) error {
 		return invalidArg("%s must be at most %d characters", what, maxRunes)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || r == utf8.MaxRune || r == utf8.RuneError {
-			return invalidArg("%s must not contain control or reserved characters", what)
+		if unprintable(r) {
+			return invalidArg("%s must not contain control, line-breaking or reserved characters", what)
 		}
 		if invisible(r) {
-			return invalidArg("%s must not contain bidirectional controls or zero-width characters (U+%04X)", what, r)
+			return invalidArg("%s must not contain bidirectional controls or invisible characters (U+%04X)", what, r)
 		}
 	}
 	return nil
@@ -142,6 +155,11 @@ func validateURL(s string) error {
 	}
 	if u.User != nil { // https://trusted.example@evil.example/ reads as trusted.example
 		return invalidArg("url %q must not contain user information (user@ or user:password@)", s)
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return invalidArg("url %q must have a port from 1 to 65535", s)
+		}
 	}
 	return nil
 }
@@ -214,6 +232,25 @@ func parseWeight(what, s string) (int64, error) {
 	return milli, nil
 }
 
+// jsonProblem says what is wrong with a JSON argument in the argument's terms: encoding/json's own messages name
+// the chaincode's Go types ("into Go struct field voucherClaim.n of type int64").
+func jsonProblem(err error) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		return "it cannot be " + typeErr.Value
+	case errors.As(err, &typeErr):
+		return fmt.Sprintf("field %q cannot be %s", typeErr.Field, typeErr.Value)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("it is not JSON (at byte %d)", syntaxErr.Offset)
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "it ends too early"
+	default: // unknown field "x", and the like
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+}
+
 // decodeJSON strictly decodes one JSON object: bounded size, no unknown fields, nothing after it.
 func decodeJSON(what, s string, v any) error {
 	if s == "" {
@@ -225,7 +262,7 @@ func decodeJSON(what, s string, v any) error {
 	dec := json.NewDecoder(bytes.NewReader([]byte(s)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return invalidArg("%s is not valid: %v", what, err)
+		return invalidArg("%s is not valid: %s", what, jsonProblem(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return invalidArg("%s has data after the JSON object", what)

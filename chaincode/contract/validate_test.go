@@ -47,6 +47,8 @@ func TestValidateText(t *testing.T) {
 		// Issue 8: text that reads differently from what it is.
 		{"evil\u202Etxt.exe", true, false}, {"a\u2066b", true, false}, {"pay\u200Bpal", true, false},
 		{"zw\u200Dj", true, false}, {"bom\uFEFF", true, false}, {"lrm\u200E", true, false},
+		{"soft\u00ADhy", true, false}, {"fill\u3164", true, false}, {"line\u2028sep", true, false}, {"p\u2029", true, false},
+		{" ", true, false}, {" \u00A0 ", true, false}, {" ", false, true}, {"a b", true, true},
 	}
 	for _, tt := range tests {
 		err := validateText("text", tt.in, 10, tt.required)
@@ -63,7 +65,8 @@ func TestValidateURLAndMSPID(t *testing.T) {
 		require.NoError(t, validateURL(u), u)
 	}
 	for _, u := range []string{"", "ftp://a.example", "https://", "/relative", "javascript:alert(1)", "https://a b", "http://%zz",
-		"https://a.com@evil.example/", "https://user:pw@a.example/"} {
+		"https://a.com@evil.example/", "https://user:pw@a.example/", "https://a.example:99999/", "https://a.example:0/",
+		"https://a.example:port/", "https://[::1"} {
 		require.Equal(t, CodeInvalidArgument, codeOf(validateURL(u)), u)
 	}
 	require.NoError(t, validateMSPID("Org1MSP"))
@@ -126,7 +129,11 @@ func TestDecodeJSONIsStrict(t *testing.T) {
 	require.NoError(t, decodeJSON("x", `{"a":1}`, &v))
 	for _, in := range []string{"", `{"a":1,"b":2}`, `{"a":1}{}`, `{"a":1}}`, `{"a":"1"}`, `[1]`, `{"a":1.5}`,
 		`{"a":99999999999999999999}`, "{" + strings.Repeat(" ", maxJSONLen) + "}"} {
-		require.Equal(t, CodeInvalidArgument, codeOf(decodeJSON("x", in, &v)), in)
+		err := decodeJSON("x", in, &v)
+		require.Equal(t, CodeInvalidArgument, codeOf(err), in)
+		for _, internal := range []string{"Go ", "int", "struct", "json:"} { // the argument's terms, not the chaincode's types
+			require.NotContains(t, err.Error(), internal, in)
+		}
 	}
 }
 

@@ -205,7 +205,7 @@ func parseSettlement(service, vouchersJSON string) ([]*voucher, error) {
 	}
 	var raw []string
 	if err := json.Unmarshal([]byte(vouchersJSON), &raw); err != nil {
-		return nil, invalidArg("vouchers must be a JSON array of strings: %v", err)
+		return nil, invalidArg("vouchers must be a JSON array of strings: %s", jsonProblem(err))
 	}
 	if len(raw) == 0 || len(raw) > maxVouchersPerSettlement {
 		return nil, invalidArg("vouchers must hold 1 to %d vouchers, got %d", maxVouchersPerSettlement, len(raw))

@@ -165,6 +165,25 @@ func TestAServiceThatRequiresVouchersRefusesReduceCallTime(t *testing.T) {
 	require.True(t, svc.RequireVouchers)
 }
 
+func TestCallsBoughtUnderVouchersStayVoucherOnlyWhenTheDeveloperStopsRequiringThem(t *testing.T) {
+	n, c := scenario(t)
+	n.publish(c.alice, "weather", 2)
+	n.mustSubmit(c.alice, "EditService", "weather", `{"requireVouchers":true}`)
+	n.mustSubmit(c.bob, "CallService", "weather", "3")
+	n.mustSubmit(c.alice, "EditService", "weather", `{"requireVouchers":false}`)
+	n.requireCode(CodeForbidden, c.alice, "ReduceCallTime", "weather", "bob", "3")
+	n.mustSubmit(c.bob, "CallService", "weather", "2") // bought without vouchers, joined to voucher-only calls
+	n.requireCode(CodeForbidden, c.alice, "ReduceCallTime", "weather", "bob", "1")
+	require.Equal(t, ServiceCallTime{Bought: 5, Paid: 10, Remaining: 5, Service: "weather", UpdatedAt: n.rights("bob").UpdatedAt,
+		User: "bob", VouchersOnly: true}, n.rights("bob"))
+
+	s := decode[Settlement](t, n.mustSubmit(c.alice, "SettleCalls", "weather", vouchers(signVoucher(t, c.bob.key, "weather", "bob", 4))))
+	require.Equal(t, SettledRights{Calls: 4, Remaining: 1, Used: 4, User: "bob"}, s.Settled[0])
+
+	n.mustSubmit(c.carol, "CallService", "weather", "2") // bought when vouchers were not required
+	n.mustSubmit(c.alice, "ReduceCallTime", "weather", "carol", "2")
+}
+
 func FuzzParseVoucher(f *testing.F) {
 	key := newIdent(f, "Org1MSP", "alice", false).key
 	f.Add(signVoucher(f, key, "weather", "bob", 3))

@@ -15,6 +15,9 @@ from fabric_gateway import CommitError, CommitStatusError, EndorseError, ErrorDe
 from fabric_protos.peer import transaction_pb2
 from tdses.rest.config import ConfigError, Settings, load_settings, read_secret
 from tdses.rest.middleware.ratelimit import RateLimiter
+from tdses.ecosystem.programmableweb import clean_text
+from tdses.rest.models.fields import check_required_text, check_url
+from tdses.rest.models.requests import ServicePatch
 from tdses.rest.problems import problem_from_fabric
 from tdses.rest.services.keystore import KeyBox, KeyBoxError
 from tdses.rest.services.tokens import matches, new_token, token_hash
@@ -265,3 +268,27 @@ async def test_a_middleware_answers_a_problem_to_the_byte_as_the_handlers_do():
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert sent[0]["status"] == 429 and sent[0]["headers"] == handled.raw_headers
     assert sent[1]["body"] == handled.body and b"requ\xc3\xaates" in handled.body
+
+
+@pytest.mark.parametrize("url", ["https://[::1", "http://[x", "https://x.example:99999/", "https://x.example:0/",
+                                 "https://x.example:port/", "mailto:a@x.example", "https:///path"])
+def test_urls_that_do_not_parse_or_have_a_port_outside_1_to_65535_are_refused(url):
+    with pytest.raises(ValueError, match="must"):
+        check_url(url)
+    assert check_url("https://[::1]:8443/v1") == "https://[::1]:8443/v1"
+
+
+def test_a_qos_patch_carries_only_the_fields_given():
+    assert ServicePatch.model_validate({"qos": {"latencyMs": 100}}).model_dump(exclude_none=True) == \
+        {"qos": {"latencyMs": 100}}
+    with pytest.raises(ValueError, match="changes nothing"):
+        ServicePatch.model_validate({"qos": {}})
+
+
+@pytest.mark.parametrize("text", [" ", "\u00a0", "pay\u00adments", "fill\u3164", "line\u2028break", "para\u2029",
+                                  "bidi\u202eexe", "zero\u200bwidth", "nul\u0000"])
+def test_blank_invisible_and_line_breaking_text_is_refused_and_cleaned_away_on_import(text):
+    with pytest.raises(ValueError, match="must not"):
+        check_required_text(text)
+    cleaned = clean_text(text, 64)
+    assert cleaned == "" or check_required_text(cleaned) == cleaned

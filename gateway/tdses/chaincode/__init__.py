@@ -1,6 +1,6 @@
 """The service chaincode as the Python side sees it: its vocabulary (function names, statuses, error codes,
 checked against the Go source by tests/unit/test_chaincode_vocabulary.py), how to read its refusals
-(error_code), and its functions as typed calls over any Invoker (calls.py)."""
+(error_code), its functions as typed calls over any Invoker (calls.py), and the text it accepts (text.py)."""
 
 from tdses.chaincode.calls import Argument, Chaincode, Invoker, argument, peer_cli_call
 from tdses.chaincode.vocabulary import Code, Fn, ServiceStatus, UserStatus, error_code

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from tdses.chaincode.text import INVISIBLE, unprintable
 from tdses.paths import REPO_ROOT
 
 API_FILE = "api_nodes_estimator.csv"
@@ -94,11 +95,11 @@ def repair_mojibake(text: str) -> str:
 
 
 def clean_text(text: str, limit: int) -> str:
-    """Free text the chaincode accepts: HTML entities decoded, no control or replacement characters, at most
-    `limit` characters, single spaces."""
+    """Free text the chaincode accepts (tdses.chaincode.text): HTML entities decoded, no control, invisible or
+    replacement characters, at most `limit` characters, single spaces."""
     text = repair_mojibake(html.unescape(text))
     text = "".join(" " if unicodedata.category(c) in ("Cc", "Zs", "Zl", "Zp") else c for c in text)
-    text = "".join(c for c in text if c not in ("\ufffd", "\U0010ffff") and unicodedata.category(c) != "Cs")
+    text = "".join(c for c in text if not unprintable(c) and c not in INVISIBLE)
     return " ".join(text.split())[:limit].rstrip()
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from tdses.chaincode.text import INVISIBLE, unprintable
 from tdses.metering.voucher import MAX_LENGTH as MAX_VOUCHER
 
 # ASCII letters, digits, '.', '_', '-', starting with a letter or digit: no separator, no look-alikes.
@@ -22,40 +22,42 @@ MAX_CSR = 4096
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
 
-# Bidirectional controls and zero-width characters: text that reads otherwise than it is (validate.go invisible).
-INVISIBLE = frozenset(
-    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"  # Bidi_Control
-    "\u200c\u200d"  # Join_Control
-    "\u200b\u2060\ufeff"
-)
-
-
 def check_text(value: str) -> str:
-    """No control characters (U+0000 included), lone surrogates, U+FFFD or U+10FFFF: the chaincode refuses them."""
+    """Text the chaincode accepts (tdses.chaincode.text)."""
     for char in value:
-        if unicodedata.category(char) in ("Cc", "Cs") or char in ("\ufffd", "\U0010ffff"):
-            raise ValueError(f"must not contain control or reserved characters (found U+{ord(char):04X})")
+        if unprintable(char):
+            raise ValueError(f"must not contain control, line-breaking or reserved characters (found "
+                             f"U+{ord(char):04X})")
         if char in INVISIBLE:
-            raise ValueError(f"must not contain bidirectional controls or zero-width characters (U+{ord(char):04X})")
+            raise ValueError(f"must not contain bidirectional controls or invisible characters (U+{ord(char):04X})")
     return value
+
+
+def check_required_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return check_text(value)
 
 
 def check_url(value: str) -> str:
     check_text(value)
     try:
         parts = urlsplit(value)
-        host = parts.hostname
+        host, port = parts.hostname, parts.port  # port: ValueError when not a number in 0-65535
     except ValueError:
-        host = None
+        raise ValueError("must be an absolute http or https URL") from None
     if parts.scheme not in ("http", "https") or not host or " " in value:
         raise ValueError("must be an absolute http or https URL")
+    if port == 0:
+        raise ValueError("must have a port from 1 to 65535")
     if "@" in parts.netloc:  # https://trusted.example@evil.example/ reads as trusted.example
         raise ValueError("must not contain user information (user@ or user:password@)")
     return value
 
 
 Name = Annotated[str, StringConstraints(pattern=NAME_PATTERN), Field(examples=["weather-api"])]
-Category = Annotated[str, Field(min_length=1, max_length=64, examples=["weather"]), AfterValidator(check_text)]
+Category = Annotated[str, Field(min_length=1, max_length=64, examples=["weather"]),
+                    AfterValidator(check_required_text)]
 Text = Annotated[str, Field(max_length=1024), AfterValidator(check_text)]
 Url = Annotated[str, Field(min_length=1, max_length=512, examples=["https://weather.example.com/v1"]),
                 AfterValidator(check_url)]

@@ -22,6 +22,19 @@ class QoS(Strict):
     availabilityBp: AvailabilityBp = 0
 
 
+class QoSPatch(Strict):
+    """A patch's qos: a field left out keeps its value."""
+
+    latencyMs: LatencyMs | None = None
+    availabilityBp: AvailabilityBp | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> QoSPatch:
+        if self.latencyMs is None and self.availabilityBp is None:
+            raise ValueError("the qos patch changes nothing: give latencyMs, availabilityBp or both")
+        return self
+
+
 class UserCreate(Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"name": "alice", "introduction": "weather services"},
@@ -77,7 +90,7 @@ class ServicePatch(Strict):
     description: Text | None = None
     url: Url | None = None
     price: Price | None = None
-    qos: QoS | None = None
+    qos: QoSPatch | None = None
     requireVouchers: bool | None = Field(default=None, strict=True)
 
     @model_validator(mode="after")

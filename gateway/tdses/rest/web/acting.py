@@ -69,6 +69,7 @@ def service_fields(form, *, with_name: bool) -> dict:
         fields["price"] = price
     latency, availability = integer(form, "latencyMs", required=False), integer(form, "availabilityBp",
                                                                                  required=False)
-    if latency is not None or availability is not None:
-        fields["qos"] = {"latencyMs": latency or 0, "availabilityBp": availability or 0}
+    qos = {key: value for key, value in (("latencyMs", latency), ("availabilityBp", availability)) if value is not None}
+    if qos:
+        fields["qos"] = qos
     return fields
