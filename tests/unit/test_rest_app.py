@@ -19,6 +19,7 @@ from fabric_protos.peer import chaincode_pb2, proposal_pb2
 from fastapi import APIRouter
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
+from sqlalchemy import text
 from starlette.routing import Route
 
 from tdses.chaincode import Fn
@@ -204,7 +205,10 @@ def idempotent_app(tmp_path):
     async def buy(request):
         calls.append(await request.json())
         status = calls[-1].get("fail", 200)
-        return JSONResponse({"n": len(calls)}, status_code=status, headers={"X-Transaction-Id": f"tx{len(calls)}"})
+        headers = {"X-Transaction-Id": f"tx{len(calls)}"}
+        if "retry_after" in calls[-1]:
+            headers["Retry-After"] = calls[-1]["retry_after"]
+        return JSONResponse({"n": len(calls)}, status_code=status, headers=headers)
 
     owners = {"t-alice": "alice", "t-bob": "bob"}
     application = IdempotencyMiddleware(Starlette(routes=[Route("/buy", buy, methods=["POST"])]),
@@ -233,15 +237,45 @@ async def test_a_retry_with_the_same_idempotency_key_runs_once(tmp_path):
         assert len(calls) == 4  # keys are per user
 
 
-@pytest.mark.parametrize("status", [502, 503, 504, 429])
-async def test_answers_that_are_not_final_are_not_kept_so_a_retry_runs_again(tmp_path, status):
-    """A 504 too: its transaction may have been lost with an orderer, and only running again can tell."""
+@pytest.mark.parametrize("answer", [{"fail": 502}, {"fail": 503}, {"fail": 504}, {"fail": 429},
+                                    {"fail": 409, "retry_after": "1"}])
+async def test_answers_that_are_not_final_are_not_kept_so_a_retry_runs_again(tmp_path, answer):
+    """A 504 too: its transaction may have been lost with an orderer, and only running again can tell. A 409 that
+    says when to try again (a conflict that outlived the gateway's retries) is not final either."""
     application, calls = idempotent_app(tmp_path)
     async with client(application, "t-alice") as alice:
         key = {"Idempotency-Key": "k2"}
-        assert (await alice.post("/buy", json={"fail": status}, headers=key)).status_code == status
-        assert (await alice.post("/buy", json={"fail": status}, headers=key)).status_code == status
+        assert (await alice.post("/buy", json=answer, headers=key)).status_code == answer["fail"]
+        again = await alice.post("/buy", json=answer, headers=key)
+        assert again.status_code == answer["fail"] and "idempotent-replayed" not in again.headers
         assert len(calls) == 2
+
+
+async def test_a_final_refusal_is_kept(tmp_path):
+    application, calls = idempotent_app(tmp_path)
+    async with client(application, "t-alice") as alice:
+        key = {"Idempotency-Key": "k4"}
+        assert (await alice.post("/buy", json={"fail": 409}, headers=key)).status_code == 409
+        again = await alice.post("/buy", json={"fail": 409}, headers=key)
+        assert again.status_code == 409 and again.headers["idempotent-replayed"] == "true"
+        assert len(calls) == 1
+
+
+async def test_answers_carrying_a_secret_are_not_kept_under_an_idempotency_key(gateway):
+    """An invitation is a secret, kept only as a hash: an idempotency record must not hold it in the clear."""
+    application, tokens = gateway
+    store: Store = application.state.context.store
+    async with client(application, "admin-token") as admin:
+        invited = await admin.post("/v1/invitations", headers={"Idempotency-Key": "inv-1"})
+        assert invited.status_code == 201
+        again = await admin.post("/v1/invitations", headers={"Idempotency-Key": "inv-1"})
+        assert again.status_code == 201 and again.json()["invitation"] != invited.json()["invitation"]
+    async with client(application, tokens["alice"]) as alice:
+        rotated = await alice.post("/v1/users/alice/token", headers={"Idempotency-Key": "tok-1"})
+        assert rotated.status_code == 200
+    with store._engine.connect() as db:  # what a reader of the store's file or database sees
+        kept = db.execute(text("SELECT body FROM idempotency")).scalars().all()
+    assert kept == []
 
 
 async def test_a_key_still_in_use_gets_409(tmp_path):

@@ -130,6 +130,7 @@ def test_fabric_failures_map_to_503_504_and_409():
     conflict = problem_from_fabric(CommitError("ef" * 32, transaction_pb2.MVCC_READ_CONFLICT, 9), attempts=3)
     assert conflict.status == 409 and conflict.code == "CONFLICT" and conflict.body()["transactionId"] == "ef" * 32
     assert "after 3 attempts" in conflict.detail
+    assert conflict.headers == {"Retry-After": "1"}  # so an Idempotency-Key's retry runs again
     policy = problem_from_fabric(CommitError("ef" * 32, transaction_pb2.ENDORSEMENT_POLICY_FAILURE))
     assert policy.status == 502 and policy.body()["validationCode"] == "ENDORSEMENT_POLICY_FAILURE"
     too_few = endorse_error("no combination of peers can be derived which satisfy the endorsement policy",

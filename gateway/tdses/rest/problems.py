@@ -79,7 +79,7 @@ def problem_from_fabric(error: FabricError, attempts: int | None = None) -> Prob
         if error.code_name in ("MVCC_READ_CONFLICT", "PHANTOM_READ_CONFLICT"):
             after = f" after {attempts} attempts" if attempts and attempts > 1 else ""
             return Problem(409, "CONFLICT", f"the transaction kept conflicting with concurrent ones "
-                           f"({error.code_name}{after}); try again", transactionId=tx_id)
+                           f"({error.code_name}{after}); try again", transactionId=tx_id, headers={"Retry-After": "1"})
         return Problem(502, "COMMIT_FAILED", f"the peers rejected the transaction ({error.code_name})",
                        transactionId=tx_id, validationCode=error.code_name)
     if not isinstance(error, GatewayError):

@@ -2,8 +2,9 @@
 
 The key is scoped to the caller (the user its token belongs to), and bound to the request: the same key with a
 different method, path or body is refused. Only final answers are kept. A 5xx (a 504 too: its transaction may have
-been lost with an orderer) or a 401/429 is not: the retry runs the request again, which is safe because the
-request's transactions have IDs derived from its key (tdses.rest.services.ledger), so it finds what already committed.
+been lost with an orderer), a 401, or an answer that says when to try again (Retry-After: a 429, a 409 conflict
+that outlived its retries) is not: the retry runs the request again, which is safe because the request's
+transactions have IDs derived from its key (tdses.rest.services.ledger), so it finds what already committed.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from tdses.rest.store import Store
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255
 NOT_KEPT = {401, 429}
-# Answers that carry a new API token are never stored: tokens exist only as hashes here. Creating a user is safe
-# to retry without a key anyway (an unfinished creation resumes, a finished one is 409).
-ISSUES_TOKENS = re.compile(r"^/v1/users(/[^/]+/token)?$")
+# Answers that carry a secret (a new API token, an invitation) are never stored: secrets exist only as hashes here.
+# Creating a user is safe to retry without a key anyway (an unfinished creation resumes, a finished one is 409);
+# a retried invitation is a second invitation.
+ISSUES_SECRETS = re.compile(r"^/v1/(users(/[^/]+/token)?|invitations)$")
 
 
 # (owner, Idempotency-Key) of the request being served, for the ledger to derive its transaction IDs from.
@@ -35,6 +37,12 @@ _request: ContextVar[tuple[str, str] | None] = ContextVar("idempotent_request", 
 
 def current_request() -> tuple[str, str] | None:
     return _request.get()
+
+
+def final(status: int, headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether an answer is kept for the request's retries (see above)."""
+    try_again = any(name.lower() == b"retry-after" for name, _ in headers)
+    return 0 < status < 500 and status not in NOT_KEPT and not try_again
 
 
 def valid_key(key: str) -> bool:
@@ -52,7 +60,7 @@ class IdempotencyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = header(scope, HEADER) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if key is None or ISSUES_TOKENS.match(scope["path"]):
+        if key is None or ISSUES_SECRETS.match(scope["path"]):
             return await self.app(scope, receive, send)
         if not valid_key(key):
             return await send_problem(send, Problem(400, "INVALID_IDEMPOTENCY_KEY",
@@ -96,11 +104,11 @@ class IdempotencyMiddleware:
             raise
         finally:
             _request.reset(bound)
-        if status in NOT_KEPT or status >= 500 or status == 0:
+        if not final(status, headers):
             self.store.release_idempotency_key(owner, key)
         else:
             kept = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers
-                    if k.lower() in (b"content-type", b"location", b"x-transaction-id", b"retry-after")]
+                    if k.lower() in (b"content-type", b"location", b"x-transaction-id")]
             self.store.finish_idempotency_key(owner, key, status, json.dumps(kept), b"".join(chunks))
 
 
