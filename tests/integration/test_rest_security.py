@@ -162,12 +162,23 @@ BAD_REQUESTS = [
     ("POST", "/v1/services", b'{"name": "ok-name", "category": "\\ud800", "url": "https://x.example", "price": 1}',
      422),
     ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "ftp://x.example", "price": 1}, 422),
+    ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "https://[::1", "price": 1}, 422),
+    ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "https://x.example:99999/", "price": 1},
+     422),
+    ("PATCH", "/v1/services/{service}", {"url": "http://[x"}, 422),
+    ("PATCH", "/v1/services/{service}", {"qos": {}}, 422),
+    ("POST", "/v1/services/{service}/rights", b'{"calls": 1, "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400),
+    ("POST", "/v1/services/{service}/rights", b'{"calls": 1' + b"0" * 5000 + b"}", 400),
+    ("GET", "/v1/services?page_size=3&q=weather&min_price=5", None, 422),
     ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "https://a.example@evil.example/",
                               "price": 1}, 422),
     ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "https://x.example", "price": 1,
                               "description": "invoice\u202Efdp.exe"}, 422),
     ("POST", "/v1/services", {"name": "ok-name", "category": "pay\u200Bments", "url": "https://x.example",
                               "price": 1}, 422),
+    ("POST", "/v1/services", {"name": "ok-name", "category": "pay\u00ADments", "url": "https://x.example",
+                              "price": 1}, 422),
+    ("POST", "/v1/services", {"name": "ok-name", "category": " ", "url": "https://x.example", "price": 1}, 422),
     ("POST", "/v1/services", {"name": "ok-name", "category": "c", "url": "https://x.example", "price": 1,
                               "description": "d" * 200_000}, 413),
     ("PATCH", "/v1/services/{service}", {}, 422),
@@ -208,6 +219,8 @@ def test_bad_input_gets_a_clear_4xx_and_submits_nothing(gateways, world, network
     assert response.headers["content-type"] == PROBLEM
     problem = response.json()
     assert problem["status"] == status and problem["detail"] and problem["code"]
+    if status == 400:
+        assert problem["code"] == "MALFORMED_JSON"
     assert height(network) == before
 
 

@@ -30,10 +30,11 @@ from tdses.rest.main import app
 from tdses.rest.middleware.idempotency import IdempotencyMiddleware
 from tdses.rest.models import responses as out
 from tdses.rest.problems import Problem
+from tdses.rest.services import visibility
 from tdses.rest.services.keystore import KeyBox
 from tdses.rest.services.ledger import Submitted
 from tdses.rest.services.tokens import new_token, token_hash
-from tdses.rest.store import ACTIVE, Store, UserRecord
+from tdses.rest.store import ACTIVE, PENDING, Store, UserRecord
 from tests.support.gateways import secret_file
 
 
@@ -423,6 +424,28 @@ async def test_a_non_custodial_write_read_by_the_lean_route_reaches_the_router_w
     invocation = chaincode_pb2.ChaincodeInvocationSpec.FromString(spec)
     assert [bytes(a) for a in invocation.chaincode_spec.input.args] == [Fn.BUY_CALLS_AT_ANY_PRICE.encode(),
                                                                         b"weather", b"4"]
+
+
+async def test_a_user_whose_registration_has_not_committed_is_not_yet_the_ledger_s_user_of_its_name(gateway):
+    """Until its registration commits, another organization may register the same name: what the ledger and the
+    index know of that name is someone else's."""
+    application, tokens = gateway
+    store: Store = application.state.context.store
+    store.add_user(UserRecord("pat", token_hash("pat-token"), certificate("pat", ec.generate_private_key(
+        ec.SECP256R1())), None, custodial=False, state=PENDING))
+    async with client(application, "pat-token") as pat:
+        me = await pat.get("/v1/users/me")
+        assert me.status_code == 404 and "not registered" in me.json()["detail"]
+    principals = application.state.context.principals
+    pending = principals.of(store.user("pat"))
+    assert not visibility.may_see_user(pending, "pat") and not visibility.may_see_service_accounts(pending, "pat")
+    with pytest.raises(Problem) as refused:
+        visibility.analytics_scope(pending, "service")
+    assert refused.value.status == 403
+    store.set_state("pat", ACTIVE)
+    registered = principals.of(store.user("pat"))
+    assert visibility.may_see_user(registered, "pat") and visibility.may_see_service_accounts(registered, "pat")
+    assert visibility.analytics_scope(registered, "service") == "pat"
 
 
 async def test_lean_reads_take_from_the_rate_limit_as_the_router_s_do(tmp_path, monkeypatch):

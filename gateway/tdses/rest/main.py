@@ -104,6 +104,11 @@ def install_error_handlers(application: FastAPI) -> None:
 
     @application.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400 and isinstance(exc.__cause__, (ValueError, RecursionError)):
+            # FastAPI's "error parsing the body" for JSON that json.loads cannot take in: nested too deep, or an
+            # integer of more digits than Python converts (its JSONDecodeError is answered above).
+            return Problem(400, "MALFORMED_JSON", "the body is not JSON the gateway can read (nested too deep, "
+                           "or a number too long)").response()
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "HTTP_ERROR")
         return Problem(exc.status_code, code, str(exc.detail), headers=dict(exc.headers or {})).response()
 

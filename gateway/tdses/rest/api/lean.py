@@ -171,7 +171,7 @@ class LeanRoutes:
         if body is not None:
             try:
                 received = json.loads(body)
-            except ValueError:
+            except (ValueError, RecursionError):  # FastAPI answers it: 400 MALFORMED_JSON
                 return None
             body_values, errors = await request_body_to_args(lean_route.body_params, received, False)
             if errors:

@@ -11,7 +11,7 @@ from pathlib import Path
 from fabric_gateway import EcdsaSigner, Identity, Signer, load_signer
 
 from tdses.rest.services.keystore import KeyBox
-from tdses.rest.store import UserRecord
+from tdses.rest.store import ACTIVE, UserRecord
 
 PRINCIPALS_KEPT = 10_000
 
@@ -22,10 +22,16 @@ class Principal:
     identity: Identity
     signer: Signer | None
     is_admin: bool = False
+    registered: bool = True  # False while the user's registration on chain has not committed
 
     @property
     def custodial(self) -> bool:
         return self.signer is not None
+
+    def is_user(self, name: str) -> bool:
+        """Whether this is the user `name` of the ledger. Not before its registration committed: until then
+        another organization may register that name, and the ledger's user of that name is someone else."""
+        return self.registered and not self.is_admin and self.name == name
 
 
 ADMIN_NAME = "admin"
@@ -52,13 +58,14 @@ class Principals:
         self._kept: dict[tuple, Principal] = {}
 
     def of(self, user: UserRecord) -> Principal:
-        key = (user.name, user.certificate, user.sealed_key, user.custodial)
+        key = (user.name, user.certificate, user.sealed_key, user.custodial, user.state)
         principal = self._kept.get(key)
         if principal is None:
             signer = None
             if user.custodial and user.sealed_key is not None:
                 signer = EcdsaSigner(self._keybox.open(user.name, user.sealed_key))
-            principal = Principal(user.name, Identity(self._msp_id, user.certificate), signer)
+            principal = Principal(user.name, Identity(self._msp_id, user.certificate), signer,
+                                  registered=user.state == ACTIVE)
             if len(self._kept) >= PRINCIPALS_KEPT:
                 self._kept.clear()
             self._kept[key] = principal

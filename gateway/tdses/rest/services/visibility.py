@@ -14,11 +14,11 @@ from tdses.rest.services.principal import Principal
 
 
 def may_see_service_accounts(principal: Principal, developer: str) -> bool:
-    return principal.is_admin or principal.name == developer
+    return principal.is_admin or principal.is_user(developer)
 
 
 def may_see_user(principal: Principal, user: str) -> bool:
-    return principal.is_admin or principal.name == user
+    return principal.is_admin or principal.is_user(user)
 
 
 def check_service_accounts(principal: Principal, service: str, developer: str) -> None:
@@ -38,4 +38,6 @@ def analytics_scope(principal: Principal, by: str) -> str | None:
         return None
     if by == "organization":
         raise Problem(403, "FORBIDDEN", "analytics by organization are for the organization admin")
+    if not principal.registered:
+        raise Problem(403, "FORBIDDEN", "analytics are for registered users: yours has not committed yet")
     return principal.name

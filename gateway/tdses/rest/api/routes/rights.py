@@ -33,7 +33,7 @@ async def service_usage(name: ServiceName, chaincode: ChaincodeDep, principal: P
     """For the service's developer: calls bought and used by all users, and how often it was composed."""
     if not principal.is_admin:
         service = await chaincode.query_service(name)
-        if service.get("developer") != principal.name:
+        if not principal.is_user(service.get("developer", "")):
             raise Problem(403, "FORBIDDEN", f"only the developer of {name!r} sees its usage")
     return await chaincode.service_usage(name)
 

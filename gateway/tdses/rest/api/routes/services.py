@@ -88,7 +88,12 @@ async def list_services(
     `status`), or list the ledger in name order (developer, status, name range [start, end), page_size)."""
     if start is not None and end is not None and start >= end:
         raise Problem(422, "INVALID_ARGUMENT", "start must come before end")
-    if is_ledger_listing(set(request.query_params.keys()), status):
+    parameters = set(request.query_params.keys())
+    if is_ledger_listing(parameters, status):
+        unread = sorted(parameters - LEDGER_PARAMETERS - {"limit", "min_block"})
+        if unread:  # never an unfiltered page for a filtered request
+            raise Problem(422, "INVALID_ARGUMENT", f"page_size pages the ledger listing, which does not filter by "
+                          f"{', '.join(unread)}: search with limit instead")
         return await ledger_listing(chaincode, developer, status, start, end, page_size or DEFAULT_PAGE_SIZE,
                                     cursor, limit)
     store = await indexed(context, response, x_min_block, min_block)

@@ -42,6 +42,8 @@ async def register_user(body: UserCreate, context: ContextDep, principal: Option
 @router.get("/me", response_model=out.User)
 async def who_am_i(chaincode: UserChaincodeDep, principal: UserDep) -> dict:
     """The caller's own user, with balance and contribution."""
+    if not principal.registered:
+        raise Problem(404, "NOT_FOUND", f"user {principal.name!r} is not registered on chain yet")
     return await chaincode.query_user(principal.name)
 
 
