@@ -1,9 +1,16 @@
 """Pid files identify exactly the process we started; stop() never signals a stranger."""
 
+import datetime
 import socket
+import ssl
 import sys
 import threading
 import time
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tdses import probes
 from tdses.local import processes
@@ -71,3 +78,38 @@ def test_an_answer_that_is_not_http_is_not_healthy():
 
         threading.Thread(target=echo, daemon=True).start()
         assert processes.healthz(server.getsockname()[1]) is False
+
+
+def test_a_node_serves_tls_only_once_a_handshake_completes(tmp_path):
+    """What tells a Fabric node that loaded its TLS key from one whose operations server answered just before it
+    failed to: a TLS handshake on its gRPC port, not a listener."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "peer0")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(hours=1))
+            .sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                                         serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    context.set_alpn_protocols(["h2"])
+
+    def serve(server: socket.socket, tls: bool) -> None:
+        conn, _ = server.accept()
+        with conn:
+            if tls:
+                with context.wrap_socket(conn, server_side=True) as tls_conn:
+                    tls_conn.recv(1)  # until the client closes
+            # else: a listener that closes at once, as a node exiting over its key does
+
+    for tls in (True, False):
+        with socket.socket() as server:
+            server.bind(("127.0.0.1", 0))
+            server.listen()
+            thread = threading.Thread(target=serve, args=(server, tls), daemon=True)
+            thread.start()
+            assert probes.serves_tls(server.getsockname()[1]) is tls
+            thread.join(5)

@@ -28,7 +28,7 @@ from tdses.local import channel, lifecycle, processes
 from tdses.local.admin import Admin
 from tdses.paths import NETWORK_CONFIG, REPO_ROOT
 from tdses.ports import port_in_use
-from tdses.probes import accepts
+from tdses.probes import accepts, serves_tls
 
 FABRIC_CONFIG = NETWORK_CONFIG / "fabric"
 BUILDER = NETWORK_CONFIG / "builders" / "ccaas"
@@ -159,11 +159,15 @@ class Network:
             return kafka.zookeeper_serving(node.ports.listen)
         if node.kind == "kafka":
             return kafka.broker_ready(node.ports.listen)
+        # A peer or orderer answers on its operations port before it loads its TLS key, and exits if it cannot:
+        # it is up once its gRPC server serves TLS too.
         if node.kind == "orderer" and self.kafka_ordering:
             # Fabric 2.5's Kafka chain panics on /healthz until its producer exists: ask /version instead, and
             # whether the orderers order with wait_ordering.
-            return processes.healthz(node.ports.operations, path="/version")
-        return processes.healthz(node.ports.operations)
+            return processes.healthz(node.ports.operations, path="/version") and serves_tls(node.ports.listen)
+        if node.kind in ("peer", "orderer"):
+            return processes.healthz(node.ports.operations) and serves_tls(node.ports.listen)
+        return processes.healthz(node.ports.operations)  # a CA
 
     def wait_healthy(self, node: Node) -> None:
         check = lambda: self.healthy(node)  # noqa: E731
