@@ -70,15 +70,9 @@ func (q *qosPatch) validate() error {
 	if q.AvailabilityBp == nil && q.LatencyMs == nil {
 		return invalidArg("qos patch changes nothing")
 	}
-	if q.LatencyMs != nil {
-		if err := checkRange("qos.latencyMs", *q.LatencyMs, 0, maxLatencyMs); err != nil {
-			return err
-		}
-	}
-	if q.AvailabilityBp != nil {
-		return checkRange("qos.availabilityBp", *q.AvailabilityBp, 0, maxAvailabilityBp)
-	}
-	return nil
+	var given QoS // the fields left out are 0, always within bounds
+	q.apply(&given)
+	return validateQoS(&given)
 }
 
 func (q *qosPatch) apply(to *QoS) {

@@ -159,14 +159,13 @@ class Network:
             return kafka.zookeeper_serving(node.ports.listen)
         if node.kind == "kafka":
             return kafka.broker_ready(node.ports.listen)
-        # A peer or orderer answers on its operations port before it loads its TLS key, and exits if it cannot:
-        # it is up once its gRPC server serves TLS too.
-        if node.kind == "orderer" and self.kafka_ordering:
+        if node.kind in ("peer", "orderer"):
             # Fabric 2.5's Kafka chain panics on /healthz until its producer exists: ask /version instead, and
             # whether the orderers order with wait_ordering.
-            return processes.healthz(node.ports.operations, path="/version") and serves_tls(node.ports.listen)
-        if node.kind in ("peer", "orderer"):
-            return processes.healthz(node.ports.operations) and serves_tls(node.ports.listen)
+            path = "/version" if node.kind == "orderer" and self.kafka_ordering else "/healthz"
+            # The operations server answers before the node loads its TLS key, and exits if it cannot: the node is
+            # up once its gRPC server serves TLS too.
+            return processes.healthz(node.ports.operations, path=path) and serves_tls(node.ports.listen)
         return processes.healthz(node.ports.operations)  # a CA
 
     def wait_healthy(self, node: Node) -> None:
