@@ -15,6 +15,9 @@ import pytest
 
 from fabric_ca import CAClient
 from fabric_gateway import ChannelPeers, EcdsaSigner, Gateway, Identity, connect
+from tdses.ecosystem.programmableweb import Ecosystem, data_dir, load
+from tdses.ecosystem.progress import Progress, Summary
+from tdses.ecosystem.running import import_ecosystem
 from tdses.fabric.nodes import ca_name
 from tdses.fabric.topology import Node, Org
 from tdses.local.network import Network, init_state
@@ -96,6 +99,27 @@ def postgres():
 
     with PostgresServer() as server:
         yield server
+
+
+@dataclass(frozen=True)
+class Slice:
+    """The slice of ProgrammableWeb the session imports: what was chosen, and the summaries of its two imports."""
+
+    eco: Ecosystem
+    limit: int
+    first: Summary  # importing half the slice
+    second: Summary  # importing the whole slice, every developer enrolled anew
+
+
+@pytest.fixture(scope="session")
+def programmableweb_slice(network) -> Slice:
+    """Six developers (two per organization) and sixty APIs with their mashups, imported once per session by
+    whichever test asks first: half, then the whole slice. Tests buy, reward and transfer with users of their own,
+    never the slice's developers, whose balances test_ecosystem_import.py checks against the data."""
+    eco, limit = load(data_dir(), developers=6), 60
+    first = import_ecosystem(network, eco, limit // 2, concurrency=16, progress=Progress(io.StringIO()))
+    second = import_ecosystem(network, eco, limit, concurrency=16, progress=Progress(io.StringIO()))
+    return Slice(eco, limit, first, second)
 
 
 @pytest.fixture(scope="module")

@@ -4,38 +4,35 @@ nothing."""
 
 from __future__ import annotations
 
-import io
 import json
 import stat
 
 import pytest
 
 from tdses.cli import main
-from tdses.ecosystem.progress import Progress
-from tdses.ecosystem.running import import_ecosystem
 from tdses.ecosystem.secrets import SECRETS_FILE
-from tdses.ecosystem.programmableweb import data_dir, load
 
 from tests.integration.test_chaincode_scenarios import Client
 
 pytestmark = pytest.mark.integration
 
-DEVELOPERS = 6  # two per organization: few sequential registrations, several owners per mashup
-LIMIT = 60
 GRANT = 1000  # network-config/stoken.yaml initialGrant (the session registers far fewer than 1000 users)
 
 
 @pytest.fixture(scope="module")
-def eco():
-    return load(data_dir(), developers=DEVELOPERS)
+def eco(programmableweb_slice):
+    return programmableweb_slice.eco
 
 
 @pytest.fixture(scope="module")
-def imported(network, eco):
+def imported(programmableweb_slice):
     """Half the slice, then the whole slice (every developer enrolled again), as the summaries say."""
-    first = import_ecosystem(network, eco, LIMIT // 2, concurrency=16, progress=Progress(io.StringIO()))
-    second = import_ecosystem(network, eco, LIMIT, concurrency=16, progress=Progress(io.StringIO()))
-    return first, second
+    return programmableweb_slice.first, programmableweb_slice.second
+
+
+@pytest.fixture(scope="module")
+def limit(programmableweb_slice):
+    return programmableweb_slice.limit
 
 
 @pytest.fixture(scope="module")
@@ -55,27 +52,28 @@ def names_by_status(reader: Client, status: str, ours: set[str]) -> set[str]:
             return found
 
 
-def test_both_runs_succeed_and_the_second_reuses_the_developers(imported, eco):
+def test_both_runs_succeed_and_the_second_reuses_the_developers(imported, eco, limit):
     first, second = imported
+    developers = len(eco.developers)
     assert first.failed == 0 and second.failed == 0, (first.render(), second.render())
-    assert first.tally[("developers", "new")] == DEVELOPERS
+    assert first.tally[("developers", "new")] == developers
     # New certificates, same users: the chain binds a user to subject + issuer, which re-enrollment keeps.
-    assert second.tally[("developers", "already")] == DEVELOPERS and second.tally[("developers", "new")] == 0
-    assert second.tally[("services", "already")] == LIMIT // 2
-    assert second.tally[("services", "new")] == LIMIT - LIMIT // 2
-    assert second.selected["mashups"] == sum(s.composed for s in eco.select(LIMIT)) == 8
+    assert second.tally[("developers", "already")] == developers and second.tally[("developers", "new")] == 0
+    assert second.tally[("services", "already")] == limit // 2
+    assert second.tally[("services", "new")] == limit - limit // 2
+    assert second.selected["mashups"] == sum(s.composed for s in eco.select(limit)) == 8
 
 
-def test_counts_by_status_match_the_data(reader, eco):
-    chosen = eco.select(LIMIT)
+def test_counts_by_status_match_the_data(reader, eco, limit):
+    chosen = eco.select(limit)
     ours = {s.name for s in chosen}
     assert names_by_status(reader, "available", ours) == {s.name for s in chosen if s.alive}
     assert names_by_status(reader, "invalid", ours) == {s.name for s in chosen if not s.alive}
     assert names_by_status(reader, "created", ours) == set()
 
 
-def test_a_mashup_has_its_components_and_a_dead_api_is_invalid(reader, eco):
-    chosen = {s.name: s for s in eco.select(LIMIT)}
+def test_a_mashup_has_its_components_and_a_dead_api_is_invalid(reader, eco, limit):
+    chosen = {s.name: s for s in eco.select(limit)}
     mashup = reader.evaluate("QueryService", "basecamp-37454a")  # "Mashup: Basecamp", a name taken by an API
     assert mashup["mashup"] is True and mashup["components"] == ["worksnaps"]
     assert mashup["developer"] == chosen["basecamp-37454a"].developer
@@ -85,8 +83,8 @@ def test_a_mashup_has_its_components_and_a_dead_api_is_invalid(reader, eco):
     assert untappd["status"] == "available" and untappd["url"] == "https://www.programmableweb.com/api/untappd"
 
 
-def test_creators_paid_their_components_developers(reader, eco):
-    chosen = eco.select(LIMIT)
+def test_creators_paid_their_components_developers(reader, eco, limit):
+    chosen = eco.select(limit)
     price = {s.name: s for s in chosen}
     balance = {d: GRANT for d in eco.developers}
     compositions = {}
@@ -104,9 +102,9 @@ def test_creators_paid_their_components_developers(reader, eco):
         assert reader.evaluate("GetCallTimesOfService", component)["compositions"] == count
 
 
-def test_a_rerun_submits_nothing(network, imported, capsys):
-    code = main(["import", "programmableweb", "--state-dir", str(network.state.root), "--limit", str(LIMIT),
-                 "--developers", str(DEVELOPERS), "--concurrency", "16"])
+def test_a_rerun_submits_nothing(network, eco, limit, capsys):
+    code = main(["import", "programmableweb", "--state-dir", str(network.state.root), "--limit", str(limit),
+                 "--developers", str(len(eco.developers)), "--concurrency", "16"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "transactions 0 in" in out

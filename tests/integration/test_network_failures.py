@@ -34,25 +34,35 @@ def alive(state_dir: Path) -> list[str]:
     return [p.stem for p in run.glob("*.pid") if running_pid(p) is not None] if run.is_dir() else []
 
 
-def test_up_with_a_port_taken_names_the_port_and_starts_nothing(tmp_path):
+@pytest.fixture
+def state(tmp_path):
+    """The state directory of the test's network; whatever still runs there when the test ends, failed or not, is
+    stopped."""
+    state_dir = tmp_path / "net"
+    yield state_dir
+    if alive(state_dir):
+        tdses("network", "down", "--state-dir", str(state_dir))
+
+
+def test_up_with_a_port_taken_names_the_port_and_starts_nothing(state):
     base = free_base_port("small")
     peer_port = load("small", base).node("peer0.org1").ports.listen
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", peer_port))
         taken.listen()
         result = tdses("network", "up", "--topology", "small", "--base-port", str(base),
-                       "--state-dir", str(tmp_path / "net"))
+                       "--state-dir", str(state))
     assert result.returncode == 1
     assert f"port {peer_port} (peer0.org1) is already in use" in result.stderr
-    assert alive(tmp_path / "net") == []
+    assert alive(state) == []
 
 
-def test_up_with_a_missing_binary_names_it(tmp_path):
+def test_up_with_a_missing_binary_names_it(state, tmp_path):
     result = tdses("network", "up", "--topology", "small", "--base-port", str(free_base_port("small")),
-                   "--state-dir", str(tmp_path / "net"), env={"TDSES_CACHE_DIR": str(tmp_path / "empty-cache")})
+                   "--state-dir", str(state), env={"TDSES_CACHE_DIR": str(tmp_path / "empty-cache")})
     assert result.returncode == 1
     assert "missing binary" in result.stderr and "/bin/peer" in result.stderr
-    assert alive(tmp_path / "net") == []
+    assert alive(state) == []
 
 
 def test_up_on_a_corrupted_manifest_says_so(tmp_path):
@@ -80,9 +90,8 @@ def test_down_twice_and_down_without_network_are_harmless(tmp_path):
         assert result.returncode == 0, result.stderr
 
 
-def test_failed_start_stops_everything_it_started(tmp_path):
+def test_failed_start_stops_everything_it_started(state):
     """A node that cannot start (its TLS key destroyed) fails `up`, and the nodes already started are stopped."""
-    state = tmp_path / "net"
     base = free_base_port("small")
     first = tdses("network", "up", "--topology", "small", "--base-port", str(base), "--state-dir", str(state))
     assert first.returncode == 0, first.stderr

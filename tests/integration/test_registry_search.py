@@ -4,7 +4,6 @@ imported data."""
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import secrets
@@ -12,15 +11,10 @@ import secrets
 import pytest
 
 from tdses.discovery.composition import Candidate, Constraints, Objective
-from tdses.ecosystem.programmableweb import data_dir, load
-from tdses.ecosystem.progress import Progress
-from tdses.ecosystem.running import import_ecosystem
 from tests.support.gateways import Gateways
 from tests.unit.test_discovery_composition import brute_force
 
 pytestmark = pytest.mark.integration
-
-DEVELOPERS, LIMIT = 6, 60  # the slice test_ecosystem_import.py imports: a second import of it is a no-op
 
 
 def ok(response, status: int = 200) -> dict:
@@ -30,12 +24,11 @@ def ok(response, status: int = 200) -> dict:
 
 
 @pytest.fixture(scope="module")
-def live(network):
+def live(programmableweb_slice):
     """The imported slice's available services (alive in the data)."""
-    eco = load(data_dir(), developers=DEVELOPERS)
-    summary = import_ecosystem(network, eco, LIMIT, concurrency=16, progress=Progress(io.StringIO()))
-    assert summary.failed == 0, summary.render()
-    return [s for s in eco.select(LIMIT) if s.alive]
+    pw = programmableweb_slice
+    assert pw.second.failed == 0, pw.second.render()
+    return [s for s in pw.eco.select(pw.limit) if s.alive]
 
 
 @pytest.fixture(scope="module")
@@ -256,14 +249,15 @@ def test_an_infeasible_composition_names_the_constraint(registry, live):
 
 def test_related_services_and_suggestions_come_from_what_users_bought_together(registry):
     gateways, tag = registry["gateways"], registry["tag"]
-    service = f"rs-rel-{tag}"
+    service, other = f"rs-rel-{tag}", f"rs-rel2-{tag}"
     with gateways.client("org1", registry["token"]) as http:
-        ok(http.post("/v1/services", json={"name": service, "category": f"rel-{tag}", "url": "https://r.example",
-                                           "price": 1}), 201)
-        ok(http.post(f"/v1/services/{service}/publish"))
+        for name in (service, other):
+            ok(http.post("/v1/services", json={"name": name, "category": f"rel-{tag}", "url": "https://r.example",
+                                               "price": 1}), 201)
+            ok(http.post(f"/v1/services/{name}/publish"))
     both, one = (gateways.register("org3", f"rs-{who}-{tag}") for who in ("both", "one"))
     block = 0
-    for token, bought in ((both, [service, "untappd"]), (one, [service])):
+    for token, bought in ((both, [service, other]), (one, [service])):
         with gateways.client("org3", token) as http:
             for name in bought:
                 response = http.post(f"/v1/services/{name}/rights", json={"calls": 1})
@@ -271,10 +265,10 @@ def test_related_services_and_suggestions_come_from_what_users_bought_together(r
                 block = max(block, int(response.headers["X-Block-Number"]))
     with gateways.client("org3", one) as http:
         related = ok(http.get(f"/v1/services/{service}/related", headers={"X-Min-Block": str(block)}))
-        assert related["boughtWith"] == [{"name": "untappd", "together": 1, "jaccard": 0.5}]
+        assert related["boughtWith"] == [{"name": other, "together": 1, "jaccard": 0.5}]
         assert related["composedWith"] == []
         suggestions = ok(http.get(f"/v1/users/rs-one-{tag}/suggestions", headers={"X-Min-Block": str(block)}))
-        assert [(s["name"], s["because"]) for s in suggestions["items"]] == [("untappd", [service])]
+        assert [(s["name"], s["because"]) for s in suggestions["items"]] == [(other, [service])]
 
 
 def test_the_cli_searches_and_lists_buyers_through_the_gateway(registry, live, tmp_path, capsys, monkeypatch):
