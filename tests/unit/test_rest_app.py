@@ -397,8 +397,12 @@ async def test_what_is_not_a_plain_lean_write_is_answered_by_the_router(gateway,
         assert (await alice.post(path, json={"calls": 1, "extra": 1})).status_code == 422
         malformed = await alice.post(path, content=b'{"calls": ', headers={"Content-Type": "application/json"})
         assert malformed.status_code == 400 and malformed.json()["code"] == "MALFORMED_JSON"
-        assert (await alice.post(path, content=b'{"calls": 1}', headers={"Content-Type": "text/plain"})
-                ).status_code == 422
+        for media_type in ("text/plain", "application/x-www-form-urlencoded", "application/xml"):
+            other = await alice.post(path, content=b'{"calls": 1}', headers={"Content-Type": media_type})
+            assert other.status_code == 415 and other.json()["code"] == "UNSUPPORTED_MEDIA_TYPE", media_type
+        json_suffix = await alice.post(path, content=b'{"calls": 0}',
+                                       headers={"Content-Type": "application/merge-patch+json"})
+        assert json_suffix.status_code == 422  # read as JSON, then refused for its value
         assert (await alice.post("/v1/services/no%20spaces/rights", json={"calls": 1})).status_code == 422
     async with client(application, "admin-token") as admin:
         refused = await admin.post(path, json={"calls": 1})

@@ -84,6 +84,12 @@ def app(settings: Settings) -> GatewayApp:
     return application
 
 
+def json_media_type(content_type: str) -> bool:
+    """application/json or application/*+json, as FastAPI reads them."""
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
 def install_error_handlers(application: FastAPI) -> None:
     @application.exception_handler(Problem)
     async def problem(_: Request, exc: Problem) -> JSONResponse:
@@ -94,11 +100,15 @@ def install_error_handlers(application: FastAPI) -> None:
         return JSONResponse(exc.request.body(), status_code=202)
 
     @application.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
                   for e in exc.errors()]  # without the input: it may hold a secret
         if any(e["type"] == "json_invalid" for e in errors):
             return Problem(400, "MALFORMED_JSON", "the body is not valid JSON", errors=errors).response()
+        media_type = request.headers.get("content-type")
+        if media_type is not None and not json_media_type(media_type) and any(e["loc"] == ["body"] for e in errors):
+            # FastAPI reads a body of another media type as bytes, which then "should be a valid dictionary".
+            return Problem(415, "UNSUPPORTED_MEDIA_TYPE", "the body must be application/json").response()
         detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)[:1000]
         return Problem(422, "INVALID_ARGUMENT", detail, errors=errors).response()
 
