@@ -67,7 +67,7 @@ class Person:
     def text(self, selector: str) -> str:
         return self.page.inner_text(selector).strip()
 
-    def sign_up(self, gateways, link: str | None = None) -> None:
+    def sign_up(self, gateways, link: str | None = None, about: str = "") -> None:
         """Through an invitation: the admin's link, or one made now through the API."""
         if link is None:
             with gateways.client(self.org, gateways.admin_token(self.org)) as admin:
@@ -78,6 +78,7 @@ class Person:
         self.page.get_by_label("Name", exact=True).fill(self.name)
         self.page.get_by_label("Password", exact=True).fill(PASSWORD)
         self.page.get_by_label("Password again").fill(PASSWORD)
+        self.page.get_by_label("About you").fill(about)
         self.submit("Create my account", r"/me$")
 
     def sign_in(self, password: str = PASSWORD) -> None:
@@ -191,6 +192,9 @@ def test_publish_find_buy_and_compose_through_three_organizations_sites(people, 
     buyer.submit("Reward", rf"/services/{service}\?done=rewarded")
     dev.page.locator("#feed li", has_text=f"reward {service} by {buyer.name}, 2 SToken").wait_for()
     dev.shoot("network")
+    composer.go("/network")  # neither the payer nor the developer: the mashup, not the payments
+    assert f"mashup created {mashup}" in composer.text("#feed")
+    assert f"by {buyer.name}" not in composer.text("#feed")
 
 
 def test_wrong_password_expired_session_forged_form_and_others_edit_page_are_refused(people, gateways):
@@ -208,7 +212,9 @@ def test_wrong_password_expired_session_forged_form_and_others_edit_page_are_ref
     dev.submit("Register", r"/me\?")
     dev.submit(f"Publish {service}", r"/me\?done=published")
 
-    buyer.sign_up(gateways)
+    buyer.sign_up(gateways, about="I buy weather.\nAnd alerts.")  # a textarea's lines: one line on chain
+    with gateways.client("org2", gateways.admin_token("org2")) as admin:
+        assert admin.get(f"/v1/users/{buyer.name}").json()["introduction"] == "I buy weather. And alerts."
     # Another user's edit page: refused, with the problem's detail.
     response = buyer.page.goto(f"/services/{service}/edit")
     assert response.status == 403 and f"only the developer of '{service}' edits it" in buyer.text("[role=alert]")

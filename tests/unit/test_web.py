@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 import time
 
+import httpx
+
 from tdses.rest.services.passwords import hash_password
 from tdses.rest.services.tokens import token_hash
+from tdses.rest.store import PENDING, UserRecord
 from tests.unit.test_rest_app import client, gateway  # noqa: F401  (the gateway fixture)
 
 PASSWORD = "correct horse battery"
@@ -61,13 +64,15 @@ async def test_sign_in_needs_the_right_password_and_the_forms_token(gateway):
     async with client(application) as http:
         wrong = await sign_in(http, password="not the password")
         assert wrong.status_code == 401 and "tdses_session" not in wrong.headers.get("set-cookie", "")
+        assert "tdses_form_org1=" in wrong.headers.get("set-cookie", "")
         unknown = await sign_in(http, name="nobody")
         assert unknown.status_code == 401
         forged = await http.post("/signin", data={"csrf": "guess", "name": "alice", "password": PASSWORD})
         assert forged.status_code == 403 and "CSRF" in forged.text
         signed_in = await sign_in(http)
         assert signed_in.status_code == 303 and signed_in.headers["location"] == "/account"
-        cookie = [c for c in signed_in.headers.get_list("set-cookie") if c.startswith("tdses_session=")][0]
+        # Named after the organization: browsers do not tell 127.0.0.1:7070's cookies from 127.0.0.1:7080's.
+        cookie = [c for c in signed_in.headers.get_list("set-cookie") if c.startswith("tdses_session_org1=")][0]
         assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Secure" not in cookie
         assert "alice" in (await http.get("/account")).text
 
@@ -145,3 +150,39 @@ async def test_bad_form_input_is_a_422_page_before_any_transaction(gateway):
             answer = await http.post(path, data={"csrf": csrf, **form})
             assert answer.status_code == 422 and 'role="alert"' in answer.text, (path, form)
         assert (await http.get("/services/svc/buy?calls=-1")).status_code == 422
+
+
+async def test_wrong_passwords_are_limited_per_address_and_per_name(gateway):
+    application, _ = gateway
+    context = application.state.context
+    context.store.set_password("alice", hash_password(PASSWORD))
+    context.settings.web.signin_failures_per_minute = 3
+    async with client(application) as http:
+        for _ in range(3):
+            assert (await sign_in(http, password="a guess at it")).status_code == 401
+        limited = await sign_in(http)  # the right password, too late
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        assert "Too many wrong passwords" in limited.text and "tdses_session" not in str(limited.headers)
+        assert (await sign_in(http, name="bob")).status_code == 429  # this address has used its budget
+    elsewhere = httpx.AsyncClient(transport=httpx.ASGITransport(app=application, client=("10.0.0.9", 4000)),
+                                  base_url="http://gw")
+    async with elsewhere:
+        assert (await sign_in(elsewhere)).status_code == 429  # alice's name has used its budget too
+        assert (await sign_in(elsewhere, name="bob", password="a guess at it")).status_code == 401
+
+
+async def test_sign_up_refuses_a_name_being_created_by_someone_else_and_bad_text_before_the_ca(gateway):
+    application, _ = gateway
+    store = application.state.context.store
+    store.add_user(UserRecord("pending-bob", token_hash("t"), b"", None, custodial=True, state=PENDING))
+    store.add_invitation(token_hash("inv"), time.time() + 60)
+    async with client(application) as http:
+        form = await http.get("/signup?invitation=inv")
+        fields = {"csrf": csrf_of(form.text), "invitation": "inv", "password": PASSWORD, "password2": PASSWORD}
+        taken = await http.post("/signup", data={**fields, "name": "pending-bob"})
+        assert taken.status_code == 409 and "is taken" in taken.text
+        control = await http.post("/signup", data={**fields, "name": "newbie", "introduction": "hi\x01there"})
+        assert control.status_code == 422 and "About you must not contain" in control.text
+    assert store.invitation_open(token_hash("inv"))  # neither took it, and no CA was asked (it is unreachable)
+    assert store.user("newbie") is None
+    assert store.user("pending-bob").state == PENDING

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Float, bindparam, case, create_engine, delete, event, func, inspect, select, text, update
+from sqlalchemy import Engine, Float, bindparam, case, create_engine, delete, event, func, inspect, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tdses import migrating
@@ -367,12 +367,20 @@ class Store:
                 invitations.c.expires_at > time.time())).scalar_one() == 1
 
     def use_invitation(self, token_hash: str, name: str) -> bool:
-        """Take an open invitation for name; False if it is unknown, expired or taken (one statement: of two
-        sign-ups with one invitation, one wins)."""
+        """Take an open invitation for name, or take again the one a sign-up of name holds; False if it is
+        unknown, expired or held for another name (one statement: of two sign-ups with one invitation, one
+        wins)."""
         with self._engine.begin() as db:
             return db.execute(update(invitations).where(
-                invitations.c.token_hash == token_hash, invitations.c.used_by.is_(None),
+                invitations.c.token_hash == token_hash,
+                or_(invitations.c.used_by.is_(None), invitations.c.used_by == name),
                 invitations.c.expires_at > time.time()).values(used_by=name)).rowcount == 1
+
+    def invitation_holder(self, token_hash: str) -> str | None:
+        """The name whose sign-up took the invitation, if any."""
+        with self._engine.connect() as db:
+            return db.execute(select(invitations.c.used_by).where(
+                invitations.c.token_hash == token_hash)).scalar_one_or_none()
 
     def return_invitation(self, token_hash: str) -> None:
         """A sign-up that failed gives its invitation back."""

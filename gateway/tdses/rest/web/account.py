@@ -11,17 +11,40 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from tdses.index.store import IndexStore
 from tdses.rest.api.deps import ContextDep, off_loop
 from tdses.rest.api.routes.registry import USER_HISTORY, activity_out
+from tdses.rest.services import visibility
 from tdses.rest.services.tokens import new_token, token_hash
 from tdses.rest.web.acting import NOTICES, Acting, index_at
 from tdses.rest.web.render import PageRoute, page, see_other
-from tdses.rest.web.sessions import VisitorDep, check_form
+from tdses.rest.web.sessions import Visitor, VisitorDep, check_form, visitor_of
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
-FEED = ("purchase", "mashup_created", "reward", "service_registered", "service_published", "user_registered")
+# The registry's public facts, and payments, which only the payer and the service's developer see (README,
+# "Visibility"), as the API shows them.
+PUBLIC = ("mashup_created", "service_registered", "service_published", "user_registered")
+PAYMENTS = ("purchase", "reward")
+FEED = PUBLIC + PAYMENTS
+FEED_LENGTH = 20
 FEED_POLL_SECONDS = 1.0
+
+
+def visible_facts(store: IndexStore, visitor: Visitor, rows: list[dict]) -> list[dict]:
+    """The rows the visitor may see, as the feed shows them (blocking: off the event loop)."""
+    developers: dict[str, str | None] = {}
+
+    def may_see(row: dict) -> bool:
+        if row["kind"] not in PAYMENTS or visibility.may_see_user(visitor.principal, row["user"]):
+            return True
+        if row["service"] not in developers:
+            service = store.service(row["service"])
+            developers[row["service"]] = service["developer"] if service else None
+        developer = developers[row["service"]]
+        return developer is not None and visibility.may_see_service_accounts(visitor.principal, developer)
+
+    return [activity_out(row) for row in rows if may_see(row)]
 
 
 @router.get("/rights")
@@ -65,25 +88,27 @@ async def network(request: Request, context: ContextDep, visitor: VisitorDep) ->
     supply = await Acting(context, visitor).chaincode.token_info()
     height = await context.ledger.height()
     store = await index_at(context, None)
-    recent, _ = await off_loop(store.history, kinds=FEED, limit=20)
+    rows, _ = await off_loop(store.history, kinds=FEED, limit=50)
+    recent = await off_loop(visible_facts, store, visitor, rows)
     return page(request, "network.html", visitor=visitor, supply=supply, height=height,
-                index_block=context.index.current_block, recent=[activity_out(r) for r in recent])
+                index_block=context.index.current_block, recent=recent[:FEED_LENGTH])
 
 
 @router.get("/network/activity")
 async def activity_feed(request: Request, context: ContextDep, visitor: VisitorDep) -> StreamingResponse:
-    """Server-sent events: each fact the index applies from now on (purchases, compositions, rewards, ...)."""
+    """Server-sent events: each fact the index applies from now on that the visitor may see, while the visitor's
+    session lasts."""
     follower = context.index
 
     async def events() -> AsyncIterator[str]:
         seen = follower.current_block
         yield ": the registry's activity from block %d on\n\n" % (seen + 1)
-        while not await request.is_disconnected():
+        while not await request.is_disconnected() and visitor_of(request, context) is not None:
             current = follower.current_block
             if current > seen and follower.store is not None:
                 rows, _ = await off_loop(follower.store.history, kinds=FEED, limit=50)
-                for row in reversed([r for r in rows if r["block"] > seen]):
-                    fact = activity_out(row)
+                facts = await off_loop(visible_facts, follower.store, visitor, [r for r in rows if r["block"] > seen])
+                for fact in reversed(facts):
                     yield f"id: {fact['blockNumber']}\nevent: activity\ndata: {json.dumps(fact)}\n\n"
                 seen = current
             await asyncio.sleep(FEED_POLL_SECONDS)

@@ -58,9 +58,15 @@ def integer(form, field: str, *, required: bool = True) -> int | None:
         raise Problem(422, "INVALID_ARGUMENT", f"{field} must be a whole number") from None
 
 
+def one_line(text: str) -> str:
+    """A textarea's text as the registry keeps texts, on one line: each line break becomes a space."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
 def service_fields(form, *, with_name: bool) -> dict:
     """A service's form as ServiceCreate / ServicePatch read it (fields left empty are left out)."""
-    fields = {key: str(form.get(key, "")).strip() for key in ("category", "description", "url")}
+    fields = {key: str(form.get(key, "")).strip() for key in ("category", "url")}
+    fields["description"] = one_line(str(form.get("description", "")))
     fields = {key: value for key, value in fields.items() if value or key == "description"}
     if with_name:
         fields["name"] = str(form.get("name", "")).strip()

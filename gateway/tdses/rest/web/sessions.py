@@ -1,7 +1,11 @@
 """Who is signed in to the web pages, and whether a form was sent by our own page.
 
 A session is a random id in an HttpOnly, SameSite=Lax cookie (Secure over HTTPS or with web.secure_cookies); the
-store keeps only its SHA-256, its user, its expiry and its CSRF token. Every form carries that token (synchronizer
+store keeps only its SHA-256, its user, its expiry and its CSRF token. The cookies are named after the organization:
+browsers do not tell cookies apart by port, and the local network serves every organization on 127.0.0.1, so
+one name would let each organization's sign-in replace the others'. On a shared host every gateway still receives
+the other organizations' cookies, and a hostile operator could replay them: in production each organization
+serves its pages under a host name of its own (README, "The web pages"). Every form carries that token (synchronizer
 token); the sign-in and sign-up forms, sent before there is a session, carry a token that must equal a cookie's
 (double submit).
 """
@@ -9,6 +13,7 @@ token); the sign-in and sign-up forms, sent before there is a session, carry a t
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -24,9 +29,20 @@ from tdses.rest.services.principal import Principal
 from tdses.rest.services.tokens import token_hash
 from tdses.rest.store import ACTIVE
 
-SESSION_COOKIE = "tdses_session"
-FORM_COOKIE = "tdses_form"  # the double-submit token of the forms sent before signing in
 CSRF_FIELD = "csrf"
+
+
+def session_cookie(context: Context) -> str:
+    return f"tdses_session_{_cookie_part(context.settings.org)}"
+
+
+def form_cookie(context: Context) -> str:
+    """The double-submit token of the forms sent before signing in."""
+    return f"tdses_form_{_cookie_part(context.settings.org)}"
+
+
+def _cookie_part(org: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", org)
 
 
 class SignInRequired(Exception):
@@ -60,22 +76,30 @@ def start_session(context: Context, request: Request, response: Response, name: 
     session_id = secrets.token_urlsafe(32)
     ttl = context.settings.web.session_ttl_seconds
     context.store.add_session(token_hash(session_id), name, secrets.token_urlsafe(32), time.time() + ttl)
-    set_cookie(context, request, response, SESSION_COOKIE, session_id, int(ttl))
+    set_cookie(context, request, response, session_cookie(context), session_id, int(ttl))
 
 
 def end_session(context: Context, request: Request, response: Response) -> None:
-    session_id = request.cookies.get(SESSION_COOKIE)
+    session_id = request.cookies.get(session_cookie(context))
     if session_id:
         context.store.delete_session(token_hash(session_id))
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(session_cookie(context), path="/")
 
 
 def signed_in(request: Request, context: ContextDep) -> Visitor:
-    session_id = request.cookies.get(SESSION_COOKIE)
+    visitor = visitor_of(request, context)
+    if visitor is None:
+        raise SignInRequired()
+    return visitor
+
+
+def visitor_of(request: Request, context: Context) -> Visitor | None:
+    """Who the request's session signs in, if it is valid now (pages ask once; a stream asks as it goes)."""
+    session_id = request.cookies.get(session_cookie(context))
     session = context.store.session(token_hash(session_id)) if session_id else None
     user = context.store.user(session.name) if session else None
     if user is None or user.state != ACTIVE or not user.custodial:
-        raise SignInRequired()
+        return None
     return Visitor(principal_for(context, user), session.csrf)
 
 
@@ -85,9 +109,9 @@ VisitorDep = Annotated[Visitor, Depends(signed_in)]
 def with_form_token(context: Context, request: Request, render: Callable[[str], Response]) -> Response:
     """A page with a form shown before signing in: rendered with the double-submit token, which its cookie keeps
     (the browser's, or a new one)."""
-    token = request.cookies.get(FORM_COOKIE) or secrets.token_urlsafe(32)
+    token = request.cookies.get(form_cookie(context)) or secrets.token_urlsafe(32)
     response = render(token)
-    set_cookie(context, request, response, FORM_COOKIE, token, None)
+    set_cookie(context, request, response, form_cookie(context), token, None)
     return response
 
 
@@ -105,7 +129,7 @@ def check_form(form, visitor: Visitor) -> None:
         raise problem
 
 
-def check_anonymous_form(form, request: Request) -> None:
-    problem = forged(form.get(CSRF_FIELD), request.cookies.get(FORM_COOKIE))
+def check_anonymous_form(form, request: Request, context: Context) -> None:
+    problem = forged(form.get(CSRF_FIELD), request.cookies.get(form_cookie(context)))
     if problem is not None:
         raise problem

@@ -1,19 +1,30 @@
-"""Sign in with a name and a password, sign up through an invitation, sign out."""
+"""Sign in with a name and a password, sign up through an invitation, sign out.
+
+Failed sign-ins are charged to the client's address and to the name tried, each allowed
+web.signin_failures_per_minute (a person's password is guessable where an API token is not). A sign-up whose
+registration may still commit keeps its invitation bound to the name, so that only the same invitation resumes it.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import re
+import time
 
 from fastapi import APIRouter, Request, Response
+from pydantic import TypeAdapter, ValidationError
 
 from tdses.rest.api.deps import ContextDep
-from tdses.rest.models.fields import NAME_PATTERN
+from tdses.rest.middleware.ratelimit import client_address
+from tdses.rest.models.fields import NAME_PATTERN, Text
 from tdses.rest.problems import Problem
+from tdses.rest.services.context import Context
 from tdses.rest.services.onboarding import create_user
 from tdses.rest.services.passwords import hash_password, password_problem, verify_password
 from tdses.rest.services.tokens import token_hash
 from tdses.rest.store import ACTIVE
+from tdses.rest.web.acting import one_line
 from tdses.rest.web.render import PageRoute, page, see_other
 from tdses.rest.web.sessions import (
     VisitorDep, check_anonymous_form, check_form, end_session, start_session, with_form_token,
@@ -22,6 +33,7 @@ from tdses.rest.web.sessions import (
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 NAME = re.compile(NAME_PATTERN)
+INTRODUCTION = TypeAdapter(Text)
 
 
 def local_target(target: object) -> str:
@@ -41,15 +53,40 @@ async def signin_page(request: Request, context: ContextDep, next: str = "/") ->
     return _form_page(request, context, "signin.html", next=local_target(next))
 
 
+def _failure_keys(request: Request, name: str) -> tuple[str, str]:
+    return "signin:" + client_address(request.scope), "signin-name:" + name
+
+
+def _failures_wait(context: Context, keys: tuple[str, ...]) -> float:
+    per_minute = context.settings.web.signin_failures_per_minute
+    now = time.time()
+    return max(context.store.peek_rate(key, per_minute / 60, per_minute, now) for key in keys)
+
+
+def _charge_failure(context: Context, keys: tuple[str, ...]) -> None:
+    per_minute = context.settings.web.signin_failures_per_minute
+    for key in keys:
+        context.store.take_rate(key, per_minute / 60, per_minute, time.time())
+
+
 @router.post("/signin")
 async def signin(request: Request, context: ContextDep) -> Response:
     form = await request.form()
-    check_anonymous_form(form, request)
+    check_anonymous_form(form, request, context)
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     target = local_target(form.get("next"))
-    user = context.store.user(name) if NAME.match(name) else None
+    keys = _failure_keys(request, name[:64])
+    wait = _failures_wait(context, keys)
+    if wait > 0:
+        retry_after = str(max(1, math.ceil(wait)))
+        response = _form_page(request, context, "signin.html", status_code=429, next=target, name=name,
+                              error=f"Too many wrong passwords: try again in {retry_after} seconds.")
+        response.headers["Retry-After"] = retry_after
+        return response
+    user = context.store.user(name) if NAME.fullmatch(name) else None
     stored = context.store.password_hash(name) if user is not None and user.state == ACTIVE else None
     if not await asyncio.to_thread(verify_password, stored, password):
+        _charge_failure(context, keys)
         return _form_page(request, context, "signin.html", status_code=401, next=target, name=name,
                           error="The name or the password is wrong.")
     response = see_other(target)
@@ -68,27 +105,43 @@ async def signup_page(request: Request, context: ContextDep, invitation: str = "
 @router.post("/signup")
 async def signup(request: Request, context: ContextDep) -> Response:
     form = await request.form()
-    check_anonymous_form(form, request)
+    check_anonymous_form(form, request, context)
     invitation, name = str(form.get("invitation", "")), str(form.get("name", ""))
     password, repeated = str(form.get("password", "")), str(form.get("password2", ""))
-    introduction = str(form.get("introduction", ""))[:1000]
+    introduction = one_line(str(form.get("introduction", "")))
+    store, held = context.store, token_hash(invitation)
     refusal = ("a name is 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
-               if not NAME.match(name) else password_problem(password)
-               or (None if password == repeated else "the two passwords differ"))
+               if not NAME.fullmatch(name) else password_problem(password)
+               or (None if password == repeated else "the two passwords differ")
+               or _introduction_problem(introduction))
+    status_code = 422
+    if refusal is None and store.user(name) is not None and store.invitation_holder(held) != name:
+        # A user of that name exists here, or is being created by someone else (e.g. the admin's POST /v1/users
+        # that timed out): only the invitation that began a sign-up may resume it.
+        refusal, status_code = f"the name {name!r} is taken", 409
     if refusal is not None:
-        return _form_page(request, context, "signup.html", status_code=422, invitation=invitation, name=name,
-                          introduction=introduction, error=refusal)
-    if not context.store.use_invitation(token_hash(invitation), name):
+        return _form_page(request, context, "signup.html", status_code=status_code, invitation=invitation,
+                          name=name, introduction=introduction, error=refusal)
+    if not store.use_invitation(held, name):
         raise Problem(403, "INVITATION_INVALID", "this invitation is unknown, used or expired")
     try:
         await create_user(context, name, introduction, None)  # as POST /v1/users: CA identity, key, on chain
     except Problem:
-        context.store.return_invitation(token_hash(invitation))
+        if store.user(name) is None:  # nothing of this sign-up is left: the invitation may be used again
+            store.return_invitation(held)
         raise
-    context.store.set_password(name, await asyncio.to_thread(hash_password, password))
+    store.set_password(name, await asyncio.to_thread(hash_password, password))
     response = see_other("/me")
     start_session(context, request, response, name)
     return response
+
+
+def _introduction_problem(introduction: str) -> str | None:
+    try:
+        INTRODUCTION.validate_python(introduction)
+    except ValidationError as exc:
+        return "About you " + exc.errors()[0]["msg"].removeprefix("Value error, ")
+    return None
 
 
 @router.post("/signout")
