@@ -164,8 +164,10 @@ class RetryPolicy:
         or None to go on with the next one.
         """
         number = 1  # which transaction: the next one once the ledger holds this one as invalid
+        new_transactions = 1  # this run's own; the spent IDs of earlier runs do not count
         transaction = commit = None
-        for attempt in range(1, self.attempts + 1):
+        attempt = 1
+        while True:
             try:
                 if transaction is None:
                     proposal = contract.new_proposal(function, *args, nonce=nonce(number) if nonce else None)
@@ -181,15 +183,20 @@ class RetryPolicy:
                     done = await on_duplicate(error.transaction_id)
                     if done is not None:
                         return done
-                    step = Retry.NEW_TRANSACTION  # that ID holds an invalid transaction: the next one may run
-                else:
-                    step = self.next_step(error)
+                    # An earlier run's transaction, invalid on the ledger: its ID is spent, so the next one runs,
+                    # at no cost to this run's attempts (else a request whose run ended in conflicts could never
+                    # run again under its idempotency key).
+                    number += 1
+                    transaction = commit = None
+                    continue
+                step = self.next_step(error)
                 if step is None or attempt == self.attempts or (
                         step is Retry.NEW_TRANSACTION and self.transactions is not None
-                        and number >= self.transactions):
+                        and new_transactions >= self.transactions):
                     raise
                 if step in (Retry.ENDORSE_AGAIN, Retry.NEW_TRANSACTION):
                     number += step is Retry.NEW_TRANSACTION
+                    new_transactions += step is Retry.NEW_TRANSACTION
                     transaction = commit = None
                 elif step is Retry.SUBMIT_AGAIN:
                     commit = None
@@ -199,5 +206,5 @@ class RetryPolicy:
                 log.info("%s %s: %s, %s in %.2fs", function, getattr(error, "transaction_id", ""),
                          getattr(error, "code_name", None) or getattr(getattr(error, "code", None), "name", ""),
                          step.value, delay)
+            attempt += 1
             await sleep(delay)
-        raise AssertionError("unreachable")

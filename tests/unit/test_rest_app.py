@@ -206,7 +206,7 @@ def idempotent_app(tmp_path):
     async def buy(request):
         calls.append(await request.json())
         status = calls[-1].get("fail", 200)
-        headers = {"X-Transaction-Id": f"tx{len(calls)}"}
+        headers = {"X-Transaction-Id": f"tx{len(calls)}", "X-Block-Number": str(40 + len(calls))}
         if "retry_after" in calls[-1]:
             headers["Retry-After"] = calls[-1]["retry_after"]
         return JSONResponse({"n": len(calls)}, status_code=status, headers=headers)
@@ -226,6 +226,7 @@ async def test_a_retry_with_the_same_idempotency_key_runs_once(tmp_path):
         again = await alice.post("/buy", json={"calls": 5}, headers=key)
         assert len(calls) == 1 and again.json() == first.json() == {"n": 1}
         assert again.headers["idempotent-replayed"] == "true" and again.headers["x-transaction-id"] == "tx1"
+        assert again.headers["x-block-number"] == "41"  # for X-Min-Block on another gateway
         reused = await alice.post("/buy", json={"calls": 6}, headers=key)
         assert reused.status_code == 422 and len(calls) == 1
         await alice.post("/buy", json={"calls": 5})

@@ -271,6 +271,21 @@ async def test_a_duplicate_of_an_invalid_transaction_goes_on_with_the_next_one(s
     assert contract.nonces == [bytes([1]) * 24, bytes([2]) * 24] and committed.transaction_id == bytes([2] * 24).hex()
 
 
+async def test_a_request_run_again_after_its_conflicts_gets_fresh_transactions(slept):
+    # The first run spent all its transactions in conflicts; a retry under the same key finds them invalid on the
+    # ledger and runs a new one instead of counting them against its own budget.
+    spent = 3
+    contract = FakeContract(endorse=[duplicate_at_endorsement()] * spent)
+
+    async def recorded(transaction_id: str) -> Committed | None:
+        return None
+
+    policy = RetryPolicy(attempts=2, transactions=spent)
+    committed = await submit(policy, contract, nonce=lambda n: bytes([n]) * 24, on_duplicate=recorded)
+    assert contract.nonces == [bytes([n]) * 24 for n in range(1, spent + 2)]
+    assert committed.transaction_id == bytes([spent + 1] * 24).hex() and slept == []
+
+
 async def test_a_duplicate_at_endorsement_without_a_lookup_is_reported():
     contract = FakeContract(endorse=[duplicate_at_endorsement()])
     with pytest.raises(EndorseError):

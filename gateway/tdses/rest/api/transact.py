@@ -9,12 +9,10 @@ from typing import Any
 from fastapi import Response
 
 from tdses.chaincode import Fn
+from tdses.rest.headers import BLOCK_HEADER, TRANSACTION_HEADER
 from tdses.rest.services.context import Context
 from tdses.rest.services.principal import Principal
 from tdses.rest.services.signing import SignatureRequired
-
-TRANSACTION_HEADER = "X-Transaction-Id"
-BLOCK_HEADER = "X-Block-Number"  # every peer of the channel has committed this block when the answer comes
 
 
 async def transact(context: Context, principal: Principal, response: Response, function: str, *args: str,

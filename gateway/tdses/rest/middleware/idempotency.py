@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tdses.asgi import read_body, replaying
+from tdses.rest.headers import BLOCK_HEADER, TRANSACTION_HEADER
 from tdses.rest.middleware.asgi import bearer, header, send_problem
 from tdses.rest.problems import Problem
 from tdses.rest.store import Store
@@ -25,6 +26,9 @@ from tdses.rest.store import Store
 HEADER = b"idempotency-key"
 MAX_KEY_LENGTH = 255
 NOT_KEPT = {401, 429}
+# What a replay answers with besides the body: the block lets a client whose first answer was lost still read its
+# write on another gateway (X-Min-Block).
+KEPT_HEADERS = (b"content-type", b"location", TRANSACTION_HEADER.lower().encode(), BLOCK_HEADER.lower().encode())
 # Answers that carry a secret (a new API token, an invitation) are never stored: secrets exist only as hashes here.
 # Creating a user is safe to retry without a key anyway (an unfinished creation resumes, a finished one is 409);
 # a retried invitation is a second invitation.
@@ -108,7 +112,7 @@ class IdempotencyMiddleware:
             self.store.release_idempotency_key(owner, key)
         else:
             kept = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers
-                    if k.lower() in (b"content-type", b"location", b"x-transaction-id")]
+                    if k.lower() in KEPT_HEADERS]
             self.store.finish_idempotency_key(owner, key, status, json.dumps(kept), b"".join(chunks))
 
 

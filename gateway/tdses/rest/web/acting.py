@@ -11,7 +11,8 @@ from fastapi.responses import RedirectResponse
 from tdses.chaincode import Chaincode
 from tdses.index.store import IndexStore
 from tdses.rest.api.deps import indexed
-from tdses.rest.api.transact import BLOCK_HEADER, Transacting
+from tdses.rest.api.transact import Transacting
+from tdses.rest.headers import BLOCK_HEADER
 from tdses.rest.problems import Problem
 from tdses.rest.services.context import Context
 from tdses.rest.web.render import see_other

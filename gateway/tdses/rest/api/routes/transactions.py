@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from fabric_gateway import CommitStatusError, FabricError
 from tdses.rest.api.deps import ContextDep, PrincipalDep, UserDep
-from tdses.rest.api.transact import BLOCK_HEADER, TRANSACTION_HEADER
+from tdses.rest.headers import BLOCK_HEADER, TRANSACTION_HEADER
 from tdses.rest.models import responses as out
 from tdses.rest.models.requests import Signature
 from tdses.rest.problems import Problem, problem_from_fabric
