@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from fabric_gateway import CommitError, CommitStatusError, EndorseError, ErrorDetail, SubmitError
+from fabric_gateway import CommitError, CommitStatusError, EndorseError, ErrorDetail, EventPosition, SubmitError
 from fabric_protos.peer import transaction_pb2
 from tdses.rest.config import ConfigError, Settings, load_settings, read_secret
 from tdses.rest.middleware.ratelimit import RateLimiter
@@ -20,8 +20,12 @@ from tdses.rest.models.fields import check_required_text, check_url
 from tdses.rest.models.requests import ServicePatch
 from tdses.rest.problems import problem_from_fabric
 from tdses.rest.services.keystore import KeyBox, KeyBoxError
+from tdses.rest.services.ledger import resume_point
 from tdses.rest.services.tokens import matches, new_token, token_hash
 from tdses.rest.store import ACTIVE, PENDING, Store, UserRecord
+from tests.unit.test_index import block, endorser_tx
+
+MVCC, VALID = transaction_pb2.MVCC_READ_CONFLICT, transaction_pb2.VALID
 
 
 def test_a_sealed_key_opens_only_for_its_owner_with_the_same_kek():
@@ -293,3 +297,16 @@ def test_blank_invisible_and_line_breaking_text_is_refused_and_cleaned_away_on_i
         check_required_text(text)
     cleaned = clean_text(text, 64)
     assert cleaned == "" or check_required_text(cleaned) == cleaned
+
+
+def test_events_resume_after_a_transaction_even_when_it_emitted_no_event():
+    txs = [endorser_tx("t1", [], ("A", {})), endorser_tx("t2", [], ("B", {})), endorser_tx("t3", [], None),
+           endorser_tx("t4", [], ("D", {}))]
+    b = block(7, txs, [VALID, MVCC, VALID, VALID])
+    assert resume_point(b, "t1") == (None, EventPosition(7, "t1"))  # Fabric's own checkpoint: its event is there
+    assert resume_point(b, "t2") == (None, EventPosition(7, "t1"))  # invalid: after the last event before it
+    assert resume_point(b, "t3") == (None, EventPosition(7, "t1"))  # valid, without an event: the same
+    assert resume_point(b, "t4") == (None, EventPosition(7, "t4"))
+    first_invalid = block(8, txs[1:], [MVCC, VALID, VALID])
+    assert resume_point(first_invalid, "t2") == (8, None)  # nothing before it: every event of the block follows
+    assert resume_point(b, "t9") is None

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from fabric_gateway import CommitError, CommitStatusError, EndorseError, Endpoint, FabricError, Timeouts, aio
+from fabric_gateway import (
+    CommitError, CommitStatusError, EndorseError, Endpoint, EventPosition, FabricError, Timeouts, aio,
+)
 from fabric_gateway.connection import read_pem
+from fabric_gateway.deliver import parse_block
 from fabric_gateway.proposal import NONCE_BYTES
 from fabric_gateway.transaction import parse_envelope
 from fabric_protos.common import common_pb2, ledger_pb2
@@ -49,12 +52,20 @@ def idempotent_nonce(owner: str, key: str, attempt: int) -> bytes:
     return hashlib.sha256(material).digest()[:NONCE_BYTES]
 
 
-def transaction_ids(block: common_pb2.Block) -> set[str]:
-    ids = set()
-    for data in block.data.data:
-        payload = common_pb2.Payload.FromString(common_pb2.Envelope.FromString(data).payload)
-        ids.add(common_pb2.ChannelHeader.FromString(payload.header.channel_header).tx_id)
-    return ids
+def resume_point(block: common_pb2.Block, transaction_id: str) -> tuple[int | None, EventPosition | None] | None:
+    """Where the chaincode events after `transaction_id` begin, as (start_block, checkpoint); None when the block
+    does not hold it. Fabric skips events until it meets the checkpoint transaction's own event, so it would wait
+    forever for one that has none (invalid, or emitting nothing): the checkpoint becomes the last transaction with
+    an event before it in the block, or the block's start when there is none."""
+    parsed = parse_block(block)
+    position = next((tx.position for tx in parsed.transactions if tx.transaction_id == transaction_id), None)
+    if position is None:
+        return None
+    with_events = [tx.transaction_id for tx in parsed.transactions
+                   if tx.position <= position and tx.valid and any(action.event for action in tx.actions)]
+    if with_events:
+        return None, EventPosition(parsed.number, with_events[-1])
+    return parsed.number, None
 
 
 def too_few_peers(error: BaseException) -> bool:
@@ -208,17 +219,18 @@ class Ledger:
             raise problem_from_fabric(error) from None
         return ledger_pb2.BlockchainInfo.FromString(raw).height
 
-    async def has_transaction(self, block_number: int, transaction_id: str) -> bool:
-        """Whether the channel's block holds the transaction (a resume point for events), asked of the peers' qscc."""
+    async def resume_point(self, block_number: int, transaction_id: str
+                           ) -> tuple[int | None, EventPosition | None] | None:
+        """Where events resume after a transaction (module function resume_point), from the peers' qscc."""
         qscc = self.network(self.admin).get_contract("qscc")
         try:
             info = ledger_pb2.BlockchainInfo.FromString(await qscc.evaluate_transaction("GetChainInfo", self.channel))
             if block_number >= info.height:
-                return False
+                return None
             raw = await qscc.evaluate_transaction("GetBlockByNumber", self.channel, str(block_number))
         except FabricError as error:
             raise problem_from_fabric(error) from None
-        return transaction_id in transaction_ids(common_pb2.Block.FromString(raw))
+        return resume_point(common_pb2.Block.FromString(raw), transaction_id)
 
     async def events(self, start_block: int | None, checkpoint) -> aio.ChaincodeEventStream:
         try:

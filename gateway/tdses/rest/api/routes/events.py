@@ -51,11 +51,13 @@ async def events(
     """Chaincode events (CallsBought, ServicePublished, ...) from the next commit, from ?start_block=, or after the
     Last-Event-ID a reconnecting EventSource sends."""
     start, checkpoint = position(start_block, last_event_id)
-    if checkpoint is not None and not await context.ledger.has_transaction(checkpoint.block_number,
-                                                                         checkpoint.transaction_id):
-        # Fabric would wait, silently and forever, for a transaction that is not there.
-        raise Problem(410, "UNKNOWN_RESUME_POINT", f"no transaction {checkpoint.transaction_id} in block "
-                      f"{checkpoint.block_number} of this channel: reconnect without Last-Event-ID, or with ?start_block=")
+    if checkpoint is not None:
+        resumed = await context.ledger.resume_point(checkpoint.block_number, checkpoint.transaction_id)
+        if resumed is None:  # Fabric would wait, silently and forever, for a transaction that is not there
+            raise Problem(410, "UNKNOWN_RESUME_POINT", f"no transaction {checkpoint.transaction_id} in block "
+                          f"{checkpoint.block_number} of this channel: reconnect without Last-Event-ID, or with "
+                          "?start_block=")
+        start, checkpoint = resumed
     stream = await context.ledger.events(start, checkpoint)
     return StreamingResponse(sse(stream), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
