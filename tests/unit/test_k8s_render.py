@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import shutil
+import stat
 
 import pytest
 import yaml
@@ -218,3 +219,21 @@ def test_the_gateway_store_needs_no_shared_volume(rendered):
     assert named(objects, "StatefulSet", "gateway-store")["spec"]["replicas"] == 1
     gateway_yaml = next(o for o in of_kind(objects, "ConfigMap") if "gateway.yaml" in o.get("data", {}))
     assert yaml.safe_load(gateway_yaml["data"]["gateway.yaml"])["store"].startswith("postgresql")
+
+
+def test_render_refuses_a_directory_it_did_not_make_and_leaves_it_as_it_was(tmp_path):
+    topology = kube_topology()
+    state = fake_state(tmp_path / "state", topology)
+    project = tmp_path / "project"
+    (project / "overlays").mkdir(parents=True)
+    (project / "overlays" / "prod.yaml").write_text("precious")
+    project.chmod(0o755)
+    with pytest.raises(KubernetesError, match="not rendered here"):
+        render.render(topology, state, project, "raft", ["org1"])
+    assert (project / "overlays" / "prod.yaml").read_text() == "precious"
+    assert stat.S_IMODE(project.stat().st_mode) == 0o755
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    render.render(topology, state, empty, "raft", ["org1"])  # an empty directory is fine, and so is rendering again
+    render.render(topology, state, empty, "raft", ["org2"])
+    assert stat.S_IMODE(empty.stat().st_mode) == 0o700 and sorted(p.name for p in (empty / "overlays").iterdir()) == ["org2"]

@@ -106,7 +106,7 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _deploy(args: argparse.Namespace, cluster: Cluster | None = None) -> int:
-    out = args.out or args.state_dir / "rendered"
+    out = args.out or render.default_out(args.state_dir)
     plan = deploy.make_plan(_topology(args), State(args.state_dir), args.target, args.variant, out, args.registry)
     for warning in plan.warnings:
         print(warning, file=sys.stderr)
@@ -129,7 +129,7 @@ def _deploy(args: argparse.Namespace, cluster: Cluster | None = None) -> int:
 
 
 def _access(args: argparse.Namespace, cluster: Cluster | None = None) -> int:
-    out = args.out or args.state_dir / "rendered"
+    out = args.out or render.default_out(args.state_dir)
     plan = deploy.make_plan(_topology(args), State(args.state_dir), args.target, args.variant, out)
     objects = access.objects(plan, args.account)
     if not args.apply:

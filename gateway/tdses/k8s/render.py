@@ -41,6 +41,34 @@ def targets(topology: Topology) -> list[str]:
     return [org.name for org in topology.orgs] + [ORDERER]
 
 
+RENDERED_MARK = ".tdses-rendered"  # in a directory render() made: the next render may replace what it wrote
+
+
+def _claim(out: Path) -> None:
+    """A new or empty directory becomes render's own (0700: the secrets' files are in it); one that holds anything
+    else is refused, since rendering replaces whole folders."""
+    if out.exists() and not (out / RENDERED_MARK).exists():
+        if not out.is_dir() or any(out.iterdir()):
+            raise KubernetesError(f"{out} holds files that were not rendered here: choose a new or empty directory")
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not (out / RENDERED_MARK).exists():
+        out.chmod(0o700)
+        _mark(out)
+
+
+def _mark(out: Path) -> None:
+    (out / RENDERED_MARK).write_text("rendered by tdses k8s render: it replaces this directory's folders\n")
+
+
+def default_out(state_dir: Path) -> Path:
+    """Where deploy and access render by default: the state directory's own, which render may always replace
+    (marked as such if an earlier version rendered it without the mark)."""
+    out = state_dir / "rendered"
+    if out.is_dir() and not (out / RENDERED_MARK).exists():
+        _mark(out)
+    return out
+
+
 def render(topology: Topology, state: State, out: Path, variant: str, only: list[str] | None = None,
            registry: str | None = None, source: Path = K8S_DIR) -> dict[str, Path]:
     """Write the tree for the chosen targets (default: all) into out; return overlay name -> overlay directory."""
@@ -54,8 +82,7 @@ def render(topology: Topology, state: State, out: Path, variant: str, only: list
     for target in chosen:
         check_overlay(source, topology, target, variant)
 
-    out.mkdir(parents=True, exist_ok=True)
-    out.chmod(0o700)
+    _claim(out)
     # Only the overlays rendered now, each with its generated component: whatever is left in out builds.
     for part in (*SHARED, "overlays", "generated"):
         shutil.rmtree(out / part, ignore_errors=True)

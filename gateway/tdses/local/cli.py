@@ -17,6 +17,17 @@ from tdses.local.network import Network, clean, init_state
 from tdses.paths import DEFAULT_STATE_DIR
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     net = sub.add_parser("network", help="run a local Fabric network as plain processes on loopback")
     net.set_defaults(handler=run)
@@ -39,7 +50,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     status.add_argument("--json", action="store_true")
     logs = with_state(net_sub.add_parser("logs", help="show a node's log (all nodes' last lines without a name)"))
     logs.add_argument("node", nargs="?", help="e.g. peer0.org1, orderer0.orderer, ca.org2, chaincode.org1")
-    logs.add_argument("-n", "--lines", type=int, default=40)
+    logs.add_argument("-n", "--lines", type=positive, default=40)
     logs.add_argument("-f", "--follow", action="store_true")
     with_state(net_sub.add_parser("clean", help="stop the network and delete its state directory"))
     migrate = with_state(net_sub.add_parser(

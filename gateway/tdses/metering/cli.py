@@ -35,8 +35,9 @@ def _meter(a: argparse.Namespace) -> int:
     from tdses.metering.proxy import proxy
 
     host, _, port = a.listen.rpartition(":")
-    if not host or not port.isdigit():
-        print(f"usage error: --listen must be HOST:PORT, got {a.listen!r}", file=sys.stderr)
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        print(f"usage error: --listen must be HOST:PORT with a port from 1 to 65535, got {a.listen!r}",
+              file=sys.stderr)
         return EXIT_USAGE
     try:
         token = a.token_file.read_text().strip()

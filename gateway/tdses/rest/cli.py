@@ -15,6 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tdses.chaincode import ServiceStatus
 from tdses.rest.client import ApiClient, ApiError
 
@@ -37,6 +39,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     common.add_argument("--url", help="gateway URL (default: from `tdses login`, or $TDSES_URL)")
     common.add_argument("--token-file", type=Path, help="read the API token from this file (default: login's)")
     common.add_argument("--json", action="store_true", help="print the raw JSON answer")
+    common.add_argument("--idempotency-key", help="run a write at most once: give the key an earlier run printed "
+                        "when its answer was lost (default: a new key)")
 
     def command(parent, name: str, help: str, run, *args: tuple[tuple, dict]) -> argparse.ArgumentParser:
         p = parent.add_parser(name, help=help, parents=[common])
@@ -156,8 +160,9 @@ def _service_options(p: argparse.ArgumentParser, required: bool) -> None:
 def _service_body(a: argparse.Namespace) -> dict[str, Any]:
     body = {"category": a.category, "url": a.service_url, "price": a.price, "description": a.description,
             "requireVouchers": a.require_vouchers}
-    if a.latency_ms is not None or a.availability_bp is not None:
-        body["qos"] = {"latencyMs": a.latency_ms or 0, "availabilityBp": a.availability_bp or 0}
+    qos = {"latencyMs": a.latency_ms, "availabilityBp": a.availability_bp}
+    if any(v is not None for v in qos.values()):  # an edit changes only the figures given
+        body["qos"] = {k: v for k, v in qos.items() if v is not None}
     return {k: v for k, v in body.items() if v is not None}
 
 
@@ -187,16 +192,26 @@ class Session:
         if not self.url:
             raise UsageError("no gateway URL: run `tdses login --url URL` or pass --url")
         if a.token_file is not None:
-            self.token = a.token_file.read_text().strip()
+            self.token = read_token(a.token_file.read_bytes())
         else:
             self.token = os.environ.get("TDSES_TOKEN") or saved.get("token")
+            if self.token is not None:
+                self.token = read_token(self.token.encode("utf-8", "replace"))
         # The saved name belongs to the saved token only: another token is another user, asked for below.
         self.user = saved.get("user") if self.token and self.token == saved.get("token") else None
-        self.api = ApiClient(self.url, self.token)
+        try:
+            self.api = ApiClient(self.url, self.token)
+        except httpx.InvalidURL as exc:
+            raise UsageError(f"the gateway URL {self.url!r} is not valid: {exc}") from None
         self.json = a.json
+        self.idempotency_key = a.idempotency_key
+        self.writes: list[str] = []  # the keys of the writes sent
 
     def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
-        key = str(uuid.uuid4()) if method == "POST" else None  # a retry by the client library pays once
+        key = None
+        if method == "POST":  # run again under the same key, a write takes effect at most once
+            key = self.idempotency_key or str(uuid.uuid4())
+            self.writes.append(key)
         return self.api.call(method, path, body, params, idempotency_key=key)
 
     def me(self) -> str:
@@ -209,7 +224,17 @@ class UsageError(Exception):
     pass
 
 
+def read_token(raw: bytes) -> str:
+    """A token as a file or the environment holds it: one line of printable ASCII (what an HTTP header carries)."""
+    token = raw.strip()
+    if not token or any(b < 0x21 or b > 0x7E for b in token):
+        raise UsageError("the token must be one line of printable ASCII characters (as `tdses user register` "
+                         "prints it)")
+    return token.decode()
+
+
 def _run(a: argparse.Namespace, run) -> int:
+    session = None
     try:
         session = Session(a)
         result = run(session, a)
@@ -222,6 +247,10 @@ def _run(a: argparse.Namespace, run) -> int:
         print(f"error: {p.get('detail') or exc}{status}", file=sys.stderr)
         if p.get("transactionId"):
             print(f"transaction: {p['transactionId']}", file=sys.stderr)
+        if session is not None and session.writes and (p.get("code") == "NO_ANSWER" or exc.status >= 500 or exc.status == 429
+                               or p.get("code") == "CONFLICT"):
+            print(f"to try again without doing it twice, add: --idempotency-key {session.writes[-1]}",
+                  file=sys.stderr)
         return EXIT_API
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -270,20 +299,32 @@ def _write_credentials(values: dict[str, str]) -> Path:
 
 
 def _login(a: argparse.Namespace) -> int:
-    token = (a.token_file.read_text() if a.token_file else sys.stdin.readline()).strip()
-    if not token:
-        print("usage error: no token given", file=sys.stderr)
+    try:
+        raw = a.token_file.read_bytes() if a.token_file else sys.stdin.buffer.readline()
+        token = read_token(raw)
+        api = ApiClient(a.url, token)
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_API
+    except (UsageError, httpx.InvalidURL) as exc:
+        print(f"usage error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        with ApiClient(a.url, token) as api:
+        with api:
             me = api.call("GET", "/v1/users/me")
-        user = me["name"]
+        user = me["name"] if isinstance(me, dict) and isinstance(me.get("name"), str) else None
+        if user is None:
+            raise ApiError(200, {"code": "NOT_THE_API", "detail": f"{a.url} answered /v1/users/me without a name"})
     except ApiError as exc:
         if exc.status != 403:  # the admin token is valid but is no user
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_API
         user = ""
-    path = _write_credentials({"url": a.url, "token": token, "user": user})
+    try:
+        path = _write_credentials({"url": a.url, "token": token, "user": user})
+    except OSError as exc:
+        print(f"error: the credentials could not be saved: {exc}", file=sys.stderr)
+        return EXIT_API
     print(f"logged in to {a.url} as {user or 'the organization admin'} (credentials in {path})")
     return EXIT_OK
 
@@ -293,10 +334,11 @@ def _login(a: argparse.Namespace) -> int:
 
 def _user_register(s: Session, a) -> Any:
     created = s.call("POST", "/v1/users", {"name": a.name, "introduction": a.introduction})
+    shown = {"name": created["user"]["name"], "balance": created["user"].get("balance"),
+             "token": created["token"], "note": "the token is shown only once: keep it"}
     if a.login:
-        _write_credentials({"url": s.url, "token": created["token"], "user": a.name})
-    return {"name": created["user"]["name"], "balance": created["user"].get("balance"),
-            "token": created["token"], "note": "the token is shown only once: keep it"}
+        shown["note"] += _remember(s.url, created["token"], a.name)
+    return shown
 
 
 def _user_show(s: Session, a) -> Any:
@@ -308,9 +350,30 @@ def _user_remove(s: Session, a) -> Any:
 
 
 def _user_rotate(s: Session, a) -> Any:
+    own = s.token == _read_credentials().get("token") and _who(s) == a.name  # the login's own token
     rotated = s.call("POST", f"/v1/users/{a.name}/token")
-    _write_credentials({"url": s.url, "token": rotated["token"], "user": a.name})
-    return {"token": rotated["token"], "note": "remembered; the old token no longer works"}
+    note = "the old token no longer works"
+    if own:
+        note += _remember(s.url, rotated["token"], a.name)
+    else:
+        note += "; the new token is shown only once: keep it"
+    return {"token": rotated["token"], "note": note}
+
+
+def _who(s: Session) -> str | None:
+    try:
+        return s.me()
+    except ApiError:
+        return None  # the organization admin, who is no user
+
+
+def _remember(url: str, token: str, user: str) -> str:
+    """Save the login; a note for the answer, which shows the token either way."""
+    try:
+        path = _write_credentials({"url": url, "token": token, "user": user})
+    except OSError as exc:
+        return f"; NOT remembered ({exc}): keep the token, then `tdses login`"
+    return f"; remembered in {path}"
 
 
 def _user_reset(s: Session, a) -> Any:

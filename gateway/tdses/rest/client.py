@@ -31,14 +31,23 @@ class ApiClient:
         params = {k: v for k, v in (params or {}).items() if v is not None}
         try:
             response = self._http.request(method, path, json=body, params=params, headers=headers)
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise ApiError(0, {"code": "UNREACHABLE", "detail": f"cannot reach {self._http.base_url}: {exc}"}) from None
+        except httpx.HTTPError as exc:  # sent, maybe: the gateway may have done it
+            raise ApiError(0, {"code": "NO_ANSWER", "detail": f"no answer from {self._http.base_url} "
+                               f"({exc or type(exc).__name__}): the request may have taken effect"}) from None
         try:
             content = response.json() if response.content else None
+            readable = content is None or isinstance(content, (dict, list))
         except ValueError:
-            content = {"detail": response.text[:500]}
+            content, readable = None, False
         if response.status_code >= 400:
-            raise ApiError(response.status_code, content if isinstance(content, dict) else {"detail": str(content)})
+            raise ApiError(response.status_code, content if isinstance(content, dict) else {
+                "detail": f"{self._http.base_url} answered {response.status_code} {response.reason_phrase} without "
+                          "the gateway's problem JSON: is it a T-DSES gateway?"})
+        if not readable:
+            raise ApiError(response.status_code, {"code": "NOT_THE_API", "detail": f"{self._http.base_url} answered "
+                           "with something else than the gateway's JSON: is it a T-DSES gateway?"})
         return content
 
     def close(self) -> None:

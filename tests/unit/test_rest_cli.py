@@ -1,0 +1,66 @@
+"""The command line's own rules, without a gateway: a lost answer tells how to retry at most once, tokens are
+read safely, an edit sends only what it changes."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import threading
+
+import pytest
+
+from tdses.cli import main
+from tdses.rest.cli import _service_body
+
+
+@pytest.fixture
+def hangs_up():
+    """A server that reads each request and closes the connection without answering: the requests it saw."""
+    seen: list[bytes] = []
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                return
+            with connection:
+                seen.append(connection.recv(65536))
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}", seen
+    server.close()
+
+
+def test_a_write_whose_answer_is_lost_says_how_to_run_it_again_at_most_once(hangs_up, tmp_path, capsys,
+                                                                             monkeypatch):
+    url, seen = hangs_up
+    monkeypatch.setenv("TDSES_CONFIG_DIR", str(tmp_path / "config"))
+    token = tmp_path / "token"
+    token.write_text("a-token\n")
+    assert main(["rights", "buy", "weather", "1", "--url", url, "--token-file", str(token)]) == 1
+    err = capsys.readouterr().err
+    assert "may have taken effect" in err and "cannot reach" not in err
+    key = err.split("--idempotency-key ")[1].split()[0]
+    assert f"idempotency-key: {key}".encode() in seen[-1].lower()
+    assert main(["rights", "buy", "weather", "1", "--url", url, "--token-file", str(token),
+                 "--idempotency-key", key]) == 1
+    assert f"idempotency-key: {key}".encode() in seen[-1].lower()  # the same key: the gateway runs it once
+
+
+@pytest.mark.parametrize("content", [b"SECRET1\nSECRET2\n", b"SECRET\xc3\xb6", b"SECRET\xff\xfe", b"  \n"])
+def test_a_token_file_must_hold_one_line_of_ascii_and_is_never_echoed(content, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TDSES_CONFIG_DIR", str(tmp_path / "config"))
+    token = tmp_path / "token"
+    token.write_bytes(content)
+    assert main(["balance", "--url", "http://127.0.0.1:9", "--token-file", str(token)]) == 2
+    err = capsys.readouterr().err
+    assert "one line of printable ASCII" in err and "SECRET" not in err
+    assert main(["login", "--url", "http://127.0.0.1:9", "--token-file", str(token)]) == 2
+
+
+def test_an_edit_sends_only_the_qos_figure_it_changes():
+    edit = argparse.Namespace(category=None, service_url=None, price=None, description=None, require_vouchers=None,
+                              latency_ms=50, availability_bp=None)
+    assert _service_body(edit) == {"qos": {"latencyMs": 50}}
