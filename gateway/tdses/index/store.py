@@ -23,7 +23,7 @@ from tdses.index.projection import Projection, services_touched
 from tdses.index.search import (
     ANY_STATUS, ServicePage, ServiceQuery, build, decode_cursor, encode_cursor, fts_query, page_of, usage_select,
 )
-from tdses.sqlitefiles import owner_only_database
+from tdses.sqlitefiles import owner_only_database, write_ahead_logging
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 ORG_ACCOUNT_PREFIX = "org:"
@@ -40,18 +40,17 @@ def database_url(location: str | os.PathLike[str]) -> str:
 def _engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
-    if url != "sqlite://":
-        owner_only_database(Path(url.removeprefix("sqlite:///")))
+    path = None if url == "sqlite://" else Path(url.removeprefix("sqlite:///"))
+    if path is not None:
+        owner_only_database(path)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _wal(connection, _record) -> None:
         connection.isolation_level = None  # pysqlite's own BEGIN off: the "begin" event below issues ours
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        write_ahead_logging(connection, path)
         # A crash may lose the last blocks applied, never split one from its checkpoint: they are read again.
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        connection.execute("PRAGMA synchronous=NORMAL")
 
     @event.listens_for(engine, "begin")
     def _begin(connection) -> None:

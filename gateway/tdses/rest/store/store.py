@@ -16,7 +16,7 @@ from tdses import migrating
 from tdses.rest.store.tables import (
     idempotency, invitations, passwords, pending_transactions, rate_buckets, users, users_version, web_sessions,
 )
-from tdses.sqlitefiles import owner_only_database
+from tdses.sqlitefiles import owner_only_database, write_ahead_logging
 
 PENDING = "pending"  # enrolled at the CA, not yet registered on chain
 ACTIVE = "active"
@@ -77,17 +77,15 @@ def store_url(location: str | os.PathLike[str]) -> str:
 def _engine(url: str, synchronous: str = "FULL") -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
-    database = url.removeprefix("sqlite:///")
-    if url != "sqlite://":
-        owner_only_database(Path(database))  # hashed tokens and encrypted keys
+    path = None if url == "sqlite://" else Path(url.removeprefix("sqlite:///"))
+    if path is not None:
+        owner_only_database(path)  # hashed tokens and encrypted keys
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
     @event.listens_for(engine, "connect")
     def _wal(connection, _record) -> None:
-        cursor = connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.close()
+        write_ahead_logging(connection, path)
+        connection.execute(f"PRAGMA synchronous={synchronous}")
 
     return engine
 
