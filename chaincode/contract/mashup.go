@@ -57,6 +57,14 @@ type MashupReceipt struct {
 // CreateMashup composes available services into a new mashup of the caller (status created). The caller pays
 // each component's price to its developer (paper §3.7.4), and each such developer's NI grows by one.
 // Composing one's own service is free and does not count towards one's own NI.
+// ComponentPayment is what a mashup's creator paid one component's developer (its price then), in the
+// MashupCreated event: the developer's revenue from compositions.
+type ComponentPayment struct {
+	Amount    int64  `json:"amount"`
+	Developer string `json:"developer"`
+	Service   string `json:"service"`
+}
+
 func (c *SmartContract) CreateMashup(ctx contractapi.TransactionContextInterface, mashupJSON string) (*MashupReceipt, error) {
 	spec, err := parseMashupSpec(mashupJSON)
 	if err != nil {
@@ -94,10 +102,12 @@ func (c *SmartContract) CreateMashup(ctx contractapi.TransactionContextInterface
 	if err := t.debit(ownerUser, u.Name, total); err != nil {
 		return nil, err
 	}
+	payments := []ComponentPayment{}
 	for _, s := range components {
 		if s.Developer == u.Name {
 			continue
 		}
+		payments = append(payments, ComponentPayment{Amount: s.Price, Developer: s.Developer, Service: s.Name})
 		// NI counts each other user who composed a service once (see NP in buyCalls).
 		newComposer := int64(0)
 		if composed, err := t.exists(nsComposer, s.Name, u.Name); err != nil {
@@ -127,11 +137,12 @@ func (c *SmartContract) CreateMashup(ctx contractapi.TransactionContextInterface
 		return nil, err
 	}
 	if err := t.emit("MashupCreated", struct {
-		Components []string `json:"components"`
-		Developer  string   `json:"developer"`
-		Paid       int64    `json:"paid"`
-		Service    string   `json:"service"`
-	}{m.Components, m.Developer, total, m.Name}); err != nil {
+		Components []string           `json:"components"`
+		Developer  string             `json:"developer"`
+		Paid       int64              `json:"paid"`
+		Payments   []ComponentPayment `json:"payments"`
+		Service    string             `json:"service"`
+	}{m.Components, m.Developer, total, payments, m.Name}); err != nil {
 		return nil, err
 	}
 	return &MashupReceipt{Mashup: *m, Paid: total}, nil

@@ -47,6 +47,19 @@ func TestCreateMashup(t *testing.T) {
 			}
 			r := decode[MashupReceipt](t, n.mustSubmit(c.dave, "CreateMashup", tt.spec))
 			require.Equal(t, "MashupCreated", n.last.events[0].name)
+			created := decode[struct {
+				Paid     int64              `json:"paid"`
+				Payments []ComponentPayment `json:"payments"`
+			}](t, string(n.last.events[0].payload))
+			paidTo := map[string]int64{}
+			for _, p := range created.Payments {
+				paidTo[p.Developer] += p.Amount
+			}
+			require.Equal(t, map[string]int64{"bob": tt.bobGets, "carol": tt.carolGets},
+				map[string]int64{"bob": paidTo["bob"], "carol": paidTo["carol"]})
+			require.Zero(t, paidTo["dave"], "no payment to yourself")
+			require.Equal(t, tt.paid, paidTo["bob"]+paidTo["carol"])
+			require.Equal(t, tt.paid, created.Paid)
 			require.Equal(t, tt.paid, r.Paid)
 			require.True(t, r.Mashup.Mashup)
 			require.Equal(t, statusCreated, r.Mashup.Status)

@@ -194,6 +194,27 @@ def test_a_purchase_through_org2_is_in_the_buyers_list_on_org1_with_its_block(re
         assert beyond.status_code == 422 and beyond.json()["code"] == "UNKNOWN_BLOCK"
 
 
+def test_a_mashup_composing_a_service_is_in_its_developers_revenue(registry):
+    gateways, tag = registry["gateways"], registry["tag"]
+    service, mashup = f"rs-part-{tag}", f"rs-whole-{tag}"
+    with gateways.client("org1", registry["token"]) as dev:
+        ok(dev.post("/v1/services", json={"name": service, "category": f"part-{tag}", "url": "https://p.example",
+                                          "price": 7}), 201)
+        ok(dev.post(f"/v1/services/{service}/publish"))
+    composer = f"rs-composer-{tag}"
+    with gateways.client("org3", gateways.register("org3", composer)) as http:
+        created = http.post("/v1/mashups", json={"name": mashup, "category": "whole", "url": "https://w.example",
+                                                 "price": 9, "components": [service]})
+        assert ok(created, 201)["paid"] == 7
+    block = int(created.headers["X-Block-Number"])
+    with gateways.client("org1", registry["token"]) as dev:
+        revenue = ok(dev.get(f"/v1/services/{service}/revenue", params={"bucket": "day", "min_block": block}))
+        assert revenue["total"] == 7 and revenue["buckets"][0]["calls"] == 0
+        history = ok(dev.get(f"/v1/services/{service}/history", params={"min_block": block}))
+        assert [(e["kind"], e["user"], e["counterparty"], e["amount"]) for e in history["items"]] == \
+            [("composition", composer, registry["developer"], 7)]
+
+
 def test_accounts_are_for_their_developer_user_and_admin_only(registry):
     gateways, service, tag = registry["gateways"], registry["service"], registry["tag"]
     other_token = gateways.register("org1", f"rs-other-{tag}")

@@ -124,6 +124,7 @@ def registry_blocks() -> list[common_pb2.Block]:
                 (key("tdses.tally~delta", "user", "bob", "tx-mash", "000001"),
                  {"balance": 3, "composers": 1, "compositions": 1, "callsBought": 0, "callsUsed": 0}),
             ], ("MashupCreated", {"components": ["weather-api"], "developer": "alice", "paid": 3,
+                                  "payments": [{"amount": 3, "developer": "bob", "service": "weather-api"}],
                                   "service": "storm-map"})),
             endorser_tx("tx-buy-lost",
                         [(key("tdses.rights", "weather-api", "alice"), rights("weather-api", "alice", 99))],
@@ -315,6 +316,9 @@ def test_activity_records_each_fact_once_newest_first(store):
     assert (reduction["user"], reduction["counterparty"], reduction["calls"]) == ("alice", "bob", 2)
     reward, = store.activity(kind="reward")
     assert (reward["user"], reward["counterparty"], reward["amount"]) == ("alice", "bob", 10)
+    composition, = store.activity(kind="composition")  # the mashup paid bob for his service
+    assert (composition["service"], composition["user"], composition["counterparty"], composition["amount"]) == \
+        ("weather-api", "alice", "bob", 3)
     assert {a["kind"] for a in store.activity(user="bob")} >= {"transfer", "reward", "service_published"}
     assert store.servers("weather-api") == []
 

@@ -114,9 +114,10 @@ async def test_buyers_history_and_revenue_are_for_the_developer_and_the_admin(re
     history = (await get(application, tokens["bob"], "/v1/services/weather-api/history", limit=2)).json()
     assert [e["kind"] for e in history["items"]] == ["reward", "reduction"] and history["next"]
     rest = (await get(application, tokens["bob"], "/v1/services/weather-api/history", cursor=history["next"])).json()
-    assert [e["kind"] for e in rest["items"]] == ["purchase"] and rest["next"] is None
+    assert [e["kind"] for e in rest["items"]] == ["purchase", "composition"] and rest["next"] is None
     revenue = (await get(application, tokens["bob"], "/v1/services/weather-api/revenue", bucket="month")).json()
-    assert revenue["total"] == 25 and revenue["buckets"] == [{"bucket": "2025-03", "amount": 25, "calls": 5}]
+    # 15 for alice's 5 calls, her reward of 10, and 3 when her storm-map composed weather-api
+    assert revenue["total"] == 28 and revenue["buckets"] == [{"bucket": "2025-03", "amount": 28, "calls": 5}]
     for path in ("buyers", "history", "revenue"):
         forbidden = await get(application, tokens["alice"], f"/v1/services/weather-api/{path}")
         assert forbidden.status_code == 403, path
@@ -152,7 +153,7 @@ async def test_composition_proposes_the_best_services_or_names_the_constraint(re
 async def test_analytics_cover_everything_for_the_admin_and_own_services_for_a_developer(registry):
     application, tokens, _ = registry
     every = (await get(application, tokens["admin"], "/v1/analytics", by="organization", metric="revenue")).json()
-    assert every["rows"] == [{"bucket": "2025-03-01", "key": "Org1MSP", "value": 25}]
+    assert every["rows"] == [{"bucket": "2025-03-01", "key": "Org1MSP", "value": 28}]  # as bob's revenue above
     mine = (await get(application, tokens["alice"], "/v1/analytics", by="service", metric="calls_bought")).json()
     assert mine["rows"] == []  # alice developed only storm-map, which nobody bought
     assert (await get(application, tokens["alice"], "/v1/analytics", by="organization")).status_code == 403

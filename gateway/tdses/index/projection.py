@@ -9,7 +9,7 @@ gives the same rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 from typing import Any
 
@@ -53,6 +53,8 @@ class Projection:
             fact = EVENT_FACTS.get(tx.event_name)
             if fact is not None:
                 facts.add(**fact(tx.event_payload))
+            for more in EVENT_MORE_FACTS.get(tx.event_name, lambda _: ())(tx.event_payload):
+                facts.add(**more)
 
     # The statements are built once and executed with parameters: building one per row cost more than running it.
 
@@ -235,4 +237,11 @@ EVENT_FACTS: dict[str, Callable[[Any], dict]] = {
     "Transferred": lambda e: {"kind": "transfer", "user": e["from"], "counterparty": e["to"], "amount": e["amount"]},
     "ServerAuthorized": lambda e: {"kind": "server_authorized", "service": e["service"], "user": e["server"]},
     "ServerRevoked": lambda e: {"kind": "server_revoked", "service": e["service"], "user": e["server"]},
+}
+# Events that stand for several facts: a mashup pays each component's developer (its revenue from compositions;
+# events of chaincode versions before the payments were listed carry none).
+EVENT_MORE_FACTS: dict[str, Callable[[Any], Iterable[dict]]] = {
+    "MashupCreated": lambda e: ({"kind": "composition", "service": p["service"], "user": e["developer"],
+                                 "counterparty": p["developer"], "amount": p["amount"]}
+                                for p in e.get("payments", ())),
 }

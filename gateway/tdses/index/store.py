@@ -28,6 +28,8 @@ from tdses.sqlitefiles import owner_only_database, write_ahead_logging
 MIGRATIONS = Path(__file__).parent / "migrations"
 ORG_ACCOUNT_PREFIX = "org:"
 WRITER = "tdses_index_writer"
+# What a service earns its developer: calls bought, rewards, and its price paid by each mashup that composes it.
+REVENUE = ("purchase", "reward", "composition")
 
 
 def database_url(location: str | os.PathLike[str]) -> str:
@@ -302,12 +304,12 @@ class IndexStore:
                 "month": func.to_char(utc, "YYYY-MM")}[size]
 
     def revenue(self, service: str, bucket: str) -> list[dict[str, Any]]:
-        """SToken the service's developer received for it per period: purchases and rewards."""
+        """SToken the service's developer received for it per period: purchases, rewards and compositions."""
         a = schema.activity.c
         period = self.bucket(a.ts, bucket).label("bucket")
         statement = (select(period, func.sum(a.amount).label("amount"),
                             func.sum(case((a.kind == "purchase", a.calls), else_=0)).label("calls"))
-                     .where(a.service == service, a.kind.in_(("purchase", "reward")))
+                     .where(a.service == service, a.kind.in_(REVENUE))
                      .group_by(period).order_by(period))
         return [{"bucket": r["bucket"], "amount": int(r["amount"] or 0), "calls": int(r["calls"] or 0)}
                 for r in self._all(statement)]
@@ -315,7 +317,7 @@ class IndexStore:
     def analytics(self, by: str, bucket: str, metric: str, developer: str | None = None,
                   limit: int = 1000) -> list[dict[str, Any]]:
         """A metric per period and per service, developer or organization, from the activity rows: calls bought
-        (purchases), calls used (reductions and settlements), revenue (purchases and rewards), compositions (a
+        (purchases), calls used (reductions and settlements), revenue (REVENUE), compositions (a
         mashup created counts once for each of its components) and new services (registrations)."""
         a, s, u, m = schema.activity.c, schema.services, schema.users, schema.mashup_components.c
         if metric == "compositions":
@@ -326,7 +328,7 @@ class IndexStore:
             kinds, value = {
                 "calls_bought": (("purchase",), a.calls),
                 "calls_used": (("reduction", "settlement"), a.calls),
-                "revenue": (("purchase", "reward"), a.amount),
+                "revenue": (REVENUE, a.amount),
                 "new_services": (("service_registered",), literal(1)),
             }[metric]
             facts = select(a.ts.label("ts"), a.service.label("service"),

@@ -27,7 +27,7 @@ UserName = Annotated[str, Path(pattern=NAME_PATTERN, examples=["alice"])]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)]
 Cursor = Annotated[str | None, Query(max_length=200, description="the previous page's next")]
 
-SERVICE_HISTORY = ("purchase", "reduction", "settlement", "reward")
+SERVICE_HISTORY = ("purchase", "reduction", "settlement", "reward", "composition")
 USER_HISTORY = ("purchase", "mashup_created", "reward", "transfer", "user_registered", "user_removed")
 
 
