@@ -7,6 +7,8 @@ import time
 
 import httpx
 
+from tdses.rest.middleware import idempotency
+from tdses.rest.services.ledger import Submitted
 from tdses.rest.services.passwords import hash_password
 from tdses.rest.services.tokens import token_hash
 from tdses.rest.store import PENDING, UserRecord
@@ -150,6 +152,11 @@ async def test_bad_form_input_is_a_422_page_before_any_transaction(gateway):
             answer = await http.post(path, data={"csrf": csrf, **form})
             assert answer.status_code == 422 and 'role="alert"' in answer.text, (path, form)
         assert (await http.get("/services/svc/buy?calls=-1")).status_code == 422
+        typed = {"csrf": csrf, "name": "svc", "category": "weather", "url": "https://s.example", "price": "three",
+                 "description": "kept <as typed>"}
+        again = await http.post("/new/service", data=typed)  # the form again, with what was typed and why not
+        assert again.status_code == 422 and 'name="category"' in again.text and 'value="weather"' in again.text
+        assert "kept &lt;as typed&gt;" in again.text and "price must be a whole number" in again.text
 
 
 async def test_wrong_passwords_are_limited_per_address_and_per_name(gateway):
@@ -186,3 +193,27 @@ async def test_sign_up_refuses_a_name_being_created_by_someone_else_and_bad_text
     assert store.invitation_open(token_hash("inv"))  # neither took it, and no CA was asked (it is unreachable)
     assert store.user("newbie") is None
     assert store.user("pending-bob").state == PENDING
+
+
+async def test_a_payment_form_sent_again_is_the_same_request_to_the_ledger(gateway, monkeypatch):
+    application, _ = gateway
+    context = application.state.context
+    context.store.set_password("alice", hash_password(PASSWORD))
+    under = []
+
+    async def submit(principal, function, *args):
+        under.append((function, idempotency.current_request()))
+        rights = {"service": args[0], "user": principal.name, "bought": 2, "used": 0, "remaining": 2, "paid": 6,
+                  "updatedAt": "2026-12-01T00:00:00Z"}
+        return Submitted(rights, "tx1", 41)
+
+    monkeypatch.setattr(context.ledger, "submit", submit)
+    async with client(application) as http:
+        await sign_in(http)
+        csrf = csrf_of((await http.get("/account")).text)
+        form = {"csrf": csrf, "calls": "2", "maxPrice": "3", "once": "k" * 22}
+        for _ in range(2):  # Back, then Confirm again: the ledger finds the first transaction (same IDs)
+            assert (await http.post("/services/weather/buy", data=form)).status_code == 303
+        stale = await http.post("/services/weather/buy", data={**form, "once": ""})
+        assert stale.status_code == 422 and "reload the page" in stale.text
+    assert under == [("BuyCalls", ("alice", "web-form:" + "k" * 22))] * 2

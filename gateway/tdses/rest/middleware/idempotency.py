@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,6 +42,17 @@ _request: ContextVar[tuple[str, str] | None] = ContextVar("idempotent_request", 
 
 def current_request() -> tuple[str, str] | None:
     return _request.get()
+
+
+@contextmanager
+def as_request(owner: str, key: str) -> Iterator[None]:
+    """Within: the ledger derives transaction IDs from (owner, key), as for a request under an Idempotency-Key
+    (e.g. a web form's one-time key: sent again, it pays once)."""
+    bound = _request.set((owner, key))
+    try:
+        yield
+    finally:
+        _request.reset(bound)
 
 
 def final(status: int, headers: list[tuple[bytes, bytes]]) -> bool:

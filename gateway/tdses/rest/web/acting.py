@@ -3,6 +3,9 @@ API's routes), the index once it holds the page's last write, and form fields as
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlencode
 
 from fastapi import Response
@@ -12,6 +15,7 @@ from tdses.chaincode import Chaincode
 from tdses.index.store import IndexStore
 from tdses.rest.api.deps import indexed
 from tdses.rest.api.transact import Transacting
+from tdses.rest.middleware import idempotency
 from tdses.rest.headers import BLOCK_HEADER
 from tdses.rest.problems import Problem
 from tdses.rest.services.context import Context
@@ -42,6 +46,21 @@ class Acting:
         if block is not None:
             query["block"] = block
         return see_other(f"{path}?{urlencode(query)}")
+
+
+ONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+@contextmanager
+def paying_once(form, visitor: Visitor) -> Iterator[None]:
+    """A payment form sent again (Back, then Confirm once more; a replay) pays once: its one-time key fixes the
+    transaction IDs, as an Idempotency-Key does for the API, and the ledger answers the second time from the
+    first's transaction."""
+    key = str(form.get("once") or "")
+    if not ONCE.fullmatch(key):
+        raise Problem(422, "INVALID_ARGUMENT", "the form has no one-time key: reload the page and send it again")
+    with idempotency.as_request(visitor.name, f"web-form:{key}"):
+        yield
 
 
 async def index_at(context: Context, block: int | None) -> IndexStore:

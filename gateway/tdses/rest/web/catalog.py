@@ -13,7 +13,7 @@ from tdses.rest.api.routes.services import Sort
 from tdses.rest.models.fields import MAX_PRICE, NAME_PATTERN
 from tdses.rest.models.requests import Purchase, Reward
 from tdses.rest.problems import Problem
-from tdses.rest.web.acting import NOTICES, Acting, index_at, integer
+from tdses.rest.web.acting import NOTICES, Acting, index_at, integer, paying_once
 from tdses.rest.web.render import PageRoute, page
 from tdses.rest.web.sessions import VisitorDep, check_form
 
@@ -96,7 +96,8 @@ async def buy(request: Request, name: ServiceName, context: ContextDep, visitor:
     check_form(form, visitor)
     purchase = Purchase(calls=integer(form, "calls"), maxPrice=integer(form, "maxPrice"))
     acting = Acting(context, visitor)
-    await acting.chaincode.buy_calls(name, purchase.calls, purchase.max_price)
+    with paying_once(form, visitor):
+        await acting.chaincode.buy_calls(name, purchase.calls, purchase.max_price)
     return acting.done(f"/services/{name}", "bought")
 
 
@@ -106,5 +107,6 @@ async def reward(request: Request, name: ServiceName, context: ContextDep, visit
     check_form(form, visitor)
     gift = Reward(amount=integer(form, "amount"))
     acting = Acting(context, visitor)
-    await acting.chaincode.reward_service(name, gift.amount)
+    with paying_once(form, visitor):
+        await acting.chaincode.reward_service(name, gift.amount)
     return acting.done(f"/services/{name}", "rewarded")

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import ValidationError
 
 from tdses.chaincode import Chaincode
 from tdses.index.search import ANY_STATUS, ServiceQuery
@@ -17,7 +18,7 @@ from tdses.rest.models.requests import MashupCreate, ServiceCreate, ServicePatch
 from tdses.rest.problems import Problem
 from tdses.rest.services.context import Context
 from tdses.rest.web.acting import NOTICES, Acting, index_at, integer, service_fields
-from tdses.rest.web.render import PageRoute, page
+from tdses.rest.web.render import PageRoute, invalid, page
 from tdses.rest.web.sessions import Visitor, VisitorDep, check_form
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -61,18 +62,41 @@ async def invalidate(request: Request, name: ServiceName, context: ContextDep, v
     return await change_status(request, context, visitor, Chaincode.invalidate_service, name, "invalidated")
 
 
+SERVICE_FORM = ("name", "category", "url", "price", "description", "latencyMs", "availabilityBp")
+
+
+def service_form(request: Request, visitor: Visitor, editing: str | None, values: dict[str, Any],
+                 refusal: Problem | None = None) -> Response:
+    """The form to add or edit a service; after a refusal of what was typed, with it and the reason."""
+    return page(request, "service_form.html", status_code=refusal.status if refusal else 200, visitor=visitor,
+                editing=editing, values={key: values.get(key, "") for key in SERVICE_FORM},
+                error=refusal.detail if refusal else None)
+
+
+def typed_again(refusal: Problem | ValidationError) -> Problem | None:
+    """A refusal the visitor fixes in the form (what was typed, or a name taken), else None."""
+    problem = invalid(refusal) if isinstance(refusal, ValidationError) else refusal
+    return problem if problem.status in (409, 422) else None
+
+
 @router.get("/new/service")
 async def new_service_page(request: Request, visitor: VisitorDep) -> Response:
-    return page(request, "service_form.html", visitor=visitor, service=None)
+    return service_form(request, visitor, None, {})
 
 
 @router.post("/new/service")
 async def add_service(request: Request, context: ContextDep, visitor: VisitorDep) -> Response:
     form = await request.form()
     check_form(form, visitor)
-    body = ServiceCreate.model_validate(service_fields(form, with_name=True))
     acting = Acting(context, visitor)
-    await acting.chaincode.register_service(spec(body))
+    try:
+        body = ServiceCreate.model_validate(service_fields(form, with_name=True))
+        await acting.chaincode.register_service(spec(body))
+    except (Problem, ValidationError) as refusal:
+        problem = typed_again(refusal)
+        if problem is None:
+            raise
+        return service_form(request, visitor, None, dict(form), problem)
     return acting.done("/me", "registered")
 
 
@@ -86,16 +110,22 @@ async def own_service(acting: Acting, name: str, visitor) -> dict:
 @router.get("/services/{name}/edit")
 async def edit_page(request: Request, name: ServiceName, context: ContextDep, visitor: VisitorDep) -> Response:
     service = await own_service(Acting(context, visitor), name, visitor)
-    return page(request, "service_form.html", visitor=visitor, service=service)
+    return service_form(request, visitor, name, {**service, **(service.get("qos") or {})})
 
 
 @router.post("/services/{name}/edit")
 async def edit(request: Request, name: ServiceName, context: ContextDep, visitor: VisitorDep) -> Response:
     form = await request.form()
     check_form(form, visitor)
-    body = ServicePatch.model_validate(service_fields(form, with_name=False))
     acting = Acting(context, visitor)
-    await acting.chaincode.edit_service(name, spec(body))  # the chaincode refuses anyone but the developer
+    try:
+        body = ServicePatch.model_validate(service_fields(form, with_name=False))
+        await acting.chaincode.edit_service(name, spec(body))  # the chaincode refuses anyone but the developer
+    except (Problem, ValidationError) as refusal:
+        problem = typed_again(refusal)
+        if problem is None:
+            raise
+        return service_form(request, visitor, name, dict(form), problem)
     return acting.done(f"/services/{name}", "edited")
 
 

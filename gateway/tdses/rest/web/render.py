@@ -3,6 +3,7 @@ detail, with the problem's status."""
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -36,6 +37,7 @@ PAGE_HEADERS = {
 def page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
     visitor = values.get("visitor")
     values.setdefault("csrf", visitor.csrf if visitor is not None else None)
+    values.setdefault("once", secrets.token_urlsafe(16))  # a payment form's one-time key (acting.paying_once)
     response = templates.TemplateResponse(request, template, values, status_code=status_code)
     response.headers.update(PAGE_HEADERS)
     return response
