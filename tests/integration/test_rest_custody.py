@@ -110,6 +110,6 @@ def test_org1_gateway_serves_reads_and_writes_with_its_first_peer_stopped(gatewa
             bought = user.post(f"/v1/services/{service}/rights", json={"calls": 1})
             assert bought.status_code == 200, bought.text
             tx = user.get(f"/v1/transactions/{bought.headers['x-transaction-id']}")
-            assert tx.status_code == 200 and tx.json()["status"] == "VALID"
+            assert tx.status_code == 200 and (tx.json()["status"], tx.json()["valid"]) == ("VALID", True)
     finally:
         network.up(out=io.StringIO())

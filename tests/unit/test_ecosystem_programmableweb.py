@@ -10,8 +10,10 @@ import pytest
 
 from tdses.ecosystem.programmableweb import (
     API_FILE,
+    EDGE_COLUMNS,
     EDGE_FILE,
     MASHUP_FILE,
+    NODE_COLUMNS,
     SITE,
     chaincode_url,
     clean_text,
@@ -29,7 +31,8 @@ DATA = data_dir()
 
 @pytest.fixture(scope="module")
 def rows():
-    return read_rows(DATA / API_FILE), read_rows(DATA / MASHUP_FILE), read_rows(DATA / EDGE_FILE)
+    return (read_rows(DATA / API_FILE, NODE_COLUMNS), read_rows(DATA / MASHUP_FILE, NODE_COLUMNS),
+            read_rows(DATA / EDGE_FILE, EDGE_COLUMNS))
 
 
 @pytest.fixture(scope="module")
@@ -218,3 +221,13 @@ def test_text_cleaning_and_name_folding_edge_cases():
 def test_load_names_a_missing_directory(tmp_path):
     with pytest.raises(FileNotFoundError, match="TDSES_PROGRAMMABLEWEB_DIR"):
         load(tmp_path)
+
+
+def test_a_malformed_data_file_is_named_with_its_line(tmp_path):
+    header = "tp\turl\tname\tst\tet\toet\tc\toac\tac\n"
+    (tmp_path / "no-c.csv").write_text("tp\turl\tname\tst\tet\n1\t/api/a\tA\t2010\t-1\n")
+    with pytest.raises(ValueError, match=r"no-c.csv has no column c"):
+        read_rows(tmp_path / "no-c.csv", NODE_COLUMNS)
+    (tmp_path / "short.csv").write_text(header + "1\t/api/a\tA\t2010\t-1\t-1\tMaps\t\t\n1\t/api/b\n")
+    with pytest.raises(ValueError, match=r"short.csv line 3 has fewer fields"):
+        read_rows(tmp_path / "short.csv", NODE_COLUMNS)

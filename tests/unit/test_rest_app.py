@@ -13,9 +13,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from fabric_gateway.commit import Status
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
-from fabric_protos.peer import chaincode_pb2, proposal_pb2
+from fabric_protos.peer import chaincode_pb2, proposal_pb2, transaction_pb2
 from fastapi import APIRouter
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
@@ -512,3 +513,18 @@ def test_only_a_get_of_path_parameters_and_the_chaincode_can_be_lean():
 
     with pytest.raises(TypeError, match="cannot be lean"):
         lean_routes(router.routes)
+
+
+async def test_a_committed_transaction_says_whether_it_took_effect(gateway, monkeypatch):
+    application, tokens = gateway
+    codes = {"a" * 64: transaction_pb2.VALID, "b" * 64: transaction_pb2.MVCC_READ_CONFLICT}
+
+    async def commit_status(tx_id, principal, timeout):
+        return Status(tx_id, codes[tx_id], 9)
+
+    monkeypatch.setattr(application.state.context.ledger, "commit_status", commit_status)
+    async with client(application, tokens["alice"]) as alice:
+        valid = (await alice.get(f"/v1/transactions/{'a' * 64}")).json()
+        conflicted = (await alice.get(f"/v1/transactions/{'b' * 64}")).json()
+    assert (valid["status"], valid["committed"], valid["valid"]) == ("VALID", True, True)
+    assert (conflicted["status"], conflicted["committed"], conflicted["valid"]) == ("MVCC_READ_CONFLICT", True, False)

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from tdses.cli import main
-from tdses.rest.cli import _service_body
+from tdses.rest.cli import _service_body, seg
 
 
 @pytest.fixture
@@ -64,3 +64,25 @@ def test_an_edit_sends_only_the_qos_figure_it_changes():
     edit = argparse.Namespace(category=None, service_url=None, price=None, description=None, require_vouchers=None,
                               latency_ms=50, availability_bp=None)
     assert _service_body(edit) == {"qos": {"latencyMs": 50}}
+
+
+def test_a_name_stays_one_path_segment():
+    assert seg("a/../../users/me") == "a%2F..%2F..%2Fusers%2Fme" and seg("x?y=1") == "x%3Fy%3D1"
+    assert seg("..") == "%2E%2E" and seg("org:Org1MSP") == "org%3AOrg1MSP"
+
+
+@pytest.mark.parametrize("argv", [
+    ["index", "status", "--config", "/nonexistent.yaml"],
+    ["gateway", "serve", "--config", "BAD_YAML"],
+    ["meter", "--listen", "127.0.0.1:99999", "--upstream", "http://127.0.0.1:9000", "--token-file", "TOKEN",
+     "--service", "s", "--gateway", "http://127.0.0.1:7070"],
+    ["meter", "--listen", "127.0.0.1:9999", "--upstream", "http://[::1", "--token-file", "TOKEN",
+     "--service", "s", "--gateway", "http://127.0.0.1:7070"],
+])
+def test_bad_configurations_and_addresses_are_usage_errors_not_tracebacks(argv, tmp_path, capsys):
+    (tmp_path / "bad.yaml").write_text("org: [unclosed\n")
+    (tmp_path / "token").write_text("t\n")
+    argv = [{"BAD_YAML": str(tmp_path / "bad.yaml"), "TOKEN": str(tmp_path / "token")}.get(a, a) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.startswith(("error:", "usage error:"))

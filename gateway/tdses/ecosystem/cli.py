@@ -43,7 +43,7 @@ def _positive(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     try:
         ecosystem = programmableweb.load(args.data, args.developers)
-    except FileNotFoundError as exc:
+    except (OSError, ValueError) as exc:  # no such files, or malformed ones
         print(f"error: {exc}", file=sys.stderr)
         return 1
     network = Network.open(args.state_dir)

@@ -216,9 +216,22 @@ class Ecosystem:
         return apis + [m for m in self.mashups if m.components and set(m.components) <= chosen]
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
+NODE_COLUMNS = ("url", "name", "st", "et", "c")  # what normalize() reads of an API or a mashup
+EDGE_COLUMNS = ("source", "target")
+
+
+def read_rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    """The rows of a tab-separated file; ValueError naming the file and line when a column or a field is missing."""
     with path.open(encoding="utf-8", errors="replace", newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        missing = [c for c in columns if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"{path} has no column {', '.join(missing)} (its header: {reader.fieldnames})")
+        rows = list(reader)
+    for number, row in enumerate(rows, 2):
+        if any(row[c] is None for c in columns):
+            raise ValueError(f"{path} line {number} has fewer fields than its header")
+    return rows
 
 
 def _owner(key: str, developers: list[str]) -> str:
@@ -362,5 +375,6 @@ def load(directory: Path | None = None, developers: int = DEFAULT_DEVELOPERS) ->
     missing = [f for f in (API_FILE, MASHUP_FILE, EDGE_FILE) if not (directory / f).is_file()]
     if missing:
         raise FileNotFoundError(f"{directory} has no {', '.join(missing)} (set --data or $TDSES_PROGRAMMABLEWEB_DIR)")
-    return normalize(read_rows(directory / API_FILE), read_rows(directory / MASHUP_FILE),
-                     read_rows(directory / EDGE_FILE), developers)
+    return normalize(read_rows(directory / API_FILE, NODE_COLUMNS),
+                     read_rows(directory / MASHUP_FILE, NODE_COLUMNS),
+                     read_rows(directory / EDGE_FILE, EDGE_COLUMNS), developers)

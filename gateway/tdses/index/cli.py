@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from fabric_gateway import Endpoint, aio
+from fabric_gateway import Endpoint, FabricError, aio
 from fabric_gateway.connection import read_pem
 from fabric_protos.common import ledger_pb2
 
@@ -23,7 +23,7 @@ from tdses.index.follower import Follower
 from tdses.index.store import IndexStore
 from tdses.index.verify import compare, recheck
 
-EXIT_OK, EXIT_DIFFERENT = 0, 1
+EXIT_OK, EXIT_DIFFERENT, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +37,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         p = actions.add_parser(name, help=help_)
         p.add_argument("--config", type=Path, required=True, help="the gateway's YAML configuration")
         p.add_argument("--timeout", type=float, default=600.0, help="give up catching up after this many seconds")
-        p.set_defaults(handler=lambda args, h=handler: asyncio.run(h(args)))
+        p.set_defaults(handler=lambda args, h=handler: _run(h, args))
+
+
+def _run(handler, args: argparse.Namespace) -> int:
+    """A command's exit code; what stops it is said in a line, not a traceback."""
+    from tdses.rest.config import ConfigError
+
+    try:
+        return asyncio.run(handler(args))
+    except (ConfigError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FabricError as exc:
+        print(f"error: the peers did not answer as expected: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except TimeoutError:
+        print(f"error: not caught up with the ledger within {args.timeout:g} s (--timeout); what was applied is "
+              "kept: run the command again to go on", file=sys.stderr)
+        return EXIT_FAILED
 
 
 class Session:

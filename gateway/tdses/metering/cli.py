@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+import httpx
+
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
@@ -27,6 +29,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_meter)
 
 
+def url_problem(text: str) -> str | None:
+    """Why text is not an http(s) URL with a host, or None."""
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL as exc:
+        return f"is not a valid URL ({exc})"
+    if url.scheme not in ("http", "https") or not url.host:
+        return "must be an http or https URL with a host"
+    return None
+
+
 def _meter(a: argparse.Namespace) -> int:
     import uvicorn
 
@@ -39,6 +52,11 @@ def _meter(a: argparse.Namespace) -> int:
         print(f"usage error: --listen must be HOST:PORT with a port from 1 to 65535, got {a.listen!r}",
               file=sys.stderr)
         return EXIT_USAGE
+    for option, url in (("--upstream", a.upstream), ("--gateway", a.gateway)):
+        problem = url_problem(url)
+        if problem:
+            print(f"usage error: {option} {problem}, got {url!r}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         token = a.token_file.read_text().strip()
     except OSError as exc:

@@ -81,7 +81,7 @@ class CounterFile(MemoryCounter):
 
     @contextmanager
     def counts(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # beside the user's credentials
         with self._lock, open(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), "r+") as file:
             fcntl.flock(file, fcntl.LOCK_EX)
             text = file.read()

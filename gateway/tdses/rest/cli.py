@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import uuid
+from urllib.parse import quote
 from pathlib import Path
 from typing import Any
 
@@ -224,6 +225,11 @@ class UsageError(Exception):
     pass
 
 
+def seg(value: str) -> str:
+    """A name as one path segment: 'a/../b' or 'a?b' stays a name, not another path or a query."""
+    return quote(value, safe="").replace(".", "%2E") if value in (".", "..") else quote(value, safe="")
+
+
 def read_token(raw: bytes) -> str:
     """A token as a file or the environment holds it: one line of printable ASCII (what an HTTP header carries)."""
     token = raw.strip()
@@ -342,16 +348,16 @@ def _user_register(s: Session, a) -> Any:
 
 
 def _user_show(s: Session, a) -> Any:
-    return s.call("GET", f"/v1/users/{a.name or s.me()}")
+    return s.call("GET", f"/v1/users/{seg(a.name or s.me())}")
 
 
 def _user_remove(s: Session, a) -> Any:
-    return s.call("DELETE", f"/v1/users/{a.name}")
+    return s.call("DELETE", f"/v1/users/{seg(a.name)}")
 
 
 def _user_rotate(s: Session, a) -> Any:
     own = s.token == _read_credentials().get("token") and _who(s) == a.name  # the login's own token
-    rotated = s.call("POST", f"/v1/users/{a.name}/token")
+    rotated = s.call("POST", f"/v1/users/{seg(a.name)}/token")
     note = "the old token no longer works"
     if own:
         note += _remember(s.url, rotated["token"], a.name)
@@ -377,7 +383,7 @@ def _remember(url: str, token: str, user: str) -> str:
 
 
 def _user_reset(s: Session, a) -> Any:
-    reset = s.call("POST", f"/v1/users/{a.name}/token")
+    reset = s.call("POST", f"/v1/users/{seg(a.name)}/token")
     return {"user": a.name, "token": reset["token"], "note": "give it to the user; their old token no longer works"}
 
 
@@ -392,15 +398,15 @@ def _service_register(s: Session, a) -> Any:
 
 
 def _service_edit(s: Session, a) -> Any:
-    return s.call("PATCH", f"/v1/services/{a.name}", _service_body(a))
+    return s.call("PATCH", f"/v1/services/{seg(a.name)}", _service_body(a))
 
 
 def _service_status(action: str):
-    return lambda s, a: s.call("POST", f"/v1/services/{a.name}/{action}")
+    return lambda s, a: s.call("POST", f"/v1/services/{seg(a.name)}/{action}")
 
 
 def _service_show(s: Session, a) -> Any:
-    return s.call("GET", f"/v1/services/{a.name}")
+    return s.call("GET", f"/v1/services/{seg(a.name)}")
 
 
 def _service_list(s: Session, a) -> Any:
@@ -417,33 +423,33 @@ def _service_search(s: Session, a) -> Any:
 
 
 def _service_buyers(s: Session, a) -> Any:
-    return s.call("GET", f"/v1/services/{a.name}/buyers", params={"min_block": a.min_block})
+    return s.call("GET", f"/v1/services/{seg(a.name)}/buyers", params={"min_block": a.min_block})
 
 
 def _service_history(s: Session, a) -> Any:
-    return s.call("GET", f"/v1/services/{a.name}/history",
+    return s.call("GET", f"/v1/services/{seg(a.name)}/history",
                   params={"limit": a.limit, "cursor": a.cursor, "min_block": a.min_block})
 
 
 def _service_revenue(s: Session, a) -> Any:
-    return s.call("GET", f"/v1/services/{a.name}/revenue", params={"bucket": a.bucket})
+    return s.call("GET", f"/v1/services/{seg(a.name)}/revenue", params={"bucket": a.bucket})
 
 
 def _service_related(s: Session, a) -> Any:
-    return s.call("GET", f"/v1/services/{a.name}/related")
+    return s.call("GET", f"/v1/services/{seg(a.name)}/related")
 
 
 def _user_rights(s: Session, a) -> Any:
-    return s.call("GET", f"/v1/users/{a.name or s.me()}/rights", params={"min_block": a.min_block})
+    return s.call("GET", f"/v1/users/{seg(a.name or s.me())}/rights", params={"min_block": a.min_block})
 
 
 def _user_history(s: Session, a) -> Any:
-    return s.call("GET", f"/v1/users/{a.name or s.me()}/history",
+    return s.call("GET", f"/v1/users/{seg(a.name or s.me())}/history",
                   params={"limit": a.limit, "cursor": a.cursor, "min_block": a.min_block})
 
 
 def _user_suggestions(s: Session, a) -> Any:
-    return s.call("GET", f"/v1/users/{a.name or s.me()}/suggestions")
+    return s.call("GET", f"/v1/users/{seg(a.name or s.me())}/suggestions")
 
 
 def _compose(s: Session, a) -> Any:
@@ -459,11 +465,11 @@ def _analytics(s: Session, a) -> Any:
 
 
 def _service_authorize(s: Session, a) -> Any:
-    return s.call("POST", f"/v1/services/{a.name}/servers", {"server": a.server})
+    return s.call("POST", f"/v1/services/{seg(a.name)}/servers", {"server": a.server})
 
 
 def _service_usage(s: Session, a) -> Any:
-    return s.call("GET", f"/v1/services/{a.name}/rights")
+    return s.call("GET", f"/v1/services/{seg(a.name)}/rights")
 
 
 def _mashup_create(s: Session, a) -> Any:
@@ -472,23 +478,23 @@ def _mashup_create(s: Session, a) -> Any:
 
 def _rights_buy(s: Session, a) -> Any:
     body = {"calls": a.calls} if a.max_price is None else {"calls": a.calls, "maxPrice": a.max_price}
-    return s.call("POST", f"/v1/services/{a.service}/rights", body)
+    return s.call("POST", f"/v1/services/{seg(a.service)}/rights", body)
 
 
 def _rights_show(s: Session, a) -> Any:
-    return s.call("GET", f"/v1/services/{a.service}/rights/{a.user or s.me()}")
+    return s.call("GET", f"/v1/services/{seg(a.service)}/rights/{seg(a.user or s.me())}")
 
 
 def _rights_reduce(s: Session, a) -> Any:
-    return s.call("POST", f"/v1/services/{a.service}/rights/{a.user}/reduce", {"calls": a.calls})
+    return s.call("POST", f"/v1/services/{seg(a.service)}/rights/{seg(a.user)}/reduce", {"calls": a.calls})
 
 
 def _call(s: Session, a) -> Any:
-    import httpx
-
     from tdses.metering.client import CounterFile, GatewayVoucherAuth
 
     headers = {name.strip(): value.strip() for name, _, value in (h.partition(":") for h in a.header)}
+    if not all(name and (name + value).isascii() and (name + value).isprintable() for name, value in headers.items()):
+        raise UsageError("each -H must be 'Name: value' in printable ASCII")
     counter = CounterFile(credentials_file().parent / f"voucher-counts-{s.me()}.json")  # this user's counts
     try:
         with httpx.Client(auth=GatewayVoucherAuth(s.url, s.token, a.service, counter), timeout=60) as http:
@@ -496,8 +502,14 @@ def _call(s: Session, a) -> Any:
             response.raise_for_status()
     except httpx.HTTPStatusError as error:
         answer = error.response
-        problem = answer.json() if "json" in answer.headers.get("content-type", "") else {"detail": answer.text}
-        raise ApiError(answer.status_code, problem) from None
+        try:
+            problem = answer.json()
+        except ValueError:
+            problem = None
+        raise ApiError(answer.status_code, problem if isinstance(problem, dict) else {"detail": answer.text[:500]}) \
+            from None
+    except httpx.InvalidURL as error:
+        raise UsageError(f"the service URL {a.target!r} is not valid: {error}") from None
     except httpx.TransportError as error:
         raise ApiError(0, {"detail": f"cannot reach {a.target}: {error}"}) from None
     try:
@@ -507,11 +519,11 @@ def _call(s: Session, a) -> Any:
 
 
 def _reward(s: Session, a) -> Any:
-    return s.call("POST", f"/v1/services/{a.service}/rewards", {"amount": a.amount})
+    return s.call("POST", f"/v1/services/{seg(a.service)}/rewards", {"amount": a.amount})
 
 
 def _balance(s: Session, a) -> Any:
-    return s.call("GET", f"/v1/balances/{a.account or s.me()}")
+    return s.call("GET", f"/v1/balances/{seg(a.account or s.me())}")
 
 
 def _transfer(s: Session, a) -> Any:
@@ -523,4 +535,4 @@ def _supply(s: Session, a) -> Any:
 
 
 def _tx(s: Session, a) -> Any:
-    return s.call("GET", f"/v1/transactions/{a.tx_id}")
+    return s.call("GET", f"/v1/transactions/{seg(a.tx_id)}")

@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
@@ -181,4 +182,7 @@ def load_settings(path: str | os.PathLike[str]) -> Settings:
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             return init_settings, env_settings, YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path)
 
-    return FileSettings()
+    try:
+        return FileSettings()
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{yaml_path} is not valid YAML: {exc}") from None

@@ -265,7 +265,8 @@ class TokenInfo(Out):
 class TransactionStatus(Out):
     transactionId: str
     status: str = Field(description="VALID, another Fabric validation code, or PENDING when not yet seen")
-    committed: bool
+    committed: bool = Field(description="in a block of the ledger, valid or not")
+    valid: bool = Field(description="committed as VALID: the transaction took effect")
     blockNumber: int | None = None
 
 

@@ -34,10 +34,11 @@ async def transaction_status(tx_id: TransactionId, context: ContextDep, principa
         if error.code != grpc.StatusCode.DEADLINE_EXCEEDED:
             raise problem_from_fabric(error) from None
         response.status_code = 202
-        return {"transactionId": tx_id, "status": "PENDING", "committed": False}
+        return {"transactionId": tx_id, "status": "PENDING", "committed": False, "valid": False}
     except FabricError as error:
         raise problem_from_fabric(error) from None
-    return {"transactionId": tx_id, "status": status.code_name, "committed": True, "blockNumber": status.block_number}
+    return {"transactionId": tx_id, "status": status.code_name, "committed": True, "valid": status.successful,
+            "blockNumber": status.block_number}
 
 
 @router.post("/{tx_id}/signature", responses={
