@@ -54,9 +54,6 @@ type MashupReceipt struct {
 	Paid   int64   `json:"paid"`
 }
 
-// CreateMashup composes available services into a new mashup of the caller (status created). The caller pays
-// each component's price to its developer (paper §3.7.4), and each such developer's NI grows by one.
-// Composing one's own service is free and does not count towards one's own NI.
 // ComponentPayment is what a mashup's creator paid one component's developer (its price then), in the
 // MashupCreated event: the developer's revenue from compositions.
 type ComponentPayment struct {
@@ -65,6 +62,9 @@ type ComponentPayment struct {
 	Service   string `json:"service"`
 }
 
+// CreateMashup composes available services into a new mashup of the caller (status created). The caller pays
+// each component's price to its developer (paper §3.7.4), and each such developer's NI grows by one.
+// Composing one's own service is free and does not count towards one's own NI.
 func (c *SmartContract) CreateMashup(ctx contractapi.TransactionContextInterface, mashupJSON string) (*MashupReceipt, error) {
 	spec, err := parseMashupSpec(mashupJSON)
 	if err != nil {

@@ -72,6 +72,7 @@ def test_a_name_stays_one_path_segment():
 
 
 @pytest.mark.parametrize("argv", [
+    ["balance", "--url", "http://127.0.0.1:9", "--token-file", "TOKEN", "--idempotency-key", "cl\u00e9"],
     ["index", "status", "--config", "/nonexistent.yaml"],
     ["gateway", "serve", "--config", "BAD_YAML"],
     ["meter", "--listen", "127.0.0.1:99999", "--upstream", "http://127.0.0.1:9000", "--token-file", "TOKEN",

@@ -20,6 +20,7 @@ import httpx
 
 from tdses.chaincode import ServiceStatus
 from tdses.rest.client import ApiClient, ApiError
+from tdses.rest.headers import ISSUES_SECRETS, MAX_KEY_LENGTH, valid_key
 
 EXIT_OK, EXIT_API, EXIT_USAGE = 0, 1, 2
 
@@ -206,13 +207,17 @@ class Session:
             raise UsageError(f"the gateway URL {self.url!r} is not valid: {exc}") from None
         self.json = a.json
         self.idempotency_key = a.idempotency_key
-        self.writes: list[str] = []  # the keys of the writes sent
+        if self.idempotency_key is not None:
+            if not valid_key(self.idempotency_key):
+                raise UsageError(f"--idempotency-key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters")
+        self.retry_key: str | None = None  # the key to send a lost write again under, if the gateway keeps it
 
     def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
         key = None
         if method == "POST":  # run again under the same key, a write takes effect at most once
             key = self.idempotency_key or str(uuid.uuid4())
-            self.writes.append(key)
+            # A new token or invitation is never kept for a retry (a secret): sent again, it is made again.
+            self.retry_key = None if ISSUES_SECRETS.match(path) else key
         return self.api.call(method, path, body, params, idempotency_key=key)
 
     def me(self) -> str:
@@ -253,9 +258,9 @@ def _run(a: argparse.Namespace, run) -> int:
         print(f"error: {p.get('detail') or exc}{status}", file=sys.stderr)
         if p.get("transactionId"):
             print(f"transaction: {p['transactionId']}", file=sys.stderr)
-        if session is not None and session.writes and (p.get("code") == "NO_ANSWER" or exc.status >= 500 or exc.status == 429
-                               or p.get("code") == "CONFLICT"):
-            print(f"to try again without doing it twice, add: --idempotency-key {session.writes[-1]}",
+        if session is not None and session.retry_key and (p.get("code") == "NO_ANSWER" or exc.status >= 500
+                                                          or exc.status == 429 or p.get("code") == "CONFLICT"):
+            print(f"to try again without doing it twice, add: --idempotency-key {session.retry_key}",
                   file=sys.stderr)
         return EXIT_API
     except OSError as exc:

@@ -53,8 +53,8 @@ class WebSettings(BaseModel):
     invitation_ttl_seconds: float = Field(default=7 * 24 * 3600.0, gt=0)
     # Behind a TLS proxy: cookies only over HTTPS (they are Secure anyway when the request itself is HTTPS).
     secure_cookies: bool = False
-    # Wrong passwords allowed per minute from one client address, and for one name (in bursts of as many).
-    signin_failures_per_minute: int = Field(default=10, ge=1)
+    # Sign-in attempts allowed per minute from one client address, and for one name (in bursts of as many).
+    signin_attempts_per_minute: int = Field(default=10, ge=1)
 
 
 class Settings(BaseSettings):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,22 +18,16 @@ from contextvars import ContextVar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tdses.asgi import read_body, replaying
-from tdses.rest.headers import BLOCK_HEADER, TRANSACTION_HEADER
+from tdses.rest.headers import BLOCK_HEADER, ISSUES_SECRETS, MAX_KEY_LENGTH, TRANSACTION_HEADER, valid_key
 from tdses.rest.middleware.asgi import bearer, header, send_problem
 from tdses.rest.problems import Problem
 from tdses.rest.store import Store
 
 HEADER = b"idempotency-key"
-MAX_KEY_LENGTH = 255
 NOT_KEPT = {401, 429}
 # What a replay answers with besides the body: the block lets a client whose first answer was lost still read its
 # write on another gateway (X-Min-Block).
 KEPT_HEADERS = (b"content-type", b"location", TRANSACTION_HEADER.lower().encode(), BLOCK_HEADER.lower().encode())
-# Answers that carry a secret (a new API token, an invitation) are never stored: secrets exist only as hashes here.
-# Creating a user is safe to retry without a key anyway (an unfinished creation resumes, a finished one is 409);
-# a retried invitation is a second invitation.
-ISSUES_SECRETS = re.compile(r"^/v1/(users(/[^/]+/token)?|invitations)$")
-
 
 # (owner, Idempotency-Key) of the request being served, for the ledger to derive its transaction IDs from.
 _request: ContextVar[tuple[str, str] | None] = ContextVar("idempotent_request", default=None)
@@ -59,10 +52,6 @@ def final(status: int, headers: list[tuple[bytes, bytes]]) -> bool:
     """Whether an answer is kept for the request's retries (see above)."""
     try_again = any(name.lower() == b"retry-after" for name, _ in headers)
     return 0 < status < 500 and status not in NOT_KEPT and not try_again
-
-
-def valid_key(key: str) -> bool:
-    return 0 < len(key) <= MAX_KEY_LENGTH and all(0x21 <= ord(c) <= 0x7E for c in key)
 
 
 class IdempotencyMiddleware:

@@ -31,10 +31,14 @@ LEASES_KEPT = 10_000  # keys with leased tokens remembered at most (forgetting o
 
 
 class RateLimiter:
-    def __init__(self, rate: float, burst: int, store: Store, clock=time.time) -> None:
+    """Buckets of one rate and burst, under the namespace their keys are stored in: the store's sweep of full
+    buckets forgets only this limiter's (another limiter's buckets refill at another rate)."""
+
+    def __init__(self, rate: float, burst: int, store: Store, clock=time.time, namespace: str = "api:") -> None:
         self.rate = rate
         self.burst = burst
         self.store = store
+        self.namespace = namespace
         self.lease = max(1, min(burst // 4, int(rate / 2)))
         self._clock = clock
         self._takes = 0
@@ -47,7 +51,7 @@ class RateLimiter:
         now = self._clock()
         if self._passing.get(key, 0.0) > now:
             return 0.0
-        wait = self.store.peek_rate(key, self.rate, self.burst, now)
+        wait = self.store.peek_rate(self.namespace + key, self.rate, self.burst, now)
         if wait == 0.0:
             if len(self._passing) >= LEASES_KEPT:
                 self._passing.clear()
@@ -59,8 +63,8 @@ class RateLimiter:
         self._passing.pop(key, None)
         self._takes += 1
         if self._takes % FORGET_EVERY == 0:
-            self.store.forget_full_buckets(self.rate, self.burst, self._clock())
-        return self.store.take_rate(key, self.rate, self.burst, self._clock())
+            self.store.forget_full_buckets(self.rate, self.burst, self._clock(), self.namespace)
+        return self.store.take_rate(self.namespace + key, self.rate, self.burst, self._clock())
 
     def take_leased(self, key: str) -> float:
         """take(), from a lease of tokens taken together: a token's requests."""
@@ -68,7 +72,8 @@ class RateLimiter:
         if left > 0:
             self._leased[key] = left - 1
             return 0.0
-        if self.lease > 1 and not self.store.take_rate(key, self.rate, self.burst, self._clock(), self.lease):
+        if self.lease > 1 and not self.store.take_rate(self.namespace + key, self.rate, self.burst, self._clock(),
+                                                       self.lease):
             if len(self._leased) >= LEASES_KEPT:
                 self._leased.clear()
             self._leased[key] = self.lease - 1

@@ -132,7 +132,7 @@ class ActivityPage(Out):
 
 class RevenueBucket(Out):
     bucket: str = Field(description="the period: day 2026-11-30, week its Monday, month 2026-11")
-    amount: int = Field(description="SToken received: purchases and rewards")
+    amount: int = Field(description="SToken received: purchases, rewards and compositions")
     calls: int = Field(description="calls sold")
 
 

@@ -8,6 +8,7 @@ from tdses.index.follower import Follower
 
 from tdses.rest.config import Settings
 from tdses.rest.middleware.metrics import Metrics
+from tdses.rest.middleware.ratelimit import RateLimiter
 from tdses.rest.problems import Problem
 from tdses.rest.services.ca import OrgCA
 from tdses.rest.services.cards import ServiceCards
@@ -32,6 +33,7 @@ class Context:
     metrics: Metrics
     admin_token_hash: str
     principals: Principals
+    signin: RateLimiter  # web sign-in attempts, per client address and per name
     index: Follower | None = None  # started by the app's lifespan
     discovery: Discovery | None = None  # composition and recommendations over the index
     cards: ServiceCards = field(default_factory=ServiceCards)  # GET /v1/services/{name}'s answers, kept
@@ -67,6 +69,8 @@ class Context:
             metrics=metrics,
             admin_token_hash=token_hash(settings.admin_token()),
             principals=Principals(settings.msp_id, keybox),
+            signin=RateLimiter(settings.web.signin_attempts_per_minute / 60, settings.web.signin_attempts_per_minute,
+                               store, namespace="signin:"),
             index=index,
             discovery=Discovery(settings.index.compose_timeout_seconds, settings.index.compose_concurrency),
         )

@@ -316,10 +316,11 @@ class Store:
         tokens = burst if row is None else min(burst, row.tokens + max(0.0, now - row.updated) * rate)
         return 0.0 if tokens >= 1 else (1 - tokens) / rate
 
-    def forget_full_buckets(self, rate: float, burst: int, now: float) -> int:
-        """Buckets that refilled completely are the same as none."""
+    def forget_full_buckets(self, rate: float, burst: int, now: float, namespace: str) -> int:
+        """The namespace's buckets that refilled completely (at its rate): the same as none."""
         with self._buckets.begin() as db:
-            return db.execute(delete(rate_buckets).where(rate_buckets.c.updated < now - burst / rate)).rowcount
+            return db.execute(delete(rate_buckets).where(rate_buckets.c.key.startswith(namespace, autoescape=True),
+                                                         rate_buckets.c.updated < now - burst / rate)).rowcount
 
     # --- web sign-in: passwords, sessions, invitations -------------------------------------------------
 

@@ -3,6 +3,8 @@ API's routes), the index once it holds the page's last write, and form fields as
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,14 +54,15 @@ ONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
 @contextmanager
-def paying_once(form, visitor: Visitor) -> Iterator[None]:
-    """A payment form sent again (Back, then Confirm once more; a replay) pays once: its one-time key fixes the
-    transaction IDs, as an Idempotency-Key does for the API, and the ledger answers the second time from the
-    first's transaction."""
+def paying_once(form, visitor: Visitor, *payment: object) -> Iterator[None]:
+    """A payment form sent again (a double click, a replay) pays once: its one-time key and what it pays fix the
+    transaction IDs, as an Idempotency-Key and its request do for the API, and the ledger answers the second time
+    from the first's transaction. The same key with another payment is another request."""
     key = str(form.get("once") or "")
     if not ONCE.fullmatch(key):
         raise Problem(422, "INVALID_ARGUMENT", "the form has no one-time key: reload the page and send it again")
-    with idempotency.as_request(visitor.name, f"web-form:{key}"):
+    what = hashlib.sha256(json.dumps(payment).encode()).hexdigest()[:32]
+    with idempotency.as_request(visitor.name, f"web-form:{key}:{what}"):
         yield
 
 

@@ -96,7 +96,7 @@ async def buy(request: Request, name: ServiceName, context: ContextDep, visitor:
     check_form(form, visitor)
     purchase = Purchase(calls=integer(form, "calls"), maxPrice=integer(form, "maxPrice"))
     acting = Acting(context, visitor)
-    with paying_once(form, visitor):
+    with paying_once(form, visitor, "buy", name, purchase.calls, purchase.max_price):
         await acting.chaincode.buy_calls(name, purchase.calls, purchase.max_price)
     return acting.done(f"/services/{name}", "bought")
 
@@ -107,6 +107,6 @@ async def reward(request: Request, name: ServiceName, context: ContextDep, visit
     check_form(form, visitor)
     gift = Reward(amount=integer(form, "amount"))
     acting = Acting(context, visitor)
-    with paying_once(form, visitor):
+    with paying_once(form, visitor, "reward", name, gift.amount):
         await acting.chaincode.reward_service(name, gift.amount)
     return acting.done(f"/services/{name}", "rewarded")

@@ -1,7 +1,7 @@
 """Sign in with a name and a password, sign up through an invitation, sign out.
 
-Failed sign-ins are charged to the client's address and to the name tried, each allowed
-web.signin_failures_per_minute (a person's password is guessable where an API token is not). A sign-up whose
+Sign-in attempts are charged to the client's address and to the name tried, each allowed
+web.signin_attempts_per_minute (a person's password is guessable where an API token is not). A sign-up whose
 registration may still commit keeps its invitation bound to the name, so that only the same invitation resumes it.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import time
 
 from fastapi import APIRouter, Request, Response
 from pydantic import TypeAdapter, ValidationError
@@ -19,7 +18,6 @@ from tdses.rest.api.deps import ContextDep
 from tdses.rest.middleware.ratelimit import client_address
 from tdses.rest.models.fields import NAME_PATTERN, Text
 from tdses.rest.problems import Problem
-from tdses.rest.services.context import Context
 from tdses.rest.services.onboarding import create_user
 from tdses.rest.services.passwords import hash_password, password_problem, verify_password
 from tdses.rest.services.tokens import token_hash
@@ -53,40 +51,24 @@ async def signin_page(request: Request, context: ContextDep, next: str = "/") ->
     return _form_page(request, context, "signin.html", next=local_target(next))
 
 
-def _failure_keys(request: Request, name: str) -> tuple[str, str]:
-    return "signin:" + client_address(request.scope), "signin-name:" + name
-
-
-def _failures_wait(context: Context, keys: tuple[str, ...]) -> float:
-    per_minute = context.settings.web.signin_failures_per_minute
-    now = time.time()
-    return max(context.store.peek_rate(key, per_minute / 60, per_minute, now) for key in keys)
-
-
-def _charge_failure(context: Context, keys: tuple[str, ...]) -> None:
-    per_minute = context.settings.web.signin_failures_per_minute
-    for key in keys:
-        context.store.take_rate(key, per_minute / 60, per_minute, time.time())
-
-
 @router.post("/signin")
 async def signin(request: Request, context: ContextDep) -> Response:
     form = await request.form()
     check_anonymous_form(form, request, context)
     name, password = str(form.get("name", "")), str(form.get("password", ""))
     target = local_target(form.get("next"))
-    keys = _failure_keys(request, name[:64])
-    wait = _failures_wait(context, keys)
+    # Each attempt is taken from both buckets before the password is checked: attempts sent together cannot all
+    # pass a look that charges nothing.
+    wait = max([context.signin.take(client_address(request.scope)), context.signin.take("name:" + name[:64])])
     if wait > 0:
         retry_after = str(max(1, math.ceil(wait)))
         response = _form_page(request, context, "signin.html", status_code=429, next=target, name=name,
-                              error=f"Too many wrong passwords: try again in {retry_after} seconds.")
+                              error=f"Too many sign-in attempts: try again in {retry_after} seconds.")
         response.headers["Retry-After"] = retry_after
         return response
     user = context.store.user(name) if NAME.fullmatch(name) else None
     stored = context.store.password_hash(name) if user is not None and user.state == ACTIVE else None
     if not await asyncio.to_thread(verify_password, stored, password):
-        _charge_failure(context, keys)
         return _form_page(request, context, "signin.html", status_code=401, next=target, name=name,
                           error="The name or the password is wrong.")
     response = see_other(target)

@@ -79,7 +79,8 @@ async def service_history(name: ServiceName, principal: PrincipalDep, store: Ind
 @router.get("/services/{name}/revenue", response_model=out.Revenue)
 async def service_revenue(name: ServiceName, principal: PrincipalDep, store: IndexDep,
                           bucket: Literal["day", "week", "month"] = "day") -> dict:
-    """SToken your service earned per day, week (from Monday) or month: purchases and rewards (UTC)."""
+    """SToken your service earned per day, week (from Monday) or month (UTC): purchases, rewards, and its price
+    paid by each mashup that composed it."""
     service = await service_row(store, name)
     visibility.check_service_accounts(principal, name, service["developer"])
     rows = await off_loop(store.revenue, name, bucket)
