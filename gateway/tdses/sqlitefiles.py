@@ -16,6 +16,15 @@ import sqlite3
 from pathlib import Path
 
 
+def database_file(url: str) -> Path | None:
+    """The file of a SQLite URL, made owner-only (owner_only_database); None for an in-memory database."""
+    if url == "sqlite://":
+        return None
+    path = Path(url.removeprefix("sqlite:///"))
+    owner_only_database(path)
+    return path
+
+
 def owner_only_database(path: Path) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:

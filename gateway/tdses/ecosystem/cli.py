@@ -9,6 +9,7 @@ from pathlib import Path
 from tdses.ecosystem import programmableweb
 from tdses.ecosystem.progress import Progress
 from tdses.ecosystem.running import DEFAULT_CONCURRENCY, ImportFailed, import_ecosystem
+from tdses.local.cli import positive
 from tdses.local.network import Network
 from tdses.paths import DEFAULT_STATE_DIR
 
@@ -22,22 +23,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     pw.add_argument("--data", type=Path, default=None,
                     help="directory of the three tab-separated files (default ../shared/data/programmableweb "
                          "next to the repository, or $TDSES_PROGRAMMABLEWEB_DIR)")
-    pw.add_argument("--limit", type=_positive, default=None,
+    pw.add_argument("--limit", type=positive, default=None,
                     help="only the first N APIs and the mashups composed of them only (default: everything)")
     pw.add_argument("--state-dir", type=Path, default=DEFAULT_STATE_DIR,
                     help=f"the network's state directory (default {DEFAULT_STATE_DIR}, or $TDSES_STATE_DIR)")
-    pw.add_argument("--concurrency", type=_positive, default=DEFAULT_CONCURRENCY,
+    pw.add_argument("--concurrency", type=positive, default=DEFAULT_CONCURRENCY,
                     help=f"transactions in flight at most (default {DEFAULT_CONCURRENCY})")
-    pw.add_argument("--developers", type=_positive, default=programmableweb.DEFAULT_DEVELOPERS,
+    pw.add_argument("--developers", type=positive, default=programmableweb.DEFAULT_DEVELOPERS,
                     help="how many developers own the services (default 100; owners depend on it, so keep it "
                          "the same across runs on one network)")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

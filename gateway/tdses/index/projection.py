@@ -9,7 +9,7 @@ gives the same rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -50,11 +50,8 @@ class Projection:
         if tx.event_name is not None:
             self.insert(schema.events, tx_id=tx.transaction_id, block=tx.block_number, ts=tx.timestamp,
                         name=tx.event_name, payload=json.dumps(tx.event_payload, sort_keys=True))
-            fact = EVENT_FACTS.get(tx.event_name)
-            if fact is not None:
-                facts.add(**fact(tx.event_payload))
-            for more in EVENT_MORE_FACTS.get(tx.event_name, lambda _: ())(tx.event_payload):
-                facts.add(**more)
+            for fact in EVENT_FACTS.get(tx.event_name, lambda _: ())(tx.event_payload):
+                facts.add(**fact)
 
     # The statements are built once and executed with parameters: building one per row cost more than running it.
 
@@ -218,30 +215,33 @@ WRITES: dict[str, Callable[[Projection, ChaincodeTransaction, StateWrite, Facts]
 }
 
 
-def _status(kind: str) -> Callable[[dict], dict]:
-    return lambda e: {"kind": kind, "service": e["service"], "user": e["developer"], "status": e["status"]}
+def _status(kind: str) -> Callable[[dict], list[dict]]:
+    return lambda e: [{"kind": kind, "service": e["service"], "user": e["developer"], "status": e["status"]}]
 
 
-EVENT_FACTS: dict[str, Callable[[Any], dict]] = {
-    "UserRegistered": lambda e: {"kind": "user_registered", "user": e["name"], "amount": e["grant"],
-                                 "mspId": e["mspId"]},
-    "UserRemoved": lambda e: {"kind": "user_removed", "user": e["name"], "amount": e["returnedToPool"]},
+def _mashup_created(e: dict) -> list[dict]:
+    """The mashup, and each component's price paid to its developer (its revenue from compositions; events of
+    chaincode versions before the payments were listed carry none)."""
+    return [{"kind": "mashup_created", "service": e["service"], "user": e["developer"], "amount": e["paid"],
+             "components": e["components"]},
+            *({"kind": "composition", "service": p["service"], "user": e["developer"], "counterparty": p["developer"],
+               "amount": p["amount"]} for p in e.get("payments", ()))]
+
+
+# An event's activity rows (most events stand for one fact).
+EVENT_FACTS: dict[str, Callable[[Any], list[dict]]] = {
+    "UserRegistered": lambda e: [{"kind": "user_registered", "user": e["name"], "amount": e["grant"],
+                                  "mspId": e["mspId"]}],
+    "UserRemoved": lambda e: [{"kind": "user_removed", "user": e["name"], "amount": e["returnedToPool"]}],
     "ServiceRegistered": _status("service_registered"),
     "ServicePublished": _status("service_published"),
     "ServiceInvalidated": _status("service_invalidated"),
-    "ServiceEdited": lambda e: {"kind": "service_edited", "service": e["service"], "changed": e["changed"]},
-    "MashupCreated": lambda e: {"kind": "mashup_created", "service": e["service"], "user": e["developer"],
-                                "amount": e["paid"], "components": e["components"]},
-    "ServiceRewarded": lambda e: {"kind": "reward", "service": e["service"], "user": e["from"],
-                                  "counterparty": e["developer"], "amount": e["amount"]},
-    "Transferred": lambda e: {"kind": "transfer", "user": e["from"], "counterparty": e["to"], "amount": e["amount"]},
-    "ServerAuthorized": lambda e: {"kind": "server_authorized", "service": e["service"], "user": e["server"]},
-    "ServerRevoked": lambda e: {"kind": "server_revoked", "service": e["service"], "user": e["server"]},
-}
-# Events that stand for several facts: a mashup pays each component's developer (its revenue from compositions;
-# events of chaincode versions before the payments were listed carry none).
-EVENT_MORE_FACTS: dict[str, Callable[[Any], Iterable[dict]]] = {
-    "MashupCreated": lambda e: ({"kind": "composition", "service": p["service"], "user": e["developer"],
-                                 "counterparty": p["developer"], "amount": p["amount"]}
-                                for p in e.get("payments", ())),
+    "ServiceEdited": lambda e: [{"kind": "service_edited", "service": e["service"], "changed": e["changed"]}],
+    "MashupCreated": _mashup_created,
+    "ServiceRewarded": lambda e: [{"kind": "reward", "service": e["service"], "user": e["from"],
+                                   "counterparty": e["developer"], "amount": e["amount"]}],
+    "Transferred": lambda e: [{"kind": "transfer", "user": e["from"], "counterparty": e["to"],
+                               "amount": e["amount"]}],
+    "ServerAuthorized": lambda e: [{"kind": "server_authorized", "service": e["service"], "user": e["server"]}],
+    "ServerRevoked": lambda e: [{"kind": "server_revoked", "service": e["service"], "user": e["server"]}],
 }

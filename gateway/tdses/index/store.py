@@ -23,7 +23,7 @@ from tdses.index.projection import Projection, services_touched
 from tdses.index.search import (
     ANY_STATUS, ServicePage, ServiceQuery, build, decode_cursor, encode_cursor, fts_query, page_of, usage_select,
 )
-from tdses.sqlitefiles import owner_only_database, write_ahead_logging
+from tdses.sqlitefiles import database_file, write_ahead_logging
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 ORG_ACCOUNT_PREFIX = "org:"
@@ -42,9 +42,7 @@ def database_url(location: str | os.PathLike[str]) -> str:
 def _engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
-    path = None if url == "sqlite://" else Path(url.removeprefix("sqlite:///"))
-    if path is not None:
-        owner_only_database(path)
+    path = database_file(url)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")

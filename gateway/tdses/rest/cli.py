@@ -12,9 +12,9 @@ import json
 import os
 import sys
 import uuid
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -207,9 +207,8 @@ class Session:
             raise UsageError(f"the gateway URL {self.url!r} is not valid: {exc}") from None
         self.json = a.json
         self.idempotency_key = a.idempotency_key
-        if self.idempotency_key is not None:
-            if not valid_key(self.idempotency_key):
-                raise UsageError(f"--idempotency-key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters")
+        if self.idempotency_key is not None and not valid_key(self.idempotency_key):
+            raise UsageError(f"--idempotency-key must be 1 to {MAX_KEY_LENGTH} visible ASCII characters")
         self.retry_key: str | None = None  # the key to send a lost write again under, if the gateway keeps it
 
     def call(self, method: str, path: str, body: Any = None, params: dict | None = None) -> Any:
@@ -232,7 +231,7 @@ class UsageError(Exception):
 
 def seg(value: str) -> str:
     """A name as one path segment: 'a/../b' or 'a?b' stays a name, not another path or a query."""
-    return quote(value, safe="").replace(".", "%2E") if value in (".", "..") else quote(value, safe="")
+    return "%2E" * len(value) if value in (".", "..") else quote(value, safe="")
 
 
 def read_token(raw: bytes) -> str:

@@ -9,14 +9,16 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Float, bindparam, case, create_engine, delete, event, func, inspect, or_, select, text, update
+from sqlalchemy import (
+    Engine, Float, bindparam, case, create_engine, delete, event, func, inspect, or_, select, text, update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from tdses import migrating
 from tdses.rest.store.tables import (
     idempotency, invitations, passwords, pending_transactions, rate_buckets, users, users_version, web_sessions,
 )
-from tdses.sqlitefiles import owner_only_database, write_ahead_logging
+from tdses.sqlitefiles import database_file, write_ahead_logging
 
 PENDING = "pending"  # enrolled at the CA, not yet registered on chain
 ACTIVE = "active"
@@ -77,9 +79,7 @@ def store_url(location: str | os.PathLike[str]) -> str:
 def _engine(url: str, synchronous: str = "FULL") -> Engine:
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
-    path = None if url == "sqlite://" else Path(url.removeprefix("sqlite:///"))
-    if path is not None:
-        owner_only_database(path)  # hashed tokens and encrypted keys
+    path = database_file(url)  # hashed tokens and encrypted keys
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
 
     @event.listens_for(engine, "connect")

@@ -73,10 +73,18 @@ def service_form(request: Request, visitor: Visitor, editing: str | None, values
                 error=refusal.detail if refusal else None)
 
 
-def typed_again(refusal: Problem | ValidationError) -> Problem | None:
-    """A refusal the visitor fixes in the form (what was typed, or a name taken), else None."""
-    problem = invalid(refusal) if isinstance(refusal, ValidationError) else refusal
-    return problem if problem.status in (409, 422) else None
+async def from_service_form(request: Request, visitor: Visitor, editing: str | None, form,
+                            write: Callable[[], Awaitable[Any]]) -> Response | None:
+    """Run the form's write: None when done; the form again, with what was typed and why not, after a refusal the
+    visitor fixes there (what was typed, or a name taken). Any other refusal is raised (its problem page)."""
+    try:
+        await write()
+    except (Problem, ValidationError) as refusal:
+        problem = invalid(refusal) if isinstance(refusal, ValidationError) else refusal
+        if problem.status not in (409, 422):
+            raise
+        return service_form(request, visitor, editing, dict(form), problem)
+    return None
 
 
 @router.get("/new/service")
@@ -89,15 +97,12 @@ async def add_service(request: Request, context: ContextDep, visitor: VisitorDep
     form = await request.form()
     check_form(form, visitor)
     acting = Acting(context, visitor)
-    try:
+
+    def register() -> Awaitable[Any]:
         body = ServiceCreate.model_validate(service_fields(form, with_name=True))
-        await acting.chaincode.register_service(spec(body))
-    except (Problem, ValidationError) as refusal:
-        problem = typed_again(refusal)
-        if problem is None:
-            raise
-        return service_form(request, visitor, None, dict(form), problem)
-    return acting.done("/me", "registered")
+        return acting.chaincode.register_service(spec(body))
+
+    return await from_service_form(request, visitor, None, form, register) or acting.done("/me", "registered")
 
 
 async def own_service(acting: Acting, name: str, visitor) -> dict:
@@ -118,15 +123,12 @@ async def edit(request: Request, name: ServiceName, context: ContextDep, visitor
     form = await request.form()
     check_form(form, visitor)
     acting = Acting(context, visitor)
-    try:
+
+    def save() -> Awaitable[Any]:
         body = ServicePatch.model_validate(service_fields(form, with_name=False))
-        await acting.chaincode.edit_service(name, spec(body))  # the chaincode refuses anyone but the developer
-    except (Problem, ValidationError) as refusal:
-        problem = typed_again(refusal)
-        if problem is None:
-            raise
-        return service_form(request, visitor, name, dict(form), problem)
-    return acting.done(f"/services/{name}", "edited")
+        return acting.chaincode.edit_service(name, spec(body))  # the chaincode refuses anyone but the developer
+
+    return await from_service_form(request, visitor, name, form, save) or acting.done(f"/services/{name}", "edited")
 
 
 @router.get("/new/mashup")
