@@ -13,7 +13,8 @@ import httpx
 
 from .calls import CACalls, Call, read_envelope
 from .client import PemSource, build_request, tls_context
-from .models import Attribute, CAInfo, Enrollment, RevocationResult
+from .errors import CAError, is_unknown_identity
+from .models import Attribute, CAInfo, Enrollment, IdentityInfo, RevocationResult
 
 T = TypeVar("T")
 
@@ -83,6 +84,15 @@ class AsyncCAClient:
                 registrar, name, type, affiliation, attributes, max_enrollments, secret
             )
         )
+
+    async def identity(self, registrar: Enrollment, name: str) -> IdentityInfo | None:
+        """The identity `name` as the registrar sees it; None when the CA has no identity of that name."""
+        try:
+            return await self._send(self.calls.identity(registrar, name))
+        except CAError as error:
+            if is_unknown_identity(error):
+                return None
+            raise
 
     async def revoke(
         self,

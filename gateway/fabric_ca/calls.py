@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import json
+from urllib.parse import quote
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from .csr import new_csr, new_key
 from .errors import CAError, CAErrorEntry
-from .models import Attribute, CAInfo, Enrollment, RevocationResult, RevokedCertificate
+from .models import Attribute, CAInfo, Enrollment, IdentityInfo, RevocationResult, RevokedCertificate
 
 T = TypeVar("T")
 
@@ -174,6 +175,12 @@ class CACalls:
             caller=registrar,
         )
 
+    def identity(self, registrar: Enrollment, name: str) -> Call[IdentityInfo]:
+        """What the CA holds of the identity `name`; CAError (is_unknown_identity) when it has none."""
+        query = f"?ca={quote(self.ca_name, safe='')}" if self.ca_name else ""
+        return Call("GET", API_PREFIX + "identities/" + quote(name, safe="") + query, b"", _identity,
+                    caller=registrar)
+
     def revoke(
         self,
         registrar: Enrollment,
@@ -205,6 +212,13 @@ class CACalls:
 def _enrollment(key, result: Mapping[str, Any]) -> Enrollment:
     chain = _b64decode((result.get("ServerInfo") or {}).get("CAChain"))
     return Enrollment(key, _b64decode(result["Cert"]), chain)
+
+
+def _identity(result: Mapping[str, Any]) -> IdentityInfo:
+    attributes = tuple(Attribute(str(a.get("name", "")), str(a.get("value", "")), bool(a.get("ecert")))
+                       for a in result.get("attrs") or [])
+    return IdentityInfo(str(result["id"]), str(result.get("type", "")), str(result.get("affiliation", "")),
+                        int(result.get("max_enrollments") or 0), attributes)
 
 
 def _revocation(result: Mapping[str, Any] | None) -> RevocationResult:

@@ -14,7 +14,8 @@ from typing import Any, TypeVar
 import httpx
 
 from .calls import CACalls, Call, read_envelope
-from .models import Attribute, CAInfo, Enrollment, RevocationResult
+from .errors import CAError, is_unknown_identity
+from .models import Attribute, CAInfo, Enrollment, IdentityInfo, RevocationResult
 from .token import b64, create_token
 
 T = TypeVar("T")
@@ -132,6 +133,15 @@ class CAClient:
                 registrar, name, type, affiliation, attributes, max_enrollments, secret
             )
         )
+
+    def identity(self, registrar: Enrollment, name: str) -> IdentityInfo | None:
+        """The identity `name` as the registrar sees it; None when the CA has no identity of that name."""
+        try:
+            return self._send(self.calls.identity(registrar, name))
+        except CAError as error:
+            if is_unknown_identity(error):
+                return None
+            raise
 
     def revoke(
         self,

@@ -14,11 +14,13 @@ ERR_INVALID_TOKEN = 25
 ERR_UNTRUSTED_CERTIFICATE = 26
 ERR_CERT_REVOKED = 28
 ERR_BAD_CSR = 31
+ERR_GETTING_USER = 63  # also: no identity of that name
 ERR_CERT_ALREADY_REVOKED = 66
 ERR_REVOKED_ID = 70
 ERR_AUTHORIZATION_FAILURE = 71
 ERR_DUPLICATE_IDENTITY = 74
 ERR_REGISTERING_IDENTITY = 75
+
 
 
 @dataclass(frozen=True)
@@ -48,3 +50,8 @@ class CAError(Exception):
 
     def has_code(self, code: int) -> bool:
         return code in self.codes
+
+
+def is_unknown_identity(error: CAError) -> bool:
+    """The CA has no identity of the name asked for (GET identities/{id})."""
+    return error.status_code == 404 and error.has_code(ERR_GETTING_USER)

@@ -79,6 +79,17 @@ class Attribute:
 
 
 @dataclass(frozen=True)
+class IdentityInfo:
+    """An identity registered at the CA, as its registrar sees it."""
+
+    id: str
+    type: str
+    affiliation: str = ""
+    max_enrollments: int = 0
+    attributes: tuple[Attribute, ...] = ()
+
+
+@dataclass(frozen=True)
 class CAInfo:
     ca_name: str
     ca_chain: bytes

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -233,6 +235,24 @@ def test_names_with_control_characters_are_refused_when_creating_users(gateways,
         response = admin.post("/v1/users", json={"name": "fine-name", "introduction": "x\u0000"})
         assert response.status_code == 422
     assert height(network) == before
+
+
+def test_of_concurrent_creations_of_one_name_one_succeeds_and_the_others_hear_the_name_is_taken(gateways):
+    """fabric-ca checks a name, then inserts it: of registrations sent together, all but one fail on its database's
+    unique key with a bare 500, which must not reach the client as the CA's failure."""
+    name = f"twin-{secrets.token_hex(3)}"
+
+    def create(_) -> httpx.Response:
+        with gateways.client("org1", gateways.admin_token("org1")) as admin:
+            return admin.post("/v1/users", json={"name": name, "introduction": "first come"})
+
+    with ThreadPoolExecutor(3) as pool:
+        answers = list(pool.map(create, range(3)))
+    assert sorted(a.status_code for a in answers) == [201, 409, 409], [a.text for a in answers]
+    assert all(a.json()["code"] == "ALREADY_EXISTS" for a in answers if a.status_code == 409)
+    winner = next(a.json()["token"] for a in answers if a.status_code == 201)
+    with gateways.client("org1", winner) as user:  # the losers revoked nothing of the winner's identity
+        assert user.get("/v1/users/me").json()["name"] == name
 
 
 def test_the_rate_limit_answers_429_with_retry_after(network, tmp_path):

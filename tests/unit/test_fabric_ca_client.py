@@ -126,6 +126,13 @@ class FakeCA:
             return self._ok(self._issue_for(body, record["caller"]))
         if endpoint == "revoke":
             return self._ok({"RevokedCerts": [{"Serial": "1a2b", "AKI": "cafe"}], "CRL": b64(b"crl-bytes")})
+        if request.method == "GET" and request.url.path.startswith("/api/v1/identities/"):
+            if request.url.params.get("ca") != CA_NAME:
+                return self._error(404, 19, "CA not found")
+            if endpoint not in self.secrets:
+                return self._error(404, 63, "Failed to get User: sql: no rows in result set")
+            return self._ok({"id": endpoint, "type": "client", "affiliation": "", "max_enrollments": 1,
+                             "attrs": [{"name": "hf.Type", "value": "client", "ecert": True}], "caname": CA_NAME})
         return self._error(404, 0, "no such endpoint")
 
 
@@ -208,6 +215,19 @@ def test_duplicate_registration_reports_code_74(client, admin):
     with pytest.raises(CAError) as caught:
         client.register(admin, "admin")
     assert caught.value.status_code == 409 and caught.value.has_code(74)
+
+
+def test_identity_is_what_the_ca_holds_of_a_name_and_none_for_an_unknown_one(client, ca, admin):
+    client.register(admin, "carol", max_enrollments=1)
+    carol = client.identity(admin, "carol")
+    assert (carol.id, carol.type, carol.max_enrollments) == ("carol", "client", 1)
+    assert carol.attributes == (Attribute("hf.Type", "client", ecert=True),)
+    asked = ca.requests[-1]  # the token signed the path with its query, as fabric-ca verifies it
+    assert asked["path"] == "/api/v1/identities/carol" and asked["caller"] == "admin"
+    assert client.identity(admin, "nobody") is None
+    ca.failure = (500, b"")
+    with pytest.raises(CAError):  # anything else is the CA's error, not "no such identity"
+        client.identity(admin, "carol")
 
 
 def test_token_signed_by_another_key_is_rejected(client, ca, admin):

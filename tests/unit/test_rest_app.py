@@ -528,3 +528,30 @@ async def test_a_committed_transaction_says_whether_it_took_effect(gateway, monk
         conflicted = (await alice.get(f"/v1/transactions/{'b' * 64}")).json()
     assert (valid["status"], valid["committed"], valid["valid"]) == ("VALID", True, True)
     assert (conflicted["status"], conflicted["committed"], conflicted["valid"]) == ("MVCC_READ_CONFLICT", True, False)
+
+
+async def test_with_open_registration_a_pending_user_is_resumed_only_by_its_creator_or_the_admin(tmp_path, monkeypatch):
+    application, tokens = build_gateway(tmp_path, open_registration=True)
+    context = application.state.context
+    key = ec.generate_private_key(ec.SECP256R1())
+    context.store.add_user(UserRecord("carol", token_hash("carol-token"), certificate("carol", key),
+                                      context.keybox.seal("carol", key), custodial=True, state=PENDING))
+    registered = []
+
+    async def submit(principal, function, *args):
+        registered.append((principal.name, function, args))
+        return Submitted({"name": args[0], "mspId": "Org1MSP"}, "tx1", 9)
+
+    monkeypatch.setattr(context.ledger, "submit", submit)
+    body = {"name": "carol", "introduction": "weather"}
+    async with client(application) as anyone:
+        taken = await anyone.post("/v1/users", json=body)
+        assert taken.status_code == 409 and "being created" in taken.json()["detail"]
+    async with client(application, tokens["bob"]) as bob:
+        assert (await bob.post("/v1/users", json=body)).status_code == 403
+    assert registered == [] and context.store.user("carol").token_hash == token_hash("carol-token")
+    async with client(application, "carol-token") as carol:  # the token its first attempt was given
+        resumed = await carol.post("/v1/users", json=body)
+    assert resumed.status_code == 201 and registered == [("carol", Fn.REGISTER_USER, ("carol", "weather"))]
+    record = context.store.user("carol")
+    assert record.state == ACTIVE and record.token_hash == token_hash(resumed.json()["token"])

@@ -38,12 +38,24 @@ class OrgCA:
 
     async def register(self, name: str) -> str:
         """A new client identity that can enroll once (a leaked secret cannot mint a second certificate)."""
+        taken = Problem(409, "ALREADY_EXISTS", f"the organization's CA already has an identity {name!r}")
         try:
             with ca_reachable():
                 return await self._client.register(await self.registrar(), name, type="client", max_enrollments=1)
         except CAError as error:
             if error.has_code(ERR_DUPLICATE_IDENTITY):
-                raise Problem(409, "ALREADY_EXISTS", f"the organization's CA already has an identity {name!r}") from None
+                raise taken from None
+            # Two registrations of one name at once: fabric-ca checks, then inserts, and the second insert fails
+            # on its database's unique key with a bare 500. Whether the name is now taken tells the two apart.
+            if await self.has_identity(name):
+                raise taken from None
+            raise ca_problem(error) from None
+
+    async def has_identity(self, name: str) -> bool:
+        try:
+            with ca_reachable():
+                return await self._client.identity(await self.registrar(), name) is not None
+        except CAError as error:
             raise ca_problem(error) from None
 
     async def enroll(self, name: str, secret: str) -> Enrollment:

@@ -2,7 +2,8 @@
 registered on chain as that identity, and an API token shown once.
 
 A crash, a timeout or a conflict half-way leaves a pending row; creating the same name again resumes with the same
-identity. Only a refusal by the chaincode (e.g. the name is taken on chain) drops it and revokes the identity.
+identity, for whoever may resume it: the organization admin, or the request that began it (with the token it was
+given). Only a refusal by the chaincode (e.g. the name is taken on chain) drops it and revokes the identity.
 """
 
 from __future__ import annotations
@@ -49,13 +50,17 @@ def check_csr(name: str, csr_pem: str) -> None:
         raise Problem(422, "INVALID_ARGUMENT", f"csr subject CN must be the user's name {name!r}")
 
 
-async def create_user(context: Context, name: str, introduction: str, csr_pem: str | None) -> Created:
+async def create_user(context: Context, name: str, introduction: str, csr_pem: str | None, *,
+                      may_resume: bool) -> Created:
     store = context.store
     if csr_pem is not None:
         check_csr(name, csr_pem)
     existing = store.user(name)
     if existing is not None and existing.state != PENDING:
         raise Problem(409, "ALREADY_EXISTS", f"user {name!r} already exists")
+    if existing is not None and not may_resume:
+        raise Problem(409, "ALREADY_EXISTS", f"user {name!r} is being created: the organization admin, or the "
+                      "request that began it (with the token it was given), resumes it")
     if existing is None:
         await _name_is_free(context, name)
     token = new_token()
@@ -84,7 +89,8 @@ async def create_user(context: Context, name: str, introduction: str, csr_pem: s
         elif problem.code == "CONFLICT":
             # Concurrent registrations kept winning: nothing happened on chain. The identity stays pending, so
             # creating the same name again resumes with it instead of finding the name taken at the CA.
-            problem.detail += "; create the user again: the registration resumes"
+            problem.detail += "; create the user again (with this token, unless you are the admin) to resume"
+            problem.extra["token"] = token
             raise
         else:
             store.delete_user(name)

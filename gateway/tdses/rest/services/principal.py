@@ -33,6 +33,10 @@ class Principal:
         another organization may register that name, and the ledger's user of that name is someone else."""
         return self.registered and not self.is_admin and self.name == name
 
+    def is_creating(self, name: str) -> bool:
+        """Whether this is the user `name` whose creation has not finished: it may resume it."""
+        return not self.registered and not self.is_admin and self.name == name
+
 
 ADMIN_NAME = "admin"
 

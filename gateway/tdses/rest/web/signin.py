@@ -107,7 +107,8 @@ async def signup(request: Request, context: ContextDep) -> Response:
     if not store.use_invitation(held, name):
         raise Problem(403, "INVITATION_INVALID", "this invitation is unknown, used or expired")
     try:
-        await create_user(context, name, introduction, None)  # as POST /v1/users: CA identity, key, on chain
+        # As POST /v1/users: CA identity, key, on chain; resuming only what this invitation began (above).
+        await create_user(context, name, introduction, None, may_resume=True)
     except Problem:
         if store.user(name) is None:  # nothing of this sign-up is left: the invitation may be used again
             store.return_invitation(held)

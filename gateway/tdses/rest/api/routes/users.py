@@ -27,12 +27,14 @@ UserName = Annotated[str, Path(pattern=NAME_PATTERN, examples=["alice"])]
 async def register_user(body: UserCreate, context: ContextDep, principal: OptionalPrincipalDep) -> dict:
     """Create a user: an identity at the organization's CA, registered on chain; returns its API token once.
 
-    With `csr` the user keeps its own key (non-custodial) and must sign the returned `signatureRequest`."""
+    With `csr` the user keeps its own key (non-custodial) and must sign the returned `signatureRequest`. A creation
+    that did not finish (a timeout, a conflict) is resumed by creating the user again: as the organization admin, or
+    with the token the first attempt returned."""
     if principal is None and not context.settings.open_registration:
         raise unauthorized("the organization admin's token is required to create users")
-    if principal is not None and not principal.is_admin:
+    if principal is not None and not (principal.is_admin or principal.is_creating(body.name)):
         raise Problem(403, "FORBIDDEN", "only the organization admin creates users")
-    created = await create_user(context, body.name, body.introduction, body.csr)
+    created = await create_user(context, body.name, body.introduction, body.csr, may_resume=principal is not None)
     result = {"user": created.user, "token": created.token, "certificate": created.certificate.decode()}
     if created.signature_request is not None:
         result["signatureRequest"] = created.signature_request.body()
