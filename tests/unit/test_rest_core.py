@@ -185,6 +185,15 @@ def test_the_server_keeps_idle_connections_longer_than_clients_pool_them(tmp_pat
     # A server closing an idle connection first races the client reusing it: "server disconnected" under load.
     assert options["timeout_keep_alive"] > httpx.Limits().keepalive_expiry
     assert (options["host"], options["port"], options["loop"]) == ("127.0.0.1", 8081, "asyncio")
+    assert options["proxy_headers"] is False  # no proxy is trusted unless one is named: X-Forwarded-For is ignored
+
+
+def test_trusted_proxies_are_addresses_or_networks(tmp_path):
+    path = write(tmp_path / "gateway.yaml", CONFIG.format(tmp=tmp_path) + "trusted_proxies: [10.0.0.0/8, '::1']\n")
+    options = load_settings(path).server_options()
+    assert options["proxy_headers"] is True and options["forwarded_allow_ips"] == ["10.0.0.0/8", "::1"]
+    with pytest.raises(ValueError, match="not an IP address or network"):
+        load_settings(write(tmp_path / "bad.yaml", CONFIG.format(tmp=tmp_path) + "trusted_proxies: ['*']\n"))
 
 
 def test_settings_refuse_unknown_keys_and_bad_listen_addresses(tmp_path):

@@ -7,6 +7,7 @@ import re
 import time
 
 import httpx
+import uvicorn
 
 from tdses.rest.middleware import idempotency
 from tdses.rest.middleware.ratelimit import RateLimiter
@@ -14,7 +15,7 @@ from tdses.rest.services.ledger import Submitted
 from tdses.rest.services.passwords import hash_password
 from tdses.rest.services.tokens import token_hash
 from tdses.rest.store import PENDING, UserRecord
-from tests.unit.test_rest_app import client, gateway  # noqa: F401  (the gateway fixture)
+from tests.unit.test_rest_app import build_gateway, client, gateway  # noqa: F401  (the gateway fixture)
 
 PASSWORD = "correct horse battery"
 
@@ -182,6 +183,27 @@ async def test_sign_in_attempts_are_limited_per_address_and_per_name(gateway):
     context.store.forget_full_buckets(50, 100, 10**12, "api:")  # the API's sweep leaves sign-in buckets alone
     async with client(application) as http:
         assert (await sign_in(http)).status_code == 429
+
+
+async def test_behind_a_trusted_proxy_the_sign_in_limit_counts_the_client_the_proxy_names(tmp_path):
+    application, _ = build_gateway(tmp_path, trusted_proxies=["127.0.0.0/8"])
+    context = application.state.context
+    context.signin = RateLimiter(3 / 60, 3, context.store, namespace="signin:")
+    config = uvicorn.Config(application, **context.settings.server_options())
+    config.load()  # the application as uvicorn serves it, with its handling of proxy headers
+
+    def connection(address: str, forwarded_for: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=config.loaded_app, client=(address, 4000)),
+                                 base_url="http://gw", headers={"X-Forwarded-For": forwarded_for})
+
+    async with connection("127.0.0.1", "203.0.113.7") as proxied:
+        assert [(await sign_in(proxied, name=f"n{i}")).status_code for i in range(4)] == [401, 401, 401, 429]
+    async with connection("127.0.0.1", "203.0.113.8") as another_client:
+        assert (await sign_in(another_client, name="n4")).status_code == 401
+    # Not from a trusted proxy: the header is the client's own claim, and the connection's address is counted.
+    for i in range(4):
+        async with connection("10.0.0.9", f"198.51.100.{i}") as direct:
+            assert (await sign_in(direct, name=f"m{i}")).status_code == (429 if i == 3 else 401)
 
 
 async def test_sign_up_refuses_a_name_being_created_by_someone_else_and_bad_text_before_the_ca(gateway):

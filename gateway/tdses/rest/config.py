@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import stat
 from pathlib import Path
@@ -65,6 +66,10 @@ class Settings(BaseSettings):
     channel: str
     chaincode: str
     listen: str = "127.0.0.1:8081"
+    # The proxies in front of the gateway (addresses or networks: 10.0.0.0/8) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed: the rate and sign-in limits then count the client a proxy names, and a request
+    # the proxy received over HTTPS is one. Empty: every connection's own address is its client's.
+    trusted_proxies: list[str] = []
     peers: list[PeerSettings] = Field(min_length=1)
     # Every peer of the channel; when set, a write is answered once each has committed it (read-your-writes).
     channel_peers: list[PeerSettings] = []
@@ -111,6 +116,16 @@ class Settings(BaseSettings):
             raise ValueError(f"listen must be HOST:PORT, got {value!r}")
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network") from None
+        return value
+
     def request_lease(self) -> float:
         """How long a request may hold its Idempotency-Key: its longest run, with every conflict retry."""
         one_attempt = self.endorse_timeout + self.submit_timeout + self.commit_timeout + self.consistency_timeout
@@ -120,7 +135,8 @@ class Settings(BaseSettings):
         """How uvicorn serves the gateway (tdses gateway serve, and the tests' in-process gateways)."""
         # loop="asyncio": grpc.aio runs on asyncio's own event loop, not on uvloop.
         return {"host": self.host, "port": self.port, "loop": "asyncio", "http": HttpProtocol, "access_log": False,
-                "proxy_headers": False, "server_header": False, "timeout_keep_alive": self.keep_alive_seconds}
+                "proxy_headers": bool(self.trusted_proxies), "forwarded_allow_ips": self.trusted_proxies or None,
+                "server_header": False, "timeout_keep_alive": self.keep_alive_seconds}
 
     @property
     def host(self) -> str:
