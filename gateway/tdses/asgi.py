@@ -6,13 +6,22 @@ from __future__ import annotations
 from starlette.types import Message, Receive
 
 
-async def read_body(receive: Receive) -> bytes:
-    chunks = []
+class BodyTooLarge(ValueError):
+    """The request's body is longer than the reader allows."""
+
+
+async def read_body(receive: Receive, limit: int | None = None) -> bytes:
+    """The whole body; BodyTooLarge as soon as it grows past limit bytes (the rest is not read)."""
+    chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
             break
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise BodyTooLarge(f"the body is longer than {limit} bytes")
+        chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return b"".join(chunks)

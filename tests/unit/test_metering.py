@@ -13,16 +13,18 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import aiohttp.web
 import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tdses.metering.client import CounterFile, MemoryCounter, VoucherAuth, VoucherSigner
-from tdses.metering.gateway import Account
-from tdses.metering.journal import Journal, JournalError
-from tdses.metering.meter import Meter, MeterSettings
+from tdses.metering.gateway import Account, SettlementRefused
+from tdses.metering.journal import Journal, JournalError, Unsettled
+from tdses.metering.meter import SETTLEMENT_BYTES, SETTLEMENT_SIZE, Meter, MeterSettings, settlement_batches
 from tdses.metering.middleware import MeterMiddleware
+from tdses.metering.proxy import Forward
 from tdses.metering.voucher import Claim, InvalidVoucher, Voucher, b64url, request_digest
 
 
@@ -67,6 +69,34 @@ def test_a_voucher_round_trips_and_is_bound_to_its_key():
 def test_malformed_vouchers_are_refused(text):
     with pytest.raises(InvalidVoucher):
         Voucher.parse(text)
+
+
+def claim_text(fields: dict | None = None, encoding: str = "utf-8") -> str:
+    fields = fields or {"s": "w", "u": "a", "n": 1, "d": "A" * 43, "t": 1}
+    return b64url(json.dumps(fields).encode(encoding))
+
+
+def other_spelling(text: str) -> str:
+    """The same bytes in base64url with the last character's unused bits set."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    unused = {2: 0b1111, 3: 0b11}[len(text) % 4]
+    return text[:-1] + alphabet[alphabet.index(text[-1]) | unused]
+
+
+@pytest.mark.parametrize("text", [
+    "v1." + claim_text() + "." + other_spelling(b64url(b"\x30\x06\x02\x01\x01\x02\x01\x01")),
+    "v1." + other_spelling(claim_text()) + ".AAAA",
+    "v1." + b64url(b"\xef\xbb\xbf" + json.dumps({"s": "w", "u": "a", "n": 1, "d": "A" * 43, "t": 1}).encode())
+    + ".AAAA",  # a byte-order mark
+    "v1." + claim_text(encoding="utf-16") + ".AAAA",
+    "v1." + claim_text({"s": "w", "u": "a\n", "n": 1, "d": "A" * 43, "t": 1}) + ".AAAA",
+])
+def test_vouchers_the_chaincode_would_refuse_are_refused_here_too(text):
+    """What the meter serves it must be able to settle: the chaincode decodes base64url strictly, JSON as UTF-8
+    only, and names without a line break."""
+    with pytest.raises(InvalidVoucher):
+        Voucher.parse(text)
+    assert Voucher.parse("v1." + claim_text() + ".AAAA").claim.user == "a"  # the honest spelling
 
 
 def test_the_journal_keeps_accepted_vouchers_across_a_crash_and_refuses_replays(tmp_path):
@@ -278,3 +308,120 @@ async def test_a_count_signed_again_after_the_journal_forgot_it_is_refused(tmp_p
     await alice.meter.start()
     assert await alice.call(3) == "COUNT_USED" and await alice.call(5) == "OK"
     await alice.meter.stop()
+
+
+def test_settlements_are_cut_to_the_gateway_s_body_limit_and_the_chaincode_s_count():
+    long = [Unsettled(f"user-{i:04d}", 1, "v1." + "A" * 1010 + f".{i:04d}") for i in range(300)]
+    short = [Unsettled(f"u{i}", 1, "v1.short") for i in range(600)]
+    for pending in (long, short):
+        batches = settlement_batches(pending)
+        assert [u for batch in batches for u in batch] == pending
+        for batch in batches:
+            assert len(batch) <= SETTLEMENT_SIZE
+            assert len(json.dumps({"vouchers": [u.voucher for u in batch]}, separators=(",", ":"))) <= SETTLEMENT_BYTES
+    assert len(settlement_batches(short)) == 3
+
+
+class RefusingGateway(FakeGateway):
+    """Refuses, as the gateway does (422), every settlement that holds the poisoned voucher."""
+
+    def __init__(self, accounts, poisoned: str) -> None:
+        super().__init__(accounts)
+        self.poisoned = poisoned
+        self.refused = 0
+
+    async def settle(self, vouchers: list[str]) -> dict:
+        if self.poisoned in vouchers:
+            self.refused += 1
+            raise SettlementRefused(422, '{"code":"INVALID_ARGUMENT"}')
+        return await super().settle(vouchers)
+
+
+async def test_a_voucher_the_chain_refuses_is_set_aside_and_the_others_settle(tmp_path):
+    alice = AliceMeter(tmp_path)
+    poisoned = "v1.poisoned.voucher"
+    alice.meter.gateway = gateway = RefusingGateway(alice.gateway.accounts, poisoned)
+    journal = alice.meter.journal
+    journal.record_many([(f"user{i}", 1, f"v1.good.{i}") for i in range(7)] + [("mallory", 3, poisoned)])
+    assert await alice.meter.settle() == 3  # halves of 8, of 4, of 2: three settle, one by one down to mallory
+    assert sorted(v for batch in gateway.settled for v in batch) == sorted(f"v1.good.{i}" for i in range(7))
+    assert journal.unsettled() == []  # mallory's voucher no longer holds up any settlement
+    refused_before = gateway.refused
+    assert await alice.meter.settle() == 0 and gateway.refused == refused_before
+    alice.meter.writer.close()
+    journal.close()
+
+
+async def test_the_middleware_refuses_websockets_non_paths_and_large_bodies_before_reading_or_serving(tmp_path):
+    alice = AliceMeter(tmp_path)
+    alice.settings = MeterSettings(service="weather-api", gateway_url="http://unused", token="t",
+                                   journal=tmp_path / "j2", max_body_bytes=10)
+    upstream = Upstream()
+    app = MeterMiddleware(upstream, meter=Meter(alice.settings, gateway=alice.gateway))
+    sent: list[dict] = []
+
+    async def send(message) -> None:
+        sent.append(message)
+
+    async def no_body():
+        raise AssertionError("the body is read only for a request with a voucher")
+
+    async def serve(scope, receive=no_body) -> dict:
+        sent.clear()
+        await app({"headers": [], "query_string": b"", **scope}, receive, send)
+        return sent[0]
+
+    async def connect():
+        return {"type": "websocket.connect"}
+
+    closed = await serve({"type": "websocket", "path": "/live", "raw_path": b"/live"}, connect)
+    assert closed["type"] == "websocket.close" and upstream.calls == 0
+    refused = await serve({"type": "http", "method": "GET", "path": "*", "raw_path": b"*@127.0.0.1:1/x"})
+    assert refused["status"] == 400 and upstream.calls == 0
+    assert (await serve({"type": "http", "method": "POST", "path": "/f", "raw_path": b"/f"}))["status"] == 401
+    voucher = alice.signer.sign("POST", "/f", b"x" * 11, 1).text
+    big = [{"type": "http.request", "body": b"x" * 6, "more_body": True},
+           {"type": "http.request", "body": b"x" * 5, "more_body": False}]
+
+    async def chunks():
+        return big.pop(0)
+
+    large = await serve({"type": "http", "method": "POST", "path": "/f", "raw_path": b"/f",
+                         "headers": [(b"tdses-voucher", voucher.encode())]}, chunks)
+    assert large["status"] == 413 and (b"tdses-meter", b"refused") in large["headers"] and upstream.calls == 0
+
+
+async def test_the_proxy_keeps_its_upstream_and_drops_what_a_client_may_not_set():
+    seen = {}
+
+    async def upstream(request):  # aiohttp's test server stands in for the service's own server
+        seen.update(host=request.host, path=request.raw_path, user=request.headers.getall("TDSES-User", []),
+                    spoofed=request.headers.get("TDSES_User"), type=request.headers.get("Content-Type"))
+        return aiohttp.web.Response(text="ok", headers={"TDSES-Meter": "refused"})
+
+    application = aiohttp.web.Application()
+    application.router.add_route("*", "/{tail:.*}", upstream)
+    runner = aiohttp.web.AppRunner(application)
+    await runner.setup()
+    site = aiohttp.web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    forward = Forward(f"http://127.0.0.1:{port}")
+    sent: list[dict] = []
+
+    async def send(message) -> None:
+        sent.append(message)
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    try:
+        await forward({"type": "http", "method": "GET", "path": "/a", "raw_path": b"/a//b", "query_string": b"q=1",
+                       "headers": [(b"tdses_user", b"admin"), (b"tdses-user", b"admin")],
+                       "state": {"tdses_user": "alice"}}, receive, send)
+    finally:
+        await forward.session.close()
+        await runner.cleanup()
+    assert sent[0]["status"] == 200 and all(k.lower() != b"tdses-meter" for k, _ in sent[0]["headers"])
+    assert seen == {"host": f"127.0.0.1:{port}", "path": "/a//b?q=1", "user": ["alice"], "spoofed": None,
+                    "type": None}

@@ -8,9 +8,9 @@
 
 A voucher's count is the number of calls used in total, and the service settles the highest count it accepted:
 so counts are handed out densely and never twice. The counter is written to disk before a voucher is signed; a
-count the server refused without counting it (401, 402, 403), or whose request failed on the way, is given back
-for the next request; a count the server says is already used (409) moves the counter past it, and the request
-is sent once more.
+count the server refused without counting it (400, 401, 402, 403, 413, 503), or whose request failed on the way, is
+given back for the next request; a count the server says is already used (409) moves the counter past it, and the
+request is sent once more.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from pathlib import Path
 import httpx
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tdses.metering.voucher import HEADER, Claim, Voucher, request_digest
+from tdses.metering.voucher import HEADER, REFUSED_HEADER, Claim, Voucher, request_digest
 
-REFUSED_HEADER = "TDSES-Meter"  # "refused" on the meter's own refusals, never on the service's answers
-NOT_COUNTED = {401, 402, 403}  # the meter refused the voucher before it journaled it
+NOT_COUNTED = {400, 401, 402, 403, 413, 503}  # the meter refused the voucher before it journaled it
 ALREADY_USED = {"COUNT_USED", "VOUCHER_REPLAYED"}
 
 

@@ -18,6 +18,15 @@ class GatewayError(RuntimeError):
     """The gateway answered something else than the meter can use."""
 
 
+class SettlementRefused(GatewayError):
+    """The gateway refused a settlement as it is (413: too large a body, 422: a voucher the chaincode refuses):
+    sending it again cannot succeed."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(f"settlement: {status} {text}")
+        self.status = status
+
+
 @dataclass(frozen=True)
 class Account:
     """What the chain says of one user, as far as one service's meter cares."""
@@ -36,8 +45,11 @@ class MeterGateway:
 
     async def account(self, user: str) -> Account | None:
         """None if the user does not exist."""
-        keys, rights = await asyncio.gather(self.http.get(f"/v1/users/{user}/voucher-keys"),
-                                            self.http.get(f"/v1/services/{self.service}/rights/{user}"))
+        try:
+            keys, rights = await asyncio.gather(self.http.get(f"/v1/users/{user}/voucher-keys"),
+                                                self.http.get(f"/v1/services/{self.service}/rights/{user}"))
+        except httpx.HTTPError as error:
+            raise GatewayError(f"the gateway is not reachable: {error}") from None
         if keys.status_code == 404:
             return None
         for response in (keys, rights):
@@ -51,6 +63,8 @@ class MeterGateway:
         key = "settle-" + hashlib.sha256("\n".join(vouchers).encode()).hexdigest()
         response = await self.http.post(f"/v1/services/{self.service}/settlements", json={"vouchers": vouchers},
                                         headers={"Idempotency-Key": key})
+        if response.status_code in (413, 422):
+            raise SettlementRefused(response.status_code, response.text[:300])
         if response.status_code != 200:
             raise GatewayError(f"settlement: {response.status_code} {response.text[:300]}")
         return response.json()

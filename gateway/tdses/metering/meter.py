@@ -25,14 +25,16 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tdses.metering.gateway import Account, GatewayError, MeterGateway
-from tdses.metering.journal import Journal
+from tdses.metering.gateway import Account, GatewayError, MeterGateway, SettlementRefused
+from tdses.metering.journal import Journal, Unsettled
 from tdses.metering.voucher import HEADER, InvalidVoucher, Voucher, public_key, request_digest
 from tdses.metering.writer import JournalWriter
 
 log = logging.getLogger("tdses.meter")
 
 SETTLEMENT_SIZE = 256  # vouchers per SettleCalls transaction (chaincode maxVouchersPerSettlement)
+SETTLEMENT_BYTES = 60_000  # a settlement's JSON body: within the gateway's default max_body_bytes (64 KiB)
+ACCOUNTS_KEPT = 100_000  # users whose accounts the cache holds; made-up names cannot grow it further
 # Events after which a user's cached account is read again: what it bought, its keys, whether it still exists.
 REFRESHING_EVENTS = {"CallsBought": "buyer", "CallsReduced": "user", "VoucherKeyUpdated": "user",
                      "UserRemoved": "name"}
@@ -52,6 +54,7 @@ class MeterSettings:
     # a purchase was answered is never refused on what the cache read before it; and a flood of refused calls
     # costs the gateway at most one read per user per interval.
     reread_after: float = 0.25
+    max_body_bytes: int = 16 * 1024 * 1024  # a metered request's body is read whole (its digest) before serving
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,14 @@ class Meter:
         if abs(time.time() * 1000 - claim.time_ms) > self.settings.freshness * 1000:
             return Verdict(401, "STALE_VOUCHER", f"the voucher's time is more than {self.settings.freshness:g} s "
                            "from the server's clock")
+        try:
+            return await self._check_account(voucher)
+        except GatewayError as error:  # busy (429) or down: the caller may try again; nothing was counted
+            log.warning("cannot check call %d of user %s: %s", claim.count, claim.user, error)
+            return Verdict(503, "GATEWAY_UNAVAILABLE", "the service cannot check vouchers now: try again shortly")
+
+    async def _check_account(self, voucher: Voucher) -> Verdict:
+        claim = voucher.claim
         cached = await self._account(claim.user)
         if cached.account is None:
             cached = await self._reread(claim.user, cached)  # the user may have just registered
@@ -196,6 +207,8 @@ class Meter:
             self._raise_floor(user, account.used)
         cached = CachedAccount(account, keys, time.monotonic())
         if self._generation[user] == generation:  # no event made it stale while it was read
+            if len(self._accounts) >= ACCOUNTS_KEPT:
+                self._accounts.pop(next(iter(self._accounts)))  # the longest kept
             self._accounts[user] = cached
         return cached
 
@@ -255,23 +268,53 @@ class Meter:
         async with self._settling:
             pending = await asyncio.to_thread(self.journal.unsettled)
             transactions = 0
-            for start in range(0, len(pending), SETTLEMENT_SIZE):
-                batch = pending[start:start + SETTLEMENT_SIZE]
-                for u in batch:  # before the chain's event about it can reach the cache (see check)
-                    self._settled_here[u.user] = max(self._settled_here.get(u.user, 0), u.count)
-                result = await self.gateway.settle([u.voucher for u in batch])
-                transactions += 1
-                rejected = {r["user"]: r["reason"] for r in result.get("rejected", [])}
-                for u in batch:
-                    outcome = rejected.get(u.user, "settled")
-                    if outcome != "settled":
-                        log.warning("the chain refused call %d of user %s: %s", u.count, u.user, outcome)
-                    await asyncio.to_thread(self.journal.mark, u.user, u.count, outcome)
+            for batch in settlement_batches(pending):
+                transactions += await self._settle_batch(batch)
             await asyncio.to_thread(self.journal.prune, time.time() - 2 * self.settings.freshness - 60)
             for user, floor in (await asyncio.to_thread(self.journal.floors)).items():
                 self._raise_floor(user, floor)
             return transactions
 
+    async def _settle_batch(self, batch: list[Unsettled]) -> int:
+        """One SettleCalls transaction; a batch the gateway refuses as it is goes in halves, down to the voucher
+        that cannot be settled, which is marked so and never holds up the others again."""
+        for u in batch:  # before the chain's event about it can reach the cache (see check)
+            self._settled_here[u.user] = max(self._settled_here.get(u.user, 0), u.count)
+        try:
+            result = await self.gateway.settle([u.voucher for u in batch])
+        except SettlementRefused as refusal:
+            if len(batch) > 1:
+                half = len(batch) // 2
+                return await self._settle_batch(batch[:half]) + await self._settle_batch(batch[half:])
+            (u,) = batch
+            log.error("the chain will never settle call %d of user %s: %s", u.count, u.user, refusal)
+            await asyncio.to_thread(self.journal.mark, u.user, u.count, f"refused: {refusal}"[:500])
+            return 0
+        rejected = {r["user"]: r["reason"] for r in result.get("rejected", [])}
+        for u in batch:
+            outcome = rejected.get(u.user, "settled")
+            if outcome != "settled":
+                log.warning("the chain refused call %d of user %s: %s", u.count, u.user, outcome)
+            await asyncio.to_thread(self.journal.mark, u.user, u.count, outcome)
+        return 1
+
     def _raise_floor(self, user: str, count: int) -> None:
         self._floors[user] = max(self._floors.get(user, 0), count)
 
+
+def settlement_batches(pending: list[Unsettled]) -> list[list[Unsettled]]:
+    """Consecutive runs of at most SETTLEMENT_SIZE vouchers whose request body stays within SETTLEMENT_BYTES."""
+    empty = len('{"vouchers":[]}')
+    batches: list[list[Unsettled]] = []
+    batch: list[Unsettled] = []
+    size = empty
+    for u in pending:
+        cost = len(u.voucher) + 3  # an ASCII string in JSON: its quotes and a comma
+        if batch and (len(batch) == SETTLEMENT_SIZE or size + cost > SETTLEMENT_BYTES):
+            batches.append(batch)
+            batch, size = [], empty
+        batch.append(u)
+        size += cost
+    if batch:
+        batches.append(batch)
+    return batches

@@ -3,9 +3,11 @@
     app = FastAPI()
     app.add_middleware(MeterMiddleware, settings=MeterSettings(service="weather-api", ...))
 
-Refused: 401 (no, bad, foreign, stale or wrongly signed voucher), 402 (no calls left: how to buy), 403 (user
-removed), 409 (count replayed or already settled); as application/problem+json. Accepted requests reach the app
-with the verified user in scope["state"]["tdses_user"]. The meter starts and stops with the app's lifespan.
+Refused: 400 (a request target that is not a path), 401 (no, bad, foreign, stale or wrongly signed voucher), 402
+(no calls left: how to buy), 403 (user removed), 409 (count replayed or already settled), 413 (a body above
+MeterSettings.max_body_bytes), 503 (the gateway cannot be asked now); as application/problem+json. Accepted requests
+reach the app with the verified user in scope["state"]["tdses_user"]. A voucher pays for one request, not for a
+connection: WebSockets are refused. The meter starts and stops with the app's lifespan.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tdses.asgi import read_body, replaying
+from tdses.asgi import BodyTooLarge, read_body, replaying
 from tdses.metering.meter import Meter, MeterSettings, Verdict
-from tdses.metering.voucher import HEADER
+from tdses.metering.voucher import HEADER, REFUSED_HEADER
 
 HEADER_KEY = HEADER.lower().encode("latin-1")
-TITLES = {401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 409: "Conflict"}
+REFUSED_KEY = REFUSED_HEADER.lower().encode("latin-1")
+TITLES = {400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 409: "Conflict",
+          413: "Content Too Large", 503: "Service Unavailable"}
 
 
 class MeterMiddleware:
@@ -35,13 +39,23 @@ class MeterMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             return await self.app(scope, self._lifespan(receive), send)
-        if scope["type"] != "http" or self.exempt(scope["path"]):
+        if scope["type"] not in ("http", "websocket") or self.exempt(scope["path"]):
             return await self.app(scope, receive, send)
-        body = await read_body(receive)
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect; a close before accepting answers the handshake with 403
+            return await send({"type": "websocket.close", "code": 1008, "reason": "metered: one voucher per request"})
         target = scope.get("raw_path") or scope["path"].encode()
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]
+        if not target.startswith(b"/"):  # "*" or "*@host:port/…": not a path of this service (the proxy's URL)
+            return await send_verdict(send, Verdict(400, "INVALID_TARGET", "the request target must be a path"))
         header = next((v.decode("latin-1") for k, v in scope["headers"] if k == HEADER_KEY), None)
+        if not header:  # refused before a byte of the body is read
+            return await send_verdict(send, await self.meter.check(header, scope["method"], target, b""))
+        try:
+            body = await read_body(receive, self.meter.settings.max_body_bytes)
+        except BodyTooLarge as error:
+            return await send_verdict(send, Verdict(413, "BODY_TOO_LARGE", str(error)))
         verdict = await self.meter.check(header, scope["method"], target, body)
         if not verdict.accepted:
             return await send_verdict(send, verdict)
@@ -64,8 +78,10 @@ async def send_verdict(send: Send, verdict: Verdict) -> None:
                "code": verdict.code, "detail": verdict.detail, **verdict.extra}
     body = json.dumps(problem).encode()
     headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
-               (b"tdses-meter", b"refused")]  # so that clients tell the meter's refusals from the service's
+               (REFUSED_KEY, b"refused")]  # so that clients tell the meter's refusals from the service's
     if verdict.status == 401:
         headers.append((b"www-authenticate", b'TDSES-Voucher realm="tdses"'))
+    if verdict.status == 503:
+        headers.append((b"retry-after", b"1"))
     await send({"type": "http.response.start", "status": verdict.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

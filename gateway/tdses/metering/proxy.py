@@ -4,7 +4,8 @@
                 --token-file developer-token --listen 127.0.0.1:8080
 
 Accepted requests are forwarded with the verified caller in the TDSES-User header (a TDSES-User sent by the
-client is dropped); refused ones never reach the upstream.
+client is dropped, as is TDSES_User, which some servers read as the same header); refused ones never reach the
+upstream. The upstream's scheme, host and port are the proxy's setting: a request's target only adds the path.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from tdses.asgi import read_body
 from tdses.metering.meter import Meter, MeterSettings
-from tdses.metering.middleware import MeterMiddleware
+from tdses.metering.middleware import REFUSED_KEY, MeterMiddleware
 
 USER_HEADER = b"tdses-user"
 # Hop-by-hop headers (RFC 9110 7.6.1) are the proxy's own; host is the upstream's.
@@ -28,7 +29,7 @@ class Forward:
     """An ASGI app that sends each request on to the upstream and streams its answer back."""
 
     def __init__(self, upstream: str, timeout: float = 60.0) -> None:
-        self.upstream = upstream.rstrip("/")
+        self.upstream = yarl.URL(upstream.rstrip("/"))
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.session: aiohttp.ClientSession | None = None
 
@@ -37,19 +38,20 @@ class Forward:
             return await self._lifespan(receive, send)
         body = await read_body(receive)
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
-                   if k not in NOT_FORWARDED and k != USER_HEADER]
+                   if k not in NOT_FORWARDED and k.replace(b"_", b"-") != USER_HEADER]
         user = scope.get("state", {}).get("tdses_user")
         if user:
             headers.append((USER_HEADER.decode(), user))
-        target = scope.get("raw_path") or scope["path"].encode()
-        if scope.get("query_string"):
-            target += b"?" + scope["query_string"]
-        url = yarl.URL(self.upstream + target.decode("latin-1"), encoded=True)
+        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        url = yarl.URL.build(scheme=self.upstream.scheme, authority=self.upstream.raw_authority,
+                             path=self.upstream.raw_path.rstrip("/") + path,
+                             query_string=scope.get("query_string", b"").decode("latin-1"), encoded=True)
         try:
-            async with self._session().request(scope["method"], url, headers=headers, data=body,
+            async with self._session().request(scope["method"], url, headers=headers, data=body or None,
                                                allow_redirects=False) as response:
                 await send({"type": "http.response.start", "status": response.status,
-                            "headers": [(k, v) for k, v in response.raw_headers if k.lower() not in HOP_BY_HOP]})
+                            "headers": [(k, v) for k, v in response.raw_headers
+                                        if k.lower() not in HOP_BY_HOP and k.lower() != REFUSED_KEY]})  # the meter's own mark
                 async for chunk in response.content.iter_any():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b""})

@@ -29,9 +29,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 HEADER = "TDSES-Voucher"
+REFUSED_HEADER = "TDSES-Meter"  # "refused" on a meter's own refusals, never on the service's answers
 VERSION = "v1"
 MAX_LENGTH = 1024  # chaincode maxVoucherLen
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # chaincode validateName
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # chaincode validateName; fullmatch: "$" takes "a\n"
 MAX_COUNT = 10**15
 
 
@@ -44,12 +45,17 @@ def b64url(data: bytes) -> str:
 
 
 def unb64url(text: str) -> bytes:
+    """Strict, as the chaincode decodes (Go's RawURLEncoding.Strict()): the unused bits of the last character are
+    zero, so a voucher has one spelling; another one would be served here and refused on chain."""
     if not re.fullmatch(r"[A-Za-z0-9_-]*", text) or len(text) % 4 == 1:
         raise InvalidVoucher("not unpadded base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except binascii.Error as error:
         raise InvalidVoucher("not unpadded base64url") from error
+    if b64url(data) != text:
+        raise InvalidVoucher("not canonical base64url: the last character's unused bits must be zero")
+    return data
 
 
 def request_digest(method: str, target: str | bytes, body: bytes = b"") -> str:
@@ -92,14 +98,15 @@ class Voucher:
         parts = text.split(".")
         if len(parts) != 3 or parts[0] != VERSION:
             raise InvalidVoucher(f"a voucher is {VERSION}.<claim>.<signature>")
-        try:
-            fields = json.loads(unb64url(parts[1]))
+        try:  # UTF-8 only, as the chaincode reads it (json.loads would also take UTF-16, UTF-32 and a BOM)
+            fields = json.loads(unb64url(parts[1]).decode("utf-8"))
         except ValueError as error:
-            raise InvalidVoucher("the claim is not JSON") from error
+            raise InvalidVoucher("the claim is not UTF-8 JSON") from error
         if not isinstance(fields, dict) or set(fields) != {"s", "u", "n", "d", "t"}:
             raise InvalidVoucher("the claim must have exactly the fields s, u, n, d, t")
         service, user, count, digest, time_ms = (fields[k] for k in ("s", "u", "n", "d", "t"))
-        if not (isinstance(service, str) and NAME.match(service) and isinstance(user, str) and NAME.match(user)):
+        if not (isinstance(service, str) and NAME.fullmatch(service) and isinstance(user, str)
+                and NAME.fullmatch(user)):
             raise InvalidVoucher("the claim's service and user must be names")
         if not (type(count) is int and 1 <= count <= MAX_COUNT and type(time_ms) is int and time_ms > 0):
             raise InvalidVoucher("the claim's count and time must be positive integers")
