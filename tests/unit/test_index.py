@@ -394,3 +394,15 @@ def test_the_store_says_which_services_changed_since_a_generation_even_when_anot
     finally:
         one.close()
         other.close()
+
+
+def test_compositions_count_only_other_developers_mashups_as_the_chaincode_does(tmp_path):
+    own = block(len(registry_blocks()), [endorser_tx("tx-own-mash", [
+        (key("tdses.service", "bob-map"), service("bob-map", "bob", mashup=True, components=["weather-api"])),
+    ], ("MashupCreated", {"components": ["weather-api"], "developer": "bob", "paid": 0, "payments": [],
+                          "service": "bob-map"}))])
+    store = IndexStore(tmp_path / "index.db")
+    apply_all(store, registry_blocks() + [own])
+    rows = store.analytics("service", "day", "compositions")
+    assert [(r["key"], r["value"]) for r in rows] == [("weather-api", 1)]  # alice's storm-map, not bob's own
+    store.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from tdses.index.search import encode_cursor
 from tdses.index.store import IndexStore
 from tdses.rest.api.routes.services import is_ledger_listing
 from tdses.index.blocks import index_block
@@ -66,6 +67,23 @@ async def test_pages_follow_the_cursor_and_a_foreign_cursor_is_refused(registry)
     assert second["next"] is None
     other = await get(application, tokens["alice"], "/v1/services", status="any", sort="name", cursor=first["next"])
     assert other.status_code == 422 and other.json()["code"] == "INVALID_CURSOR"
+
+
+@pytest.mark.parametrize("sort, values", [
+    ("name", [None]), ("name", [True]), ("name", [{"a": 1}]), ("name", [["x"]]), ("price", ["3", "x"]),
+    ("price", [2**63, "x"]), ("popularity", [1.5, "x"]), ("newest", [7, "x"]), ("relevance", [1e309, "x"]),
+    ("history", [10**29, 0, 0]), ("history", [1, None, 0]), ("history", ["1", 0, 0]),
+])
+async def test_an_altered_cursor_gets_422_whatever_its_values(registry, sort, values):
+    application, tokens, _ = registry
+    cursor = encode_cursor(sort, values)
+    params = {"q": "forecasts"} if sort == "relevance" else {}
+    if sort == "history":
+        answer = await get(application, tokens["bob"], "/v1/services/weather-api/history", cursor=cursor)
+    else:
+        answer = await get(application, tokens["alice"], "/v1/services", status="any", sort=sort, cursor=cursor,
+                           **params)
+    assert answer.status_code == 422 and answer.json()["code"] == "INVALID_CURSOR", answer.text
 
 
 async def test_unknown_or_meaningless_parameters_get_422(registry):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,11 @@ from sqlalchemy import Select, and_, column, func, literal_column, or_, select, 
 from tdses.index import schema
 
 SORTS = ("relevance", "price", "-price", "popularity", "compositions", "newest", "name")
+# What a cursor of each order holds before the service's name: the type of its sort value.
+CURSOR_VALUES: dict[str, tuple[type, ...]] = {
+    "relevance": (float,), "price": (int,), "-price": (int,), "popularity": (int,), "compositions": (int,),
+    "newest": (str,), "name": (), "history": (int, int, int)}
+INT64 = 2**63
 ANY_STATUS = "any"
 MAX_LIMIT = 100
 SERVICE_COLUMNS = ("name", "developer", "mashup", "status", "category", "description", "url", "price", "latency_ms",
@@ -84,15 +90,27 @@ def encode_cursor(sort: str, values: list[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, sort: str, size: int) -> list[Any]:
+def decode_cursor(cursor: str, sort: str) -> list[Any]:
+    """The sort values a cursor of this order holds (CURSOR_VALUES; then the name, except for history)."""
+    kinds = CURSOR_VALUES[sort] + (() if sort == "history" else (str,))
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         values = data["k"]
-        if data["s"] != sort or not isinstance(values, list) or len(values) != size:
+        if data["s"] != sort or not isinstance(values, list) or len(values) != len(kinds):
             raise BadCursor("the cursor belongs to another sort order")
-        return values
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise BadCursor("the cursor is not one this gateway handed out") from exc
+    if not all(_holds(kind, value) for kind, value in zip(kinds, values)):
+        raise BadCursor("the cursor is not one this gateway handed out")
+    return values
+
+
+def _holds(kind: type, value: Any) -> bool:
+    if kind is str:
+        return isinstance(value, str)
+    if kind is int:
+        return type(value) is int and -INT64 <= value < INT64
+    return type(value) in (int, float) and math.isfinite(value) and abs(value) < 1e300
 
 
 def usage_select(services: list[str] | None = None) -> Select:
@@ -177,7 +195,7 @@ def build(query: ServiceQuery, dialect: str) -> tuple[Select, list[str]]:
     if query.end is not None:
         statement = statement.where(c["name"] < query.end)
     if query.cursor:
-        statement = statement.where(_after(keys, decode_cursor(query.cursor, query.order, len(keys))))
+        statement = statement.where(_after(keys, decode_cursor(query.cursor, query.order)))
     order = [k.desc() if descending else k.asc() for k, descending in keys]
     return statement.order_by(*order).limit(query.limit + 1), labels
 

@@ -277,7 +277,7 @@ class IndexStore:
         if user is not None:
             statement = statement.where((a.c.user == user) | (a.c.counterparty == user))
         if cursor:
-            block, position, seq = decode_cursor(cursor, "history", 3)
+            block, position, seq = decode_cursor(cursor, "history")
             statement = statement.where(
                 (a.c.block < block) | ((a.c.block == block) & (a.c.position < position))
                 | ((a.c.block == block) & (a.c.position == position) & (a.c.seq < seq)))
@@ -316,12 +316,15 @@ class IndexStore:
                   limit: int = 1000) -> list[dict[str, Any]]:
         """A metric per period and per service, developer or organization, from the activity rows: calls bought
         (purchases), calls used (reductions and settlements), revenue (REVENUE), compositions (a
-        mashup created counts once for each of its components) and new services (registrations)."""
+        mashup created counts once for each component of another developer, as the chaincode counts) and new
+        services (registrations)."""
         a, s, u, m = schema.activity.c, schema.services, schema.users, schema.mashup_components.c
         if metric == "compositions":
+            component = schema.services.alias("component")
             facts = (select(a.ts.label("ts"), m.component.label("service"), literal(1).label("value"))
-                     .select_from(schema.activity.join(schema.mashup_components, m.mashup == a.service))
-                     .where(a.kind == "mashup_created"))
+                     .select_from(schema.activity.join(schema.mashup_components, m.mashup == a.service)
+                                  .join(component, component.c.name == m.component))
+                     .where(a.kind == "mashup_created", component.c.developer != a.user))
         else:
             kinds, value = {
                 "calls_bought": (("purchase",), a.calls),
