@@ -10,13 +10,25 @@ from typing import TYPE_CHECKING, Any
 
 from fabric_protos.common import common_pb2
 from fabric_protos.gateway import gateway_pb2
-from fabric_protos.peer import proposal_pb2, proposal_response_pb2, transaction_pb2
+from fabric_protos.peer import chaincode_pb2, proposal_pb2, proposal_response_pb2, transaction_pb2
 
 from .commit import Commit, new_commit_status_request
 from .signing import SigningIdentity, sha256
 
 if TYPE_CHECKING:
     from .client import GatewayClient
+
+
+def invocation_of(envelope: common_pb2.Envelope) -> list[bytes]:
+    """The chaincode call an endorsed transaction envelope carries: the function's name, then its arguments."""
+    payload = common_pb2.Payload.FromString(envelope.payload)
+    transaction = transaction_pb2.Transaction.FromString(payload.data)
+    for action in transaction.actions:
+        action_payload = transaction_pb2.ChaincodeActionPayload.FromString(action.payload)
+        proposal_payload = proposal_pb2.ChaincodeProposalPayload.FromString(action_payload.chaincode_proposal_payload)
+        invocation = chaincode_pb2.ChaincodeInvocationSpec.FromString(proposal_payload.input)
+        return list(invocation.chaincode_spec.input.args)
+    raise ValueError("the transaction holds no transaction action")
 
 
 def parse_envelope(envelope: common_pb2.Envelope) -> tuple[str, bytes]:

@@ -267,3 +267,24 @@ def test_the_rate_limit_answers_429_with_retry_after(network, tmp_path):
             assert http.get("/healthz").status_code == 200  # probes are not limited
     finally:
         gw.stop()
+
+
+def test_an_idempotency_key_the_gateway_forgot_cannot_answer_for_another_request(gateways, world):
+    """Transaction IDs follow from the user and the key: once the store has forgotten a key (its TTL), the ledger
+    still holds the first request's transaction, which must neither answer for another request nor run twice."""
+    names, tokens = world
+    buyer, service = names["buyer"], names["service"]
+    store = gateways.context("org2").store
+    key = {"Idempotency-Key": f"forgotten-{secrets.token_hex(4)}"}
+    with gateways.client("org2", tokens["buyer"]) as http:
+        bought = http.post(f"/v1/services/{service}/rights", json={"calls": 1}, headers=key)
+        assert bought.status_code == 200
+        balance = http.get(f"/v1/balances/{buyer}").json()["balance"]
+        store.release_idempotency_key(buyer, key["Idempotency-Key"])  # as its TTL does
+        reward = http.post(f"/v1/services/{service}/rewards", json={"amount": 5}, headers=key)
+        assert reward.status_code == 422 and reward.json()["code"] == "IDEMPOTENCY_KEY_REUSED", reward.text
+        store.release_idempotency_key(buyer, key["Idempotency-Key"])
+        again = http.post(f"/v1/services/{service}/rights", json={"calls": 1}, headers=key)
+        assert again.status_code == 200 and again.json() == bought.json()
+        assert again.headers["X-Transaction-Id"] == bought.headers["X-Transaction-Id"]
+        assert http.get(f"/v1/balances/{buyer}").json()["balance"] == balance  # neither paid again

@@ -30,6 +30,7 @@ from fabric_gateway import (
     load_signer,
 )
 from fabric_gateway.events import ChaincodeEvent
+from fabric_gateway.transaction import invocation_of
 from fabric_gateway.signing import P256_ORDER, is_low_s, to_low_s
 
 CHANNEL = "mychannel"
@@ -259,6 +260,24 @@ def prepared_envelope(channel: str, tx_id: str, result: bytes, creator: bytes) -
     )
     payload = common_pb2.Payload(header=header, data=transaction.SerializeToString())
     return common_pb2.Envelope(payload=payload.SerializeToString())
+
+
+def test_the_call_a_committed_transaction_made_is_read_from_its_envelope(gateway, user):
+    identity, _ = user
+    proposed = gateway_pb2.ProposedTransaction.FromString(gateway.get_network(CHANNEL).get_contract(CHAINCODE)
+                                                          .new_proposal("Transfer", "alice", b"\x00bob", "10").bytes())
+    proposal = proposal_pb2.Proposal.FromString(proposed.proposal.proposal_bytes)
+    envelope = prepared_envelope(CHANNEL, "tx1", b"{}", identity.creator())
+    payload = common_pb2.Payload.FromString(envelope.payload)
+    transaction = transaction_pb2.Transaction.FromString(payload.data)
+    action_payload = transaction_pb2.ChaincodeActionPayload.FromString(transaction.actions[0].payload)
+    action_payload.chaincode_proposal_payload = proposal.payload  # as the peer puts it in the block
+    transaction.actions[0].payload = action_payload.SerializeToString()
+    payload.data = transaction.SerializeToString()
+    envelope = common_pb2.Envelope(payload=payload.SerializeToString())
+    assert invocation_of(envelope) == [b"Transfer", b"alice", b"\x00bob", b"10"]
+    with pytest.raises(ValueError):
+        invocation_of(common_pb2.Envelope(payload=common_pb2.Payload().SerializeToString()))
 
 
 def test_transaction_signs_the_envelope_payload_and_exposes_the_result(gateway, offline_gateway, user):

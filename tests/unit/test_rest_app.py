@@ -28,13 +28,12 @@ from tdses.rest.api.deps import ChaincodeDep, PrincipalDep
 from tdses.rest.api.lean import lean, lean_routes
 from tdses.rest.config import CASettings, PeerSettings, Settings
 from tdses.rest.main import app
-from tdses.rest.middleware import idempotency
 from tdses.rest.middleware.idempotency import IdempotencyMiddleware
 from tdses.rest.models import responses as out
 from tdses.rest.problems import Problem
 from tdses.rest.services import visibility
 from tdses.rest.services.keystore import KeyBox
-from tdses.rest.services.ledger import Submitted, idempotent_nonce
+from tdses.rest.services.ledger import Submitted
 from tdses.rest.services.tokens import new_token, token_hash
 from tdses.rest.store import ACTIVE, PENDING, Store, UserRecord
 from tests.support.gateways import secret_file
@@ -556,27 +555,3 @@ async def test_with_open_registration_a_pending_user_is_resumed_only_by_its_crea
     assert resumed.status_code == 201 and registered == [("carol", Fn.REGISTER_USER, ("carol", "weather"))]
     record = context.store.user("carol")
     assert record.state == ACTIVE and record.token_hash == token_hash(resumed.json()["token"])
-
-
-async def test_a_forgotten_idempotency_key_used_again_for_another_request_runs_it(gateway, monkeypatch):
-    """The transaction IDs of a request under an Idempotency-Key follow from the key and what the request asks:
-    once the store has forgotten the key, another request with it must not find the first one's transactions."""
-    application, tokens = gateway
-    context = application.state.context
-    identities = []
-
-    async def submit(principal, function, *args):
-        identities.append(idempotency.current_request())
-        return Submitted({"service": args[0], "user": principal.name, "bought": int(args[1]), "used": 0,
-                          "remaining": int(args[1]), "paid": 3, "updatedAt": "2026-12-01T00:00:00Z"}, "tx", 40)
-
-    monkeypatch.setattr(context.ledger, "submit", submit)
-    async with client(application, tokens["alice"]) as alice:
-        for calls in (1, 2, 1):
-            answer = await alice.post("/v1/services/weather/rights", json={"calls": calls},
-                                      headers={"Idempotency-Key": "K"})
-            assert answer.status_code == 200 and answer.json()["bought"] == calls
-            context.store.release_idempotency_key("alice", "K")  # as its TTL would
-    assert identities[0] != identities[1] and identities[0] == identities[2]
-    nonces = [idempotent_nonce(*identity, 1) for identity in identities]
-    assert nonces[0] != nonces[1] and nonces[0] == nonces[2]

@@ -29,10 +29,7 @@ NOT_KEPT = {401, 429}
 # write on another gateway (X-Min-Block).
 KEPT_HEADERS = (b"content-type", b"location", TRANSACTION_HEADER.lower().encode(), BLOCK_HEADER.lower().encode())
 
-# (owner, the request's key) of the request being served, for the ledger to derive its transaction IDs from. Under
-# an Idempotency-Key the key also holds what the request asks (its fingerprint): once the store has forgotten the
-# key (its TTL, or an answer that was not final), the same key for another request runs as a new request instead
-# of finding the first one's transactions on the ledger and answering with their result.
+# (owner, Idempotency-Key) of the request being served, for the ledger to derive its transaction IDs from.
 _request: ContextVar[tuple[str, str] | None] = ContextVar("idempotent_request", default=None)
 
 
@@ -104,7 +101,7 @@ class IdempotencyMiddleware:
                 chunks.append(message.get("body", b""))
             await send(message)
 
-        bound = _request.set((owner, f"{key}\n{fingerprint}"))  # a key is visible ASCII: no line break
+        bound = _request.set((owner, key))
         try:
             await self.app(scope, replaying(body, receive), capture)
         except BaseException:

@@ -22,7 +22,7 @@ from fabric_gateway import (
 from fabric_gateway.connection import read_pem
 from fabric_gateway.deliver import parse_block
 from fabric_gateway.proposal import NONCE_BYTES
-from fabric_gateway.transaction import parse_envelope
+from fabric_gateway.transaction import invocation_of, parse_envelope
 from fabric_protos.common import common_pb2, ledger_pb2
 from fabric_protos.peer import transaction_pb2
 
@@ -30,7 +30,7 @@ from tdses.chaincode import error_code
 from tdses.index.follower import Follower
 from tdses.rest.config import Settings
 from tdses.rest.middleware import idempotency
-from tdses.rest.problems import problem_from_fabric
+from tdses.rest.problems import Problem, problem_from_fabric
 from tdses.rest.services.principal import PRINCIPALS_KEPT, Principal
 from tdses.retry import Committed, RetryPolicy
 
@@ -153,7 +153,7 @@ class Ledger:
             committed = await self.policy.submit(
                 self.contract(principal), function, *args, network=self.network(principal),
                 nonce=(lambda n: idempotent_nonce(*request, n)) if request else None,
-                on_duplicate=lambda tx_id: self.recorded(tx_id, principal),
+                on_duplicate=lambda tx_id: self.recorded(tx_id, principal, [function, *args]),
             )
             if request:
                 # A request run again after a 504 may have endorsed its transaction a second time while the first
@@ -170,21 +170,29 @@ class Ledger:
             raise problem_from_fabric(error) from None
         return Submitted(decode(result), committed.transaction_id, committed.block_number)
 
-    async def recorded(self, tx_id: str, principal: Principal) -> Committed | None:
+    async def recorded(self, tx_id: str, principal: Principal, call: list[str]) -> Committed | None:
         """A transaction of an idempotent request already on the ledger: Committed with its result if it was valid
-        (the request took effect then), None if it was not (the next attempt may run)."""
+        (the request took effect then), None if it was not (the next attempt may run). A valid one that made
+        another call is another request's under the same key, one the store has forgotten (its TTL, or an answer
+        that was not final): 422, as the store itself answers while it remembers."""
         status = await self.commit_status(tx_id, principal)
         if not status.successful:
             return None
+        envelope = await self.committed_envelope(tx_id, principal)
+        if invocation_of(envelope) != [part.encode() for part in call]:
+            raise Problem(422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used for a different request")
         log.info("transaction %s of an idempotent request was committed before: answering with its result", tx_id)
-        return Committed(await self.committed_result(tx_id, principal), tx_id, status.block_number)
+        return Committed(parse_envelope(envelope)[1], tx_id, status.block_number)
 
     async def committed_result(self, tx_id: str, principal: Principal) -> bytes:
         """The chaincode result of the valid transaction with this ID, as the ledger holds it."""
+        return parse_envelope(await self.committed_envelope(tx_id, principal))[1]
+
+    async def committed_envelope(self, tx_id: str, principal: Principal) -> common_pb2.Envelope:
         qscc = self.network(self.reader(principal)).get_contract("qscc")
         processed = transaction_pb2.ProcessedTransaction.FromString(
             await qscc.evaluate_transaction("GetTransactionByID", self.channel, tx_id))
-        return parse_envelope(processed.transactionEnvelope)[1]
+        return processed.transactionEnvelope
 
     async def commit_status(self, transaction_id: str, principal: Principal | None = None,
                             timeout: float | None = None):
