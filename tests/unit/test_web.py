@@ -14,7 +14,9 @@ from tdses.rest.middleware.ratelimit import RateLimiter
 from tdses.rest.services.ledger import Submitted
 from tdses.rest.services.passwords import hash_password
 from tdses.rest.services.tokens import token_hash
-from tdses.rest.store import PENDING, UserRecord
+from tdses.rest.problems import Problem
+from tdses.rest.store import ACTIVE, PENDING, UserRecord
+from tdses.rest.web import signin
 from tests.unit.test_rest_app import build_gateway, client, gateway  # noqa: F401  (the gateway fixture)
 
 PASSWORD = "correct horse battery"
@@ -221,6 +223,35 @@ async def test_sign_up_refuses_a_name_being_created_by_someone_else_and_bad_text
     assert store.invitation_open(token_hash("inv"))  # neither took it, and no CA was asked (it is unreachable)
     assert store.user("newbie") is None
     assert store.user("pending-bob").state == PENDING
+
+
+async def test_two_sign_ups_of_one_name_with_one_invitation_at_once_create_one_user_and_use_it_up(
+        gateway, monkeypatch):
+    application, _ = gateway
+    store = application.state.context.store
+    store.add_invitation(token_hash("inv"), time.time() + 60)
+
+    async def create_user(context, name, introduction, csr_pem, *, may_resume):
+        """As the real one: the first enrolls a while, then holds the name; another meanwhile finds it at the CA."""
+        if store.user(name) is not None:
+            raise Problem(409, "ALREADY_EXISTS", f"user {name!r} already exists")
+        if store.invitation_holder(token_hash("inv")) == name and creating:
+            raise Problem(409, "ALREADY_EXISTS", f"the organization's CA already has an identity {name!r}")
+        creating.append(name)
+        await asyncio.sleep(0.1)
+        store.add_user(UserRecord(name, token_hash("t-" + name), b"", None, custodial=True, state=ACTIVE))
+
+    creating: list[str] = []
+    monkeypatch.setattr(signin, "create_user", create_user)
+    async with client(application) as http:
+        form = await http.get("/signup?invitation=inv")
+        fields = {"csrf": csrf_of(form.text), "invitation": "inv", "name": "twin", "password": PASSWORD,
+                  "password2": PASSWORD}
+        answers = await asyncio.gather(*(http.post("/signup", data=fields) for _ in range(2)))
+        assert sorted(a.status_code for a in answers) == [303, 409]
+        assert not store.invitation_open(token_hash("inv"))  # used up by the one user it created
+        again = await http.post("/signup", data={**fields, "name": "another"})
+        assert again.status_code == 403 and store.user("another") is None
 
 
 async def test_a_payment_form_sent_again_is_the_same_request_to_the_ledger(gateway, monkeypatch):

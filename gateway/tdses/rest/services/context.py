@@ -14,6 +14,7 @@ from tdses.rest.services.ca import OrgCA
 from tdses.rest.services.cards import ServiceCards
 from tdses.rest.services.discovery import Discovery
 from tdses.rest.services.indexing import index_follower
+from tdses.rest.services.invitations import SignUps
 from tdses.rest.services.keystore import KeyBox
 from tdses.rest.services.ledger import Ledger
 from tdses.rest.services.principal import Principals, load_admin
@@ -37,6 +38,7 @@ class Context:
     index: Follower | None = None  # started by the app's lifespan
     discovery: Discovery | None = None  # composition and recommendations over the index
     cards: ServiceCards = field(default_factory=ServiceCards)  # GET /v1/services/{name}'s answers, kept
+    signups: SignUps = field(default_factory=SignUps)  # the web sign-ups of one invitation, one at a time
 
     @classmethod
     def build(cls, settings: Settings) -> Context:

@@ -96,6 +96,13 @@ async def signup(request: Request, context: ContextDep) -> Response:
                if not NAME.fullmatch(name) else password_problem(password)
                or (None if password == repeated else "the two passwords differ")
                or _introduction_problem(introduction))
+    async with context.signups.one_at_a_time(held):
+        return await _sign_up(request, context, invitation, held, name, password, introduction, refusal)
+
+
+async def _sign_up(request: Request, context, invitation: str, held: str, name: str, password: str,
+                   introduction: str, refusal: str | None) -> Response:
+    store = context.store
     status_code = 422
     if refusal is None and store.user(name) is not None and store.invitation_holder(held) != name:
         # A user of that name exists here, or is being created by someone else (e.g. the admin's POST /v1/users
