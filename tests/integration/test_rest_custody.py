@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from fabric_ca import new_csr, new_key
 from fabric_gateway.signing import to_low_s
 from tdses.local import processes
+from tdses.rest.store import PENDING
 
 pytestmark = pytest.mark.integration
 
@@ -78,6 +79,25 @@ def test_a_non_custodial_user_buys_calls_with_a_key_the_gateway_never_sees(gatew
     store_db = b"".join(p.read_bytes() for p in store.parent.glob(store.name + "*"))  # with the write-ahead log
     private_bytes = key.private_numbers().private_value.to_bytes(32, "big")
     assert private_bytes not in store_db
+
+
+def test_a_non_custodial_creation_resumes_only_with_its_own_key_and_finds_its_committed_registration(
+        gateways, service):
+    name = f"resumed-{secrets.token_hex(3)}"
+    key = new_key()
+    with gateways.client("org2", gateways.admin_token("org2")) as admin:
+        created = admin.post("/v1/users", json={"name": name, "csr": new_csr(name, key).decode()}).json()
+        other_key = admin.post("/v1/users", json={"name": name, "csr": new_csr(name, new_key()).decode()})
+        assert other_key.status_code == 409 and "another key" in other_key.json()["detail"]
+        with gateways.client("org2", created["token"]) as user:  # the first token still holds
+            complete(user, key, created["signatureRequest"])
+        # The registration committed, and its activation here was lost (a crash between the two):
+        gateways.context("org2").store.set_state(name, PENDING)
+        resumed = admin.post("/v1/users", json={"name": name, "csr": new_csr(name, key).decode()})
+    assert resumed.status_code == 201 and resumed.json()["user"]["name"] == name, resumed.text
+    assert resumed.json()["user"]["status"] == "active" and resumed.json().get("signatureRequest") is None
+    with gateways.client("org2", resumed.json()["token"]) as user:
+        assert user.get("/v1/users/me").json()["name"] == name
 
 
 def test_a_retried_purchase_with_the_same_idempotency_key_pays_once(gateways, service):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
@@ -65,6 +66,9 @@ async def create_user(context: Context, name: str, introduction: str, csr_pem: s
         await _name_is_free(context, name)
     token = new_token()
     if existing is not None and existing.custodial == (csr_pem is None):
+        if csr_pem is not None and not _same_key(existing.certificate, csr_pem):
+            raise Problem(409, "ALREADY_EXISTS", f"user {name!r} is being created with another key: resume it "
+                          "with a CSR of that key")
         store.set_token(name, token_hash(token))  # resume the earlier, unfinished creation
         record = store.user(name)
     else:
@@ -72,6 +76,10 @@ async def create_user(context: Context, name: str, introduction: str, csr_pem: s
             raise Problem(409, "ALREADY_EXISTS", f"user {name!r} is being created with another kind of key")
         record = await _enroll(context, name, csr_pem, token)
     principal = _principal(context, record)
+    if existing is not None and await _registered_by(context, name):
+        # The registration committed, but its answer was lost before the user was marked active here.
+        store.set_state(name, ACTIVE)
+        return Created(await _as_admin(context).query_user(name), token, record.certificate)
     if not principal.custodial:
         request = await Chaincode(Preparing(context.offline, principal)).register_user(
             name, introduction, after_commit="activate_user")
@@ -125,6 +133,14 @@ async def _enroll(context: Context, name: str, csr_pem: str | None, token: str) 
     record = UserRecord(name, token_hash(token), certificate, sealed, custodial=csr_pem is None, state=PENDING)
     context.store.add_user(record)
     return record
+
+
+def _same_key(certificate_pem: bytes, csr_pem: str) -> bool:
+    def spki(key) -> bytes:
+        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    certificate = x509.load_pem_x509_certificate(certificate_pem)
+    return spki(certificate.public_key()) == spki(x509.load_pem_x509_csr(csr_pem.encode()).public_key())
 
 
 def _principal(context: Context, record: UserRecord) -> Principal:
