@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,28 @@ def test_a_non_custodial_creation_resumes_only_with_its_own_key_and_finds_its_co
     assert resumed.json()["user"]["status"] == "active" and resumed.json().get("signatureRequest") is None
     with gateways.client("org2", resumed.json()["token"]) as user:
         assert user.get("/v1/users/me").json()["name"] == name
+
+
+def test_a_proposal_signature_sent_again_or_twice_at_once_answers_the_same_and_pays_once(gateways, service):
+    name = f"twice-{secrets.token_hex(3)}"
+    key = new_key()
+    with gateways.client("org2", gateways.admin_token("org2")) as admin:
+        created = admin.post("/v1/users", json={"name": name, "csr": new_csr(name, key).decode()}).json()
+    with gateways.client("org2", created["token"]) as user:
+        complete(user, key, created["signatureRequest"])
+        balance = user.get("/v1/users/me").json()["balance"]
+        prepared = user.post(f"/v1/services/{service}/rights", json={"calls": 1}).json()
+        signature = {"signature": sign(key, prepared["digest"])}
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(lambda _: user.post(prepared["signatureUrl"], json=signature), range(3)))
+        again = user.post(prepared["signatureUrl"], json=signature)  # as after an answer lost on the way
+        assert [a.status_code for a in answers + [again]] == [202] * 4, [a.text for a in answers + [again]]
+        assert len({a.json()["digest"] for a in answers + [again]}) == 1
+        forged = user.post(prepared["signatureUrl"], json={"signature": sign(new_key(), prepared["digest"])})
+        assert forged.status_code == 400
+        committed = user.post(prepared["signatureUrl"], json={"signature": sign(key, again.json()["digest"])})
+        assert committed.status_code == 200, committed.text
+        assert user.get("/v1/users/me").json()["balance"] == balance - PRICE
 
 
 def test_a_retried_purchase_with_the_same_idempotency_key_pays_once(gateways, service):

@@ -14,7 +14,7 @@ from tdses.rest.services.ca import OrgCA
 from tdses.rest.services.cards import ServiceCards
 from tdses.rest.services.discovery import Discovery
 from tdses.rest.services.indexing import index_follower
-from tdses.rest.services.invitations import SignUps
+from tdses.rest.services.keyedlocks import KeyedLocks
 from tdses.rest.services.keystore import KeyBox
 from tdses.rest.services.ledger import Ledger
 from tdses.rest.services.principal import Principals, load_admin
@@ -38,7 +38,9 @@ class Context:
     index: Follower | None = None  # started by the app's lifespan
     discovery: Discovery | None = None  # composition and recommendations over the index
     cards: ServiceCards = field(default_factory=ServiceCards)  # GET /v1/services/{name}'s answers, kept
-    signups: SignUps = field(default_factory=SignUps)  # the web sign-ups of one invitation, one at a time
+    # The web sign-ups of one invitation, one at a time: else two of one name at once both take it (a sign-up may
+    # take it again to resume), and the one that loses at the CA hands it back while the other creates the user.
+    signups: KeyedLocks = field(default_factory=KeyedLocks)
 
     @classmethod
     def build(cls, settings: Settings) -> Context:

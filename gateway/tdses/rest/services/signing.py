@@ -23,6 +23,7 @@ from fabric_gateway import CommitError, FabricError
 from fabric_gateway.signing import is_low_s
 
 from tdses.rest.problems import Problem, problem_from_fabric
+from tdses.rest.services.keyedlocks import KeyedLocks
 from tdses.rest.services.ledger import Ledger, Submitted, decode
 from tdses.rest.services.principal import Principal
 from tdses.rest.store import PendingRecord, Store
@@ -74,6 +75,9 @@ class OfflineSigning:
     store: Store
     ttl: float
     actions: dict[str, AfterCommit] = field(default_factory=dict)
+    # A proposal's signature sent twice at once: one endorses, the other then answers as it did (the peers refuse
+    # a transaction ID endorsed twice at once, and the failure used to drop the pending transaction).
+    endorsing: KeyedLocks = field(default_factory=KeyedLocks)
 
     def prepare(self, principal: Principal, function: str, *args: str, after_commit: str | None = None
                 ) -> SignatureRequest:
@@ -92,19 +96,11 @@ class OfflineSigning:
         if record is None or record.owner != principal.name:
             raise gone(transaction_id)
         gateway = self.ledger.gateway(principal)
+        if record.transaction is None or verified(principal, gateway.new_proposal(record.proposal).digest(),
+                                                  signature):
+            async with self.endorsing.one_at_a_time(transaction_id):
+                return await self._endorse(principal, transaction_id, signature)
         try:
-            if record.transaction is None:
-                proposal = gateway.new_proposal(record.proposal)
-                verify(principal, proposal.digest(), signature)
-                proposal.set_signature(signature)
-                try:
-                    transaction = await proposal.endorse()
-                except FabricError:
-                    self.store.take_pending(transaction_id)
-                    raise
-                if not self.store.endorsed(transaction_id, transaction.bytes()):
-                    raise gone(transaction_id)
-                return self._request(record, "transaction", transaction.digest())
             transaction = gateway.new_transaction(record.transaction)
             verify(principal, transaction.digest(), signature)
             if not self.store.take_pending(transaction_id):
@@ -122,6 +118,27 @@ class OfflineSigning:
             await self.after_commit(record.after_commit, principal.name)
         return Submitted(decode(transaction.result), transaction_id, status.block_number)
 
+    async def _endorse(self, principal: Principal, transaction_id: str, signature: bytes) -> SignatureRequest:
+        """The proposal step: endorse, and keep the transaction to sign; the proposal's signature sent again (its
+        answer lost, or sent twice at once) answers the same."""
+        record = self.store.pending(transaction_id)
+        if record is None:
+            raise gone(transaction_id)
+        gateway = self.ledger.gateway(principal)
+        proposal = gateway.new_proposal(record.proposal)
+        verify(principal, proposal.digest(), signature)
+        if record.transaction is not None:
+            return self._request(record, "transaction", gateway.new_transaction(record.transaction).digest())
+        proposal.set_signature(signature)
+        try:
+            transaction = await proposal.endorse()
+        except FabricError as error:
+            self.store.take_pending(transaction_id)
+            raise problem_from_fabric(error) from None
+        if not self.store.endorsed(transaction_id, transaction.bytes()):
+            raise gone(transaction_id)
+        return self._request(record, "transaction", transaction.digest())
+
     async def after_commit(self, action: str, user: str) -> None:
         outcome = self.actions[action](user)
         if outcome is not None:
@@ -130,6 +147,14 @@ class OfflineSigning:
     def _request(self, record: PendingRecord, step: str, digest: bytes) -> SignatureRequest:
         return SignatureRequest(record.transaction_id, step, base64.b64encode(digest).decode(),
                                 record.expires_at - time.time())
+
+
+def verified(principal: Principal, digest: bytes, signature: bytes) -> bool:
+    try:
+        verify(principal, digest, signature)
+    except Problem:
+        return False
+    return True
 
 
 def verify(principal: Principal, digest: bytes, signature: bytes) -> None:
