@@ -26,6 +26,7 @@ from starlette.routing import Route
 from tdses.chaincode import Fn
 from tdses.rest.api.deps import ChaincodeDep, PrincipalDep
 from tdses.rest.api.lean import lean, lean_routes
+from tdses.rest.api.routes.events import Audience
 from tdses.rest.config import CASettings, PeerSettings, Settings
 from tdses.rest.main import app
 from tdses.rest.middleware.idempotency import IdempotencyMiddleware
@@ -34,6 +35,7 @@ from tdses.rest.problems import Problem
 from tdses.rest.services import visibility
 from tdses.rest.services.keystore import KeyBox
 from tdses.rest.services.ledger import Submitted
+from tdses.rest.services.principal import Principal
 from tdses.rest.services.tokens import new_token, token_hash
 from tdses.rest.store import ACTIVE, PENDING, Store, UserRecord
 from tests.support.gateways import secret_file
@@ -555,3 +557,33 @@ async def test_with_open_registration_a_pending_user_is_resumed_only_by_its_crea
     assert resumed.status_code == 201 and registered == [("carol", Fn.REGISTER_USER, ("carol", "weather"))]
     record = context.store.user("carol")
     assert record.state == ACTIVE and record.token_hash == token_hash(resumed.json()["token"])
+
+
+async def test_the_event_stream_shows_payments_only_to_whom_they_concern():
+    def principal(name: str, admin: bool = False) -> Principal:
+        return Principal(name, None, None, is_admin=admin)  # type: ignore[arg-type]
+
+    async def developer_of(service: str) -> str | None:
+        return {"weather": "dev"}.get(service)
+
+    bought = {"buyer": "alice", "service": "weather", "calls": 2, "cost": 6, "price": 3}
+    rewarded = {"from": "alice", "developer": "dev", "service": "weather", "amount": 5}
+    moved = {"from": "alice", "to": "bob", "amount": 1}
+    composed = {"developer": "carol", "service": "map", "components": ["weather", "roads"], "paid": 7,
+                "payments": [{"developer": "dev", "service": "weather", "amount": 3},
+                             {"developer": "eve", "service": "roads", "amount": 4}]}
+    published = {"developer": "dev", "service": "weather", "status": "available"}
+    seen = {}
+    for who in ("alice", "bob", "dev", "carol", "mallory"):
+        audience = Audience(principal(who), developer_of)
+        seen[who] = [await audience.view(name, payload) for name, payload in (
+            ("CallsBought", bought), ("ServiceRewarded", rewarded), ("Transferred", moved),
+            ("MashupCreated", composed), ("ServicePublished", published))]
+    assert seen["alice"][:3] == [bought, rewarded, moved] and seen["bob"][:3] == [None, None, moved]
+    assert seen["dev"][:3] == [bought, rewarded, None] and seen["mallory"][:3] == [None, None, None]
+    assert seen["carol"][3] == composed  # its own mashup, with what it paid
+    assert seen["dev"][3]["payments"] == [composed["payments"][0]] and "paid" not in seen["dev"][3]
+    assert seen["mallory"][3]["payments"] == [] and seen["mallory"][3]["components"] == ["weather", "roads"]
+    assert all(s[4] == published for s in seen.values())  # the registry's facts are public
+    admin = Audience(principal("admin", admin=True), developer_of)
+    assert [await admin.view("Transferred", moved), await admin.view("MashupCreated", composed)] == [moved, composed]

@@ -1,19 +1,28 @@
-"""Chaincode events as server-sent events, resumable from a block or from the last event seen."""
+"""Chaincode events as server-sent events, resumable from a block or from the last event seen.
+
+Payments are seen only by whom they concern (README, "Visibility"): a purchase by its buyer and the service's
+developer, a reward by its giver and the developer, a transfer by its two users; a mashup's creation is public, but
+what it paid each developer only that developer (and its creator) sees. The organization admin sees everything.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from fabric_gateway import EventPosition, FabricError
+from tdses.chaincode import Chaincode
 from tdses.rest.api.deps import ContextDep, PrincipalDep
 from tdses.rest.problems import Problem
+from tdses.rest.services import visibility
+from tdses.rest.services.invokers import Submitting
+from tdses.rest.services.principal import Principal
 
 router = APIRouter(tags=["events"])
 
@@ -30,13 +39,68 @@ def position(start_block: int | None, last_event_id: str | None) -> tuple[int | 
     return start_block, None
 
 
-def frame(event) -> str:
+def payload_of(event) -> Any:
     try:
-        data = json.loads(event.payload) if event.payload else None
+        return json.loads(event.payload) if event.payload else None
     except ValueError:
-        data = event.payload.decode(errors="replace")
+        return event.payload.decode(errors="replace")
+
+
+def frame(event, data: Any) -> str:
     body = json.dumps({"block": event.block_number, "transactionId": event.transaction_id, "payload": data})
     return f"id: {event.block_number}:{event.transaction_id}\nevent: {event.event_name}\ndata: {body}\n\n"
+
+
+class Audience:
+    """What of each event one principal sees; developer_of(service) names a service's developer (None: unknown)."""
+
+    def __init__(self, principal: Principal, developer_of: Callable[[str], Awaitable[str | None]]) -> None:
+        self.principal = principal
+        self.developer_of = developer_of
+        self._developers: dict[str, str | None] = {}  # a service's developer never changes
+
+    async def view(self, name: str, payload: Any) -> Any | None:
+        """The payload as this principal sees it; None: not at all."""
+        if self.principal.is_admin or not isinstance(payload, dict):
+            return payload
+        if name == "CallsBought":
+            concerned = self._user(payload.get("buyer")) or self._accounts(await self._service(payload.get("service")))
+        elif name == "ServiceRewarded":
+            concerned = self._user(payload.get("from")) or self._accounts(payload.get("developer"))
+        elif name == "Transferred":
+            concerned = self._user(payload.get("from")) or self._user(payload.get("to"))
+        elif name == "MashupCreated" and not self._user(payload.get("developer")):
+            payments = [p for p in payload.get("payments") or []
+                        if isinstance(p, dict) and self._accounts(p.get("developer"))]
+            return {**{k: v for k, v in payload.items() if k != "paid"}, "payments": payments}
+        else:
+            concerned = True
+        return payload if concerned else None
+
+    def _user(self, name: Any) -> bool:
+        return isinstance(name, str) and visibility.may_see_user(self.principal, name)
+
+    def _accounts(self, developer: Any) -> bool:
+        return isinstance(developer, str) and visibility.may_see_service_accounts(self.principal, developer)
+
+    async def _service(self, service: Any) -> str | None:
+        """The service's developer."""
+        if not isinstance(service, str):
+            return None
+        if service not in self._developers:
+            try:
+                self._developers[service] = await self.developer_of(service)
+            except Problem:
+                return None  # not remembered: asked again at the next event of the service
+        return self._developers[service]
+
+
+def audience(context, principal: Principal) -> Audience:
+    async def developer_of(service: str) -> str | None:
+        return (await Chaincode(Submitting(context.ledger, context.ledger.admin)).query_service(service)).get(
+            "developer")
+
+    return Audience(principal, developer_of)
 
 
 @router.get("/events", response_class=StreamingResponse, responses={
@@ -59,11 +123,11 @@ async def events(
                           "?start_block=")
         start, checkpoint = resumed
     stream = await context.ledger.events(start, checkpoint)
-    return StreamingResponse(sse(stream), media_type="text/event-stream",
+    return StreamingResponse(sse(stream, audience(context, principal)), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-async def sse(stream) -> AsyncIterator[str]:
+async def sse(stream, seen_by: Audience) -> AsyncIterator[str]:
     iterator = stream.__aiter__()
     pending: asyncio.Task | None = None
     try:
@@ -82,7 +146,9 @@ async def sse(stream) -> AsyncIterator[str]:
             except FabricError as error:
                 yield f"event: error\ndata: {json.dumps({'detail': str(error.args[0] if error.args else error)[:300]})}\n\n"
                 return
-            yield frame(event)
+            data = await seen_by.view(event.event_name, payload_of(event))
+            if data is not None:
+                yield frame(event, data)
     finally:
         stream.close()
         if pending is not None:
