@@ -11,8 +11,8 @@ from .csr import new_csr, new_key
 from .errors import (
     ERR_AUTHENTICATION_FAILURE,
     ERR_AUTHORIZATION_FAILURE,
+    ERR_DB_GET,
     ERR_DUPLICATE_IDENTITY,
-    ERR_GETTING_USER,
     ERR_INVALID_TOKEN,
     CAError,
     CAErrorEntry,
@@ -23,7 +23,7 @@ from .token import create_token, token_payload
 
 __all__ = [
     "AsyncCAClient", "Attribute", "CACalls", "CAClient", "CAError", "CAErrorEntry", "CAInfo", "Call",
-    "ERR_AUTHENTICATION_FAILURE", "ERR_AUTHORIZATION_FAILURE", "ERR_DUPLICATE_IDENTITY",
-    "ERR_GETTING_USER", "ERR_INVALID_TOKEN", "Enrollment", "IdentityInfo", "RevocationResult", "RevokedCertificate", "create_token",
+    "ERR_AUTHENTICATION_FAILURE", "ERR_AUTHORIZATION_FAILURE", "ERR_DB_GET", "ERR_DUPLICATE_IDENTITY",
+    "ERR_INVALID_TOKEN", "Enrollment", "IdentityInfo", "RevocationResult", "RevokedCertificate", "create_token",
     "is_unknown_identity", "new_csr", "new_key", "token_payload",
 ]

@@ -14,7 +14,7 @@ ERR_INVALID_TOKEN = 25
 ERR_UNTRUSTED_CERTIFICATE = 26
 ERR_CERT_REVOKED = 28
 ERR_BAD_CSR = 31
-ERR_GETTING_USER = 63  # also: no identity of that name
+ERR_DB_GET = 63  # a failed database read: also how the CA answers for a name it does not have
 ERR_CERT_ALREADY_REVOKED = 66
 ERR_REVOKED_ID = 70
 ERR_AUTHORIZATION_FAILURE = 71
@@ -54,4 +54,4 @@ class CAError(Exception):
 
 def is_unknown_identity(error: CAError) -> bool:
     """The CA has no identity of the name asked for (GET identities/{id})."""
-    return error.status_code == 404 and error.has_code(ERR_GETTING_USER)
+    return error.status_code == 404 and error.has_code(ERR_DB_GET)

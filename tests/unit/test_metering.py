@@ -342,12 +342,15 @@ async def test_a_voucher_the_chain_refuses_is_set_aside_and_the_others_settle(tm
     poisoned = "v1.poisoned.voucher"
     alice.meter.gateway = gateway = RefusingGateway(alice.gateway.accounts, poisoned)
     journal = alice.meter.journal
-    journal.record_many([(f"user{i}", 1, f"v1.good.{i}") for i in range(7)] + [("mallory", 3, poisoned)])
+    journal.record_many([(f"user{i}", 1, f"v1.good.{i}") for i in range(7)]
+                        + [("mallory", 2, "v1.mallory.2"), ("mallory", 3, poisoned)])
     assert await alice.meter.settle() == 3  # halves of 8, of 4, of 2: three settle, one by one down to mallory
     assert sorted(v for batch in gateway.settled for v in batch) == sorted(f"v1.good.{i}" for i in range(7))
-    assert journal.unsettled() == []  # mallory's voucher no longer holds up any settlement
+    assert [(u.user, u.count) for u in journal.unsettled()] == [("mallory", 2)]  # her call before it still settles
     refused_before = gateway.refused
-    assert await alice.meter.settle() == 0 and gateway.refused == refused_before
+    assert await alice.meter.settle() == 1 and gateway.settled[-1] == ["v1.mallory.2"]
+    assert gateway.refused == refused_before and journal.unsettled() == []
+    assert not journal.record("mallory", 3, poisoned)  # its replay is still refused
     alice.meter.writer.close()
     journal.close()
 
@@ -379,6 +382,8 @@ async def test_the_middleware_refuses_websockets_non_paths_and_large_bodies_befo
     refused = await serve({"type": "http", "method": "GET", "path": "*", "raw_path": b"*@127.0.0.1:1/x"})
     assert refused["status"] == 400 and upstream.calls == 0
     assert (await serve({"type": "http", "method": "POST", "path": "/f", "raw_path": b"/f"}))["status"] == 401
+    bogus = {"type": "http", "method": "POST", "path": "/f", "raw_path": b"/f", "headers": [(b"tdses-voucher", b"v1.x")]}
+    assert (await serve(bogus))["status"] == 401  # a malformed voucher: refused before the body too
     voucher = alice.signer.sign("POST", "/f", b"x" * 11, 1).text
     big = [{"type": "http.request", "body": b"x" * 6, "more_body": True},
            {"type": "http.request", "body": b"x" * 5, "more_body": False}]

@@ -194,6 +194,8 @@ def test_trusted_proxies_are_addresses_or_networks(tmp_path):
     assert options["proxy_headers"] is True and options["forwarded_allow_ips"] == ["10.0.0.0/8", "::1"]
     with pytest.raises(ValueError, match="not an IP address or network"):
         load_settings(write(tmp_path / "bad.yaml", CONFIG.format(tmp=tmp_path) + "trusted_proxies: ['*']\n"))
+    with pytest.raises(ValueError, match="host bits"):  # uvicorn would not match it, and say nothing
+        load_settings(write(tmp_path / "bits.yaml", CONFIG.format(tmp=tmp_path) + "trusted_proxies: [10.0.0.1/8]\n"))
 
 
 def test_settings_refuse_unknown_keys_and_bad_listen_addresses(tmp_path):

@@ -108,9 +108,10 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
 def _holds(kind: type, value: Any) -> bool:
     if kind is str:
         return isinstance(value, str)
+    in_int64 = type(value) is int and -INT64 <= value < INT64
     if kind is int:
-        return type(value) is int and -INT64 <= value < INT64
-    return type(value) in (int, float) and math.isfinite(value) and abs(value) < 1e300
+        return in_int64
+    return in_int64 or (type(value) is float and math.isfinite(value))
 
 
 def usage_select(services: list[str] | None = None) -> Select:

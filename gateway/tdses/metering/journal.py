@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS settled (
     user TEXT PRIMARY KEY, count INTEGER NOT NULL, outcome TEXT NOT NULL, settled_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS floors (user TEXT PRIMARY KEY, count INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS refused (
+    user TEXT NOT NULL, count INTEGER NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (user, count)
+) WITHOUT ROWID;
 """
 
 
@@ -88,16 +91,25 @@ class Journal:
             return kept
 
     def unsettled(self) -> list[Unsettled]:
-        """Per user, its highest accepted voucher, if it is above what was settled."""
+        """Per user, its highest accepted voucher the chain has not refused, if it is above what was settled."""
         with self._lock:
             rows = self._db.execute("""
                 SELECT a.user, a.count, a.voucher FROM accepted a
-                JOIN (SELECT user, MAX(count) AS top FROM accepted GROUP BY user) m
+                JOIN (SELECT user, MAX(count) AS top FROM accepted
+                      WHERE NOT EXISTS (SELECT 1 FROM refused r WHERE r.user = accepted.user
+                                        AND r.count = accepted.count)
+                      GROUP BY user) m
                   ON a.user = m.user AND a.count = m.top
                 LEFT JOIN settled s ON s.user = a.user
                 WHERE s.count IS NULL OR a.count > s.count
                 ORDER BY a.user""").fetchall()
         return [Unsettled(*row) for row in rows]
+
+    def refuse(self, user: str, count: int, reason: str) -> None:
+        """The chain will never settle this voucher: the user's next highest is settled instead. It stays accepted,
+        so a replay of it is still refused."""
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO refused VALUES (?, ?, ?)", (user, count, reason))
 
     def mark(self, user: str, count: int, outcome: str) -> None:
         """The user's calls up to count are done with: settled on chain, or refused by it (outcome says which)."""

@@ -129,7 +129,8 @@ class Meter:
 
     # --- the check on every call ---------------------------------------------------------------------
 
-    async def check(self, header: str | None, method: str, target: str | bytes, body: bytes) -> Verdict:
+    def precheck(self, header: str | None) -> Verdict | Voucher:
+        """What can be checked before the request's body is read: the voucher, or the refusal."""
         if not header:
             return Verdict(401, "VOUCHER_REQUIRED", f"this service is metered: send a {HEADER} header")
         try:
@@ -139,11 +140,18 @@ class Meter:
         claim = voucher.claim
         if claim.service != self.service:
             return Verdict(401, "WRONG_SERVICE", f"the voucher is for service {claim.service!r}, not {self.service!r}")
-        if claim.digest != request_digest(method, target, body):
-            return Verdict(401, "WRONG_REQUEST", "the voucher was signed for another request (method, target or body)")
         if abs(time.time() * 1000 - claim.time_ms) > self.settings.freshness * 1000:
             return Verdict(401, "STALE_VOUCHER", f"the voucher's time is more than {self.settings.freshness:g} s "
                            "from the server's clock")
+        return voucher
+
+    async def check(self, header: str | None, method: str, target: str | bytes, body: bytes) -> Verdict:
+        voucher = self.precheck(header)
+        if isinstance(voucher, Verdict):
+            return voucher
+        claim = voucher.claim
+        if claim.digest != request_digest(method, target, body):
+            return Verdict(401, "WRONG_REQUEST", "the voucher was signed for another request (method, target or body)")
         try:
             return await self._check_account(voucher)
         except GatewayError as error:  # busy (429) or down: the caller may try again; nothing was counted
@@ -277,7 +285,7 @@ class Meter:
 
     async def _settle_batch(self, batch: list[Unsettled]) -> int:
         """One SettleCalls transaction; a batch the gateway refuses as it is goes in halves, down to the voucher
-        that cannot be settled, which is marked so and never holds up the others again."""
+        that cannot be settled, which the journal sets aside: it never holds up the others again."""
         for u in batch:  # before the chain's event about it can reach the cache (see check)
             self._settled_here[u.user] = max(self._settled_here.get(u.user, 0), u.count)
         try:
@@ -287,8 +295,10 @@ class Meter:
                 half = len(batch) // 2
                 return await self._settle_batch(batch[:half]) + await self._settle_batch(batch[half:])
             (u,) = batch
-            log.error("the chain will never settle call %d of user %s: %s", u.count, u.user, refusal)
-            await asyncio.to_thread(self.journal.mark, u.user, u.count, f"refused: {refusal}"[:500])
+            log.error("the chain will never settle call %d of user %s (%s): its lower calls are settled instead",
+                      u.count, u.user, refusal)
+            await asyncio.to_thread(self.journal.refuse, u.user, u.count, str(refusal)[:500])
+            self._settled_here[u.user] = (await asyncio.to_thread(self.journal.settled)).get(u.user, 0)
             return 0
         rejected = {r["user"]: r["reason"] for r in result.get("rejected", [])}
         for u in batch:

@@ -50,8 +50,9 @@ class MeterMiddleware:
         if not target.startswith(b"/"):  # "*" or "*@host:port/…": not a path of this service (the proxy's URL)
             return await send_verdict(send, Verdict(400, "INVALID_TARGET", "the request target must be a path"))
         header = next((v.decode("latin-1") for k, v in scope["headers"] if k == HEADER_KEY), None)
-        if not header:  # refused before a byte of the body is read
-            return await send_verdict(send, await self.meter.check(header, scope["method"], target, b""))
+        refusal = self.meter.precheck(header)
+        if isinstance(refusal, Verdict):  # refused before a byte of the body is read
+            return await send_verdict(send, refusal)
         try:
             body = await read_body(receive, self.meter.settings.max_body_bytes)
         except BodyTooLarge as error:

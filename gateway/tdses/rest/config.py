@@ -121,9 +121,9 @@ class Settings(BaseSettings):
     def _addresses(cls, value: list[str]) -> list[str]:
         for entry in value:
             try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network") from None
+                ipaddress.ip_network(entry)  # strict, as uvicorn reads it: 10.0.0.1/8 would never match
+            except ValueError as error:
+                raise ValueError(f"trusted_proxies: {entry!r} is not an IP address or network ({error})") from None
         return value
 
     def request_lease(self) -> float:
