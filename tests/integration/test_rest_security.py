@@ -237,22 +237,32 @@ def test_names_with_control_characters_are_refused_when_creating_users(gateways,
     assert height(network) == before
 
 
-def test_of_concurrent_creations_of_one_name_one_succeeds_and_the_others_hear_the_name_is_taken(gateways):
-    """fabric-ca checks a name, then inserts it: of registrations sent together, all but one fail on its database's
-    unique key with a bare 500, which must not reach the client as the CA's failure."""
+def test_of_concurrent_creations_of_one_name_one_succeeds_and_the_others_hear_the_name_is_taken(
+        gateways, network, tmp_path):
+    """Through one gateway, creations of one name run one at a time; through two (replicas, each its own store),
+    they meet at the CA, which checks a name and then inserts it: all but one fail on its database's unique key
+    with a bare 500, which must not reach the client as the CA's failure."""
+    from tdses.rest.main import app
+    from tests.support.gateways import GatewayServer, settings_for
+
     name = f"twin-{secrets.token_hex(3)}"
+    replica_settings = settings_for(network, "org1", tmp_path / "replica")
+    with GatewayServer(app(replica_settings)) as replica:
+        targets = [(gateways.url("org1"), gateways.admin_token("org1"))] * 2 + \
+                  [(replica.url, replica_settings.admin_token())] * 2
 
-    def create(_) -> httpx.Response:
-        with gateways.client("org1", gateways.admin_token("org1")) as admin:
-            return admin.post("/v1/users", json={"name": name, "introduction": "first come"})
+        def create(target: tuple[str, str]) -> httpx.Response:
+            url, token = target
+            with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=90) as admin:
+                return admin.post("/v1/users", json={"name": name, "introduction": "first come"})
 
-    with ThreadPoolExecutor(3) as pool:
-        answers = list(pool.map(create, range(3)))
-    assert sorted(a.status_code for a in answers) == [201, 409, 409], [a.text for a in answers]
-    assert all(a.json()["code"] == "ALREADY_EXISTS" for a in answers if a.status_code == 409)
-    winner = next(a.json()["token"] for a in answers if a.status_code == 201)
-    with gateways.client("org1", winner) as user:  # the losers revoked nothing of the winner's identity
-        assert user.get("/v1/users/me").json()["name"] == name
+        with ThreadPoolExecutor(len(targets)) as pool:
+            answers = list(pool.map(create, targets))
+        assert sorted(a.status_code for a in answers) == [201, 409, 409, 409], [a.text for a in answers]
+        assert all(a.json()["code"] == "ALREADY_EXISTS" for a in answers if a.status_code == 409)
+        created, (url, _) = next((a, t) for a, t in zip(answers, targets) if a.status_code == 201)
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {created.json()['token']}"}) as user:
+            assert user.get("/v1/users/me").json()["name"] == name  # the losers revoked nothing of the winner's
 
 
 def test_the_rate_limit_answers_429_with_retry_after(network, tmp_path):

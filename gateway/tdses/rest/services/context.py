@@ -41,6 +41,9 @@ class Context:
     # The web sign-ups of one invitation, one at a time: else two of one name at once both take it (a sign-up may
     # take it again to resume), and the one that loses at the CA hands it back while the other creates the user.
     signups: KeyedLocks = field(default_factory=KeyedLocks)
+    # The creations of one user name, one at a time: a second one finds what the first made (across replicas the
+    # CA tells them apart: tdses.rest.services.ca).
+    creating: KeyedLocks = field(default_factory=KeyedLocks)
 
     @classmethod
     def build(cls, settings: Settings) -> Context:

@@ -53,9 +53,14 @@ def check_csr(name: str, csr_pem: str) -> None:
 
 async def create_user(context: Context, name: str, introduction: str, csr_pem: str | None, *,
                       may_resume: bool) -> Created:
-    store = context.store
     if csr_pem is not None:
         check_csr(name, csr_pem)
+    async with context.creating.one_at_a_time(name):
+        return await _create(context, name, introduction, csr_pem, may_resume)
+
+
+async def _create(context: Context, name: str, introduction: str, csr_pem: str | None, may_resume: bool) -> Created:
+    store = context.store
     existing = store.user(name)
     if existing is not None and existing.state != PENDING:
         raise Problem(409, "ALREADY_EXISTS", f"user {name!r} already exists")
