@@ -330,6 +330,8 @@ def test_the_index_queries_answer_alike_on_postgresql_and_sqlite(postgres, tmp_p
                           ServiceQuery(words="storm maps", status="any", sort="relevance"),
                           ServiceQuery(status="any", sort="-price", limit=1), ServiceQuery(status="any", sort="newest"),
                           ServiceQuery(status="any", sort="popularity", mashup=True),
+                          ServiceQuery(status="any", sort="popularity", limit=1),
+                          ServiceQuery(status="any", sort="compositions", limit=1),
                           ServiceQuery(max_price=3, max_latency_ms=120, min_availability_bp=9990)):
                 page = store.find_services(query)
                 pages = [[r["name"] for r in page.items]]

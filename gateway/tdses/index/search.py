@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, column, func, literal_column, or_, select, table
+from sqlalchemy import BigInteger, Select, and_, cast, column, func, literal_column, or_, select, table
 
 from tdses.index import schema
 
@@ -119,8 +119,9 @@ def usage_select(services: list[str] | None = None) -> Select:
     deltas."""
     t = schema.tallies.c
     statement = (select(t.owner.label("service"),
-                        func.coalesce(func.sum(t.calls_bought), 0).label("calls_bought"),
-                        func.coalesce(func.sum(t.compositions), 0).label("compositions"))
+                        # PostgreSQL sums bigints as numeric (Decimal): cast back, for a cursor is JSON
+                        cast(func.coalesce(func.sum(t.calls_bought), 0), BigInteger).label("calls_bought"),
+                        cast(func.coalesce(func.sum(t.compositions), 0), BigInteger).label("compositions"))
                  .where(t.kind == "service").group_by(t.owner))
     return statement if services is None else statement.where(t.owner.in_(services))
 
