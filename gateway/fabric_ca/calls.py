@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
-from urllib.parse import quote
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+from urllib.parse import quote
 
 from .csr import new_csr, new_key
 from .errors import CAError, CAErrorEntry

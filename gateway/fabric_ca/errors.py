@@ -22,7 +22,6 @@ ERR_DUPLICATE_IDENTITY = 74
 ERR_REGISTERING_IDENTITY = 75
 
 
-
 @dataclass(frozen=True)
 class CAErrorEntry:
     code: int

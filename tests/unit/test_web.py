@@ -231,17 +231,28 @@ async def test_two_sign_ups_of_one_name_with_one_invitation_at_once_create_one_u
     store = application.state.context.store
     store.add_invitation(token_hash("inv"), time.time() + 60)
 
+    arrived, both_arrived = [], asyncio.Event()
+    check_form = signin.check_anonymous_form
+
+    def arriving(*args) -> None:  # each sign-up passes here before anything else
+        check_form(*args)
+        arrived.append(1)
+        if len(arrived) == 2:
+            both_arrived.set()
+
     async def create_user(context, name, introduction, csr_pem, *, may_resume):
-        """As the real one: the first enrolls a while, then holds the name; another meanwhile finds it at the CA."""
+        """As the real one: the first enrolls while the other sign-up is there, then holds the name; another one
+        meanwhile finds the name at the CA."""
         if store.user(name) is not None:
             raise Problem(409, "ALREADY_EXISTS", f"user {name!r} already exists")
         if store.invitation_holder(token_hash("inv")) == name and creating:
             raise Problem(409, "ALREADY_EXISTS", f"the organization's CA already has an identity {name!r}")
         creating.append(name)
-        await asyncio.sleep(0.1)
+        await asyncio.wait_for(both_arrived.wait(), timeout=5)
         store.add_user(UserRecord(name, token_hash("t-" + name), b"", None, custodial=True, state=ACTIVE))
 
     creating: list[str] = []
+    monkeypatch.setattr(signin, "check_anonymous_form", arriving)
     monkeypatch.setattr(signin, "create_user", create_user)
     async with client(application) as http:
         form = await http.get("/signup?invitation=inv")

@@ -149,6 +149,10 @@ class Meter:
         voucher = self.precheck(header)
         if isinstance(voucher, Verdict):
             return voucher
+        return await self.check_request(voucher, method, target, body)
+
+    async def check_request(self, voucher: Voucher, method: str, target: str | bytes, body: bytes) -> Verdict:
+        """The rest of the check, for a voucher precheck passed: the request it names, the user, the journal."""
         claim = voucher.claim
         if claim.digest != request_digest(method, target, body):
             return Verdict(401, "WRONG_REQUEST", "the voucher was signed for another request (method, target or body)")

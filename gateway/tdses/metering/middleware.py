@@ -50,14 +50,14 @@ class MeterMiddleware:
         if not target.startswith(b"/"):  # "*" or "*@host:port/…": not a path of this service (the proxy's URL)
             return await send_verdict(send, Verdict(400, "INVALID_TARGET", "the request target must be a path"))
         header = next((v.decode("latin-1") for k, v in scope["headers"] if k == HEADER_KEY), None)
-        refusal = self.meter.precheck(header)
-        if isinstance(refusal, Verdict):  # refused before a byte of the body is read
-            return await send_verdict(send, refusal)
+        voucher = self.meter.precheck(header)
+        if isinstance(voucher, Verdict):  # refused before a byte of the body is read
+            return await send_verdict(send, voucher)
         try:
             body = await read_body(receive, self.meter.settings.max_body_bytes)
         except BodyTooLarge as error:
             return await send_verdict(send, Verdict(413, "BODY_TOO_LARGE", str(error)))
-        verdict = await self.meter.check(header, scope["method"], target, body)
+        verdict = await self.meter.check_request(voucher, scope["method"], target, body)
         if not verdict.accepted:
             return await send_verdict(send, verdict)
         scope.setdefault("state", {})["tdses_user"] = verdict.user

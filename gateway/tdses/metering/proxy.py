@@ -50,8 +50,8 @@ class Forward:
             async with self._session().request(scope["method"], url, headers=headers, data=body or None,
                                                allow_redirects=False) as response:
                 await send({"type": "http.response.start", "status": response.status,
-                            "headers": [(k, v) for k, v in response.raw_headers
-                                        if k.lower() not in HOP_BY_HOP and k.lower() != REFUSED_KEY]})  # the meter's own mark
+                            "headers": [(k, v) for k, v in response.raw_headers  # TDSES-Meter: the meter's own
+                                        if k.lower() not in HOP_BY_HOP and k.lower() != REFUSED_KEY]})
                 async for chunk in response.content.iter_any():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b""})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tdses.chaincode import Chaincode
 from tdses.index.follower import Follower
 
 from tdses.rest.config import Settings
@@ -14,6 +15,7 @@ from tdses.rest.services.ca import OrgCA
 from tdses.rest.services.cards import ServiceCards
 from tdses.rest.services.discovery import Discovery
 from tdses.rest.services.indexing import index_follower
+from tdses.rest.services.invokers import Submitting
 from tdses.rest.services.keyedlocks import KeyedLocks
 from tdses.rest.services.keystore import KeyBox
 from tdses.rest.services.ledger import Ledger
@@ -81,6 +83,10 @@ class Context:
             index=index,
             discovery=Discovery(settings.index.compose_timeout_seconds, settings.index.compose_concurrency),
         )
+
+    def admin_chaincode(self) -> Chaincode:
+        """The chaincode as the organization admin: the gateway's own reads."""
+        return Chaincode(Submitting(self.ledger, self.ledger.admin))
 
     async def close(self) -> None:
         if self.index is not None:

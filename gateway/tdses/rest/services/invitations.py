@@ -21,4 +21,3 @@ def invite(store: Store, ttl_seconds: float) -> tuple[str, float]:
     expires_at = time.time() + ttl_seconds
     store.add_invitation(token_hash(token), expires_at)
     return token, expires_at
-

@@ -84,7 +84,7 @@ async def _create(context: Context, name: str, introduction: str, csr_pem: str |
     if existing is not None and await _registered_by(context, name):
         # The registration committed, but its answer was lost before the user was marked active here.
         store.set_state(name, ACTIVE)
-        return Created(await _as_admin(context).query_user(name), token, record.certificate)
+        return Created(await context.admin_chaincode().query_user(name), token, record.certificate)
     if not principal.custodial:
         request = await Chaincode(Preparing(context.offline, principal)).register_user(
             name, introduction, after_commit="activate_user")
@@ -95,7 +95,7 @@ async def _create(context: Context, name: str, introduction: str, csr_pem: str |
         user = submitted.result
     except Problem as problem:
         if problem.code == "ALREADY_EXISTS" and await _registered_by(context, name):
-            user = await _as_admin(context).query_user(name)  # an earlier attempt did commit
+            user = await context.admin_chaincode().query_user(name)  # an earlier attempt did commit
         elif problem.status in (503, 504):
             problem.extra["token"] = token  # the registration may still commit: the token is valid then
             raise
@@ -113,14 +113,9 @@ async def _create(context: Context, name: str, introduction: str, csr_pem: str |
     return Created(user, token, record.certificate)
 
 
-def _as_admin(context: Context) -> Chaincode:
-    """The chaincode as the organization admin: the gateway's own reads."""
-    return Chaincode(Submitting(context.ledger, context.ledger.admin))
-
-
 async def _name_is_free(context: Context, name: str) -> None:
     try:
-        await _as_admin(context).query_user(name)
+        await context.admin_chaincode().query_user(name)
     except Problem as problem:
         if problem.code == "NOT_FOUND":
             return
@@ -155,7 +150,7 @@ def _principal(context: Context, record: UserRecord) -> Principal:
 async def _registered_by(context: Context, name: str) -> bool:
     """Whether the user `name` on chain is bound to our CA's identity of that name (fabric-ca: CN = enrollment ID)."""
     try:
-        user = await _as_admin(context).query_user(name)
+        user = await context.admin_chaincode().query_user(name)
     except Problem:
         return False
     try:

@@ -17,11 +17,10 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from fabric_gateway import EventPosition, FabricError
-from tdses.chaincode import Chaincode
 from tdses.rest.api.deps import ContextDep, PrincipalDep
 from tdses.rest.problems import Problem
 from tdses.rest.services import visibility
-from tdses.rest.services.invokers import Submitting
+from tdses.rest.services.context import Context
 from tdses.rest.services.principal import Principal
 
 router = APIRouter(tags=["events"])
@@ -95,10 +94,9 @@ class Audience:
         return self._developers[service]
 
 
-def audience(context, principal: Principal) -> Audience:
+def audience(context: Context, principal: Principal) -> Audience:
     async def developer_of(service: str) -> str | None:
-        return (await Chaincode(Submitting(context.ledger, context.ledger.admin)).query_service(service)).get(
-            "developer")
+        return (await context.admin_chaincode().query_service(service)).get("developer")
 
     return Audience(principal, developer_of)
 
