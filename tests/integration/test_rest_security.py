@@ -269,6 +269,14 @@ def test_the_rate_limit_answers_429_with_retry_after(network, tmp_path):
     # A bucket that refills once in 100 s: however slow the machine, nothing refills during the test.
     gw = Gateways(network, tmp_path, orgs=("org1",), rate_limit_per_second=0.01, rate_limit_burst=3).start()
     try:
+        name = f"limited-{secrets.token_hex(3)}"
+        first = gw.register("org1", name)
+        with gw.client("org1", first) as http:  # one bucket per user: a rotated token does not refill it
+            assert [http.get("/v1/token").status_code for _ in range(2)] == [200, 200]
+            rotated = http.post(f"/v1/users/{name}/token")
+            assert rotated.status_code == 200
+        with gw.client("org1", rotated.json()["token"]) as http:
+            assert http.get("/v1/token").status_code == 429
         with gw.client("org1", "some-token") as http:
             statuses = [http.get("/v1/token").status_code for _ in range(5)]
             assert statuses[:3] == [401, 401, 401] and statuses[3:] == [429, 429]

@@ -257,7 +257,8 @@ async def test_random_tokens_from_one_address_are_limited_like_requests_without_
 
     now = [1_000.0]
     limiter = RateLimiter(rate=1, burst=5, store=Store(tmp_path / "gateway.db"), clock=lambda: now[0])
-    app = RateLimitMiddleware(Starlette(routes=[Route("/v1/me", me)]), limiter)
+    app = RateLimitMiddleware(Starlette(routes=[Route("/v1/me", me)]), limiter,
+                              caller_of=lambda scope, token: "alice" if token == "good" else None)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
         sprayed = [(await http.get("/v1/me", headers={"Authorization": f"Bearer random{n}"})).status_code
                    for n in range(8)]
@@ -267,6 +268,30 @@ async def test_random_tokens_from_one_address_are_limited_like_requests_without_
         assert blocked.status_code == 429 and blocked.headers["retry-after"] == "1"
         now[0] += 1.0
         assert (await http.get("/v1/me", headers={"Authorization": "Bearer good"})).status_code == 200
+
+
+async def test_a_user_s_tokens_share_one_bucket_so_rotating_a_token_does_not_refill_it(tmp_path):
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from tdses.rest.middleware.ratelimit import RateLimitMiddleware
+
+    async def me(request):
+        return JSONResponse({})
+
+    users = {"old": "alice", "rotated": "alice", "bobs": "bob"}
+    limiter = RateLimiter(rate=1, burst=4, store=Store(tmp_path / "gateway.db"), clock=lambda: 1_000.0)
+    app = RateLimitMiddleware(Starlette(routes=[Route("/v1/me", me)]), limiter,
+                              caller_of=lambda scope, token: users.get(token))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
+        async def status(token):
+            return (await http.get("/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code
+
+        assert [await status("old") for _ in range(4)] == [200] * 4
+        assert await status("rotated") == 429
+        assert await status("bobs") == 200  # another user's bucket
 
 
 async def test_a_middleware_answers_a_problem_to_the_byte_as_the_handlers_do():

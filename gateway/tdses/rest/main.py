@@ -73,9 +73,10 @@ def app(settings: Settings) -> GatewayApp:
     install_error_handlers(application)
 
     limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, context.store)
+    caller_of = functools.partial(owner_of, context)  # (scope, token): the caller's name, or None
     application.add_middleware(IdempotencyMiddleware, store=context.store, ttl=settings.idempotency_ttl_seconds,
-                               owner_of=lambda scope, token: owner_of(context, scope, token), lease=settings.request_lease())
-    application.add_middleware(RateLimitMiddleware, limiter=limiter)
+                               owner_of=caller_of, lease=settings.request_lease())
+    application.add_middleware(RateLimitMiddleware, limiter=limiter, caller_of=caller_of)
     application.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     application.add_middleware(MetricsMiddleware, metrics=context.metrics,
                                route_of=RouteLabels(lambda: application.openapi()["paths"]))

@@ -3,10 +3,10 @@ non-custodial one. Routes reach it through the typed calls of tdses.chaincode, o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from fastapi import Response
+from starlette.datastructures import MutableHeaders
 
 from tdses.chaincode import Fn
 from tdses.rest.headers import BLOCK_HEADER, TRANSACTION_HEADER
@@ -15,7 +15,21 @@ from tdses.rest.services.principal import Principal
 from tdses.rest.services.signing import SignatureRequired
 
 
-async def transact(context: Context, principal: Principal, response: Response, function: str, *args: str,
+class Headed(Protocol):
+    """What a write sets its headers on: FastAPI's Response parameter, or Headers."""
+
+    @property
+    def headers(self) -> MutableHeaders: ...
+
+
+@dataclass(frozen=True)
+class Headers:
+    """The headers a lean route's write sets, without a whole Response per request."""
+
+    headers: MutableHeaders = field(default_factory=MutableHeaders)
+
+
+async def transact(context: Context, principal: Principal, response: Headed, function: str, *args: str,
                    after_commit: str | None = None) -> Any:
     """after_commit names what the gateway does once the transaction has committed (OfflineSigning.actions)."""
     if not principal.custodial:
@@ -34,7 +48,7 @@ class Transacting:
 
     context: Context
     principal: Principal
-    response: Response
+    response: Headed
 
     async def evaluate(self, function: Fn, *args: str) -> Any:
         return await self.context.ledger.evaluate(self.principal, function, *args)

@@ -1,28 +1,29 @@
-"""A token bucket per API token, and one per client address for requests that do not authenticate, kept in the
-gateway's store: replicas sharing a store share the limit.
+"""A token bucket per caller (a user, whichever of its tokens it presents, or the organization admin), and one per
+client address for requests that do not authenticate, kept in the gateway's store: replicas sharing a store share
+the limit.
 
-A request without a token, or whose token fails authentication (401), is charged to its client address:
-spraying random tokens does not get a fresh bucket each time.
+A request without a token, or whose token does not authenticate, is charged to its client address: spraying random
+tokens does not get a fresh bucket each time, and a user rotating its token keeps its bucket.
 
-A token's requests take from its bucket a lease of several tokens at a time (a quarter of the burst, at most half
-a second's rate) and spend them here, so a busy token costs the store one write per lease, not per request. A
+A caller's requests take from its bucket a lease of several tokens at a time (a quarter of the burst, at most half
+a second's rate) and spend them here, so a busy caller costs the store one write per lease, not per request. A
 leased token is gone from the shared bucket: the limit across replicas can only come out stricter, never looser.
 An address's standing (whether its failures used its budget) is read again at most once a second while it passes.
 
     limiter = RateLimiter(rate=50, burst=100, store=store)
-    wait = limiter.take_leased("t:token-hash")  # 0.0 when allowed, else seconds until the next request may pass
+    wait = limiter.take_leased("u:alice")  # 0.0 when allowed, else seconds until the next request may pass
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tdses.rest.middleware.asgi import bearer, send_problem
 from tdses.rest.problems import Problem
-from tdses.rest.services.tokens import token_hash
 from tdses.rest.store import Store
 
 FORGET_EVERY = 10_000  # takes between two sweeps of full buckets
@@ -67,7 +68,7 @@ class RateLimiter:
         return self.store.take_rate(self.namespace + key, self.rate, self.burst, self._clock())
 
     def take_leased(self, key: str) -> float:
-        """take(), from a lease of tokens taken together: a token's requests."""
+        """take(), from a lease of tokens taken together: a caller's requests."""
         left = self._leased.get(key, 0)
         if left > 0:
             self._leased[key] = left - 1
@@ -85,12 +86,12 @@ def client_address(scope: Scope) -> str:
     return "a:" + (scope.get("client") or ("?", 0))[0]
 
 
-def refusal(limiter: RateLimiter, token: str | None, address: str) -> Problem | None:
-    """A 429 when the request may not pass now, else None (and one request is charged): a request with a token
-    takes from the token's bucket and passes only while its address's failures have not used the address's budget;
-    one without takes from its address's bucket."""
-    wait = limiter.take_leased("t:" + token_hash(token)) if token else limiter.take(address)
-    if token and not wait:
+def refusal(limiter: RateLimiter, caller: str | None, address: str) -> Problem | None:
+    """A 429 when the request may not pass now, else None (and one request is charged): the request of a caller
+    (the name its token authenticates) takes from the caller's bucket and passes only while its address's failures
+    have not used the address's budget; any other request takes from its address's bucket."""
+    wait = limiter.take_leased("u:" + caller) if caller is not None else limiter.take(address)
+    if caller is not None and not wait:
         wait = limiter.wait(address)
     if wait <= 0:
         return None
@@ -100,23 +101,26 @@ def refusal(limiter: RateLimiter, token: str | None, address: str) -> Problem | 
 
 
 class RateLimitMiddleware:
-    """Applies to the API (/v1); probes and metrics stay unlimited."""
+    """Applies to the API (/v1); probes and metrics stay unlimited. caller_of(scope, token) names the caller a
+    token authenticates, or None."""
 
-    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+    def __init__(self, app: ASGIApp, limiter: RateLimiter, caller_of: Callable[[Scope, str], str | None]) -> None:
         self.app = app
         self.limiter = limiter
+        self.caller_of = caller_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
             return await self.app(scope, receive, send)
         token = bearer(scope)
+        caller = None if token is None else self.caller_of(scope, token)
         address = client_address(scope)
-        limited = refusal(self.limiter, token, address)
+        limited = refusal(self.limiter, caller, address)
         if limited is not None:
             return await send_problem(send, limited)
 
-        async def charge_failures(message: Message) -> None:
-            if token and message["type"] == "http.response.start" and message["status"] == 401:
+        async def charge_failures(message: Message) -> None:  # a caller's token refused after all (its user removed)
+            if caller is not None and message["type"] == "http.response.start" and message["status"] == 401:
                 self.limiter.take(address)
             await send(message)
 

@@ -47,7 +47,7 @@ pending_transactions = Table(
     Column("expires_at", Float, nullable=False),
 )
 
-# Token buckets of the rate limit, shared by the replicas: per API token ("t:<hash>") and per client address.
+# Token buckets of the rate limit, shared by the replicas: per caller ("u:<name>") and per client address.
 rate_buckets = Table(
     "rate_buckets", metadata,
     Column("key", String(80), primary_key=True),
