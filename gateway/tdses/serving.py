@@ -1,8 +1,13 @@
-"""The HTTP/1.1 protocol the gateway is served with: uvicorn's (httptools), sending a response in one segment.
+"""The HTTP/1.1 protocol the gateway and the meter are served with: uvicorn's (httptools), sending a response in one
+segment, and refusing a request head beyond MAX_HEAD_BYTES.
 
 uvicorn writes a response's head when the app starts it and its body when the app sends it: two socket writes for
 every answer, each a system call and a segment for the client to take in. Here what a connection writes in one turn
 of the event loop is held, and written at once at the turn's end.
+
+httptools gathers a request's line and headers, however long, until they end: a client could fill the memory with
+one endless header. The head is counted here as it arrives, read by read (the read that began it is not counted, so
+a head is refused at most one read beyond the limit): beyond MAX_HEAD_BYTES the connection gets 431 and is closed.
 
     uvicorn.run(app, http=HttpProtocol, loop="asyncio")
 """
@@ -12,7 +17,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+MAX_HEAD_BYTES = 64 * 1024  # a request's line and headers: tokens, cookies and signatures fit many times over
 
 
 class JoinedWrites:
@@ -47,4 +54,33 @@ class JoinedWrites:
 
 class HttpProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self._head_bytes: int | None = None  # of the request head being read; None between heads
+        self._heads_begun = 0
         super().connection_made(JoinedWrites(transport, self.loop))  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        reading_head, begun = self._head_bytes is not None, self._heads_begun
+        super().data_received(data)
+        if reading_head and self._heads_begun == begun and self._head_bytes is not None:  # this read was all head
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._head_bytes = None
+                self.send_431_response()
+
+    def on_message_begin(self) -> None:
+        self._heads_begun += 1
+        self._head_bytes = 0
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._head_bytes = None
+        super().on_headers_complete()
+
+    def send_431_response(self) -> None:
+        """As uvicorn's send_400_response: the answer, then the connection closes."""
+        message = b"Request line and headers too large"
+        head = [STATUS_LINE[431], *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
+                b"content-type: text/plain; charset=utf-8\r\n", b"content-length: %d\r\n" % len(message),
+                b"connection: close\r\n\r\n"]
+        self.transport.write(b"".join(head) + message)
+        self.transport.close()

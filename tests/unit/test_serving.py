@@ -1,4 +1,5 @@
-"""The gateway's HTTP protocol: a response leaves in one write, and nothing written before a close is lost."""
+"""The HTTP protocol of the gateway and the meter: a response leaves in one write, nothing written before a close is
+lost, and a request head beyond the limit is refused."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import uvicorn
 from uvicorn.server import ServerState
 
-from tdses.rest.server import HttpProtocol
+from tdses.serving import MAX_HEAD_BYTES, HttpProtocol
 
 
 class Transport(asyncio.Transport):
@@ -55,15 +56,22 @@ def app_writing_to(transport: Transport):
     return app
 
 
-async def serve(request: bytes) -> Transport:
+def connect() -> tuple[Transport, HttpProtocol, ServerState]:
     transport = Transport()
     config = uvicorn.Config(app_writing_to(transport), http=HttpProtocol, lifespan="off", log_level="warning")
     state = ServerState()
     protocol = HttpProtocol(config=config, server_state=state, app_state={}, _loop=asyncio.get_running_loop())
     protocol.connection_made(transport)
-    protocol.data_received(request)  # starts the request's task
+    return transport, protocol, state
+
+
+async def serve(*reads: bytes) -> Transport:
+    transport, protocol, state = connect()
+    for data in reads:
+        protocol.data_received(data)  # the last starts the request's task
     # Its last writes were flushed in the turn it ended: the flush was scheduled before the task's completion.
-    await asyncio.wait_for(asyncio.gather(*state.tasks), timeout=5)
+    while state.tasks:  # a pipelined request's task starts when the one before it ends
+        await asyncio.wait_for(asyncio.gather(*state.tasks), timeout=5)
     return transport
 
 
@@ -84,3 +92,22 @@ async def test_a_streamed_response_leaves_chunk_by_chunk_in_order():
 async def test_what_was_written_before_the_connection_closes_is_sent():
     transport = await serve(b"GET / HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n")
     assert transport.closed and b"".join(transport.writes).endswith(b"\r\n\r\nhello")
+
+
+async def test_a_request_head_beyond_the_limit_gets_431_and_the_connection_closes():
+    transport, protocol, state = connect()
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: gw\r\nX-Endless: ")
+    for _ in range(MAX_HEAD_BYTES // 4096 + 1):
+        protocol.data_received(b"a" * 4096)
+    assert transport.closed and not state.tasks  # no request reached the app
+    answer = b"".join(transport.writes)
+    assert answer.startswith(b"HTTP/1.1 431 ") and b"connection: close" in answer
+
+
+async def test_heads_within_the_limit_are_served_however_they_are_split_and_pipelined():
+    header = b"X-Long: " + b"a" * (MAX_HEAD_BYTES - 1024) + b"\r\n\r\n"
+    transport = await serve(b"GET / HTTP/1.1\r\nHost: gw\r\n", *(header[i:i + 4096] for i in range(0, len(header), 4096)))
+    assert not transport.closed and b"".join(transport.writes).endswith(b"\r\n\r\nhello")
+    # Two long heads in turn on one connection: each is counted from its own start.
+    transport = await serve(*[b"GET / HTTP/1.1\r\nHost: gw\r\n", header] * 2)
+    assert not transport.closed and b"".join(transport.writes).count(b"hello") == 2

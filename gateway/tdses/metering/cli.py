@@ -46,6 +46,7 @@ def _meter(a: argparse.Namespace) -> int:
     from tdses.metering.journal import JournalError
     from tdses.metering.meter import MeterSettings
     from tdses.metering.proxy import proxy
+    from tdses.serving import HttpProtocol
 
     host, _, port = a.listen.rpartition(":")
     if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
@@ -73,5 +74,5 @@ def _meter(a: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     uvicorn.run(application, host=host, port=int(port), log_level="warning", access_log=False, lifespan="on",
-                server_header=False)
+                server_header=False, http=HttpProtocol)
     return EXIT_OK

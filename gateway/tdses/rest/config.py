@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from tdses.index.settings import IndexSettings
-from tdses.rest.server import HttpProtocol
+from tdses.serving import HttpProtocol
 
 ENV_PREFIX = "TDSES_GATEWAY_"
 
