@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tdses.metering.client import CounterFile, MemoryCounter, VoucherAuth, VoucherSigner
 from tdses.metering.gateway import Account, SettlementRefused
 from tdses.metering.journal import Journal, JournalError, Unsettled
-from tdses.metering.meter import SETTLEMENT_BYTES, SETTLEMENT_SIZE, Meter, MeterSettings, settlement_batches
+from tdses.metering.meter import (SETTLEMENT_BYTES, SETTLEMENT_SIZE, Budget, Meter, MeterSettings,
+                                  settlement_batches)
 from tdses.metering.middleware import MeterMiddleware
 from tdses.metering.proxy import Forward
 from tdses.metering.voucher import Claim, InvalidVoucher, Voucher, b64url, request_digest
@@ -221,6 +222,42 @@ async def test_the_meter_checks_in_order_and_reads_each_user_once(tmp_path):
     assert (await meter.check(None, "GET", "/f", b"")).code == "VOUCHER_REQUIRED"
     await meter.stop()  # settles: alice's highest voucher
     assert len(gateway.settled) >= 1 and Voucher.parse(gateway.settled[-1][0]).claim.count == 52
+
+
+async def test_made_up_users_spend_only_the_lookup_budget_and_known_users_go_on(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    gateway = FakeGateway({"alice": Account((spki(key),), True, bought=60, used=0)})
+    settings = MeterSettings(service="weather-api", gateway_url="http://unused", token="t", journal=tmp_path / "j",
+                             settle_interval=3600, lookups_per_second=0.001, lookups_burst=3)
+    meter = Meter(settings, gateway=gateway)
+    await meter.start()
+
+    async def call(user: str, count: int) -> str:
+        voucher = VoucherSigner("weather-api", user, key).sign("GET", "/f", b"", count).text
+        return (await meter.check(voucher, "GET", "/f", b"")).code or "OK"
+
+    assert await call("alice", 1) == "OK"
+    made_up = [await call(f"nobody-{n}", 1) for n in range(4)]
+    assert made_up == ["UNKNOWN_USER", "UNKNOWN_USER", "METER_BUSY", "METER_BUSY"] and gateway.reads == 3
+    assert await call("alice", 2) == "OK"  # a user the cache holds costs no lookup
+    await meter.stop()
+
+
+def test_a_budget_refills_at_its_rate_up_to_its_burst():
+    now = [0.0]
+    budget = Budget(rate=2, burst=3, clock=lambda: now[0])
+    assert [budget.take() for _ in range(4)] == [True, True, True, False]
+    now[0] += 0.5  # one more
+    assert [budget.take() for _ in range(2)] == [True, False]
+    now[0] += 100
+    assert [budget.take() for _ in range(4)] == [True, True, True, False]
+
+
+@pytest.mark.parametrize("setting", [{"freshness": 0}, {"lookups_per_second": float("nan")}, {"lookups_burst": 0},
+                                     {"settle_every_calls": -1}, {"reread_after": -0.1}])
+def test_meter_settings_out_of_range_are_refused(tmp_path, setting):
+    with pytest.raises(ValueError, match="must be"):
+        MeterSettings(service="s", gateway_url="http://gw", token="t", journal=tmp_path / "j", **setting)
 
 
 async def test_the_client_gives_back_counts_the_meter_did_not_count_and_skips_used_ones(tmp_path):

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import httpx
 
+from tdses.metering.settings import MeterSettings
+
 EXIT_OK, EXIT_USAGE = 0, 2
 
 
@@ -23,9 +25,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="API token of the service's developer, or of a server user it authorized")
     p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT to serve on")
     p.add_argument("--journal", type=Path, help="the journal of accepted vouchers (default: SERVICE.journal)")
-    p.add_argument("--freshness", type=float, default=60.0, help="seconds a voucher's time may be off")
-    p.add_argument("--settle-every", type=int, default=10_000, help="settle after this many calls")
-    p.add_argument("--settle-interval", type=float, default=30.0, help="and at least this often (seconds)")
+    p.add_argument("--freshness", type=float, default=MeterSettings.freshness,
+                   help="seconds a voucher's time may be off (default: %(default)s)")
+    p.add_argument("--settle-every", type=int, default=MeterSettings.settle_every_calls,
+                   help="settle after this many calls (default: %(default)s)")
+    p.add_argument("--settle-interval", type=float, default=MeterSettings.settle_interval,
+                   help="and at least this often (seconds; default: %(default)s)")
+    p.add_argument("--lookups-per-second", type=float, default=MeterSettings.lookups_per_second,
+                   help="reads of users the meter does not know yet, at most (default: %(default)s); beyond, "
+                   "their calls get 503")
     p.set_defaults(handler=_meter)
 
 
@@ -44,7 +52,6 @@ def _meter(a: argparse.Namespace) -> int:
     import uvicorn
 
     from tdses.metering.journal import JournalError
-    from tdses.metering.meter import MeterSettings
     from tdses.metering.proxy import proxy
     from tdses.serving import HttpProtocol
 
@@ -63,9 +70,14 @@ def _meter(a: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    settings = MeterSettings(service=a.service, gateway_url=a.gateway, token=token,
-                             journal=a.journal or Path(f"{a.service}.journal"), freshness=a.freshness,
-                             settle_every_calls=a.settle_every, settle_interval=a.settle_interval)
+    try:
+        settings = MeterSettings(service=a.service, gateway_url=a.gateway, token=token,
+                                 journal=a.journal or Path(f"{a.service}.journal"), freshness=a.freshness,
+                                 settle_every_calls=a.settle_every, settle_interval=a.settle_interval,
+                                 lookups_per_second=a.lookups_per_second)
+    except ValueError as exc:
+        print(f"usage error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per gateway request is noise
     try:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from tdses.metering.gateway import Account, GatewayError, MeterGateway, SettlementRefused
 from tdses.metering.journal import Journal, Unsettled
+from tdses.metering.settings import MeterSettings
 from tdses.metering.voucher import HEADER, InvalidVoucher, Voucher, public_key, request_digest
 from tdses.metering.writer import JournalWriter
 
@@ -38,23 +38,6 @@ ACCOUNTS_KEPT = 100_000  # users whose accounts the cache holds; made-up names c
 # Events after which a user's cached account is read again: what it bought, its keys, whether it still exists.
 REFRESHING_EVENTS = {"CallsBought": "buyer", "CallsReduced": "user", "VoucherKeyUpdated": "user",
                      "UserRemoved": "name"}
-
-
-@dataclass(frozen=True)
-class MeterSettings:
-    service: str
-    gateway_url: str
-    token: str = field(repr=False)
-    journal: str | os.PathLike
-    freshness: float = 60.0  # seconds a voucher's time may be off from the server's clock
-    settle_every_calls: int = 10_000
-    settle_interval: float = 30.0
-    # A call refused on what the cache says (unknown user, key or calls) re-reads the user if the cache is older
-    # than this. A purchase takes at least one block (the orderers' batch timeout, 500 ms), so a call made after
-    # a purchase was answered is never refused on what the cache read before it; and a flood of refused calls
-    # costs the gateway at most one read per user per interval.
-    reread_after: float = 0.25
-    max_body_bytes: int = 16 * 1024 * 1024  # a metered request's body is read whole (its digest) before serving
 
 
 @dataclass(frozen=True)
@@ -71,6 +54,30 @@ class Verdict:
     @property
     def accepted(self) -> bool:
         return self.status == 0
+
+
+class TooManyLookups(Exception):
+    """The budget of reads of users the cache does not hold is spent for now."""
+
+
+class Budget:
+    """A token bucket in memory: `rate` a second, `burst` at most."""
+
+    def __init__(self, rate: float, burst: int, clock=time.monotonic) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._updated = clock()
+
+    def take(self) -> bool:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 @dataclass
@@ -95,6 +102,7 @@ class Meter:
         self._floors: dict[str, int] = self.journal.floors()
         self._accounts: dict[str, CachedAccount] = {}
         self._loading: dict[str, asyncio.Future] = {}
+        self._lookups = Budget(settings.lookups_per_second, settings.lookups_burst)
         self._generation: Counter[str] = Counter()
         self._since_settlement = 0
         self._settle_now = asyncio.Event()
@@ -158,6 +166,8 @@ class Meter:
             return Verdict(401, "WRONG_REQUEST", "the voucher was signed for another request (method, target or body)")
         try:
             return await self._check_account(voucher)
+        except TooManyLookups:
+            return Verdict(503, "METER_BUSY", "the service is reading many new users: try again shortly")
         except GatewayError as error:  # busy (429) or down: the caller may try again; nothing was counted
             log.warning("cannot check call %d of user %s: %s", claim.count, claim.user, error)
             return Verdict(503, "GATEWAY_UNAVAILABLE", "the service cannot check vouchers now: try again shortly")
@@ -207,6 +217,8 @@ class Meter:
             return cached
         loading = self._loading.get(user)
         if loading is None:  # one read per user however many of its calls arrive at once
+            if not self._lookups.take():
+                raise TooManyLookups
             loading = self._loading[user] = asyncio.ensure_future(self._load(user))
             loading.add_done_callback(lambda _: self._loading.pop(user, None))
         return await asyncio.shield(loading)
