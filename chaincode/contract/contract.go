@@ -21,6 +21,7 @@ func (c *SmartContract) GetEvaluateTransactions() []string {
 	return []string{
 		"QueryUser", "QueryService", "QueryServiceByUser", "QueryServiceByRange", "QueryServiceByStatus",
 		"GetSpecCallTime", "GetCallTimesOfService", "BalanceOf", "TokenInfo", "WhoAmI", "QueryVoucherKeys",
+		"QueryServerGrant",
 	}
 }
 

@@ -132,7 +132,7 @@ var fuzzFunctions = []string{
 	"GetSpecCallTime", "GetCallTimesOfService", "ReduceCallTime", "RewardService", "BalanceOf", "Transfer",
 	"TokenInfo", "AuthorizeServer", "RevokeServer", "QueryServiceByStatus", "Init", "SetContributionWeights",
 	"OrgTransfer", "CompactAccount", "CompactService", "BuyCalls", "WhoAmI", "SettleCalls", "UpdateVoucherKey",
-	"QueryVoucherKeys", "NoSuchFunction", "org.hyperledger.fabric:GetMetadata",
+	"QueryVoucherKeys", "QueryServerGrant", "NoSuchFunction", "org.hyperledger.fabric:GetMetadata",
 }
 
 // FuzzInvoke sends arbitrary arguments to every function through the whole chaincode: it must never panic,

@@ -357,6 +357,33 @@ func (c *SmartContract) RevokeServer(ctx contractapi.TransactionContextInterface
 	return &g, nil
 }
 
+// QueryServerGrant returns a server's authorization on a service, NOT_FOUND when it has none: what a service's
+// server checks before it serves metered calls.
+func (c *SmartContract) QueryServerGrant(ctx contractapi.TransactionContextInterface, service, server string) (*ServerGrant, error) {
+	if err := validateName("service", service); err != nil {
+		return nil, err
+	}
+	if err := validateName("server", server); err != nil {
+		return nil, err
+	}
+	t, err := beginQuery(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := t.loadService(service); err != nil {
+		return nil, err
+	}
+	var g ServerGrant
+	found, err := t.get(&g, nsServer, service, server)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, notFound("server %q is not authorized on %q", server, service)
+	}
+	return &g, nil
+}
+
 // RewardService pays amount SToken from the caller to the developer of an available service.
 func (c *SmartContract) RewardService(ctx contractapi.TransactionContextInterface, service, amount string) (*RewardReceipt, error) {
 	if err := validateName("service", service); err != nil {

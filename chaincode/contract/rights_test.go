@@ -127,9 +127,13 @@ func TestServerAuthorization(t *testing.T) {
 	n.publish(c.bob, "weather", 1)
 	n.mustSubmit(c.alice, "CallService", "weather", "10")
 
+	n.requireCode(CodeNotFound, c.dave, "QueryServerGrant", "weather", "dave")
 	g := decode[ServerGrant](t, n.mustSubmit(c.bob, "AuthorizeServer", "weather", "dave"))
 	require.Equal(t, "ServerAuthorized", n.last.events[0].name)
 	require.Equal(t, "dave", g.Server)
+	require.Equal(t, g, decode[ServerGrant](t, n.mustEvaluate(c.dave, "QueryServerGrant", "weather", "dave")))
+	n.requireCode(CodeNotFound, c.dave, "QueryServerGrant", "nothing", "dave")
+	n.requireCode(CodeInvalidArgument, c.dave, "QueryServerGrant", "weather", "")
 	n.requireCode(CodeAlreadyExists, c.bob, "AuthorizeServer", "weather", "dave")
 	n.requireCode(CodeInvalidArgument, c.bob, "AuthorizeServer", "weather", "bob")
 	n.requireCode(CodeNotFound, c.bob, "AuthorizeServer", "weather", "nobody")
@@ -138,6 +142,7 @@ func TestServerAuthorization(t *testing.T) {
 
 	n.mustSubmit(c.bob, "RevokeServer", "weather", "dave")
 	require.Equal(t, "ServerRevoked", n.last.events[0].name)
+	n.requireCode(CodeNotFound, c.dave, "QueryServerGrant", "weather", "dave")
 	n.requireCode(CodeForbidden, c.dave, "ReduceCallTime", "weather", "alice", "1")
 	n.requireCode(CodeNotFound, c.bob, "RevokeServer", "weather", "dave")
 

@@ -164,6 +164,12 @@ class MeterProcess:
             assert time.monotonic() < deadline, self.log.read_text()
             time.sleep(0.1)
 
+    def refusal(self) -> str:
+        """Run it expecting it not to start: what it said."""
+        process = subprocess.Popen(self.args, stdout=self.log.open("a"), stderr=subprocess.STDOUT)
+        assert process.wait(timeout=60) != 0, self.log.read_text()
+        return self.log.read_text()
+
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
@@ -172,6 +178,19 @@ class MeterProcess:
         """SIGTERM: uvicorn shuts down, and the meter settles what is left before it exits (by the signal)."""
         self.process.send_signal(signal.SIGTERM)
         assert self.process.wait(timeout=120) in (0, -signal.SIGTERM), self.log.read_text()
+
+
+def test_a_meter_that_may_not_settle_refuses_to_start_until_the_developer_authorizes_it(gateways, tmp_path):
+    tag = secrets.token_hex(3)
+    service, dev_token = metered_service(gateways, tag)
+    server = f"server-{tag}"
+    meter = MeterProcess(tmp_path, service, "http://127.0.0.1:9", gateways.url("org1"), gateways.register("org1", server))
+    assert f"user {server!r} is neither the developer of {service!r} nor a server it authorized" in meter.refusal()
+    with gateways.client("org1", dev_token) as dev:
+        assert dev.post(f"/v1/services/{service}/servers", json={"server": server}).status_code == 201
+        assert dev.get(f"/v1/services/{service}/servers/{server}").json()["server"] == server
+        assert dev.get(f"/v1/services/{service}/servers/{tag}").status_code == 404
+    meter.start().stop()
 
 
 def settled_calls(events: list[tuple[str, dict]], service: str) -> list[dict]:

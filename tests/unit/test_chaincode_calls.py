@@ -78,6 +78,7 @@ CASES = [
     ("service_usage", ("weather-api",), {}, "evaluate", Fn.GET_SERVICE_USAGE, ("weather-api",)),
     ("authorize_server", ("weather-api", "srv"), {}, "submit", Fn.AUTHORIZE_SERVER, ("weather-api", "srv")),
     ("revoke_server", ("weather-api", "srv"), {}, "submit", Fn.REVOKE_SERVER, ("weather-api", "srv")),
+    ("server_grant", ("weather-api", "srv"), {}, "evaluate", Fn.QUERY_SERVER_GRANT, ("weather-api", "srv")),
     ("reward_service", ("weather-api", 10), {}, "submit", Fn.REWARD_SERVICE, ("weather-api", "10")),
     ("settle_calls", ("weather-api", ["v1.a.b", "v1.c.d"]), {},
      "submit", Fn.SETTLE_CALLS, ("weather-api", '["v1.a.b","v1.c.d"]')),

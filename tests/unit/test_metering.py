@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tdses.metering.client import CounterFile, MemoryCounter, VoucherAuth, VoucherSigner
-from tdses.metering.gateway import Account, SettlementRefused
+from tdses.metering.gateway import Account, GatewayError, MeterGateway, NotASettler, SettlementRefused
 from tdses.metering.journal import Journal, JournalError, Unsettled
 from tdses.metering.meter import (SETTLEMENT_BYTES, SETTLEMENT_SIZE, Budget, Meter, MeterSettings,
                                   settlement_batches)
@@ -174,6 +174,9 @@ class FakeGateway:
         self.accounts = accounts
         self.reads = 0
         self.settled: list[list[str]] = []
+
+    async def check_settler(self) -> None:
+        pass
 
     async def account(self, user: str) -> Account | None:
         self.reads += 1
@@ -467,3 +470,71 @@ async def test_the_proxy_keeps_its_upstream_and_drops_what_a_client_may_not_set(
     assert sent[0]["status"] == 200 and all(k.lower() != b"tdses-meter" for k, _ in sent[0]["headers"])
     assert seen == {"host": f"127.0.0.1:{port}", "path": "/a//b?q=1", "user": ["alice"], "spoofed": None,
                     "type": None}
+
+
+def gateway_answering(answers: dict[str, int], developer: str = "bob") -> MeterGateway:
+    """A MeterGateway of weather-api whose gateway answers each path with the given status (200 bodies made up)."""
+    bodies = {"/v1/users/me": {"name": "dave"}, "/v1/services/weather-api": {"developer": developer}}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        status = answers.get(request.url.path, 200)
+        if status == 0:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(status, json=bodies.get(request.url.path, {}) if status == 200 else {"code": "X"})
+
+    gateway = MeterGateway("http://gw", "t", "weather-api")
+    gateway.http = httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://gw")
+    return gateway
+
+
+@pytest.mark.parametrize("answers, developer, refused", [
+    ({}, "dave", None),  # the developer's own meter
+    ({}, "bob", None),  # a server bob authorized
+    ({"/v1/services/weather-api/servers/dave": 404}, "bob", "neither the developer"),
+    ({"/v1/users/me": 401}, "bob", "answers 401"),
+    ({"/v1/users/me": 403}, "bob", "answers 403"),  # the organization admin's token
+    ({"/v1/services/weather-api": 404}, "bob", "no service"),
+    ({"/v1/users/me": 503}, "bob", None),  # nothing sure: the settlements will tell
+    ({"/v1/services/weather-api": 503}, "bob", None),
+])
+async def test_a_meter_checks_that_its_token_may_settle_the_service(answers, developer, refused):
+    gateway = gateway_answering(answers, developer)
+    if refused is None:
+        await gateway.check_settler()
+    else:
+        with pytest.raises(NotASettler, match=refused):
+            await gateway.check_settler()
+    await gateway.close()
+
+
+async def test_an_unreachable_gateway_is_not_taken_for_a_refusal():
+    gateway = gateway_answering({"/v1/users/me": 0})
+    with pytest.raises(GatewayError) as raised:
+        await gateway.check_settler()
+    assert not isinstance(raised.value, NotASettler)
+    await gateway.close()
+
+
+async def test_the_app_s_startup_fails_with_the_reason_when_its_meter_may_not_settle(tmp_path):
+    settings = MeterSettings(service="weather-api", gateway_url="http://gw", token="t", journal=tmp_path / "j")
+    meter = Meter(settings, gateway=gateway_answering({"/v1/services/weather-api/servers/dave": 404}))
+    started = []
+
+    async def app(scope, receive, send):  # an app's lifespan, as Starlette's
+        message = await receive()
+        assert message["type"] == "lifespan.startup"
+        started.append(True)
+        await send({"type": "lifespan.startup.complete"})
+
+    sent = []
+
+    async def receive():
+        return {"type": "lifespan.startup"}
+
+    async def send(message):
+        sent.append(message)
+
+    await MeterMiddleware(app, meter=meter)({"type": "lifespan"}, receive, send)
+    assert started and sent[0]["type"] == "lifespan.startup.failed" and "neither the developer" in sent[0]["message"]
+    assert not meter._tasks  # nothing was started
+    await meter.gateway.close()

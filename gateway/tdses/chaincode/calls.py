@@ -175,6 +175,10 @@ class Chaincode:
     async def revoke_server(self, service: str, server: str, **options: Any) -> Any:
         return await self._write(Fn.REVOKE_SERVER, service, server, **options)
 
+    async def server_grant(self, service: str, server: str) -> Any:
+        """A server's authorization on a service (NOT_FOUND when it has none)."""
+        return await self._read(Fn.QUERY_SERVER_GRANT, service, server)
+
     async def reward_service(self, service: str, amount: int, **options: Any) -> Any:
         return await self._write(Fn.REWARD_SERVICE, service, amount, **options)
 

@@ -38,6 +38,7 @@ class Fn(StrEnum):
     REDUCE_CALLS = "ReduceCallTime"
     AUTHORIZE_SERVER = "AuthorizeServer"
     REVOKE_SERVER = "RevokeServer"
+    QUERY_SERVER_GRANT = "QueryServerGrant"
     REWARD_SERVICE = "RewardService"
     SETTLE_CALLS = "SettleCalls"
     UPDATE_VOUCHER_KEY = "UpdateVoucherKey"

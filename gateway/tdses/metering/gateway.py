@@ -27,6 +27,10 @@ class SettlementRefused(GatewayError):
         self.status = status
 
 
+class NotASettler(GatewayError):
+    """The gateway says the meter's token may not settle the service's calls: calls it served would never be paid."""
+
+
 @dataclass(frozen=True)
 class Account:
     """What the chain says of one user, as far as one service's meter cares."""
@@ -42,6 +46,33 @@ class MeterGateway:
         self.service = service
         self.http = httpx.AsyncClient(base_url=url.rstrip("/"), headers={"Authorization": f"Bearer {token}"},
                                       timeout=timeout)
+
+    async def check_settler(self) -> None:
+        """Raise NotASettler when the gateway says the token's user may not settle this service: neither its
+        developer nor a server it authorized. An answer that says nothing for sure (the gateway down or busy)
+        passes: the settlements will tell."""
+        me = await self._get("/v1/users/me")
+        if me.status_code in (401, 403, 404):
+            raise NotASettler(f"the gateway answers {me.status_code} for the meter's token: it must be the token "
+                              f"of the developer of {self.service!r} or of a server it authorized")
+        if me.status_code != 200:
+            return
+        name = me.json()["name"]
+        service = await self._get(f"/v1/services/{self.service}")
+        if service.status_code == 404:
+            raise NotASettler(f"there is no service {self.service!r}")
+        if service.status_code != 200 or service.json()["developer"] == name:
+            return
+        grant = await self._get(f"/v1/services/{self.service}/servers/{name}")
+        if grant.status_code == 404:
+            raise NotASettler(f"user {name!r} is neither the developer of {self.service!r} nor a server it "
+                              f"authorized: the developer authorizes it with POST /v1/services/{self.service}/servers")
+
+    async def _get(self, path: str) -> httpx.Response:
+        try:
+            return await self.http.get(path)
+        except httpx.HTTPError as error:
+            raise GatewayError(f"the gateway is not reachable: {error}") from None
 
     async def account(self, user: str) -> Account | None:
         """None if the user does not exist."""

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tdses.metering.gateway import Account, GatewayError, MeterGateway, SettlementRefused
+from tdses.metering.gateway import Account, GatewayError, MeterGateway, NotASettler, SettlementRefused
 from tdses.metering.journal import Journal, Unsettled
 from tdses.metering.settings import MeterSettings
 from tdses.metering.voucher import HEADER, InvalidVoucher, Voucher, public_key, request_digest
@@ -113,7 +113,14 @@ class Meter:
     # --- lifecycle -------------------------------------------------------------------------------
 
     async def start(self, wait_for_events: float = 30.0) -> None:
-        """Follow the chain's events, settle what an earlier run accepted, then settle periodically."""
+        """Check that the token may settle the service's calls (NotASettler when the gateway says it may not),
+        follow the chain's events, settle what an earlier run accepted, then settle periodically."""
+        try:
+            await self.gateway.check_settler()
+        except NotASettler:
+            raise
+        except GatewayError as error:
+            log.warning("cannot check that this meter may settle %s's calls now: %s", self.service, error)
         self._tasks = [asyncio.create_task(self._follow_events(), name="meter-events"),
                        asyncio.create_task(self._settle_periodically(), name="meter-settlements")]
         with contextlib.suppress(asyncio.TimeoutError):

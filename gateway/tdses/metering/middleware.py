@@ -7,7 +7,8 @@ Refused: 400 (a request target that is not a path), 401 (no, bad, foreign, stale
 (no calls left: how to buy), 403 (user removed), 409 (count replayed or already settled), 413 (a body above
 MeterSettings.max_body_bytes), 503 (the gateway cannot be asked now); as application/problem+json. Accepted requests
 reach the app with the verified user in scope["state"]["tdses_user"]. A voucher pays for one request, not for a
-connection: WebSockets are refused. The meter starts and stops with the app's lifespan.
+connection: WebSockets are refused. The meter starts and stops with the app's lifespan; the app's startup fails
+when the gateway says the meter's token may not settle the service's calls.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tdses.asgi import BodyTooLarge, read_body, replaying
+from tdses.metering.gateway import NotASettler
 from tdses.metering.meter import Meter, MeterSettings, Verdict
 from tdses.metering.voucher import HEADER, REFUSED_HEADER
 
@@ -38,7 +40,7 @@ class MeterMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            return await self.app(scope, self._lifespan(receive), send)
+            return await self._lifespan(scope, receive, send)
         if scope["type"] not in ("http", "websocket") or self.exempt(scope["path"]):
             return await self.app(scope, receive, send)
         if scope["type"] == "websocket":
@@ -63,15 +65,28 @@ class MeterMiddleware:
         scope.setdefault("state", {})["tdses_user"] = verdict.user
         await self.app(scope, replaying(body, receive), send)
 
-    def _lifespan(self, receive: Receive) -> Receive:
-        async def wrapped() -> Message:
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app's lifespan, with the meter's start and stop in it. A meter that may not settle makes the app's
+        startup fail, with the reason (the server reports it and exits)."""
+        refused: list[str] = []
+
+        async def receiving() -> Message:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                await self.meter.start()
+                try:
+                    await self.meter.start()
+                except NotASettler as error:
+                    refused.append(f"tdses meter: {error}")
             elif message["type"] == "lifespan.shutdown":
                 await self.meter.stop()
             return message
-        return wrapped
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete" and refused:
+                message = {"type": "lifespan.startup.failed", "message": refused[0]}
+            await send(message)
+
+        await self.app(scope, receiving, sending)
 
 
 async def send_verdict(send: Send, verdict: Verdict) -> None:

@@ -178,6 +178,13 @@ async def authorize_server(name: ServiceName, body: ServerAuthorization, chainco
     return await chaincode.authorize_server(name, body.server)
 
 
+@router.get("/services/{name}/servers/{server}", response_model=out.ServerGrant)
+async def server_grant(name: ServiceName, server: Annotated[str, Path(pattern=NAME_PATTERN)],
+                       chaincode: ChaincodeDep) -> dict:
+    """A server's authorization on a service: 404 when it has none (a meter checks its own before serving)."""
+    return await chaincode.server_grant(name, server)
+
+
 @router.delete("/services/{name}/servers/{server}", response_model=out.ServerGrant, responses=TRANSACTION_RESPONSES)
 async def revoke_server(name: ServiceName, server: Annotated[str, Path(pattern=NAME_PATTERN)],
                         chaincode: UserChaincodeDep) -> dict:
