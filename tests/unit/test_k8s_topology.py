@@ -110,6 +110,15 @@ def test_fabric_nodes_are_probed_on_their_operations_healthz(rendered):
                 assert operations == KUBERNETES_PORTS[c["name"]].operations
 
 
+def test_kafka_orderers_are_probed_on_version_since_their_healthz_panics_before_the_brokers_answer(rendered):
+    orderers = [w for w in workloads(rendered.orderer_objects("kafka")) if w["metadata"]["name"].startswith("orderer")]
+    assert len(orderers) == 3
+    for orderer in orderers:
+        c = container(orderer, "orderer")
+        for probe in (c["livenessProbe"], c["readinessProbe"]):
+            assert probe["httpGet"] == {"path": "/version", "port": "operations"}
+
+
 def test_the_gateway_runs_two_replicas_ready_on_readyz_with_configuration_and_secrets_mounted(rendered):
     """Its replicas share the PostgreSQL store of the namespace, whose password neither is in a ConfigMap."""
     gateway = named(rendered.org_objects(), "Deployment", "gateway")
@@ -186,7 +195,7 @@ def _policies(objects: list[dict], kind: str) -> list[tuple[str, dict]]:
 
 ORG, ORD = "organization", "orderer"
 COMMON_FLOWS = {
-    ((ORG, "gateway"), (ORG, "peer"), 7051, True),
+    ((ORG, "gateway"), (ORG, "peer"), 7051, False),  # every org's peers: a write waits for their blocks
     ((ORG, "gateway"), (ORG, "ca"), 7054, True),
     ((ORG, "gateway"), (ORG, "gateway-store"), 5432, True),
     ((ORG, "cli"), (ORG, "ca"), 7054, True),

@@ -66,6 +66,12 @@ def peer_env(node: Node, topology: Topology, state: Layout) -> dict[str, str]:
     }
 
 
+def health_path(node: Node, kafka_ordering: bool) -> str:
+    """Where a node's operations server says it is up. Fabric 2.5's Kafka chain panics on /healthz until its
+    producer reached the brokers, and the panic ends the orderer: a Kafka orderer is asked /version."""
+    return "/version" if node.kind == "orderer" and kafka_ordering else "/healthz"
+
+
 def orderer_env(node: Node, topology: Topology, state: Layout) -> dict[str, str]:
     tls = state.node_crypto(node) / "tls"
     data = state.node_dir(node)

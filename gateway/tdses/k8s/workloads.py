@@ -53,6 +53,9 @@ def orderer(node: Node, topology: Topology, variant: str, crypto_items: list[dic
         pod = result["spec"]["template"]["spec"]
         pod["volumes"].append({"name": "channel", "secret": {"secretName": "channel-artifacts", "defaultMode": 0o440}})
         pod["containers"][0]["volumeMounts"] = [{"name": "channel", "mountPath": str(CHANNEL), "readOnly": True}]
+    health = nodes.health_path(node, kafka_ordering=variant == "kafka")
+    result["spec"]["template"]["spec"]["containers"][0] |= {
+        probe: {"httpGet": {"path": health}} for probe in ("livenessProbe", "readinessProbe")}
     return result
 
 

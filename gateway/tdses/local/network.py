@@ -160,9 +160,8 @@ class Network:
         if node.kind == "kafka":
             return kafka.broker_ready(node.ports.listen)
         if node.kind in ("peer", "orderer"):
-            # Fabric 2.5's Kafka chain panics on /healthz until its producer exists: ask /version instead, and
-            # whether the orderers order with wait_ordering.
-            path = "/version" if node.kind == "orderer" and self.kafka_ordering else "/healthz"
+            # Kafka orderers: whether they order is wait_ordering's to tell.
+            path = nodes.health_path(node, self.kafka_ordering)
             # The operations server answers before the node loads its TLS key, and exits if it cannot: the node is
             # up once its gRPC server serves TLS too.
             return processes.healthz(node.ports.operations, path=path) and serves_tls(node.ports.listen)
