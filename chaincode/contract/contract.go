@@ -5,6 +5,7 @@ package contract
 import (
 	"fmt"
 	"reflect"
+	"strings"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -75,6 +76,10 @@ func (c *codedChaincode) call(stub shim.ChaincodeStubInterface, f func(shim.Chai
 		}
 	}()
 	fn, params := stub.GetFunctionAndParameters()
+	// The contract API also takes a function by its qualified name, "SmartContract:Transfer".
+	if i := strings.LastIndex(fn, ":"); i >= 0 {
+		fn = fn[i+1:]
+	}
 	if want, ok := c.arity[fn]; ok && len(params) > want {
 		return shim.Error(fmt.Sprintf("%s: %s takes %d arguments, got %d", CodeInvalidArgument, fn, want, len(params)))
 	}

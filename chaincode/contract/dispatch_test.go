@@ -50,6 +50,17 @@ func TestInitWithoutArgumentsIsANoOp(t *testing.T) {
 }
 
 // The functions the gateway depends on exist with the agreed names, and queries are marked evaluate.
+func TestExtraArgumentsAreRefusedUnderAQualifiedNameToo(t *testing.T) {
+	n, c := scenario(t)
+	before := n.balance("bob")
+	for _, fn := range []string{"Transfer", "SmartContract:Transfer"} {
+		n.requireCode(CodeInvalidArgument, c.alice, fn, "bob", "7", "surplus")
+	}
+	require.Equal(t, before, n.balance("bob"))
+	n.mustSubmit(c.alice, "SmartContract:Transfer", "bob", "7")
+	require.Equal(t, before+7, n.balance("bob"))
+}
+
 func TestMetadataListsTheAgreedFunctions(t *testing.T) {
 	n, c := scenario(t)
 	out := n.mustEvaluate(c.alice, "org.hyperledger.fabric:GetMetadata")

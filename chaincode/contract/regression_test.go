@@ -93,6 +93,8 @@ func TestDefect4_EmptyOrMalformedIdentityIsRejected(t *testing.T) {
 				{"RemoveUser", "alice"},
 				{"Transfer", "alice", "1"},
 				{"QueryService", "weather"},
+				{"TokenInfo"},
+				{"QueryServerGrant", "weather", "alice"},
 				{"Init", defaultInit},
 			} {
 				s, _, err := n.endorse(id, call[0], call[1:]...)

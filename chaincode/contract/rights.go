@@ -203,6 +203,13 @@ func (c *SmartContract) ReduceCallTime(ctx contractapi.TransactionContextInterfa
 	if s.RequireVouchers {
 		return nil, forbidden("service %q requires vouchers: its calls are used up by settling them (SettleCalls)", service)
 	}
+	u, err := t.loadUser(user)
+	if err != nil {
+		return nil, err
+	}
+	if u.Status != userActive { // as SettleCalls: a removed user's calls are no longer used up
+		return nil, invalidState("user %q was removed", user)
+	}
 	r, found, err := t.loadRights(service, user)
 	if err != nil {
 		return nil, err

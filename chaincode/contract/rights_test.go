@@ -156,6 +156,16 @@ func TestServerAuthorization(t *testing.T) {
 	n.requireCode(CodeInvalidState, c.bob, "AuthorizeServer", "weather", "carol")
 }
 
+// A removed user's calls are used up neither by settling vouchers nor by a reduction.
+func TestReduceCallTimeRefusesARemovedUser(t *testing.T) {
+	n, c := scenario(t)
+	n.publish(c.alice, "weather", 1)
+	n.mustSubmit(c.bob, "CallService", "weather", "5")
+	n.mustSubmit(c.bob, "RemoveUser", "bob")
+	n.requireCode(CodeInvalidState, c.alice, "ReduceCallTime", "weather", "bob", "1")
+	n.requireCode(CodeNotFound, c.alice, "ReduceCallTime", "weather", "nobody", "1")
+}
+
 func TestGetSpecCallTimeAndUsage(t *testing.T) {
 	n, c := scenario(t)
 	n.publish(c.bob, "weather", 1)

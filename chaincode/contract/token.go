@@ -187,6 +187,9 @@ func (c *SmartContract) Init(ctx contractapi.TransactionContextInterface, config
 	if err := t.createUser(who, cfg.FounderName, "founder", cfg.FounderShare); err != nil {
 		return nil, err
 	}
+	if _, _, err := t.recordVoucherKey(who, cfg.FounderName); err != nil { // as RegisterUser: its vouchers settle
+		return nil, err
+	}
 	if err := t.put(cfg, nsConfig); err != nil {
 		return nil, err
 	}
@@ -219,7 +222,7 @@ func tokenInfo(cfg *config, shards []pool) (*TokenInfo, error) {
 
 // TokenInfo returns the cap, the pool, the circulating supply and the grant schedule.
 func (c *SmartContract) TokenInfo(ctx contractapi.TransactionContextInterface) (*TokenInfo, error) {
-	t, err := begin(ctx.GetStub())
+	t, err := beginQuery(ctx.GetStub())
 	if err != nil {
 		return nil, err
 	}

@@ -94,6 +94,17 @@ func TestVouchersThatDoNotHoldAreRejectedAndChangeNothing(t *testing.T) {
 	require.Len(t, s.Rejected, 1)
 }
 
+// The founder's user is made by Init, not RegisterUser: its key is a voucher key all the same.
+func TestTheFounderSVouchersSettle(t *testing.T) {
+	n, c := metered(t)
+	n.mustSubmit(c.admin1, "CallService", "weather", "10")
+	require.NotEmpty(t, decode[VoucherKeys](t, n.mustEvaluate(c.alice, "QueryVoucherKeys", "founder")).Keys)
+	s := decode[Settlement](t, n.mustSubmit(c.alice, "SettleCalls", "weather",
+		vouchers(signVoucher(t, c.admin1.key, "weather", "founder", 3))))
+	require.Empty(t, s.Rejected)
+	require.Equal(t, []SettledRights{{Calls: 3, Remaining: 7, Used: 3, User: "founder"}}, s.Settled)
+}
+
 func TestMalformedSettlementsAndStrangersAreRefusedWhole(t *testing.T) {
 	n, c := metered(t)
 	good := signVoucher(t, c.bob.key, "weather", "bob", 1)

@@ -192,9 +192,11 @@ def test_publish_find_buy_and_compose_through_three_organizations_sites(people, 
     buyer.submit("Reward", rf"/services/{service}\?done=rewarded")
     dev.page.locator("#feed li", has_text=f"reward {service} by {buyer.name}, 2 SToken").wait_for()
     dev.shoot("network")
+    created = f"mashup created {mashup} by {composer.name}"
+    assert created in dev.text("#feed") and f"{created}," not in dev.text("#feed")  # what it paid: its creator's
     composer.go("/network")  # neither the payer nor the developer: the mashup, not the payments
     feed = composer.text("#feed")
-    assert f"mashup created {mashup}" in feed and f"user registered by {buyer.name}" in feed
+    assert f"{created}, " in feed and f"user registered by {buyer.name}" in feed
     assert f"reward {service}" not in feed and f"purchase {service}" not in feed
 
 

@@ -23,7 +23,7 @@ from tdses.rest.web.sessions import Visitor, VisitorDep, check_form, visitor_of
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 # The registry's public facts, and payments, which only the payer and the service's developer see (README,
-# "Visibility"), as the API shows them.
+# "Visibility"), as the API shows them: a mashup's creation is public, what it paid is its creator's.
 PUBLIC = ("mashup_created", "service_registered", "service_published", "user_registered")
 PAYMENTS = ("purchase", "reward")
 FEED = PUBLIC + PAYMENTS
@@ -44,7 +44,13 @@ def visible_facts(store: IndexStore, visitor: Visitor, rows: list[dict]) -> list
         developer = developers[row["service"]]
         return developer is not None and visibility.may_see_service_accounts(visitor.principal, developer)
 
-    return [activity_out(row) for row in rows if may_see(row)]
+    def shown(row: dict) -> dict:
+        fact = activity_out(row)
+        if row["kind"] == "mashup_created" and not visibility.may_see_user(visitor.principal, row["user"]):
+            fact["amount"] = None  # what the mashup paid its components' developers, as /v1/events hides it
+        return fact
+
+    return [shown(row) for row in rows if may_see(row)]
 
 
 @router.get("/rights")
