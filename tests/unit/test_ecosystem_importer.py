@@ -8,12 +8,14 @@ import stat
 import grpc
 import pytest
 
+from fabric_ca import ERR_DUPLICATE_IDENTITY, CAError
+from fabric_ca.errors import CAErrorEntry
 from fabric_gateway import EndorseError, ErrorDetail
 from tdses.chaincode import Chaincode
 from tdses.ecosystem.planning import Step, developer_orgs
 from tdses.ecosystem.programmableweb import data_dir, load
 from tdses.ecosystem.progress import Progress, Summary
-from tdses.ecosystem.running import RETRY, Calls, ChaincodeError, Importer, call
+from tdses.ecosystem.running import RETRY, Calls, ChaincodeError, Importer, ImportFailed, call
 from tdses.ecosystem.secrets import SecretStore
 from tdses.fabric.state import State
 from tdses.fabric.topology import load as load_topology
@@ -215,3 +217,55 @@ async def test_a_real_refusal_is_reported_once_and_blocks_the_services_later_ste
     await imp.do(dev, Step("PublishService", service))
     assert contract.calls == [("endorse", "tx1")] and imp.summary.failed == 1
     assert imp.summary.skipped["RegisterService failed (PublishService)"] == 1
+
+
+class FlakyCA:
+    """A CA whose registrations fail `failing` times with a bare HTTP 500, and which enrolls its identities."""
+
+    def __init__(self, failing: int = 0, registered: dict[str, str] | None = None) -> None:
+        self.failing = failing
+        self.identities = dict(registered or {})
+
+    async def register(self, registrar, name: str, type: str, secret: str) -> None:
+        if self.failing:
+            self.failing -= 1
+            raise CAError(500, [], text="Internal Server Error")
+        if name in self.identities:
+            raise CAError(400, [CAErrorEntry(ERR_DUPLICATE_IDENTITY, "already registered")])
+        self.identities[name] = secret
+
+    async def enroll(self, name: str, secret: str) -> str:
+        if self.identities.get(name) != secret:
+            raise CAError(401, [CAErrorEntry(20, "Authentication failure")])
+        return f"enrollment of {name}"
+
+
+async def test_a_registration_that_failed_after_its_secret_was_saved_is_made_by_the_next_run(tmp_path, eco):
+    chosen = eco.select(3)
+    ca = FlakyCA(failing=1)
+    dev = next(iter(importer(tmp_path, eco, chosen).developers.values()))
+    with pytest.raises(ImportFailed, match="cannot register developer .*run the import again"):
+        await importer(tmp_path, eco, chosen)._enroll(ca, None, dev)
+    assert await importer(tmp_path, eco, chosen)._enroll(ca, None, dev) == f"enrollment of {dev.name}"
+    assert await importer(tmp_path, eco, chosen)._enroll(ca, None, dev) == f"enrollment of {dev.name}"  # as is
+
+
+async def test_a_developer_another_state_directory_registered_is_refused_clearly(tmp_path, eco):
+    chosen = eco.select(3)
+    dev = next(iter(importer(tmp_path, eco, chosen).developers.values()))
+    with pytest.raises(ImportFailed, match="registered by another state directory"):
+        await importer(tmp_path, eco, chosen)._enroll(FlakyCA(registered={dev.name: "someone else's"}), None, dev)
+
+
+async def test_a_developer_whose_balance_cannot_be_read_is_a_funding_failure_not_a_crash(tmp_path, eco):
+    chosen = eco.select(3)
+    imp = importer(tmp_path, eco, chosen)
+    name, dev = next(iter(imp.developers.items()))
+
+    class Unregistered:
+        async def balance_of(self, account):
+            raise ChaincodeError("NOT_FOUND", f'user "{account}" not found')
+
+    dev.chaincode = Unregistered()
+    await imp.fund({name: 5})
+    assert imp.summary.tally[("funded", "failed")] == 1

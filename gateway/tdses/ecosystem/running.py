@@ -17,11 +17,14 @@ Every call goes through tdses.retry's policy: one budget of attempts, whatever f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Awaitable
 import secrets
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, replace
+
+import httpx
 
 from fabric_ca import ERR_DUPLICATE_IDENTITY, AsyncCAClient, CAError, Enrollment
 from fabric_gateway import CommitError, EcdsaSigner, GatewayError, Identity, Signer, Timeouts
@@ -188,18 +191,24 @@ class Importer:
                 await asyncio.gather(*(enroll(d) for d in devs))
 
     async def _enroll(self, ca: AsyncCAClient, registrar: Enrollment, dev: Developer) -> Enrollment:
+        """Enroll with the developer's saved secret. The secret is saved before the CA registers it, so a run that
+        dies in between still holds it; a saved secret that does not enroll is registered (again) first: its
+        registration may have failed."""
         known = self.secrets.get(dev.name)
         if known is None:
-            secret = secrets.token_urlsafe(24)
-            self.secrets.put(dev.name, dev.org.name, secret)
-            try:
-                await ca.register(registrar, dev.name, type="client", secret=secret)
-            except CAError as error:
-                if not error.has_code(ERR_DUPLICATE_IDENTITY):
-                    raise
-                # Registered by an earlier run that died before saving? Then the secret is lost; enroll says so.
+            self.secrets.put(dev.name, dev.org.name, secrets.token_urlsafe(24))
+        secret = self.secrets.get(dev.name)["secret"]
+        if known is not None:
+            with contextlib.suppress(CAError):
+                return await ca.enroll(dev.name, secret)
         try:
-            return await ca.enroll(dev.name, self.secrets.get(dev.name)["secret"])
+            await ca.register(registrar, dev.name, type="client", secret=secret)
+        except CAError as error:
+            if not error.has_code(ERR_DUPLICATE_IDENTITY):  # a duplicate: registered before, by us or not
+                raise ImportFailed(f"cannot register developer {dev.name} at {ca_name(dev.org.ca)}: {error}; "
+                                   "run the import again to go on") from None
+        try:
+            return await ca.enroll(dev.name, secret)
         except CAError as error:
             raise ImportFailed(
                 f"cannot enroll developer {dev.name} at {ca_name(dev.org.ca)} with the secret in {self.secrets.path} "
@@ -290,7 +299,11 @@ class Importer:
         short: dict[str, list[tuple[Developer, int]]] = {}
         for name, cost in costs.items():
             dev = self.developers[name]
-            balance = (await dev.chaincode.balance_of(name))["balance"]
+            try:
+                balance = (await dev.chaincode.balance_of(name))["balance"]
+            except ChaincodeError as error:  # e.g. its RegisterUser failed: its mashups fail, reported each
+                self.summary.fail("funded", f"BalanceOf {name}: {error}")
+                continue
             if balance < cost:
                 short.setdefault(dev.org.name, []).append((dev, cost - balance))
         for org_name, needs in short.items():
@@ -405,6 +418,8 @@ class Importer:
                     say(f"phase {number}/3, {label}: {sum(len(v) for v in steps.values())} transactions")
                     await self.run_phase(steps, waits)
             await registering
+        except (CAError, ChaincodeError, httpx.HTTPError) as error:  # what the run cannot go on without
+            raise ImportFailed(f"{error}; nothing done is lost: run the import again to go on") from None
         finally:
             for connection in self._connections.values():
                 await connection.close()
