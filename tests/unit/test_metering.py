@@ -152,6 +152,16 @@ def test_counter_files_hand_out_counts_densely_and_never_twice(tmp_path):
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+@pytest.mark.parametrize("text", ["{broken", "[]", '{"weather-api": 3}', '{"weather-api": {"last": "1", "free": []}}'])
+def test_a_counter_file_that_is_not_one_is_an_os_error_that_says_what_to_do(tmp_path, text):
+    path = tmp_path / "counts.json"
+    path.write_text(text)
+    with pytest.raises(OSError, match="is not a file of voucher counts: remove it"):
+        with CounterFile(path).counts():
+            pass
+    assert path.read_text() == text  # left as it was
+
+
 class Upstream:
     """An ASGI app behind the meter that answers 200, or 403 on /forbidden (the service's own refusal)."""
 

@@ -79,6 +79,11 @@ def test_a_name_stays_one_path_segment():
      "--service", "s", "--gateway", "http://127.0.0.1:7070"],
     ["meter", "--listen", "127.0.0.1:9999", "--upstream", "http://[::1", "--token-file", "TOKEN",
      "--service", "s", "--gateway", "http://127.0.0.1:7070"],
+    ["meter", "--listen", "127.0.0.1:9999", "--upstream", "http://127.0.0.1:9000", "--token-file", "TOKEN",
+     "--service", "s", "--gateway", "http://127.0.0.1:7070", "--lookups-per-second", "0"],
+    ["login", "--url", "ftp://gateway.example", "--token-file", "TOKEN"],
+    ["login", "--url", "", "--token-file", "TOKEN"],
+    ["balance", "--url", "http://", "--token-file", "TOKEN"],
 ])
 def test_bad_configurations_and_addresses_are_usage_errors_not_tracebacks(argv, tmp_path, capsys):
     (tmp_path / "bad.yaml").write_text("org: [unclosed\n")

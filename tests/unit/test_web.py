@@ -290,3 +290,33 @@ async def test_a_payment_form_sent_again_is_the_same_request_to_the_ledger(gatew
     first, again, other = under
     assert first == again and first[0] == "BuyCalls" and first[1][0] == "alice"
     assert first[1][1].startswith("web-form:" + "k" * 22) and other[1] != first[1]  # another payment, other IDs
+
+
+def test_form_numbers_are_ascii_digits_only():
+    import pytest
+
+    from tdses.rest.web.acting import integer
+
+    assert integer({"price": " 12 "}, "price") == 12 and integer({}, "price", required=False) is None
+    for text in ("-1", "1_0", "١", "+3", "1e3", "9" * 19, ""):
+        with pytest.raises(Problem, match="price must be a whole number, 0 or more"):
+            integer({"price": text}, "price")
+
+
+def test_an_edit_form_without_a_description_leaves_it_and_an_empty_one_clears_it():
+    from tdses.rest.web.acting import service_fields
+
+    assert service_fields({"price": "7"}, with_name=False) == {"price": 7}
+    assert service_fields({"description": " ", "url": ""}, with_name=False) == {"description": ""}
+    assert service_fields({"description": "one\nline"}, with_name=False) == {"description": "one line"}
+
+
+async def test_a_page_s_invalid_query_is_a_problem_page_not_json(gateway):
+    application, _ = gateway
+    application.state.context.store.set_password("alice", hash_password(PASSWORD))
+    async with client(application) as http:
+        await sign_in(http)
+        for path in ("/rights?block=abc", "/rights?block=-1", "/account?done=" + "x" * 30):
+            answer = await http.get(path)
+            assert answer.status_code == 422 and answer.headers["content-type"].startswith("text/html"), path
+            assert "block" in answer.text or "done" in answer.text

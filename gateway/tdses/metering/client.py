@@ -83,14 +83,27 @@ class CounterFile(MemoryCounter):
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # beside the user's credentials
         with self._lock, open(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600), "r+") as file:
             fcntl.flock(file, fcntl.LOCK_EX)
-            text = file.read()
-            counts = Counts(json.loads(text) if text.strip() else {})
+            counts = Counts(self._read(file.read()))
             yield counts
             file.seek(0)
             file.truncate()
             file.write(json.dumps(counts.state, sort_keys=True))
             file.flush()
             os.fsync(file.fileno())  # on disk before the voucher that uses the count exists
+
+
+    def _read(self, text: str) -> dict:
+        try:
+            state = json.loads(text) if text.strip() else {}
+            valid = isinstance(state, dict) and all(
+                isinstance(e, dict) and isinstance(e.get("last"), int) and isinstance(e.get("free"), list)
+                and all(isinstance(c, int) for c in e["free"]) for e in state.values())
+        except ValueError:
+            valid = False
+        if not valid:  # an OSError: the file is unusable as it is, as if it could not be read
+            raise OSError(f"{self.path} is not a file of voucher counts: remove it, and the next calls count again "
+                          "(the meter answers for counts already used, and the client moves past them)")
+        return state
 
 
 class VoucherSigner:

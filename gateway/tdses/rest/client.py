@@ -22,6 +22,9 @@ class ApiError(Exception):
 
 class ApiClient:
     def __init__(self, url: str, token: str | None = None, timeout: float = 60.0) -> None:
+        parsed = httpx.URL(url)  # httpx.InvalidURL when it does not parse at all
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise httpx.InvalidURL(f"the gateway's URL must be http:// or https:// with a host, got {url!r}")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
 

@@ -51,6 +51,7 @@ class Acting:
 
 
 ONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+DIGITS = re.compile(r"[0-9]{1,18}")  # within int64, as the chaincode parses
 
 
 @contextmanager
@@ -72,13 +73,14 @@ async def index_at(context: Context, block: int | None) -> IndexStore:
 
 
 def integer(form, field: str, *, required: bool = True) -> int | None:
+    """A form's count, price or amount: ASCII digits only (int() would take other scripts' digits, underscores
+    and a sign); the model or the chaincode bounds it further."""
     text = str(form.get(field) or "").strip()
     if not text and not required:
         return None
-    try:
-        return int(text)
-    except ValueError:
-        raise Problem(422, "INVALID_ARGUMENT", f"{field} must be a whole number") from None
+    if not DIGITS.fullmatch(text):
+        raise Problem(422, "INVALID_ARGUMENT", f"{field} must be a whole number, 0 or more")
+    return int(text)
 
 
 def one_line(text: str) -> str:
@@ -87,10 +89,12 @@ def one_line(text: str) -> str:
 
 
 def service_fields(form, *, with_name: bool) -> dict:
-    """A service's form as ServiceCreate / ServicePatch read it (fields left empty are left out)."""
+    """A service's form as ServiceCreate / ServicePatch read it: fields left empty or absent are left out, but for
+    the description, which an empty textarea clears."""
     fields = {key: str(form.get(key, "")).strip() for key in ("category", "url")}
-    fields["description"] = one_line(str(form.get("description", "")))
-    fields = {key: value for key, value in fields.items() if value or key == "description"}
+    fields = {key: value for key, value in fields.items() if value}
+    if "description" in form:
+        fields["description"] = one_line(str(form["description"]))
     if with_name:
         fields["name"] = str(form.get("name", "")).strip()
     price = integer(form, "price", required=with_name)

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -52,7 +53,7 @@ def problem_page(request: Request, problem: Problem) -> HTMLResponse:
     return page(request, "problem.html", status_code=problem.status, problem=problem.body(), visitor=None)
 
 
-def invalid(error: ValidationError) -> Problem:
+def invalid(error: ValidationError | RequestValidationError) -> Problem:
     detail = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())[:1000]
     return Problem(422, "INVALID_ARGUMENT", detail)
 
@@ -71,7 +72,7 @@ class PageRoute(APIRoute):
                 return see_other(f"/signin?next={quote(target, safe='')}")
             except Problem as problem:
                 return problem_page(request, problem)
-            except ValidationError as error:
+            except (ValidationError, RequestValidationError) as error:  # a form's, or a query's or path's
                 return problem_page(request, invalid(error))
 
         return handle
