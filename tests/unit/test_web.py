@@ -320,3 +320,23 @@ async def test_a_page_s_invalid_query_is_a_problem_page_not_json(gateway):
             answer = await http.get(path)
             assert answer.status_code == 422 and answer.headers["content-type"].startswith("text/html"), path
             assert "block" in answer.text or "done" in answer.text
+
+
+async def test_failures_sent_by_others_do_not_lock_out_a_browser_that_signed_in_before(gateway):
+    application, _ = gateway
+    context = application.state.context
+    context.store.set_password("alice", hash_password(PASSWORD))
+    context.signin = RateLimiter(3 / 60, 3, context.store, namespace="signin:")
+
+    def browser(address: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=application, client=(address, 4000)),
+                                 base_url="http://gw")
+
+    async with browser("10.0.0.1") as owner, browser("10.0.0.2") as attacker, browser("10.0.0.3") as new:
+        assert (await sign_in(owner)).status_code == 303  # one of the name's 3, before her browser was known
+        guesses = [(await sign_in(attacker, password=f"guess {i}")).status_code for i in range(3)]
+        assert guesses == [401, 401, 429]
+        assert (await sign_in(new)).status_code == 429  # an unknown browser: alice's name is locked for it
+        assert (await sign_in(owner)).status_code == 303  # her own browser is not
+        new.cookies.set("tdses_known_org1", "made-up")  # a tag nobody else can make
+        assert (await sign_in(new)).status_code == 429

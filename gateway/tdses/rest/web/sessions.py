@@ -8,10 +8,16 @@ the other organizations' cookies, and a hostile operator could replay them: in p
 serves its pages under a host name of its own (README, "The web pages"). Every form carries that token (synchronizer
 token); the sign-in and sign-up forms, sent before there is a session, carry a token that must equal a cookie's
 (double submit).
+
+A browser that signed in as a name keeps a long-lived cookie that says so (an HMAC of the name under a key
+derived from the gateway's key-encryption key, so that nobody else can make one): its sign-ins as that name are
+limited apart from everyone else's, and failures sent by others cannot lock its owner out.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import re
 import secrets
@@ -30,6 +36,7 @@ from tdses.rest.services.tokens import token_hash
 from tdses.rest.store import ACTIVE
 
 CSRF_FIELD = "csrf"
+KNOWN_BROWSER_SECONDS = 180 * 24 * 3600
 
 
 def session_cookie(context: Context) -> str:
@@ -39,6 +46,22 @@ def session_cookie(context: Context) -> str:
 def form_cookie(context: Context) -> str:
     """The double-submit token of the forms sent before signing in."""
     return f"tdses_form_{_cookie_part(context.settings.org)}"
+
+
+def known_browser_cookie(context: Context) -> str:
+    """Set at sign-in: this browser signed in as the name it tells (browser_tag)."""
+    return f"tdses_known_{_cookie_part(context.settings.org)}"
+
+
+def browser_tag(context: Context, name: str) -> str:
+    key = hmac.new(context.settings.key_encryption_key(), b"tdses known browser v1", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(hmac.new(key, name.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+
+
+def known_browser(context: Context, request: Request, name: str) -> bool:
+    """The browser signed in as name before."""
+    cookie = request.cookies.get(known_browser_cookie(context))
+    return cookie is not None and hmac.compare_digest(cookie.encode(), browser_tag(context, name).encode())
 
 
 def _cookie_part(org: str) -> str:
@@ -77,6 +100,8 @@ def start_session(context: Context, request: Request, response: Response, name: 
     ttl = context.settings.web.session_ttl_seconds
     context.store.add_session(token_hash(session_id), name, secrets.token_urlsafe(32), time.time() + ttl)
     set_cookie(context, request, response, session_cookie(context), session_id, int(ttl))
+    set_cookie(context, request, response, known_browser_cookie(context), browser_tag(context, name),
+               KNOWN_BROWSER_SECONDS)
 
 
 def end_session(context: Context, request: Request, response: Response) -> None:

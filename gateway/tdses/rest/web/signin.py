@@ -1,7 +1,9 @@
 """Sign in with a name and a password, sign up through an invitation, sign out.
 
 Sign-in attempts are charged to the client's address and to the name tried, each allowed
-web.signin_attempts_per_minute (a person's password is guessable where an API token is not). A sign-up whose
+web.signin_attempts_per_minute (a person's password is guessable where an API token is not). A browser that
+signed in as the name before is charged to a bucket of its own for the name (sessions.known_browser): others'
+failures lock the name for unknown browsers only. A sign-up whose
 registration may still commit keeps its invitation bound to the name, so that only the same invitation resumes it.
 """
 
@@ -25,7 +27,7 @@ from tdses.rest.store import ACTIVE
 from tdses.rest.web.acting import one_line
 from tdses.rest.web.render import PageRoute, page, see_other
 from tdses.rest.web.sessions import (
-    VisitorDep, check_anonymous_form, check_form, end_session, start_session, with_form_token,
+    VisitorDep, check_anonymous_form, check_form, end_session, known_browser, start_session, with_form_token,
 )
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -59,7 +61,8 @@ async def signin(request: Request, context: ContextDep) -> Response:
     target = local_target(form.get("next"))
     # Each attempt is taken from both buckets before the password is checked: attempts sent together cannot all
     # pass a look that charges nothing.
-    wait = max([context.signin.take(client_address(request.scope)), context.signin.take("name:" + name[:64])])
+    by_name = ("known:" if known_browser(context, request, name) else "name:") + name[:64]
+    wait = max([context.signin.take(client_address(request.scope)), context.signin.take(by_name)])
     if wait > 0:
         retry_after = str(max(1, math.ceil(wait)))
         response = _form_page(request, context, "signin.html", status_code=429, next=target, name=name,
