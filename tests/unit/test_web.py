@@ -265,6 +265,44 @@ async def test_two_sign_ups_of_one_name_with_one_invitation_at_once_create_one_u
         assert again.status_code == 403 and store.user("another") is None
 
 
+async def test_sign_ups_of_one_name_with_three_invitations_at_once_give_the_losers_their_invitations_back(
+        gateway, monkeypatch):
+    application, _ = gateway
+    store = application.state.context.store
+    for invitation in "abc":
+        store.add_invitation(token_hash(f"inv-{invitation}"), time.time() + 60)
+    arrived, all_arrived = [], asyncio.Event()
+    check_form = signin.check_anonymous_form
+
+    def arriving(*args) -> None:
+        check_form(*args)
+        arrived.append(1)
+        if len(arrived) == 3:
+            all_arrived.set()
+
+    one_at_a_time, resuming = asyncio.Lock(), []
+
+    async def create_user(context, name, introduction, csr_pem, *, may_resume):
+        """As the real one: creations of a name one at a time; the name taken, the next is refused."""
+        await asyncio.wait_for(all_arrived.wait(), timeout=5)  # all three passed the check of the name
+        async with one_at_a_time:
+            resuming.append(may_resume)
+            if store.user(name) is not None:
+                raise Problem(409, "ALREADY_EXISTS", f"user {name!r} already exists")
+            store.add_user(UserRecord(name, token_hash("t-" + name), b"", None, custodial=True, state=ACTIVE))
+
+    monkeypatch.setattr(signin, "check_anonymous_form", arriving)
+    monkeypatch.setattr(signin, "create_user", create_user)
+    async with client(application) as http:
+        csrf = csrf_of((await http.get("/signup?invitation=inv-a")).text)
+        answers = await asyncio.gather(*(http.post("/signup", data={
+            "csrf": csrf, "invitation": f"inv-{i}", "name": "popular", "password": PASSWORD, "password2": PASSWORD})
+            for i in "abc"))
+    assert sorted(a.status_code for a in answers) == [303, 409, 409]
+    assert resuming == [False] * 3  # none of them resumes another's creation
+    assert sum(store.invitation_open(token_hash(f"inv-{i}")) for i in "abc") == 2  # the losers may sign up again
+
+
 async def test_a_payment_form_sent_again_is_the_same_request_to_the_ledger(gateway, monkeypatch):
     application, _ = gateway
     context = application.state.context

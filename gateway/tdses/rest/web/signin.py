@@ -114,14 +114,16 @@ async def _sign_up(request: Request, context, invitation: str, held: str, name: 
     if refusal is not None:
         return _form_page(request, context, "signup.html", status_code=status_code, invitation=invitation,
                           name=name, introduction=introduction, error=refusal)
+    resuming = store.invitation_holder(held) == name  # what this invitation began, cut short
     if not store.use_invitation(held, name):
         raise Problem(403, "INVITATION_INVALID", "this invitation is unknown, used or expired")
     try:
-        # As POST /v1/users: CA identity, key, on chain; resuming only what this invitation began (above).
-        await create_user(context, name, introduction, None, may_resume=True)
-    except Problem:
-        if store.user(name) is None:  # nothing of this sign-up is left: the invitation may be used again
-            store.return_invitation(held)
+        # As POST /v1/users: CA identity, key, on chain. Only what this invitation began is resumed: another
+        # sign-up of the name that began meanwhile (after the check above) is someone else's.
+        await create_user(context, name, introduction, None, may_resume=resuming)
+    except Problem as problem:
+        if store.user(name) is None or (problem.code == "ALREADY_EXISTS" and not resuming):
+            store.return_invitation(held)  # nothing of this sign-up is left: the invitation may be used again
         raise
     store.set_password(name, await asyncio.to_thread(hash_password, password))
     response = see_other("/me")
