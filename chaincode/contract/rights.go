@@ -281,7 +281,7 @@ func (c *SmartContract) GetCallTimesOfService(ctx contractapi.TransactionContext
 	if _, err := t.loadService(service); err != nil {
 		return nil, err
 	}
-	r, err := t.readTally(ownerService, service)
+	r, err := t.fullTally(ownerService, service)
 	if err != nil {
 		return nil, err
 	}

@@ -435,11 +435,11 @@ func (c *SmartContract) CompactService(ctx contractapi.TransactionContextInterfa
 	if _, _, err := t.ownService(name); err != nil {
 		return nil, err
 	}
-	_, n, err := t.compact(ownerService, name)
+	folded, err := t.compact(ownerService, name)
 	if err != nil {
 		return nil, err
 	}
-	r := &Compaction{Deltas: int64(n), Owner: name}
+	r := &Compaction{Deltas: int64(len(folded.deltaKeys)), More: !folded.complete, Owner: name}
 	if err := t.emit("ServiceCompacted", r); err != nil {
 		return nil, err
 	}

@@ -72,10 +72,17 @@ func (a Tally) plus(b Tally) (Tally, error) {
 	return out, nil
 }
 
-// tallyRead is a folded tally together with the delta keys that were folded into it.
+// maxFoldedDeltas bounds the deltas one transaction folds. It must stay below the peer's totalQueryLimit
+// (network-config/fabric/core.yaml, checked by a test): past it a range query ends without an error, and a sum
+// would silently come out short. A variable for the tests.
+var maxFoldedDeltas = 20000
+
+// tallyRead is a folded tally together with the delta keys that were folded into it; complete is false when
+// more deltas than maxFoldedDeltas wait beyond them.
 type tallyRead struct {
 	total     Tally
 	deltaKeys []string
+	complete  bool
 }
 
 // base reads only the base record: no range query, so no phantom-read conflict with concurrent credits.
@@ -87,7 +94,7 @@ func (t *txn) tallyBase(kind, owner string) (Tally, error) {
 	return b, nil
 }
 
-// readTally folds the base record and every delta of an owner.
+// readTally folds the base record and the deltas of an owner, at most maxFoldedDeltas of them.
 func (t *txn) readTally(kind, owner string) (tallyRead, error) {
 	base, err := t.tallyBase(kind, owner)
 	if err != nil {
@@ -98,8 +105,12 @@ func (t *txn) readTally(kind, owner string) (tallyRead, error) {
 		return tallyRead{}, internal("querying deltas", err)
 	}
 	defer it.Close()
-	out := tallyRead{total: base}
+	out := tallyRead{total: base, complete: true}
 	for it.HasNext() {
+		if len(out.deltaKeys) == maxFoldedDeltas {
+			out.complete = false
+			break
+		}
 		kv, err := it.Next()
 		if err != nil {
 			return tallyRead{}, internal("iterating deltas", err)
@@ -116,6 +127,27 @@ func (t *txn) readTally(kind, owner string) (tallyRead, error) {
 	return out, nil
 }
 
+// fullTally is an owner's whole tally, or INVALID_STATE when it has more deltas than one transaction folds.
+func (t *txn) fullTally(kind, owner string) (tallyRead, error) {
+	r, err := t.readTally(kind, owner)
+	if err != nil {
+		return tallyRead{}, err
+	}
+	if !r.complete {
+		return tallyRead{}, tooManyDeltas(kind, owner)
+	}
+	return r, nil
+}
+
+func tooManyDeltas(kind, owner string) error {
+	compact := "CompactAccount"
+	if kind == ownerService {
+		compact = "CompactService"
+	}
+	return invalidState("%s %q has more than %d credits not folded yet: its owner folds them with %s first",
+		kind, owner, maxFoldedDeltas, compact)
+}
+
 // credit adds d to an owner's tally by writing a fresh delta key; it reads nothing.
 func (t *txn) credit(kind, owner string, d Tally) error {
 	if d.Balance < 0 || d.CallsBought < 0 || d.CallsUsed < 0 || d.Compositions < 0 || d.Buyers < 0 || d.Composers < 0 {
@@ -127,21 +159,22 @@ func (t *txn) credit(kind, owner string, d Tally) error {
 	return t.put(d, nsTallyDelta, kind, owner, t.id, t.nextSeq())
 }
 
-// compact folds an owner's deltas into a new base, deletes them, and returns the folded tally.
-func (t *txn) compact(kind, owner string) (Tally, int, error) {
+// compact folds an owner's deltas (at most maxFoldedDeltas: r.complete says whether that was all) into a new
+// base, and deletes them.
+func (t *txn) compact(kind, owner string) (tallyRead, error) {
 	r, err := t.readTally(kind, owner)
 	if err != nil {
-		return Tally{}, 0, err
+		return tallyRead{}, err
 	}
 	if err := t.put(r.total, nsTally, kind, owner); err != nil {
-		return Tally{}, 0, err
+		return tallyRead{}, err
 	}
 	for _, k := range r.deltaKeys {
 		if err := t.delKey(k); err != nil {
-			return Tally{}, 0, err
+			return tallyRead{}, err
 		}
 	}
-	return r.total, len(r.deltaKeys), nil
+	return r, nil
 }
 
 // debit takes amount from an owner's balance. If the base record covers it, only the base is read and written;
@@ -163,6 +196,9 @@ func (t *txn) debit(kind, owner string, amount int64) error {
 		r, err := t.readTally(kind, owner)
 		if err != nil {
 			return err
+		}
+		if r.total.Balance < amount && !r.complete {
+			return tooManyDeltas(kind, owner)
 		}
 		if r.total.Balance < amount {
 			return insufficient("%s %q has %d SToken, needs %d", kind, owner, r.total.Balance, amount)

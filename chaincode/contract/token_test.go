@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -149,4 +150,30 @@ func TestSetContributionWeights(t *testing.T) {
 	n.requireCode(CodeForbidden, c.outsiderAdmin, "SetContributionWeights", "9", "9")
 	n.requireCode(CodeInvalidArgument, c.admin1, "SetContributionWeights", "-1", "1")
 	n.requireCode(CodeInvalidArgument, c.admin1, "SetContributionWeights", "1", "x")
+}
+
+// Credits beyond what one transaction folds are never summed short (a peer's range query would stop at its
+// totalQueryLimit without an error): reads refuse, a debit folds what it can, compaction goes in steps.
+func TestATallyBeyondTheFoldBoundIsNeverSummedShort(t *testing.T) {
+	defer func(bound int) { maxFoldedDeltas = bound }(maxFoldedDeltas)
+	maxFoldedDeltas = 5
+	n, c := scenario(t)
+	n.mustSubmit(c.bob, "CompactAccount")
+	before := n.balance("bob")
+	for i := 0; i < 7; i++ {
+		n.mustSubmit(c.alice, "Transfer", "bob", "10")
+	}
+	n.requireCode(CodeInvalidState, c.alice, "BalanceOf", "bob")
+	n.requireCode(CodeInvalidState, c.alice, "QueryUser", "bob")
+	n.requireCode(CodeInvalidState, c.bob, "Transfer", "alice", fmt.Sprint(before+70)) // needs all seven credits
+	n.mustSubmit(c.bob, "Transfer", "alice", fmt.Sprint(before+40))                    // the base and five cover it
+	require.Equal(t, int64(30), n.balance("bob"))
+	require.Equal(t, Compaction{Deltas: 2, Owner: "bob"}, decode[Compaction](t, n.mustSubmit(c.bob, "CompactAccount")))
+	for i := 0; i < 6; i++ {
+		n.mustSubmit(c.alice, "Transfer", "bob", "1")
+	}
+	n.requireCode(CodeInvalidState, c.bob, "RemoveUser", "bob")
+	require.Equal(t, Compaction{Deltas: 5, More: true, Owner: "bob"}, decode[Compaction](t, n.mustSubmit(c.bob, "CompactAccount")))
+	require.Equal(t, Compaction{Deltas: 1, Owner: "bob"}, decode[Compaction](t, n.mustSubmit(c.bob, "CompactAccount")))
+	require.Equal(t, int64(36), n.balance("bob"))
 }

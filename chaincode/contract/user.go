@@ -117,7 +117,7 @@ func (t *txn) createUser(who caller, name, introduction string, balance int64) e
 }
 
 func (t *txn) userView(u *userRecord, cfg *config) (*User, error) {
-	r, err := t.readTally(ownerUser, u.Name)
+	r, err := t.fullTally(ownerUser, u.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +212,7 @@ func (c *SmartContract) RemoveUser(ctx contractapi.TransactionContextInterface, 
 	if err != nil {
 		return nil, err
 	}
-	account, err := t.readTally(ownerUser, name)
+	account, err := t.fullTally(ownerUser, name)
 	if err != nil {
 		return nil, err
 	}
@@ -321,11 +321,11 @@ func (c *SmartContract) CompactAccount(ctx contractapi.TransactionContextInterfa
 	if err != nil {
 		return nil, err
 	}
-	_, n, err := t.compact(ownerUser, u.Name)
+	folded, err := t.compact(ownerUser, u.Name)
 	if err != nil {
 		return nil, err
 	}
-	r := &Compaction{Deltas: int64(n), Owner: u.Name}
+	r := &Compaction{Deltas: int64(len(folded.deltaKeys)), More: !folded.complete, Owner: u.Name}
 	if err := t.emit("AccountCompacted", r); err != nil {
 		return nil, err
 	}
@@ -335,5 +335,6 @@ func (c *SmartContract) CompactAccount(ctx contractapi.TransactionContextInterfa
 // Compaction reports how many delta records were folded.
 type Compaction struct {
 	Deltas int64  `json:"deltas"`
+	More   bool   `json:"more"` // more deltas wait: compact again
 	Owner  string `json:"owner"`
 }
