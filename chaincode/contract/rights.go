@@ -281,7 +281,7 @@ func (c *SmartContract) GetCallTimesOfService(ctx contractapi.TransactionContext
 	if _, err := t.loadService(service); err != nil {
 		return nil, err
 	}
-	r, err := t.fullTally(ownerService, service)
+	r, err := t.fullTally(ownerService, service, maxSummedDeltas)
 	if err != nil {
 		return nil, err
 	}

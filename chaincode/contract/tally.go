@@ -72,13 +72,17 @@ func (a Tally) plus(b Tally) (Tally, error) {
 	return out, nil
 }
 
-// maxFoldedDeltas bounds the deltas one transaction folds. It must stay below the peer's totalQueryLimit
-// (network-config/fabric/core.yaml, checked by a test): past it a range query ends without an error, and a sum
-// would silently come out short. A variable for the tests.
-var maxFoldedDeltas = 20000
+// The deltas one transaction sums (a read) or folds and deletes (a debit, a compaction, a removal: its write set
+// grows with them). Both must stay below the peer's totalQueryLimit (network-config/fabric/core.yaml, checked by
+// a test): past it a range query ends without an error, and a sum would silently come out short. Variables for
+// the tests.
+var (
+	maxSummedDeltas = 90000
+	maxFoldedDeltas = 20000
+)
 
 // tallyRead is a folded tally together with the delta keys that were folded into it; complete is false when
-// more deltas than maxFoldedDeltas wait beyond them.
+// more deltas wait beyond them.
 type tallyRead struct {
 	total     Tally
 	deltaKeys []string
@@ -94,8 +98,8 @@ func (t *txn) tallyBase(kind, owner string) (Tally, error) {
 	return b, nil
 }
 
-// readTally folds the base record and the deltas of an owner, at most maxFoldedDeltas of them.
-func (t *txn) readTally(kind, owner string) (tallyRead, error) {
+// readTally folds the base record and the deltas of an owner, at most bound of them.
+func (t *txn) readTally(kind, owner string, bound int) (tallyRead, error) {
 	base, err := t.tallyBase(kind, owner)
 	if err != nil {
 		return tallyRead{}, err
@@ -107,7 +111,7 @@ func (t *txn) readTally(kind, owner string) (tallyRead, error) {
 	defer it.Close()
 	out := tallyRead{total: base, complete: true}
 	for it.HasNext() {
-		if len(out.deltaKeys) == maxFoldedDeltas {
+		if len(out.deltaKeys) == bound {
 			out.complete = false
 			break
 		}
@@ -127,25 +131,25 @@ func (t *txn) readTally(kind, owner string) (tallyRead, error) {
 	return out, nil
 }
 
-// fullTally is an owner's whole tally, or INVALID_STATE when it has more deltas than one transaction folds.
-func (t *txn) fullTally(kind, owner string) (tallyRead, error) {
-	r, err := t.readTally(kind, owner)
+// fullTally is an owner's whole tally, or INVALID_STATE when it has more than bound deltas.
+func (t *txn) fullTally(kind, owner string, bound int) (tallyRead, error) {
+	r, err := t.readTally(kind, owner, bound)
 	if err != nil {
 		return tallyRead{}, err
 	}
 	if !r.complete {
-		return tallyRead{}, tooManyDeltas(kind, owner)
+		return tallyRead{}, tooManyDeltas(kind, owner, bound)
 	}
 	return r, nil
 }
 
-func tooManyDeltas(kind, owner string) error {
+func tooManyDeltas(kind, owner string, bound int) error {
 	compact := "CompactAccount"
 	if kind == ownerService {
 		compact = "CompactService"
 	}
 	return invalidState("%s %q has more than %d credits not folded yet: its owner folds them with %s first",
-		kind, owner, maxFoldedDeltas, compact)
+		kind, owner, bound, compact)
 }
 
 // credit adds d to an owner's tally by writing a fresh delta key; it reads nothing.
@@ -162,7 +166,7 @@ func (t *txn) credit(kind, owner string, d Tally) error {
 // compact folds an owner's deltas (at most maxFoldedDeltas: r.complete says whether that was all) into a new
 // base, and deletes them.
 func (t *txn) compact(kind, owner string) (tallyRead, error) {
-	r, err := t.readTally(kind, owner)
+	r, err := t.readTally(kind, owner, maxFoldedDeltas)
 	if err != nil {
 		return tallyRead{}, err
 	}
@@ -193,12 +197,12 @@ func (t *txn) debit(kind, owner string, amount int64) error {
 	}
 	var deltaKeys []string
 	if base.Balance < amount {
-		r, err := t.readTally(kind, owner)
+		r, err := t.readTally(kind, owner, maxFoldedDeltas)
 		if err != nil {
 			return err
 		}
 		if r.total.Balance < amount && !r.complete {
-			return tooManyDeltas(kind, owner)
+			return tooManyDeltas(kind, owner, maxFoldedDeltas)
 		}
 		if r.total.Balance < amount {
 			return insufficient("%s %q has %d SToken, needs %d", kind, owner, r.total.Balance, amount)

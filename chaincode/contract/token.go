@@ -273,7 +273,7 @@ func (c *SmartContract) BalanceOf(ctx contractapi.TransactionContextInterface, a
 			return nil, err
 		}
 	}
-	r, err := t.fullTally(kind, owner)
+	r, err := t.fullTally(kind, owner, maxSummedDeltas)
 	if err != nil {
 		return nil, err
 	}

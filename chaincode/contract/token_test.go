@@ -155,14 +155,16 @@ func TestSetContributionWeights(t *testing.T) {
 // Credits beyond what one transaction folds are never summed short (a peer's range query would stop at its
 // totalQueryLimit without an error): reads refuse, a debit folds what it can, compaction goes in steps.
 func TestATallyBeyondTheFoldBoundIsNeverSummedShort(t *testing.T) {
-	defer func(bound int) { maxFoldedDeltas = bound }(maxFoldedDeltas)
-	maxFoldedDeltas = 5
+	defer func(summed, folded int) { maxSummedDeltas, maxFoldedDeltas = summed, folded }(maxSummedDeltas, maxFoldedDeltas)
+	maxSummedDeltas, maxFoldedDeltas = 6, 5
 	n, c := scenario(t)
 	n.mustSubmit(c.bob, "CompactAccount")
 	before := n.balance("bob")
-	for i := 0; i < 7; i++ {
+	for i := 0; i < 6; i++ {
 		n.mustSubmit(c.alice, "Transfer", "bob", "10")
 	}
+	require.Equal(t, before+60, n.balance("bob")) // six are summed, not folded
+	n.mustSubmit(c.alice, "Transfer", "bob", "10")
 	n.requireCode(CodeInvalidState, c.alice, "BalanceOf", "bob")
 	n.requireCode(CodeInvalidState, c.alice, "QueryUser", "bob")
 	n.requireCode(CodeInvalidState, c.bob, "Transfer", "alice", fmt.Sprint(before+70)) // needs all seven credits
@@ -172,7 +174,8 @@ func TestATallyBeyondTheFoldBoundIsNeverSummedShort(t *testing.T) {
 	for i := 0; i < 6; i++ {
 		n.mustSubmit(c.alice, "Transfer", "bob", "1")
 	}
-	n.requireCode(CodeInvalidState, c.bob, "RemoveUser", "bob")
+	require.Equal(t, int64(36), n.balance("bob"))
+	n.requireCode(CodeInvalidState, c.bob, "RemoveUser", "bob") // it would delete six
 	require.Equal(t, Compaction{Deltas: 5, More: true, Owner: "bob"}, decode[Compaction](t, n.mustSubmit(c.bob, "CompactAccount")))
 	require.Equal(t, Compaction{Deltas: 1, Owner: "bob"}, decode[Compaction](t, n.mustSubmit(c.bob, "CompactAccount")))
 	require.Equal(t, int64(36), n.balance("bob"))

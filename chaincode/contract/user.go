@@ -117,7 +117,7 @@ func (t *txn) createUser(who caller, name, introduction string, balance int64) e
 }
 
 func (t *txn) userView(u *userRecord, cfg *config) (*User, error) {
-	r, err := t.fullTally(ownerUser, u.Name)
+	r, err := t.fullTally(ownerUser, u.Name, maxSummedDeltas)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +212,7 @@ func (c *SmartContract) RemoveUser(ctx contractapi.TransactionContextInterface, 
 	if err != nil {
 		return nil, err
 	}
-	account, err := t.fullTally(ownerUser, name)
+	account, err := t.fullTally(ownerUser, name, maxFoldedDeltas) // it deletes them
 	if err != nil {
 		return nil, err
 	}

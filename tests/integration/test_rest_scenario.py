@@ -102,6 +102,17 @@ def test_paper_scenario_over_three_gateways(gateways):
         page = ok(reader.get("/v1/services", params={"developer": b_name}))
         assert [s["name"] for s in page["items"]] == [service]
         assert ok(reader.get(f"/v1/balances/{b_name}"))["balance"] == b_balance
+        assert reader.post(f"/v1/users/{b_name}/compact").status_code == 403  # only b folds b's credits
+        assert reader.post(f"/v1/services/{service}/compact").status_code == 403
+
+    # b folds its credits (a purchase, a reward, a composition) into one record: the figures stay.
+    with gateways.client("org1", b_token) as b:
+        assert ok(b.post(f"/v1/users/{b_name}/compact")) == {"owner": b_name, "deltas": 3, "more": False}
+        assert ok(b.post(f"/v1/users/{b_name}/compact"))["deltas"] == 0
+        assert ok(b.post(f"/v1/services/{service}/compact"))["more"] is False
+        assert ok(b.get(f"/v1/users/{b_name}"))["balance"] == b_balance
+        usage = ok(b.get(f"/v1/services/{service}/rights"))
+        assert (usage["callsBought"], usage["callsUsed"], usage["compositions"]) == (CALLS, USED, 1)
 
 
 def test_services_page_through_with_a_cursor(gateways):

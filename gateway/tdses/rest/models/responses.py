@@ -230,6 +230,12 @@ class ServiceUsage(Out):
     compositions: int = 0
 
 
+class Compaction(Out):
+    owner: str = ""
+    deltas: int = 0
+    more: bool = False  # more credits wait: compact again
+
+
 class ServerGrant(Out):
     service: str = ""
     server: str = ""

@@ -171,6 +171,13 @@ async def invalidate_service(name: ServiceName, chaincode: UserChaincodeDep) -> 
     return await chaincode.invalidate_service(name)
 
 
+@router.post("/services/{name}/compact", response_model=out.Compaction, responses=TRANSACTION_RESPONSES)
+async def compact_service(name: ServiceName, chaincode: UserChaincodeDep) -> dict:
+    """Fold the counters your service's purchases and uses added, at most 20,000 per transaction (`more`: compact
+    again)."""
+    return await chaincode.compact_service(name)
+
+
 @router.post("/services/{name}/servers", status_code=201, response_model=out.ServerGrant,
              responses=TRANSACTION_RESPONSES)
 async def authorize_server(name: ServiceName, body: ServerAuthorization, chaincode: UserChaincodeDep) -> dict:

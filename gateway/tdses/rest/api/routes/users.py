@@ -62,6 +62,14 @@ async def remove_user(name: UserName, chaincode: UserChaincodeDep, principal: Us
     return await chaincode.remove_user(name, after_commit="forget_user")
 
 
+@router.post("/{name}/compact", response_model=out.Compaction, responses=TRANSACTION_RESPONSES)
+async def compact_account(name: UserName, principal: PrincipalDep, chaincode: UserChaincodeDep) -> dict:
+    """Fold the credits your account received into its balance record, at most 20,000 per transaction (`more`:
+    compact again). A balance with more than 90,000 credits not folded yet cannot be read until then."""
+    same_user(principal, name)
+    return await chaincode.compact_account()
+
+
 @router.post("/{name}/token", response_model=out.TokenRotated)
 async def rotate_token(name: UserName, context: ContextDep, principal: PrincipalDep) -> dict:
     """Replace your API token, or, as the organization admin, reset the token of a user who lost theirs: the old
