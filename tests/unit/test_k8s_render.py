@@ -175,6 +175,12 @@ def test_render_refuses_unknown_targets_and_variants(tmp_path):
         render.render(topology, state, tmp_path / "out", "raft", ["org9"])
     with pytest.raises(KubernetesError, match="variant 'solo'"):
         render.render(topology, state, tmp_path / "out", "solo")
+    for registry in ("Bad Registry/!!", "reg.example/Upper", "reg.example:port/x", ""):
+        with pytest.raises(KubernetesError, match="not a registry prefix"):
+            render.render(topology, state, tmp_path / "out", "raft", registry=registry)
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(KubernetesError, match="cannot make the output directory .*a-file/sub"):
+        render.render(topology, state, tmp_path / "a-file" / "sub", "raft")
 
 
 def test_credentials_check_lists_what_is_missing(tmp_path):

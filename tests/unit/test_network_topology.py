@@ -1,9 +1,10 @@
 """The topology places nodes predictably: consecutive loopback ports, or Kubernetes Services."""
 
 import pytest
+import yaml
 
 from tdses.fabric.errors import NetworkError
-from tdses.fabric.topology import load
+from tdses.fabric.topology import load, topology_path
 from tdses.k8s.placement import Kubernetes
 
 
@@ -72,3 +73,20 @@ def test_an_org_admins_identity_and_signer_come_from_its_msp_directory(tmp_path)
     identity, signer = state.admin(org)
     assert identity.msp_id == org.msp_id
     verify_signature(identity.creator(), signer.sign(sha256(b"a proposal")), b"a proposal")
+
+
+@pytest.mark.parametrize("change, complaint", [
+    (lambda s: s["orgs"][0].update(name="Org_One"), "organization name 'Org_One'"),
+    (lambda s: s["orgs"][0].update(name="o" * 33), "must be 1-32"),
+    (lambda s: s["orgs"][1].update(msp_id=s["orgs"][0]["msp_id"]), "MSP IDs repeat"),
+    (lambda s: s["orgs"][0].update(msp_id="Org 1:MSP"), "MSP ID 'Org 1:MSP'"),
+    (lambda s: s.update(channel="Tdses Channel"), "channel 'Tdses Channel'"),
+    (lambda s: s["chaincode"].update(name="td ses"), "chaincode name 'td ses'"),
+])
+def test_names_fabric_kubernetes_or_certificates_would_refuse_are_refused_at_once(tmp_path, change, complaint):
+    spec = yaml.safe_load(topology_path("default").read_text())
+    change(spec)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(NetworkError, match=complaint):
+        load(str(path), 20000)

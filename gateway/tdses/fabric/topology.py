@@ -10,6 +10,7 @@ each node elsewhere.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +22,12 @@ from tdses.paths import NETWORK_CONFIG
 
 DOMAIN = "tdses.test"
 LOOPBACK = "127.0.0.1"
+# An organization's name is a DNS label in its host names, its Kubernetes namespace (tdses-<name>) and its
+# nodes' certificates, whose common names (zookeeper2.<name>.tdses.test) must fit in 64 characters.
+ORG_NAME = re.compile(r"[a-z]([a-z0-9-]{0,30}[a-z0-9])?")
+MSP_ID = re.compile(r"[A-Za-z][A-Za-z0-9.-]{0,63}")  # no ':' or space: the chaincode's org:<MSP ID> accounts
+CHANNEL = re.compile(r"[a-z][a-z0-9.-]{0,48}")  # Fabric's channel names (configtx.ValidateChannelID)
+CHAINCODE_NAME = re.compile(r"[A-Za-z0-9]+([-_][A-Za-z0-9]+)*")  # Fabric's chaincode names
 
 
 @dataclass(frozen=True)
@@ -268,6 +275,21 @@ def _build(name: str, spec: dict, placement: Placement) -> Topology:
     names = [org.name for org in [orderer_org, *orgs]]
     if len(set(names)) != len(names):
         raise ValueError(f"organization names repeat: {names}")
+    msp_ids = [org.msp_id for org in [orderer_org, *orgs]]
+    if len(set(msp_ids)) != len(msp_ids):
+        raise ValueError(f"MSP IDs repeat: {msp_ids}")
+    for org in [orderer_org, *orgs]:
+        if not isinstance(org.name, str) or not ORG_NAME.fullmatch(org.name):
+            raise ValueError(f"organization name {org.name!r} must be 1-32 lower-case letters, digits or '-', "
+                             "starting with a letter and not ending with '-'")
+        if not isinstance(org.msp_id, str) or not MSP_ID.fullmatch(org.msp_id):
+            raise ValueError(f"MSP ID {org.msp_id!r} must be 1-64 letters, digits, '.' or '-', starting with a letter")
+    if not isinstance(spec["channel"], str) or not CHANNEL.fullmatch(spec["channel"]):
+        raise ValueError(f"channel {spec['channel']!r} must be 1-49 lower-case letters, digits, '.' or '-', "
+                         "starting with a letter")
+    chaincode = spec["chaincode"]["name"]
+    if not isinstance(chaincode, str) or not CHAINCODE_NAME.fullmatch(chaincode):
+        raise ValueError(f"chaincode name {chaincode!r} must be letters and digits, with single '-' or '_' between")
 
     return Topology(
         name=name,

@@ -11,6 +11,7 @@ An overlay is an organization (org1, org2, …) or the orderer namespace with it
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import shutil
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def targets(topology: Topology) -> list[str]:
     return [org.name for org in topology.orgs] + [ORDERER]
 
 
+# What an image reference may start with: a registry host (and port), then path components (OCI distribution).
+REGISTRY = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*")
 RENDERED_MARK = ".tdses-rendered"  # in a directory render() made: the next render may replace what it wrote
 
 
@@ -50,7 +53,10 @@ def _claim(out: Path) -> None:
     if out.exists() and not (out / RENDERED_MARK).exists():
         if not out.is_dir() or any(out.iterdir()):
             raise KubernetesError(f"{out} holds files that were not rendered here: choose a new or empty directory")
-    out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        out.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise KubernetesError(f"cannot make the output directory {out}: {exc.strerror or exc}") from None
     if not (out / RENDERED_MARK).exists():
         out.chmod(0o700)
         _mark(out)
@@ -74,6 +80,8 @@ def render(topology: Topology, state: State, out: Path, variant: str, only: list
     """Write the tree for the chosen targets (default: all) into out; return overlay name -> overlay directory."""
     if variant not in VARIANTS:
         raise KubernetesError(f"unknown orderer variant {variant!r}: choose one of {', '.join(VARIANTS)}")
+    if registry is not None and not REGISTRY.fullmatch(registry):
+        raise KubernetesError(f"--registry {registry!r} is not a registry prefix like registry.example.com:5000/tdses")
     chosen = only or targets(topology)
     unknown = [t for t in chosen if t not in targets(topology)]
     if unknown:
