@@ -36,7 +36,8 @@ async def test_docs_load_swagger_ui_from_the_gateway_itself(gateway):
     application, _ = gateway
     async with client(application) as http:
         page = await http.get("/docs")
-        assert page.status_code == 200
+        assert page.status_code == 200 and page.headers["x-frame-options"] == "DENY"
+        assert page.headers["content-security-policy"] == "frame-ancestors 'none'"
         scripts = re.findall(r'src="([^"]+)"', page.text) + re.findall(r'href="([^"]+\.css)"', page.text)
         assert scripts and all(s.startswith("/static/swagger-ui/") for s in scripts)
         for asset in scripts:

@@ -15,6 +15,9 @@ SWAGGER_ASSETS = "/static/swagger-ui"
 SWAGGER_FILES = Path(fastapi_offline.__file__).parent / "static"
 
 router = APIRouter(include_in_schema=False)
+# Framed by no one, as the pages (render.PAGE_HEADERS); Swagger UI starts from an inline script, so no script rule.
+DOCS_HEADERS = {"Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY",
+                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 
 
 @router.get("/docs")
@@ -24,7 +27,7 @@ async def api_docs() -> HTMLResponse:
                                swagger_css_url=f"{SWAGGER_ASSETS}/swagger-ui.css",
                                swagger_favicon_url=f"{SWAGGER_ASSETS}/favicon.png")
     html = bytes(page.body).decode().replace("<html>", '<html lang="en">', 1)  # screen readers pick the language
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers=DOCS_HEADERS)
 
 
 def mount_swagger_assets(application: FastAPI) -> None:
