@@ -59,6 +59,8 @@ def mutating_operations(names: dict) -> list[tuple[str, str, dict | None]]:
         ("POST", f"/v1/services/{s}/rights/{b}/reduce", {"calls": 1}),
         ("POST", f"/v1/users/{v}/voucher-key", None),
         ("POST", f"/v1/services/{s}/settlements", {"vouchers": [a_voucher(s, b)]}),
+        ("POST", f"/v1/users/{v}/compact", None),
+        ("POST", f"/v1/services/{s}/compact", None),
     ]
 
 
