@@ -113,3 +113,27 @@ def test_a_node_serves_tls_only_once_a_handshake_completes(tmp_path):
             thread.start()
             assert probes.serves_tls(server.getsockname()[1]) is tls
             thread.join(5)
+
+
+def test_up_waits_until_every_peer_s_gossip_knows_all_the_others(tmp_path, monkeypatch):
+    """Discovery plans endorsements from gossip: gateways start once each peer knows the channel's other five."""
+    import io
+
+    from tdses.fabric.state import State
+    from tdses.fabric.topology import load
+    from tdses.local.network import Network
+
+    network = Network(State(tmp_path), load("default", 20000))
+    asked = []
+
+    def metric(port, name, label):
+        assert (name, label) == ("gossip_membership_total_peers_known", 'channel="tdses"')
+        asked.append(port)
+        return 5.0 if len(asked) > 2 else 4.0  # peer0.org1 knows only four others, twice
+
+    monkeypatch.setattr(processes, "metric", metric)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+    out = io.StringIO()
+    network.wait_peers_known(out)
+    assert "waiting until every peer's gossip knows" in out.getvalue()
+    assert len(asked) == 1 + 1 + 6  # a round stops at the first peer short of five, then all six are asked

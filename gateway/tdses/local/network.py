@@ -238,6 +238,7 @@ class Network:
             lifecycle.initialize(admin)
             manifest["chaincode_initialized"] = True
             self.state.write_manifest(manifest)
+        self.wait_peers_known(out)
         self.start_kind("gateway", todo, binaries, package_ids, out)
 
     def start_kind(self, kind: str, todo: list[Node], binaries: dict[str, Path], package_ids: dict[str, str],
@@ -257,6 +258,22 @@ class Network:
                                  channel.ORDERING_TIMEOUT)
         else:
             self.wait_raft_leader()
+
+    def wait_peers_known(self, out=sys.stdout) -> None:
+        """A peer plans endorsements from what its gossip knows of the channel's other peers. Gossip across
+        organizations starts only once each peer trusts the others' TLS CAs (from the channel) and retries at its
+        own pace: until every peer knows all the others, a client may be told that no combination of peers meets
+        the endorsement policy."""
+        peers = self.topology.peers
+        label = f'channel="{self.topology.channel}"'
+
+        def known() -> bool:
+            return all(processes.metric(p.ports.operations, "gossip_membership_total_peers_known", label)
+                       == len(peers) - 1 for p in peers)
+
+        if not known():
+            _say(out, "waiting until every peer's gossip knows the channel's other peers")
+            processes.wait_until(known, "every peer's gossip knowing the channel's other peers", START_TIMEOUT)
 
     def wait_raft_leader(self, channel_name: str | None = None) -> None:
         """Transactions are refused until the orderers have elected a leader for the channel."""
