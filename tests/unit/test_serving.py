@@ -111,3 +111,21 @@ async def test_heads_within_the_limit_are_served_however_they_are_split_and_pipe
     # Two long heads in turn on one connection: each is counted from its own start.
     transport = await serve(*[b"GET / HTTP/1.1\r\nHost: gw\r\n", header] * 2)
     assert not transport.closed and b"".join(transport.writes).count(b"hello") == 2
+
+
+async def test_a_chunked_body_s_endless_trailer_is_refused_like_a_head():
+    transport, protocol, state = connect()
+    protocol.data_received(b"POST / HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n")
+    protocol.data_received(b"1\r\na\r\n0\r\nX-Endless: ")
+    for _ in range(MAX_HEAD_BYTES // 4096 + 1):
+        protocol.data_received(b"a" * 4096)
+    assert transport.closed and b"".join(transport.writes).startswith(b"HTTP/1.1 431 ")
+
+
+async def test_a_chunked_body_in_many_small_reads_with_a_trailer_is_served():
+    chunks = [b"POST / HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n"]
+    for _ in range(5000):  # 25 kB of chunk framing beside 5 kB of body, read by read
+        chunks += [b"1\r\n", b"a", b"\r\n"]
+    chunks += [b"0\r\n", b"X-Trailer: " + b"t" * 1000 + b"\r\n", b"\r\n"]
+    transport = await serve(*chunks)
+    assert not transport.closed and b"".join(transport.writes).endswith(b"\r\n\r\nhello")
