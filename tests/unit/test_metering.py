@@ -253,6 +253,8 @@ async def test_made_up_users_spend_only_the_lookup_budget_and_known_users_go_on(
     made_up = [await call(f"nobody-{n}", 1) for n in range(4)]
     assert made_up == ["UNKNOWN_USER", "UNKNOWN_USER", "METER_BUSY", "METER_BUSY"] and gateway.reads == 3
     assert await call("alice", 2) == "OK"  # a user the cache holds costs no lookup
+    meter.forget("alice")  # as a settlement or a purchase of hers makes the meter read her again
+    assert await call("alice", 3) == "OK" and gateway.reads == 4  # a user found before is read off the budget
     await meter.stop()
 
 

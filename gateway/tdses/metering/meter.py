@@ -103,6 +103,7 @@ class Meter:
         self._accounts: dict[str, CachedAccount] = {}
         self._loading: dict[str, asyncio.Future] = {}
         self._lookups = Budget(settings.lookups_per_second, settings.lookups_burst)
+        self._found: set[str] = set()  # users read and found on chain once: their rereads are not on the budget
         self._generation: Counter[str] = Counter()
         self._since_settlement = 0
         self._settle_now = asyncio.Event()
@@ -224,7 +225,7 @@ class Meter:
             return cached
         loading = self._loading.get(user)
         if loading is None:  # one read per user however many of its calls arrive at once
-            if not self._lookups.take():
+            if user not in self._found and not self._lookups.take():
                 raise TooManyLookups
             loading = self._loading[user] = asyncio.ensure_future(self._load(user))
             loading.add_done_callback(lambda _: self._loading.pop(user, None))
@@ -236,6 +237,10 @@ class Meter:
         keys = [k for k in map(public_key, account.keys) if k is not None] if account else []
         if account is not None and account.used > self._settled_here.get(user, 0):
             self._raise_floor(user, account.used)
+        if account is not None:
+            if len(self._found) >= ACCOUNTS_KEPT:
+                self._found.clear()
+            self._found.add(user)
         cached = CachedAccount(account, keys, time.monotonic())
         if self._generation[user] == generation:  # no event made it stale while it was read
             if len(self._accounts) >= ACCOUNTS_KEPT:

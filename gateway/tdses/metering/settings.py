@@ -25,10 +25,11 @@ class MeterSettings:
     # costs the gateway at most one read per user per interval.
     reread_after: float = 0.25
     max_body_bytes: int = 16 * 1024 * 1024  # a metered request's body is read whole (its digest) before serving
-    # Reads of users the cache does not hold (two gateway requests each), at most this many a second and
+    # Reads of users never found on chain yet (two gateway requests each), at most this many a second and
     # lookups_burst at once: vouchers naming made-up users cannot spend the gateway's rate limit of the meter's
     # token (50 requests a second by default) that settlements and the users already known need. Beyond it a call
-    # gets 503 and its client tries again.
+    # gets 503 and its client tries again. Rereads of users found before (after a purchase, a settlement) are not
+    # on this budget.
     lookups_per_second: float = 10.0
     lookups_burst: int = 50
 
