@@ -60,8 +60,8 @@ async def test_a_used_invitation_cannot_be_used_again(gateway):
     application, _ = gateway
     store = application.state.context.store
     store.add_invitation(token_hash("once"), time.time() + 60)
-    assert store.use_invitation(token_hash("once"), "carol")
-    assert not store.use_invitation(token_hash("once"), "dave")
+    assert store.use_invitation(token_hash("once"), "carol") == "taken"
+    assert store.use_invitation(token_hash("once"), "dave") is None
     store.add_invitation(token_hash("late"), time.time() - 1)
     assert not store.invitation_open(token_hash("late"))
 
@@ -304,6 +304,33 @@ async def test_sign_ups_of_one_name_with_three_invitations_at_once_give_the_lose
     assert sum(store.invitation_open(token_hash(f"inv-{i}")) for i in "abc") == 2  # the losers may sign up again
 
 
+async def test_a_sign_up_sent_twice_through_two_replicas_never_reopens_the_invitation(gateway, monkeypatch):
+    """The other replica's request takes the invitation and creates the user between this one's check of the name
+    and its own take: this one is the same person's, and must not hand the invitation back."""
+    application, _ = gateway
+    store = application.state.context.store
+    store.add_invitation(token_hash("inv"), time.time() + 60)
+    use_invitation = store.use_invitation
+
+    def other_replica_first(held: str, name: str):
+        assert use_invitation(held, name) == "taken"
+        store.add_user(UserRecord(name, token_hash("t"), b"", None, custodial=True, state=ACTIVE))
+        return use_invitation(held, name)
+
+    async def create_user(context, name, introduction, csr_pem, *, may_resume):
+        assert may_resume  # the invitation holds the name: the same sign-up's creation
+        raise Problem(409, "ALREADY_EXISTS", f"user {name!r} already exists")
+
+    monkeypatch.setattr(store, "use_invitation", other_replica_first)
+    monkeypatch.setattr(signin, "create_user", create_user)
+    async with client(application) as http:
+        csrf = csrf_of((await http.get("/signup?invitation=inv")).text)
+        answer = await http.post("/signup", data={"csrf": csrf, "invitation": "inv", "name": "twin",
+                                                  "password": PASSWORD, "password2": PASSWORD})
+    assert answer.status_code == 409
+    assert not store.invitation_open(token_hash("inv"))
+
+
 async def test_a_payment_form_sent_again_is_the_same_request_to_the_ledger(gateway, monkeypatch):
     application, _ = gateway
     context = application.state.context
@@ -379,3 +406,5 @@ async def test_failures_sent_by_others_do_not_lock_out_a_browser_that_signed_in_
         assert (await sign_in(owner)).status_code == 303  # her own browser is not
         new.cookies.set("tdses_known_org1", "made-up")  # a tag nobody else can make
         assert (await sign_in(new)).status_code == 429
+        context.store.set_password("alice", hash_password("a new password, long"))
+        assert (await sign_in(owner, password="a new password, long")).status_code == 429  # the old tag is void

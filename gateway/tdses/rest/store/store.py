@@ -6,11 +6,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
-    Engine, Float, bindparam, case, create_engine, delete, event, func, inspect, or_, select, text, update,
+    Engine, Float, bindparam, case, create_engine, delete, event, func, inspect, select, text, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -365,15 +366,19 @@ class Store:
                 invitations.c.token_hash == token_hash, invitations.c.used_by.is_(None),
                 invitations.c.expires_at > time.time())).scalar_one() == 1
 
-    def use_invitation(self, token_hash: str, name: str) -> bool:
-        """Take an open invitation for name, or take again the one a sign-up of name holds; False if it is
-        unknown, expired or held for another name (one statement: of two sign-ups with one invitation, one
-        wins)."""
+    def use_invitation(self, token_hash: str, name: str) -> Literal["taken", "held"] | None:
+        """Take an open invitation for name ("taken": one statement, so of sign-ups sent together with one
+        invitation, through any replica, one takes it), or find it held by a sign-up of name already ("held");
+        None if it is unknown, expired or held for another name."""
+        now = time.time()
         with self._engine.begin() as db:
-            return db.execute(update(invitations).where(
-                invitations.c.token_hash == token_hash,
-                or_(invitations.c.used_by.is_(None), invitations.c.used_by == name),
-                invitations.c.expires_at > time.time()).values(used_by=name)).rowcount == 1
+            if db.execute(update(invitations).where(
+                    invitations.c.token_hash == token_hash, invitations.c.used_by.is_(None),
+                    invitations.c.expires_at > now).values(used_by=name)).rowcount == 1:
+                return "taken"
+            holder = db.execute(select(invitations.c.used_by).where(
+                invitations.c.token_hash == token_hash, invitations.c.expires_at > now)).scalar_one_or_none()
+        return "held" if holder == name else None
 
     def invitation_holder(self, token_hash: str) -> str | None:
         """The name whose sign-up took the invitation, if any."""

@@ -9,9 +9,10 @@ serves its pages under a host name of its own (README, "The web pages"). Every f
 token); the sign-in and sign-up forms, sent before there is a session, carry a token that must equal a cookie's
 (double submit).
 
-A browser that signed in as a name keeps a long-lived cookie that says so (an HMAC of the name under a key
-derived from the gateway's key-encryption key, so that nobody else can make one): its sign-ins as that name are
-limited apart from everyone else's, and failures sent by others cannot lock its owner out.
+A browser that signed in as a name keeps a long-lived cookie that says so (an HMAC of the name and its password's
+stored hash, under a key derived from the gateway's key-encryption key: nobody else can make one, and a new
+password ends every old one): its sign-ins as that name are limited apart from everyone else's, and failures sent
+by others cannot lock its owner out.
 """
 
 from __future__ import annotations
@@ -53,15 +54,21 @@ def known_browser_cookie(context: Context) -> str:
     return f"tdses_known_{_cookie_part(context.settings.org)}"
 
 
-def browser_tag(context: Context, name: str) -> str:
+def browser_tag(context: Context, name: str) -> str | None:
+    """None for a name without a password here."""
+    password_hash = context.store.password_hash(name)
+    if password_hash is None:
+        return None
     key = hmac.new(context.settings.key_encryption_key(), b"tdses known browser v1", hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(hmac.new(key, name.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+    tag = hmac.new(key, f"{name}\n{password_hash}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(tag).decode().rstrip("=")
 
 
 def known_browser(context: Context, request: Request, name: str) -> bool:
-    """The browser signed in as name before."""
+    """The browser signed in as name before, with its present password."""
     cookie = request.cookies.get(known_browser_cookie(context))
-    return cookie is not None and hmac.compare_digest(cookie.encode(), browser_tag(context, name).encode())
+    tag = browser_tag(context, name) if cookie is not None else None
+    return tag is not None and hmac.compare_digest(cookie.encode(), tag.encode())
 
 
 def _cookie_part(org: str) -> str:
@@ -100,8 +107,9 @@ def start_session(context: Context, request: Request, response: Response, name: 
     ttl = context.settings.web.session_ttl_seconds
     context.store.add_session(token_hash(session_id), name, secrets.token_urlsafe(32), time.time() + ttl)
     set_cookie(context, request, response, session_cookie(context), session_id, int(ttl))
-    set_cookie(context, request, response, known_browser_cookie(context), browser_tag(context, name),
-               KNOWN_BROWSER_SECONDS)
+    tag = browser_tag(context, name)
+    if tag is not None:
+        set_cookie(context, request, response, known_browser_cookie(context), tag, KNOWN_BROWSER_SECONDS)
 
 
 def end_session(context: Context, request: Request, response: Response) -> None:

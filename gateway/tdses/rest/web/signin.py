@@ -114,9 +114,10 @@ async def _sign_up(request: Request, context, invitation: str, held: str, name: 
     if refusal is not None:
         return _form_page(request, context, "signup.html", status_code=status_code, invitation=invitation,
                           name=name, introduction=introduction, error=refusal)
-    resuming = store.invitation_holder(held) == name  # what this invitation began, cut short
-    if not store.use_invitation(held, name):
+    taken = store.use_invitation(held, name)
+    if taken is None:
         raise Problem(403, "INVITATION_INVALID", "this invitation is unknown, used or expired")
+    resuming = taken == "held"  # what this invitation began (a sign-up cut short, or the same form sent twice)
     try:
         # As POST /v1/users: CA identity, key, on chain. Only what this invitation began is resumed: another
         # sign-up of the name that began meanwhile (after the check above) is someone else's.
