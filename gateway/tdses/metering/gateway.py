@@ -76,11 +76,8 @@ class MeterGateway:
 
     async def account(self, user: str) -> Account | None:
         """None if the user does not exist."""
-        try:
-            keys, rights = await asyncio.gather(self.http.get(f"/v1/users/{user}/voucher-keys"),
-                                                self.http.get(f"/v1/services/{self.service}/rights/{user}"))
-        except httpx.HTTPError as error:
-            raise GatewayError(f"the gateway is not reachable: {error}") from None
+        keys, rights = await asyncio.gather(self._get(f"/v1/users/{user}/voucher-keys"),
+                                            self._get(f"/v1/services/{self.service}/rights/{user}"))
         if keys.status_code == 404:
             return None
         for response in (keys, rights):

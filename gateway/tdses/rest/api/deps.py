@@ -100,12 +100,12 @@ OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
 
 async def caller_chaincode(context: ContextDep, principal: PrincipalDep, response: Response) -> Chaincode:
     """The chaincode as the caller: its reads answer at once, its writes go through transact()."""
-    return Chaincode(Transacting(context, principal, response))
+    return Chaincode(Transacting(context, principal, response.headers))
 
 
 async def user_chaincode(context: ContextDep, principal: UserDep, response: Response) -> Chaincode:
     """The chaincode as the caller, who must be a user: the organization admin gets 403."""
-    return Chaincode(Transacting(context, principal, response))
+    return Chaincode(Transacting(context, principal, response.headers))
 
 
 ChaincodeDep = Annotated[Chaincode, Depends(caller_chaincode)]

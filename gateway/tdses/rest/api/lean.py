@@ -34,13 +34,14 @@ from typing import Any
 from fastapi.dependencies.models import ModelField
 from fastapi.dependencies.utils import request_body_to_args
 from fastapi.routing import RouteContext, iter_route_contexts, serialize_response
+from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tdses.asgi import read_body, replaying
 from tdses.chaincode import Chaincode
 from tdses.rest.api.deps import caller_chaincode, owner_of, principal_of, user_chaincode
-from tdses.rest.api.transact import Headers, Transacting
+from tdses.rest.api.transact import Transacting
 from tdses.rest.middleware.asgi import bearer, header, send_problem
 from tdses.rest.middleware.idempotency import HEADER as IDEMPOTENCY_KEY
 from tdses.rest.middleware.metrics import Metrics
@@ -184,14 +185,14 @@ class LeanRoutes:
         limited = refusal(self.limiter, owner_of(self.context, scope, token), client_address(scope))
         if limited is not None:
             return await answer_problem(limited, send)  # as the rate-limit middleware answers
-        set_headers = Headers()
+        set_headers = MutableHeaders()  # as FastAPI's Response parameter would hold them
         values[lean_route.chaincode_parameter] = Chaincode(Transacting(self.context, principal, set_headers))
         try:
             content = await lean_route.serialize(response_content=await lean_route.endpoint(**values))
         except Problem as problem:
             return await answer_problem(problem, send)
         headers = [(b"content-length", str(len(content)).encode()), (b"content-type", b"application/json"),
-                   *set_headers.headers.raw]
+                   *set_headers.raw]
         await send({"type": "http.response.start", "status": lean_route.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": content})
         return lean_route.status_code

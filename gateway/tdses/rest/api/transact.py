@@ -3,8 +3,8 @@ non-custodial one. Routes reach it through the typed calls of tdses.chaincode, o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 from starlette.datastructures import MutableHeaders
 
@@ -15,28 +15,14 @@ from tdses.rest.services.principal import Principal
 from tdses.rest.services.signing import SignatureRequired
 
 
-class Headed(Protocol):
-    """What a write sets its headers on: FastAPI's Response parameter, or Headers."""
-
-    @property
-    def headers(self) -> MutableHeaders: ...
-
-
-@dataclass(frozen=True)
-class Headers:
-    """The headers a lean route's write sets, without a whole Response per request."""
-
-    headers: MutableHeaders = field(default_factory=MutableHeaders)
-
-
-async def transact(context: Context, principal: Principal, response: Headed, function: str, *args: str,
+async def transact(context: Context, principal: Principal, headers: MutableHeaders, function: str, *args: str,
                    after_commit: str | None = None) -> Any:
     """after_commit names what the gateway does once the transaction has committed (OfflineSigning.actions)."""
     if not principal.custodial:
         raise SignatureRequired(context.offline.prepare(principal, function, *args, after_commit=after_commit))
     submitted = await context.ledger.submit(principal, function, *args)
-    response.headers[TRANSACTION_HEADER] = submitted.transaction_id
-    response.headers[BLOCK_HEADER] = str(submitted.block_number)
+    headers[TRANSACTION_HEADER] = submitted.transaction_id
+    headers[BLOCK_HEADER] = str(submitted.block_number)
     if after_commit is not None:
         await context.offline.after_commit(after_commit, principal.name)
     return submitted.result
@@ -48,13 +34,13 @@ class Transacting:
 
     context: Context
     principal: Principal
-    response: Headed
+    headers: MutableHeaders  # of the route's response: a write's transaction ID and block
 
     async def evaluate(self, function: Fn, *args: str) -> Any:
         return await self.context.ledger.evaluate(self.principal, function, *args)
 
     async def submit(self, function: Fn, *args: str, after_commit: str | None = None) -> Any:
-        return await transact(self.context, self.principal, self.response, function, *args,
+        return await transact(self.context, self.principal, self.headers, function, *args,
                               after_commit=after_commit)
 
 

@@ -17,7 +17,7 @@ from tdses.rest.services.discovery import Discovery
 from tdses.rest.services.indexing import index_follower
 from tdses.rest.services.invokers import Submitting
 from tdses.rest.services.keyedlocks import KeyedLocks
-from tdses.rest.services.keystore import KeyBox
+from tdses.rest.services.keystore import KeyBox, derived_key
 from tdses.rest.services.ledger import Ledger
 from tdses.rest.services.principal import Principals, load_admin
 from tdses.rest.services.signing import OfflineSigning
@@ -37,6 +37,7 @@ class Context:
     admin_token_hash: str
     principals: Principals
     signin: RateLimiter  # web sign-in attempts, per client address and per name
+    browser_key: bytes = field(repr=False)  # signs the web's known-browser cookies (web.sessions)
     index: Follower | None = None  # started by the app's lifespan
     discovery: Discovery | None = None  # composition and recommendations over the index
     cards: ServiceCards = field(default_factory=ServiceCards)  # GET /v1/services/{name}'s answers, kept
@@ -66,7 +67,8 @@ class Context:
             except Problem:
                 pass  # removed on chain already; the certificate is useless without its key, which is now gone
 
-        keybox = KeyBox(settings.key_encryption_key())
+        key_encryption_key = settings.key_encryption_key()
+        keybox = KeyBox(key_encryption_key)
         actions = {"activate_user": lambda name: store.set_state(name, ACTIVE), "forget_user": forget_user}
         return cls(
             settings=settings,
@@ -80,6 +82,7 @@ class Context:
             principals=Principals(settings.msp_id, keybox),
             signin=RateLimiter(settings.web.signin_attempts_per_minute / 60, settings.web.signin_attempts_per_minute,
                                store, namespace="signin:"),
+            browser_key=derived_key(key_encryption_key, b"tdses known browser v1"),
             index=index,
             discovery=Discovery(settings.index.compose_timeout_seconds, settings.index.compose_concurrency),
         )

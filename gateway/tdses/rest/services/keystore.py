@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -16,6 +18,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 NONCE_BYTES = 12
 FORMAT = b"tdses-key-v1"
+
+
+def derived_key(key_encryption_key: bytes, purpose: bytes) -> bytes:
+    """A key of its own for another use of the key-encryption key (HMAC-SHA256 of the purpose)."""
+    return hmac.new(key_encryption_key, purpose, hashlib.sha256).digest()
 
 
 class KeyBoxError(Exception):

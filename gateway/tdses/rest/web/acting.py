@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 from fastapi import Response
 from fastapi.responses import RedirectResponse
+from starlette.datastructures import MutableHeaders
 
 from tdses.chaincode import Chaincode
 from tdses.index.store import IndexStore
@@ -37,14 +38,14 @@ class Acting:
     """The chaincode as the visitor; after a write, `done()` redirects to a page that waits for its block."""
 
     def __init__(self, context: Context, visitor: Visitor) -> None:
-        self.response = Response()
-        self.chaincode = Chaincode(Transacting(context, visitor.principal, self.response))
+        self.headers = MutableHeaders()  # what a write sets: its block, for done()
+        self.chaincode = Chaincode(Transacting(context, visitor.principal, self.headers))
 
     def done(self, path: str, notice: str) -> RedirectResponse:
         """To path, with a notice named in NOTICES (a name, not a text: links cannot put words in our pages)."""
         assert notice in NOTICES
         query = {"done": notice}
-        block = self.response.headers.get(BLOCK_HEADER)
+        block = self.headers.get(BLOCK_HEADER)
         if block is not None:
             query["block"] = block
         return see_other(f"{path}?{urlencode(query)}")

@@ -54,21 +54,16 @@ def known_browser_cookie(context: Context) -> str:
     return f"tdses_known_{_cookie_part(context.settings.org)}"
 
 
-def browser_tag(context: Context, name: str) -> str | None:
-    """None for a name without a password here."""
-    password_hash = context.store.password_hash(name)
-    if password_hash is None:
-        return None
-    key = hmac.new(context.settings.key_encryption_key(), b"tdses known browser v1", hashlib.sha256).digest()
-    tag = hmac.new(key, f"{name}\n{password_hash}".encode(), hashlib.sha256).digest()
+def browser_tag(context: Context, name: str, password_hash: str) -> str:
+    tag = hmac.new(context.browser_key, f"{name}\n{password_hash}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(tag).decode().rstrip("=")
 
 
-def known_browser(context: Context, request: Request, name: str) -> bool:
-    """The browser signed in as name before, with its present password."""
+def known_browser(context: Context, request: Request, name: str, password_hash: str | None) -> bool:
+    """The browser signed in as name before, with its present password (password_hash: None if it has none)."""
     cookie = request.cookies.get(known_browser_cookie(context))
-    tag = browser_tag(context, name) if cookie is not None else None
-    return tag is not None and hmac.compare_digest(cookie.encode(), tag.encode())
+    return (cookie is not None and password_hash is not None
+            and hmac.compare_digest(cookie.encode(), browser_tag(context, name, password_hash).encode()))
 
 
 def _cookie_part(org: str) -> str:
@@ -101,15 +96,15 @@ def set_cookie(context: Context, request: Request, response: Response, name: str
                         secure=_secure(context, request), path="/")
 
 
-def start_session(context: Context, request: Request, response: Response, name: str) -> None:
-    """Sign name in: a fresh session id (never one the browser brought), a fresh CSRF token."""
+def start_session(context: Context, request: Request, response: Response, name: str, password_hash: str) -> None:
+    """Sign name in: a fresh session id (never one the browser brought), a fresh CSRF token, and the cookie of a
+    browser that signed in with this password."""
     session_id = secrets.token_urlsafe(32)
     ttl = context.settings.web.session_ttl_seconds
     context.store.add_session(token_hash(session_id), name, secrets.token_urlsafe(32), time.time() + ttl)
     set_cookie(context, request, response, session_cookie(context), session_id, int(ttl))
-    tag = browser_tag(context, name)
-    if tag is not None:
-        set_cookie(context, request, response, known_browser_cookie(context), tag, KNOWN_BROWSER_SECONDS)
+    set_cookie(context, request, response, known_browser_cookie(context), browser_tag(context, name, password_hash),
+               KNOWN_BROWSER_SECONDS)
 
 
 def end_session(context: Context, request: Request, response: Response) -> None:

@@ -61,7 +61,8 @@ async def signin(request: Request, context: ContextDep) -> Response:
     target = local_target(form.get("next"))
     # Each attempt is taken from both buckets before the password is checked: attempts sent together cannot all
     # pass a look that charges nothing.
-    by_name = ("known:" if known_browser(context, request, name) else "name:") + name[:64]
+    password_hash = context.store.password_hash(name) if NAME.fullmatch(name) else None
+    by_name = ("known:" if known_browser(context, request, name, password_hash) else "name:") + name[:64]
     wait = max([context.signin.take(client_address(request.scope)), context.signin.take(by_name)])
     if wait > 0:
         retry_after = str(max(1, math.ceil(wait)))
@@ -69,13 +70,13 @@ async def signin(request: Request, context: ContextDep) -> Response:
                               error=f"Too many sign-in attempts: try again in {retry_after} seconds.")
         response.headers["Retry-After"] = retry_after
         return response
-    user = context.store.user(name) if NAME.fullmatch(name) else None
-    stored = context.store.password_hash(name) if user is not None and user.state == ACTIVE else None
+    user = context.store.user(name) if password_hash is not None else None
+    stored = password_hash if user is not None and user.state == ACTIVE else None
     if not await asyncio.to_thread(verify_password, stored, password):
         return _form_page(request, context, "signin.html", status_code=401, next=target, name=name,
                           error="The name or the password is wrong.")
     response = see_other(target)
-    start_session(context, request, response, name)
+    start_session(context, request, response, name, stored)
     return response
 
 
@@ -126,9 +127,10 @@ async def _sign_up(request: Request, context, invitation: str, held: str, name: 
         if store.user(name) is None or (problem.code == "ALREADY_EXISTS" and not resuming):
             store.return_invitation(held)  # nothing of this sign-up is left: the invitation may be used again
         raise
-    store.set_password(name, await asyncio.to_thread(hash_password, password))
+    password_hash = await asyncio.to_thread(hash_password, password)
+    store.set_password(name, password_hash)
     response = see_other("/me")
-    start_session(context, request, response, name)
+    start_session(context, request, response, name, password_hash)
     return response
 
 

@@ -149,7 +149,7 @@ async def get_service(
         if body is not None:
             return Response(body, media_type="application/json",
                             headers={INDEX_BLOCK_HEADER: response.headers[INDEX_BLOCK_HEADER]})
-    return await Chaincode(Transacting(context, context.ledger.admin, response)).query_service(name)
+    return await Chaincode(Transacting(context, context.ledger.admin, response.headers)).query_service(name)
 
 
 
