@@ -7,6 +7,7 @@ import asyncio
 import base64
 import json
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -24,8 +25,8 @@ from tdses.metering.gateway import Account, GatewayError, MeterGateway, NotASett
 from tdses.metering.journal import Journal, JournalError, Unsettled
 from tdses.metering.meter import (SETTLEMENT_BYTES, SETTLEMENT_SIZE, Budget, Meter, MeterSettings,
                                   settlement_batches)
-from tdses.metering.middleware import MeterMiddleware
-from tdses.metering.proxy import Forward
+from tdses.metering.middleware import MeterMiddleware, NotServed
+from tdses.metering.proxy import Forward, proxy
 from tdses.metering.voucher import Claim, InvalidVoucher, Voucher, b64url, request_digest
 
 
@@ -299,6 +300,69 @@ async def test_the_client_gives_back_counts_the_meter_did_not_count_and_skips_us
     with counter.counts() as counts:
         assert counts.take("weather-api") == 5  # dense: 1 (skipped), 2, 3, 4 used
     assert upstream.calls == 3
+    await app.meter.stop()
+
+
+async def test_a_call_whose_upstream_cannot_be_reached_is_given_back_and_its_count_signed_again(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    gateway = FakeGateway({"alice": Account((spki(key),), True, bought=10, used=0)})
+    settings = MeterSettings(service="weather-api", gateway_url="http://unused", token="t", journal=tmp_path / "j")
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))  # bound, not listening: the upstream's connections are refused
+    app = proxy(f"http://127.0.0.1:{held.getsockname()[1]}", meter=Meter(settings, gateway=gateway))
+    await app.meter.start()
+    served: list[str] = []
+
+    async def upstream(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        served.append(request.headers["TDSES-User"])
+        return aiohttp.web.Response(text="ok")
+
+    application = aiohttp.web.Application()
+    application.router.add_get("/f", upstream)
+    runner = aiohttp.web.AppRunner(application)
+    await runner.setup()
+    counter = MemoryCounter()
+    auth = VoucherAuth(VoucherSigner("weather-api", "alice", key), counter)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://s", auth=auth) as http:
+            down = await http.get("/f")
+            assert (down.status_code, down.headers["tdses-meter"], down.json()["code"]) == (502, "refused",
+                                                                                            "NOT_SERVED")
+            assert "127.0.0.1" not in down.text  # the upstream's address is the operator's
+            assert app.meter.journal.accepted_count() == 0
+            await aiohttp.web.SockSite(runner, held).start()
+            assert (await http.get("/f")).status_code == 200
+    finally:
+        await app.app.session.close()
+        await runner.cleanup()
+    assert served == ["alice"]
+    assert app.meter.journal.unsettled() == [Unsettled("alice", 1, app.meter.journal.unsettled()[0].voucher)]
+    with counter.counts() as counts:
+        assert counts.take("weather-api") == 2  # count 1 was signed again, and served
+    await app.meter.stop()
+    assert gateway.settled and len(gateway.settled[-1]) == 1
+
+
+async def test_an_app_may_give_a_call_back_only_before_it_answers(tmp_path):
+    key = ec.generate_private_key(ec.SECP256R1())
+    gateway = FakeGateway({"alice": Account((spki(key),), True, bought=10, used=0)})
+    settings = MeterSettings(service="weather-api", gateway_url="http://unused", token="t", journal=tmp_path / "j")
+
+    async def busy(scope, receive, send) -> None:
+        if scope["path"] == "/late":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise NotServed("the model is loading", status=503)
+
+    app = MeterMiddleware(busy, meter=Meter(settings, gateway=gateway))
+    await app.meter.start()
+    auth = VoucherAuth(VoucherSigner("weather-api", "alice", key), MemoryCounter())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://s", auth=auth) as http:
+        given_back = await http.get("/soon")
+        assert (given_back.status_code, given_back.json()["code"]) == (503, "NOT_SERVED")
+        assert "the model is loading: call 1 of user 'alice' is not counted" in given_back.json()["detail"]
+        with pytest.raises(RuntimeError, match="after the answer started"):
+            await http.get("/late")  # count 1 again: accepted, and counted, since the answer had begun
+    assert [(u.user, u.count) for u in app.meter.journal.unsettled()] == [("alice", 1)]
     await app.meter.stop()
 
 

@@ -8,9 +8,9 @@
 
 A voucher's count is the number of calls used in total, and the service settles the highest count it accepted:
 so counts are handed out densely and never twice. The counter is written to disk before a voucher is signed; a
-count the server refused without counting it (400, 401, 402, 403, 413, 503), or whose request failed on the way, is
-given back for the next request; a count the server says is already used (409) moves the counter past it, and the
-request is sent once more.
+count the server refused without counting it (400, 401, 402, 403, 413, 503), gave back (NOT_SERVED: its server
+was never reached), or whose request failed on the way, is given back for the next request; a count the server
+says is already used (409) moves the counter past it, and the request is sent once more.
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ class _VoucherAuthBase(httpx.Auth):
             if response.headers.get(REFUSED_HEADER) != "refused":
                 return
             code = problem_code(response)
-            if response.status_code in NOT_COUNTED:
+            if response.status_code in NOT_COUNTED or code == "NOT_SERVED":
                 self._give_back(count)
                 return
             if response.status_code != 409 or code not in ALREADY_USED or attempt:

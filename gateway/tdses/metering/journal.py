@@ -90,6 +90,19 @@ class Journal:
             self._db.execute("COMMIT")
             return kept
 
+    def give_back(self, user: str, count: int) -> None:
+        """Forget an accepted voucher whose request was not served: its user signs the count again for its next
+        call, and that voucher is accepted once more (and then only once)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for table in ("accepted", "refused"):
+                    self._db.execute(f"DELETE FROM {table} WHERE user = ? AND count = ?", (user, count))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def unsettled(self) -> list[Unsettled]:
         """Per user, its highest accepted voucher the chain has not refused, if it is above what was settled."""
         with self._lock:

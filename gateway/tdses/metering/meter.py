@@ -213,6 +213,12 @@ class Meter:
             self._settle_now.set()
         return Verdict(0, user=claim.user, count=claim.count)
 
+    async def give_back(self, user: str, count: int) -> None:
+        """The call with this accepted count was not served (its server was never reached): it is not counted, and
+        the user's next call uses the count again. Were it settled meanwhile, the call using it again is served
+        for what was paid."""
+        await asyncio.to_thread(self.journal.give_back, user, count)
+
     @staticmethod
     def _signed(voucher: Voucher, cached: CachedAccount) -> bool:
         return any(voucher.signed_by(key) for key in cached.keys)

@@ -6,9 +6,11 @@
 Refused: 400 (a request target that is not a path), 401 (no, bad, foreign, stale or wrongly signed voucher), 402
 (no calls left: how to buy), 403 (user removed), 409 (count replayed or already settled), 413 (a body above
 MeterSettings.max_body_bytes), 503 (the gateway cannot be asked now); as application/problem+json. Accepted requests
-reach the app with the verified user in scope["state"]["tdses_user"]. A voucher pays for one request, not for a
-connection: WebSockets are refused. The meter starts and stops with the app's lifespan; the app's startup fails
-when the gateway says the meter's token may not settle the service's calls.
+reach the app with the verified user in scope["state"]["tdses_user"]. An app that cannot serve one after all (the
+proxy's upstream cannot be reached) raises NotServed before it starts its answer: the call is given back to its
+user (502 NOT_SERVED, or the status it carries), whose client signs the count again for its next call. A voucher
+pays for one request, not for a connection: WebSockets are refused. The meter starts and stops with the app's
+lifespan; the app's startup fails when the gateway says the meter's token may not settle the service's calls.
 """
 
 from __future__ import annotations
@@ -26,7 +28,15 @@ from tdses.metering.voucher import HEADER, REFUSED_HEADER
 HEADER_KEY = HEADER.lower().encode("latin-1")
 REFUSED_KEY = REFUSED_HEADER.lower().encode("latin-1")
 TITLES = {400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden", 409: "Conflict",
-          413: "Content Too Large", 503: "Service Unavailable"}
+          413: "Content Too Large", 502: "Bad Gateway", 503: "Service Unavailable"}
+
+
+class NotServed(Exception):
+    """Raised by the app behind the meter, before it sends anything, for a request it did not serve."""
+
+    def __init__(self, detail: str, status: int = 502) -> None:
+        super().__init__(detail)
+        self.detail, self.status = detail, status
 
 
 class MeterMiddleware:
@@ -63,7 +73,21 @@ class MeterMiddleware:
         if not verdict.accepted:
             return await send_verdict(send, verdict)
         scope.setdefault("state", {})["tdses_user"] = verdict.user
-        await self.app(scope, replaying(body, receive), send)
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, replaying(body, receive), sending)
+        except NotServed as error:
+            if started:
+                raise RuntimeError("NotServed raised after the answer started") from error
+            await self.meter.give_back(verdict.user, verdict.count)
+            await send_verdict(send, Verdict(error.status, "NOT_SERVED", f"{error.detail}: call {verdict.count} of "
+                                             f"user {verdict.user!r} is not counted", verdict.user, verdict.count))
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The app's lifespan, with the meter's start and stop in it. A meter that may not settle makes the app's

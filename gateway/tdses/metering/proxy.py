@@ -6,9 +6,13 @@
 Accepted requests are forwarded with the verified caller in the TDSES-User header (a TDSES-User sent by the
 client is dropped, as is TDSES_User, which some servers read as the same header); refused ones never reach the
 upstream. The upstream's scheme, host and port are the proxy's setting: a request's target only adds the path.
+An upstream that cannot be reached is 502 NOT_SERVED, and the call is not counted; one that fails once it has the
+request (a timeout, a dropped connection) is an empty 502, counted: it may have served it.
 """
 
 from __future__ import annotations
+
+import logging
 
 import aiohttp
 import yarl
@@ -16,7 +20,9 @@ from starlette.types import Receive, Scope, Send
 
 from tdses.asgi import read_body
 from tdses.metering.meter import Meter, MeterSettings
-from tdses.metering.middleware import REFUSED_KEY, MeterMiddleware
+from tdses.metering.middleware import REFUSED_KEY, MeterMiddleware, NotServed
+
+log = logging.getLogger("tdses.meter")
 
 USER_HEADER = b"tdses-user"
 # Hop-by-hop headers (RFC 9110 7.6.1) are the proxy's own; host is the upstream's.
@@ -46,16 +52,23 @@ class Forward:
         url = yarl.URL.build(scheme=self.upstream.scheme, authority=self.upstream.raw_authority,
                              path=self.upstream.raw_path.rstrip("/") + path,
                              query_string=scope.get("query_string", b"").decode("latin-1"), encoded=True)
+        started = False
         try:
             async with self._session().request(scope["method"], url, headers=headers, data=body or None,
                                                allow_redirects=False) as response:
+                started = True
                 await send({"type": "http.response.start", "status": response.status,
                             "headers": [(k, v) for k, v in response.raw_headers  # TDSES-Meter: the meter's own
                                         if k.lower() not in HOP_BY_HOP and k.lower() != REFUSED_KEY]})
                 async for chunk in response.content.iter_any():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b""})
+        except aiohttp.ClientConnectorError as error:  # no connection: the upstream never saw the request
+            log.warning("cannot reach the upstream %s: %s", self.upstream, error)
+            raise NotServed("the service's server cannot be reached") from None
         except (aiohttp.ClientError, TimeoutError):
+            if started:  # cut short: the client sees the connection end before the body does
+                raise
             await send({"type": "http.response.start", "status": 502, "headers": [(b"content-length", b"0")]})
             await send({"type": "http.response.body", "body": b""})
 
