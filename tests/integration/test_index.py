@@ -99,6 +99,12 @@ class Workload:
         self.write(self.services[names[2]], "POST", f"/v1/services/{names[2]}/invalidate")
         self.write(self.services[names[3]], "POST", f"/v1/services/{names[3]}/invalidate")
         self.write(self.services[names[3]], "POST", f"/v1/services/{names[3]}/publish")
+        metered, buyer = f"ix{self.tag}v0", users[1]  # calls bought while it requires vouchers
+        self.write(users[0], "POST", "/v1/services", 201, name=metered, category="weather", url="https://v.example",
+                   price=1, requireVouchers=True)
+        self.write(users[0], "POST", f"/v1/services/{metered}/publish")
+        self.write(buyer, "POST", f"/v1/services/{metered}/rights", calls=2)
+        self.metered = (metered, users[0], buyer)
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +229,19 @@ def test_a_purchase_through_org2_is_in_org1s_index_once_it_reaches_the_purchase_
     assert (rights["block"], rights["tx_id"]) == (block, tx_id)
     assert [a["tx_id"] for a in live_store(gateways, "org1").activity(service=service, kind="purchase", limit=1)] \
         == [tx_id]
+
+
+def test_a_user_s_rights_from_the_index_say_which_are_used_up_only_by_vouchers(workload):
+    metered, developer, buyer = workload.metered
+    with workload.client(buyer) as http:
+        rights = ok(http.get(f"/v1/users/{buyer}/rights", headers={"X-Min-Block": str(workload.last_block)}))
+        on_chain = ok(http.get(f"/v1/services/{metered}/rights/{buyer}"))
+    flags = {r["service"]: r["vouchersOnly"] for r in rights["rights"]}
+    assert flags[metered] is True and on_chain["vouchersOnly"] is True
+    assert not any(flag for service, flag in flags.items() if service != metered)
+    with workload.client(developer) as http:
+        buyers = ok(http.get(f"/v1/services/{metered}/buyers"))["buyers"]
+    assert [(b["user"], b["vouchersOnly"]) for b in buyers] == [(buyer, True)]
 
 
 def test_two_followers_on_one_postgresql_apply_each_block_once(gateways, workload, postgres):

@@ -18,6 +18,7 @@ from tdses.index import schema
 from tdses.index import store as index_store
 from tdses.rest.store import store as gateway_store
 from tdses.rest.store.tables import metadata
+from tests.unit.test_index import downgrade
 
 pytestmark = pytest.mark.integration
 
@@ -86,3 +87,18 @@ def test_processes_opening_a_new_database_together_all_start_on_one_whole_schema
             assert set(tables.tables) <= set(inspect(connection).get_table_names())
     finally:
         engine.dispose()
+
+
+def test_an_index_from_before_migration_0003_is_emptied_for_its_follower_to_refill(location):
+    old = index_store.IndexStore(location)
+    with old.engine.begin() as connection:
+        connection.execute(schema.checkpoint.update().values(next_block=7))
+    downgrade(old, "0002")
+    assert "vouchers_only" not in {c["name"] for c in inspect(old.engine).get_columns("index_rights")}
+    old.close()
+    upgraded = index_store.IndexStore(location)
+    try:
+        assert upgraded.next_block() == 0
+        assert "vouchers_only" in {c["name"] for c in inspect(upgraded.engine).get_columns("index_rights")}
+    finally:
+        upgraded.close()

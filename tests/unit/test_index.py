@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from alembic import command
+from alembic.config import Config
 from fabric_gateway.deliver import (
     composite_key, new_seek_envelope, new_seek_newest_envelope, parse_block, split_composite_key,
 )
@@ -18,7 +20,9 @@ from fabric_protos.peer import (
 )
 from google.protobuf import timestamp_pb2
 
+from tdses import migrating
 from tdses.index import projection
+from tdses.index import store as index_store
 from tdses.index.blocks import index_block
 from tdses.index.store import IndexStore, fts_query
 
@@ -273,6 +277,38 @@ def test_rights_follow_the_valid_purchase_not_the_invalid_one(store):
     apply_all(store)
     r = store.rights("weather-api", "alice")
     assert (r["bought"], r["used"], r["remaining"], r["paid"], r["tx_id"]) == (5, 2, 3, 15, "tx-reduce")
+
+
+def test_rights_keep_whether_they_are_used_up_only_by_vouchers(store):
+    apply_all(store)
+    assert store.rights("weather-api", "alice")["vouchers_only"] is False  # the chaincode leaves it out then
+    assert store.apply(index_block(block(len(registry_blocks()), [endorser_tx("tx-metered", [
+        (key("tdses.rights", "weather-api", "alice"), {**rights("weather-api", "alice", 9), "vouchersOnly": True})
+    ])]), CC))
+    assert store.rights("weather-api", "alice")["vouchers_only"] is True
+
+
+def downgrade(store: IndexStore, revision: str) -> None:
+    with migrating.exclusive(store.engine) as connection:
+        config = Config()
+        config.set_main_option("script_location", str(index_store.MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)
+
+
+def test_an_index_from_before_vouchers_only_empties_itself_to_be_refilled_with_it(tmp_path):
+    location = tmp_path / "index.db"
+    old = IndexStore(location)
+    apply_all(old)
+    downgrade(old, "0002")  # the index as a gateway before migration 0003 left it
+    old.close()
+    upgraded = IndexStore(location)
+    try:
+        assert upgraded.next_block() == 0 and upgraded.all_rights() == [] and upgraded.user("alice") is None
+        apply_all(upgraded)
+        assert upgraded.rights("weather-api", "alice")["vouchers_only"] is False
+    finally:
+        upgraded.close()
 
 
 def test_writes_to_one_key_within_a_block_end_as_the_last_one_left_them(store):

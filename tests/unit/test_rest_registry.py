@@ -130,7 +130,7 @@ async def test_buyers_history_and_revenue_are_for_the_developer_and_the_admin(re
         buyers = await get(application, tokens[who], "/v1/services/weather-api/buyers")
         assert buyers.status_code == 200
         assert buyers.json()["buyers"] == [{"user": "alice", "bought": 5, "used": 2, "remaining": 3, "paid": 15,
-                                            "updatedAt": "2025-03-01T12:00:02.25Z"}]
+                                            "updatedAt": "2025-03-01T12:00:02.25Z", "vouchersOnly": False}]
     history = (await get(application, tokens["bob"], "/v1/services/weather-api/history", limit=2)).json()
     assert [e["kind"] for e in history["items"]] == ["reward", "reduction"] and history["next"]
     rest = (await get(application, tokens["bob"], "/v1/services/weather-api/history", cursor=history["next"])).json()

@@ -408,3 +408,13 @@ async def test_failures_sent_by_others_do_not_lock_out_a_browser_that_signed_in_
         assert (await sign_in(new)).status_code == 429
         context.store.set_password("alice", hash_password("a new password, long"))
         assert (await sign_in(owner, password="a new password, long")).status_code == 429  # the old tag is void
+
+
+def test_my_rights_mark_calls_used_up_only_by_vouchers():
+    from tdses.rest.web.render import templates
+
+    row = {"service": "weather", "bought": 2, "used": 0, "remaining": 2, "paid": 2}
+    html = templates.env.get_template("rights.html").render(
+        rights=[{**row, "vouchers_only": True}, {**row, "service": "maps", "vouchers_only": False}], history=[])
+    cells = re.findall(r'<a href="/services/(\w+)">\w+</a>( <small[^>]*>metered</small>)?</td>', html)
+    assert [(service, bool(mark)) for service, mark in cells] == [("weather", True), ("maps", False)]

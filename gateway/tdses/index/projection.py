@@ -153,7 +153,8 @@ def _rights(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) ->
         return
     v = w.value
     p.upsert(schema.rights, ("service", "user"), tx, service=service, user=user, bought=v["bought"],
-             paid=v["paid"], used=v["used"], remaining=v["remaining"], updated_at=v["updatedAt"])
+             paid=v["paid"], used=v["used"], remaining=v["remaining"], updated_at=v["updatedAt"],
+             vouchers_only=bool(v.get("vouchersOnly")))
 
 
 def _server(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) -> None:

@@ -261,9 +261,11 @@ class IndexStore:
     # --- for developers, users and analytics ----------------------------------------------------
 
     def buyers(self, service: str) -> list[dict[str, Any]]:
-        """Everyone who bought calls of the service: bought, used, remaining, paid; most paid first."""
+        """Everyone who bought calls of the service: bought, used, remaining, paid, vouchers only; most paid
+        first."""
         r = schema.rights.c
-        return self._all(select(r.user, r.bought, r.used, r.remaining, r.paid, r.updated_at, r.block)
+        return self._all(select(r.user, r.bought, r.used, r.remaining, r.paid, r.updated_at, r.vouchers_only,
+                                r.block)
                          .where(r.service == service, r.bought > 0).order_by(r.paid.desc(), r.user))
 
     def history(self, *, service: str | None = None, user: str | None = None, kinds: tuple[str, ...],

@@ -33,7 +33,7 @@ SERVICE_FIELDS = {
 USER_FIELDS = {"status": "status", "msp_id": "mspId", "cert_id": "certId", "introduction": "introduction",
                "created_at": "createdAt", "updated_at": "updatedAt"}
 RIGHTS_FIELDS = {"bought": "bought", "paid": "paid", "used": "used", "remaining": "remaining",
-                 "updated_at": "updatedAt"}
+                 "updated_at": "updatedAt", "vouchers_only": "vouchersOnly"}
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,10 @@ async def check_user(store: IndexStore, query: Query, name: str) -> list[Differe
 
 async def check_rights(store: IndexStore, query: Query, key: str) -> list[Difference]:
     service, user = key.split("/", 1)
-    return _fields("rights", key, store.rights(service, user), await query(Fn.GET_RIGHTS, service, user),
-                   RIGHTS_FIELDS)
+    ledger = await query(Fn.GET_RIGHTS, service, user)
+    if ledger is not None:
+        ledger = {"vouchersOnly": False, **ledger}  # left out when false
+    return _fields("rights", key, store.rights(service, user), ledger, RIGHTS_FIELDS)
 
 
 async def check_usage(store: IndexStore, query: Query, name: str) -> list[Difference]:

@@ -103,6 +103,7 @@ class Buyer(Out):
     remaining: int
     paid: int
     updatedAt: str = ""
+    vouchersOnly: bool = False  # used up only by settled vouchers
 
 
 class Buyers(Out):
@@ -221,6 +222,7 @@ class Rights(Out):
     remaining: int = 0
     paid: int = 0
     updatedAt: str = ""
+    vouchersOnly: bool = False  # used up only by settled vouchers: bought while the service required them
 
 
 class ServiceUsage(Out):

@@ -64,7 +64,8 @@ async def service_buyers(name: ServiceName, principal: PrincipalDep, store: Inde
     rows = await off_loop(store.buyers, name)
     return {"service": name, "buyers": [{"user": r["user"], "bought": r["bought"], "used": r["used"],
                                          "remaining": r["remaining"], "paid": r["paid"],
-                                         "updatedAt": r["updated_at"]} for r in rows]}
+                                         "updatedAt": r["updated_at"], "vouchersOnly": r["vouchers_only"]}
+                                     for r in rows]}
 
 
 @router.get("/services/{name}/history", response_model=out.ActivityPage)
@@ -97,7 +98,8 @@ async def user_rights(name: UserName, principal: PrincipalDep, store: IndexDep) 
     rows = await off_loop(store.all_rights, user=name)
     return {"user": name, "rights": [{"service": r["service"], "user": r["user"], "bought": r["bought"],
                                       "used": r["used"], "remaining": r["remaining"], "paid": r["paid"],
-                                      "updatedAt": r["updated_at"]} for r in rows]}
+                                      "updatedAt": r["updated_at"], "vouchersOnly": r["vouchers_only"]}
+                                     for r in rows]}
 
 
 @router.get("/users/{name}/history", response_model=out.ActivityPage)
