@@ -174,6 +174,12 @@ async def test_invalid_input_is_refused_before_any_peer_is_asked(gateway):
     async with client(application, tokens["alice"]) as alice:
         bad = await alice.post("/v1/services/weather/rights", content=b"{", headers={"content-type": "application/json"})
         assert bad.status_code == 400 and bad.json()["code"] == "MALFORMED_JSON"
+        for path, twice in (("/v1/services/weather/rights", b'{"calls": 1, "calls": 1000}'),  # a lean route
+                            ("/v1/transfers", b'{"to": "bob", "amount": 1, "amount": 900}'),  # the router
+                            ("/v1/transfers", b'{"to": "bob", "amount": 1, "memo": [{"a": 1, "a": 2}]}')):
+            refused = await alice.post(path, content=twice, headers={"content-type": "application/json"})
+            assert refused.status_code == 400 and refused.json()["code"] == "MALFORMED_JSON", twice
+            assert "twice" in refused.json()["detail"]
         for body in ({"calls": 0}, {"calls": "1"}, {"calls": 1, "more": True}, {"calls": 2**70}):
             response = await alice.post("/v1/services/weather/rights", json=body)
             assert response.status_code == 422, body

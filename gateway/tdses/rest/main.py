@@ -104,8 +104,11 @@ def install_error_handlers(application: FastAPI) -> None:
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
                   for e in exc.errors()]  # without the input: it may hold a secret
-        if any(e["type"] == "json_invalid" for e in errors):
-            return Problem(400, "MALFORMED_JSON", "the body is not valid JSON", errors=errors).response()
+        decoding = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if decoding is not None:
+            reason = decoding.get("ctx", {}).get("error")  # the decoder's, e.g. a key given twice (jsonbody)
+            return Problem(400, "MALFORMED_JSON", "the body is not valid JSON" + (f": {reason}" if reason else ""),
+                           errors=errors).response()
         media_type = request.headers.get("content-type")
         if media_type is not None and not json_media_type(media_type) and any(e["loc"] == ["body"] for e in errors):
             # FastAPI reads a body of another media type as bytes, which then "should be a valid dictionary".

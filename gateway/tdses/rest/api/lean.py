@@ -23,7 +23,6 @@ the admin on a route for users, a non-custodial caller's write (its signature re
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import re
 import time
@@ -40,6 +39,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tdses.asgi import read_body, replaying
 from tdses.chaincode import Chaincode
+from tdses.rest.api import jsonbody
 from tdses.rest.api.deps import caller_chaincode, owner_of, principal_of, user_chaincode
 from tdses.rest.api.transact import Transacting
 from tdses.rest.middleware.asgi import bearer, header, send_problem
@@ -170,7 +170,7 @@ class LeanRoutes:
             values[field.name] = value
         if body is not None:
             try:
-                received = json.loads(body)
+                received = jsonbody.loads(body)
             except (ValueError, RecursionError):  # FastAPI answers it: 400 MALFORMED_JSON
                 return None
             body_values, errors = await request_body_to_args(lean_route.body_params, received, False)

@@ -18,12 +18,13 @@ from fastapi.responses import StreamingResponse
 
 from fabric_gateway import EventPosition, FabricError
 from tdses.rest.api.deps import ContextDep, PrincipalDep
+from tdses.rest.api.jsonbody import ApiRoute
 from tdses.rest.problems import Problem
 from tdses.rest.services import visibility
 from tdses.rest.services.context import Context
 from tdses.rest.services.principal import Principal
 
-router = APIRouter(tags=["events"])
+router = APIRouter(route_class=ApiRoute, tags=["events"])
 
 KEEPALIVE_SECONDS = 15.0
 EVENT_ID = re.compile(r"^(\d{1,19}):([0-9a-f]{64})$")

@@ -8,11 +8,12 @@ from urllib.parse import urlencode
 from fastapi import APIRouter
 
 from tdses.rest.api.deps import ContextDep, PrincipalDep
+from tdses.rest.api.jsonbody import ApiRoute
 from tdses.rest.models import responses as out
 from tdses.rest.problems import Problem
 from tdses.rest.services.invitations import SIGNUP_PATH, invite
 
-router = APIRouter(tags=["users"])
+router = APIRouter(route_class=ApiRoute, tags=["users"])
 
 
 @router.post("/invitations", status_code=201, response_model=out.Invitation)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path
 
 from tdses.metering.voucher import Claim, Voucher
 from tdses.rest.api.deps import ChaincodeDep, UserChaincodeDep, UserDep, same_user
+from tdses.rest.api.jsonbody import ApiRoute
 from tdses.rest.api.lean import lean
 from tdses.rest.api.transact import TRANSACTION_RESPONSES
 from tdses.rest.models import responses as out
@@ -17,7 +18,7 @@ from tdses.rest.models.fields import NAME_PATTERN
 from tdses.rest.models.requests import SettlementCreate, VoucherSigning
 from tdses.rest.problems import Problem
 
-router = APIRouter(tags=["metering"])
+router = APIRouter(route_class=ApiRoute, tags=["metering"])
 
 Name = Annotated[str, Path(pattern=NAME_PATTERN, examples=["weather-api"])]
 

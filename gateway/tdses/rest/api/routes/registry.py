@@ -14,13 +14,14 @@ from tdses.discovery.recommend import for_user
 from tdses.index.search import BadCursor
 from tdses.index.store import IndexStore
 from tdses.rest.api.deps import ContextDep, IndexDep, PrincipalDep, off_loop, reject_unknown_query
+from tdses.rest.api.jsonbody import ApiRoute
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import MAX_PAGE_SIZE, NAME_PATTERN
 from tdses.rest.models.requests import CompositionRequest
 from tdses.rest.problems import Problem
 from tdses.rest.services import visibility
 
-router = APIRouter(tags=["registry"], dependencies=[Depends(reject_unknown_query)])
+router = APIRouter(route_class=ApiRoute, tags=["registry"], dependencies=[Depends(reject_unknown_query)])
 
 ServiceName = Annotated[str, Path(pattern=NAME_PATTERN, examples=["weather-api"])]
 UserName = Annotated[str, Path(pattern=NAME_PATTERN, examples=["alice"])]

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from tdses.rest.api.deps import ChaincodeDep, PrincipalDep, UserChaincodeDep
+from tdses.rest.api.jsonbody import ApiRoute
 from tdses.rest.api.lean import lean
 from tdses.rest.api.transact import TRANSACTION_RESPONSES
 from tdses.rest.models import responses as out
@@ -14,7 +15,7 @@ from tdses.rest.models.fields import NAME_PATTERN
 from tdses.rest.models.requests import Purchase, Reduction, Reward
 from tdses.rest.problems import Problem
 
-router = APIRouter(prefix="/services/{name}", tags=["rights"])
+router = APIRouter(route_class=ApiRoute, prefix="/services/{name}", tags=["rights"])
 
 ServiceName = Annotated[str, Path(pattern=NAME_PATTERN, examples=["weather-api"])]
 UserName = Annotated[str, Path(pattern=NAME_PATTERN, examples=["alice"])]

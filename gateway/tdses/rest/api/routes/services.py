@@ -12,6 +12,7 @@ from tdses.rest.api.deps import (
     INDEX_BLOCK_HEADER, CallerDep, ChaincodeDep, ContextDep, MinBlockHeader, MinBlockQuery, OptionalIndexDep,
     UserChaincodeDep, indexed, off_loop, reject_unknown_query,
 )
+from tdses.rest.api.jsonbody import ApiRoute
 from tdses.rest.api.transact import TRANSACTION_RESPONSES, Transacting
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import (
@@ -21,7 +22,7 @@ from tdses.rest.models.requests import MashupCreate, ServiceCreate, ServicePatch
 from tdses.rest.problems import Problem
 from tdses.rest.services.cards import listing
 
-router = APIRouter(tags=["services"])
+router = APIRouter(route_class=ApiRoute, tags=["services"])
 
 ServiceName = Annotated[str, Path(pattern=NAME_PATTERN, examples=["weather-api"])]
 NameQuery = Annotated[str | None, Query(pattern=NAME_PATTERN)]

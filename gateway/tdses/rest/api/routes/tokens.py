@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from tdses.rest.api.deps import ChaincodeDep, PrincipalDep
+from tdses.rest.api.jsonbody import ApiRoute
 from tdses.rest.api.lean import lean
 from tdses.rest.api.transact import TRANSACTION_RESPONSES
 from tdses.rest.models import responses as out
 from tdses.rest.models.requests import TransferCreate
 
-router = APIRouter(tags=["stoken"])
+router = APIRouter(route_class=ApiRoute, tags=["stoken"])
 
 # A user ("alice") or a maintaining organization's account ("org:Org1MSP").
 ACCOUNT_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9._-]{0,63}|org:[A-Za-z0-9][A-Za-z0-9._-]{0,127})$"

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Path, Query, Response
 
 from fabric_gateway import CommitStatusError, FabricError
 from tdses.rest.api.deps import ContextDep, PrincipalDep, UserDep
+from tdses.rest.api.jsonbody import ApiRoute
 from tdses.rest.headers import BLOCK_HEADER, TRANSACTION_HEADER
 from tdses.rest.models import responses as out
 from tdses.rest.models.requests import Signature
@@ -18,7 +19,7 @@ from tdses.rest.problems import Problem, problem_from_fabric
 from tdses.rest.services.ledger import Submitted
 from tdses.rest.services.signing import SignatureRequired
 
-router = APIRouter(prefix="/transactions", tags=["transactions"])
+router = APIRouter(route_class=ApiRoute, prefix="/transactions", tags=["transactions"])
 
 TransactionId = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", examples=["3f1c" + "0" * 60])]
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path
 from tdses.rest.api.deps import (
     ChaincodeDep, ContextDep, OptionalPrincipalDep, PrincipalDep, UserChaincodeDep, UserDep, same_user, unauthorized,
 )
+from tdses.rest.api.jsonbody import ApiRoute
 from tdses.rest.api.transact import TRANSACTION_RESPONSES
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import NAME_PATTERN
@@ -18,7 +19,7 @@ from tdses.rest.services.onboarding import create_user
 from tdses.rest.services.tokens import new_token, token_hash
 from tdses.rest.store import ACTIVE
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(route_class=ApiRoute, prefix="/users", tags=["users"])
 
 UserName = Annotated[str, Path(pattern=NAME_PATTERN, examples=["alice"])]
 
