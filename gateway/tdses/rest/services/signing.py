@@ -4,6 +4,10 @@ submits. The key never reaches the gateway.
     request = offline.prepare(principal, "CallService", "svc1", "5")         # digest of the proposal
     request = await offline.sign(principal, tx_id, proposal_signature)        # digest of the transaction
     outcome = await offline.sign(principal, tx_id, transaction_signature)     # committed: the chaincode result
+
+A prepared transaction stays in the store until its outcome is known: a signature whose answer was lost (a 503, a
+504) is posted again, to any replica, and sends the same proposal or transaction again; the peers commit a
+transaction ID once. Only the chaincode's refusal, a commit status, or the expiry ends it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from fabric_gateway import CommitError, FabricError
+from fabric_gateway.commit import Status
 from fabric_gateway.signing import is_low_s
 
 from tdses.rest.problems import Problem, problem_from_fabric
@@ -27,6 +32,7 @@ from tdses.rest.services.keyedlocks import KeyedLocks
 from tdses.rest.services.ledger import Ledger, Submitted, decode
 from tdses.rest.services.principal import Principal
 from tdses.rest.store import PendingRecord, Store
+from tdses.retry import refused_by_chaincode
 
 MAX_PENDING_PER_USER = 32
 
@@ -75,9 +81,9 @@ class OfflineSigning:
     store: Store
     ttl: float
     actions: dict[str, AfterCommit] = field(default_factory=dict)
-    # A proposal's signature sent twice at once: one endorses, the other then answers as it did (the peers refuse
-    # a transaction ID endorsed twice at once, and the failure used to drop the pending transaction).
-    endorsing: KeyedLocks = field(default_factory=KeyedLocks)
+    # A signature sent twice at once: one endorses or submits, the other then answers as it did (the peers refuse
+    # a transaction ID endorsed twice at once).
+    steps: KeyedLocks = field(default_factory=KeyedLocks)
 
     def prepare(self, principal: Principal, function: str, *args: str, after_commit: str | None = None
                 ) -> SignatureRequest:
@@ -98,29 +104,45 @@ class OfflineSigning:
         gateway = self.ledger.gateway(principal)
         if record.transaction is None or verified(principal, gateway.new_proposal(record.proposal).digest(),
                                                   signature):
-            async with self.endorsing.one_at_a_time(transaction_id):
+            async with self.steps.one_at_a_time(transaction_id):
                 return await self._endorse(principal, transaction_id, signature)
-        try:
-            transaction = gateway.new_transaction(record.transaction)
-            verify(principal, transaction.digest(), signature)
-            if not self.store.take_pending(transaction_id):
+        transaction = gateway.new_transaction(record.transaction)
+        verify(principal, transaction.digest(), signature)
+        async with self.steps.one_at_a_time(transaction_id):
+            if self.store.pending(transaction_id) is None:  # the same signature, sent twice at once, is done
                 raise gone(transaction_id)
             transaction.set_signature(signature)
-            await transaction.submit()
-            status = await self.ledger.commit_status(transaction_id)
-            if not status.successful:
-                # A conflict cannot be retried here: a fresh transaction needs fresh signatures.
-                raise CommitError(transaction_id, status.code, status.block_number)
-            await self.ledger.propagated(status.block_number)
-        except FabricError as error:
-            raise problem_from_fabric(error) from None
-        if record.after_commit is not None:
-            await self.after_commit(record.after_commit, principal.name)
+            try:
+                # Kept until its outcome is known: the same signature sent again (after a timeout, to any replica)
+                # sends the same transaction again, and the peers commit a transaction ID once.
+                await transaction.submit()
+                status = await self.ledger.commit_status(transaction_id)
+            except FabricError as error:
+                raise problem_from_fabric(error) from None
+        await self.finish(record, status)
+        if not status.successful:
+            # A conflict cannot be retried here: a fresh transaction needs fresh signatures.
+            raise problem_from_fabric(CommitError(transaction_id, status.code, status.block_number))
+        await self.ledger.propagated(status.block_number)
         return Submitted(decode(transaction.result), transaction_id, status.block_number)
+
+    async def finish(self, record: PendingRecord, status: Status) -> None:
+        """The transaction's commit status is known: what follows a valid one (once or more: each action may
+        run again), and the pending transaction goes."""
+        if status.successful and record.after_commit is not None:
+            await self.after_commit(record.after_commit, record.owner)
+        self.store.take_pending(record.transaction_id)
+
+    async def committed(self, status: Status) -> None:
+        """A poll of the commit status found the outcome: finish what a signature's answer did not (it timed
+        out, or its gateway stopped)."""
+        record = self.store.pending(status.transaction_id)
+        if record is not None and record.transaction is not None:
+            await self.finish(record, status)
 
     async def _endorse(self, principal: Principal, transaction_id: str, signature: bytes) -> SignatureRequest:
         """The proposal step: endorse, and keep the transaction to sign; the proposal's signature sent again (its
-        answer lost, or sent twice at once) answers the same."""
+        answer lost, or sent twice at once, to any replica) answers the same."""
         record = self.store.pending(transaction_id)
         if record is None:
             raise gone(transaction_id)
@@ -133,10 +155,14 @@ class OfflineSigning:
         try:
             transaction = await proposal.endorse()
         except FabricError as error:
-            self.store.take_pending(transaction_id)
-            raise problem_from_fabric(error) from None
+            if refused_by_chaincode(error):  # the same proposal gets the same answer: it is done with
+                self.store.drop_unendorsed(transaction_id)
+            raise problem_from_fabric(error) from None  # otherwise the same signature may be sent again
         if not self.store.endorsed(transaction_id, transaction.bytes()):
-            raise gone(transaction_id)
+            endorsed = self.store.pending(transaction_id)  # by another replica meanwhile: its transaction
+            if endorsed is None or endorsed.transaction is None:
+                raise gone(transaction_id)
+            return self._request(endorsed, "transaction", gateway.new_transaction(endorsed.transaction).digest())
         return self._request(record, "transaction", transaction.digest())
 
     async def after_commit(self, action: str, user: str) -> None:

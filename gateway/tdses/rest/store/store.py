@@ -276,8 +276,14 @@ class Store:
                                      pending_transactions.c.transaction.is_(None))
                               .values(transaction=transaction)).rowcount == 1
 
+    def drop_unendorsed(self, transaction_id: str) -> None:
+        """Remove a pending transaction the chaincode refused, unless another request endorsed it meanwhile."""
+        with self._engine.begin() as db:
+            db.execute(delete(pending_transactions).where(pending_transactions.c.transaction_id == transaction_id,
+                                                          pending_transactions.c.transaction.is_(None)))
+
     def take_pending(self, transaction_id: str) -> bool:
-        """Remove a pending transaction to submit it; False if another request took it first."""
+        """Remove a pending transaction whose outcome is known; False if another request took it first."""
         with self._engine.begin() as db:
             return db.execute(delete(pending_transactions)
                               .where(pending_transactions.c.transaction_id == transaction_id)).rowcount == 1

@@ -38,6 +38,7 @@ async def transaction_status(tx_id: TransactionId, context: ContextDep, principa
         return {"transactionId": tx_id, "status": "PENDING", "committed": False, "valid": False}
     except FabricError as error:
         raise problem_from_fabric(error) from None
+    await context.offline.committed(status)
     return {"transactionId": tx_id, "status": status.code_name, "committed": True, "valid": status.successful,
             "blockNumber": status.block_number}
 
