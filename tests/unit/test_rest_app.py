@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime
 import os
@@ -593,3 +594,59 @@ async def test_the_event_stream_shows_payments_only_to_whom_they_concern():
     assert all(s[4] == published for s in seen.values())  # the registry's facts are public
     admin = Audience(principal("admin", admin=True), developer_of)
     assert [await admin.view("Transferred", moved), await admin.view("MashupCreated", composed)] == [moved, composed]
+
+
+async def test_the_event_stream_shows_uses_of_calls_only_to_whom_they_concern():
+    async def developer_of(service: str) -> str | None:
+        return {"weather": "dev"}.get(service)
+
+    reduced = {"service": "weather", "user": "alice", "reducer": "srv", "calls": 1}
+    settled = {"service": "weather", "settler": "srv", "txId": "t",
+               "settled": [{"user": "alice", "calls": 4, "used": 9, "remaining": 1},
+                           {"user": "bob", "calls": 1, "used": 1, "remaining": 0}],
+               "rejected": [{"user": "bob", "calls": 3, "index": 2, "reason": "BAD_SIGNATURE"}]}
+    seen = {}
+    for who in ("alice", "bob", "dev", "srv", "mallory"):
+        audience = Audience(Principal(who, None, None), developer_of)  # type: ignore[arg-type]
+        seen[who] = [await audience.view("CallsReduced", reduced), await audience.view("CallsSettled", settled)]
+    assert seen["dev"] == seen["srv"] == [reduced, settled] and seen["mallory"] == [None, None]
+    assert seen["alice"] == [reduced, {**settled, "settled": settled["settled"][:1], "rejected": []}]
+    assert seen["bob"] == [None, {**settled, "settled": settled["settled"][1:], "rejected": settled["rejected"]}]
+
+
+async def test_an_event_stream_ends_once_its_token_no_longer_authenticates(monkeypatch):
+    from tdses.rest.api.routes import events
+
+    class Stream:
+        def __aiter__(self):
+            return self
+
+        async def __anext__(self):
+            await asyncio.sleep(3600)
+
+        def close(self) -> None:
+            self.closed = True
+
+    monkeypatch.setattr(events, "KEEPALIVE_SECONDS", 0.01)
+    valid = [True]
+    stream = Stream()
+    frames = events.sse(stream, Audience(None, None, still_valid=lambda: valid[0]))  # type: ignore[arg-type]
+    assert [await anext(frames), await anext(frames)] == [": connected\n\n", ": keep-alive\n\n"]
+    valid[0] = False  # the token was rotated, or its user removed
+    assert (await anext(frames)).startswith("event: error\ndata: {\"detail\": \"the token is no longer valid\"}")
+    with pytest.raises(StopAsyncIteration):
+        await anext(frames)
+    assert stream.closed
+
+
+def test_an_event_stream_s_token_is_valid_until_rotated_and_the_admin_s_stays_valid(gateway):
+    from tdses.rest.api.routes.events import audience
+
+    application, tokens = gateway
+    context = application.state.context
+    alice = audience(context, Principal("alice", None, None), tokens["alice"])  # type: ignore[arg-type]
+    admin = audience(context, context.ledger.admin, "admin-token")
+    assert alice.still_valid() and admin.still_valid()
+    context.store.set_token("alice", token_hash("a-new-token"))
+    assert not alice.still_valid() and admin.still_valid()
+    assert not audience(context, context.ledger.admin, "a-made-up-token").still_valid()

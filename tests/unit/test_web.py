@@ -418,3 +418,26 @@ def test_my_rights_mark_calls_used_up_only_by_vouchers():
         rights=[{**row, "vouchers_only": True}, {**row, "service": "maps", "vouchers_only": False}], history=[])
     cells = re.findall(r'<a href="/services/(\w+)">\w+</a>( <small[^>]*>metered</small>)?</td>', html)
     assert [(service, bool(mark)) for service, mark in cells] == [("weather", True), ("maps", False)]
+
+
+def test_the_feed_reads_every_fact_between_two_blocks_however_many(tmp_path):
+    from tdses.index.blocks import index_block
+    from tdses.index.store import IndexStore
+    from tdses.rest.web.account import facts_between
+    from tests.unit.test_index import CC, block, config_tx, endorser_tx, key, user
+
+    def registrations(number: int, names: list[str]):
+        return index_block(block(number, [endorser_tx(f"tx-{n}", [(key("tdses.user", n), user(n))],
+                                                      ("UserRegistered", {"grant": 0, "mspId": "Org1MSP", "name": n}))
+                                          for n in names]), CC)
+
+    store = IndexStore(tmp_path / "index.db")
+    try:
+        assert store.apply(index_block(block(0, [config_tx()]), CC))
+        for number in range(1, 5):  # 70 registrations a block: more than one page of history each
+            assert store.apply(registrations(number, [f"u{number}x{i}" for i in range(70)]))
+        facts = facts_between(store, 1, 3)  # not block 1, nor block 4 (applied after the feed read its height)
+        assert sorted({f["block"] for f in facts}) == [2, 3] and len(facts) == 140
+        assert len({(f["tx_id"], f["seq"]) for f in facts}) == 140
+    finally:
+        store.close()

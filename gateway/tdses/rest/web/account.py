@@ -29,6 +29,19 @@ PAYMENTS = ("purchase", "reward")
 FEED = PUBLIC + PAYMENTS
 FEED_LENGTH = 20
 FEED_POLL_SECONDS = 1.0
+FEED_PAGES = 20  # of 50 facts: what one poll of the feed reads at most
+
+
+def facts_between(store: IndexStore, after: int, upto: int) -> list[dict]:
+    """The feed's facts of the blocks after `after` up to `upto`, newest first (blocking: off the event loop)."""
+    rows: list[dict] = []
+    cursor = None
+    for _ in range(FEED_PAGES):
+        page_rows, cursor = store.history(kinds=FEED, limit=50, cursor=cursor)
+        rows += [r for r in page_rows if after < r["block"] <= upto]  # a block applied meanwhile: next poll
+        if cursor is None or page_rows[-1]["block"] <= after:
+            break
+    return rows
 
 
 def visible_facts(store: IndexStore, visitor: Visitor, rows: list[dict]) -> list[dict]:
@@ -94,26 +107,31 @@ async def network(request: Request, context: ContextDep, visitor: VisitorDep) ->
     supply = await Acting(context, visitor).chaincode.token_info()
     height = await context.ledger.height()
     store = await index_at(context, None)
+    index_block = context.index.current_block  # the feed goes on from here (?from=)
     rows, _ = await off_loop(store.history, kinds=FEED, limit=50)
-    recent = await off_loop(visible_facts, store, visitor, rows)
+    recent = await off_loop(visible_facts, store, visitor, [r for r in rows if r["block"] <= index_block])
     return page(request, "network.html", visitor=visitor, supply=supply, height=height,
-                index_block=context.index.current_block, recent=recent[:FEED_LENGTH])
+                index_block=index_block, recent=recent[:FEED_LENGTH])
 
 
 @router.get("/network/activity")
-async def activity_feed(request: Request, context: ContextDep, visitor: VisitorDep) -> StreamingResponse:
-    """Server-sent events: each fact the index applies from now on that the visitor may see, while the visitor's
-    session lasts."""
+async def activity_feed(request: Request, context: ContextDep, visitor: VisitorDep,
+                        after: Annotated[int | None, Query(alias="from", ge=0, le=2**62)] = None) -> StreamingResponse:
+    """Server-sent events: each fact the index applies after block `from` (the page's, or the Last-Event-ID of a
+    reconnecting browser; else from now on) that the visitor may see, while the visitor's session lasts."""
     follower = context.index
+    last_event_id = request.headers.get("last-event-id", "")
+    if last_event_id.isascii() and last_event_id.isdigit() and len(last_event_id) <= 18:
+        after = int(last_event_id)
 
     async def events() -> AsyncIterator[str]:
-        seen = follower.current_block
+        seen = follower.current_block if after is None else after
         yield ": the registry's activity from block %d on\n\n" % (seen + 1)
         while not await request.is_disconnected() and visitor_of(request, context) is not None:
             current = follower.current_block
             if current > seen and follower.store is not None:
-                rows, _ = await off_loop(follower.store.history, kinds=FEED, limit=50)
-                facts = await off_loop(visible_facts, follower.store, visitor, [r for r in rows if r["block"] > seen])
+                rows = await off_loop(facts_between, follower.store, seen, current)
+                facts = await off_loop(visible_facts, follower.store, visitor, rows)
                 for fact in reversed(facts):
                     yield f"id: {fact['blockNumber']}\nevent: activity\ndata: {json.dumps(fact)}\n\n"
                 seen = current

@@ -1,8 +1,11 @@
 """Chaincode events as server-sent events, resumable from a block or from the last event seen.
 
-Payments are seen only by whom they concern (README, "Visibility"): a purchase by its buyer and the service's
-developer, a reward by its giver and the developer, a transfer by its two users; a mashup's creation is public, but
-what it paid each developer only that developer (and its creator) sees. The organization admin sees everything.
+Payments and uses are seen only by whom they concern (README, "Visibility"): a purchase by its buyer and the
+service's developer, a reduction by its user, its reducer and the developer, a settlement by its settler and the
+developer (a user sees its own part of it), a reward by its giver and the developer, a transfer by its two users; a
+mashup's creation is public, but what it paid each developer only that developer (and its creator) sees. The
+organization admin sees everything. A stream ends once its token no longer authenticates its caller (rotated,
+reset, or the user removed).
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from fabric_gateway import EventPosition, FabricError
 from tdses.rest.api.deps import ContextDep, PrincipalDep
 from tdses.rest.api.jsonbody import ApiRoute
+from tdses.rest.middleware.asgi import bearer
 from tdses.rest.problems import Problem
 from tdses.rest.services import visibility
+from tdses.rest.services.auth import authenticate
 from tdses.rest.services.context import Context
 from tdses.rest.services.principal import Principal
 
@@ -54,9 +59,11 @@ def frame(event, data: Any) -> str:
 class Audience:
     """What of each event one principal sees; developer_of(service) names a service's developer (None: unknown)."""
 
-    def __init__(self, principal: Principal, developer_of: Callable[[str], Awaitable[str | None]]) -> None:
+    def __init__(self, principal: Principal, developer_of: Callable[[str], Awaitable[str | None]],
+                 still_valid: Callable[[], bool] = lambda: True) -> None:
         self.principal = principal
         self.developer_of = developer_of
+        self.still_valid = still_valid  # whether the token the stream was opened with still authenticates it
         self._developers: dict[str, str | None] = {}  # a service's developer never changes
 
     async def view(self, name: str, payload: Any) -> Any | None:
@@ -69,6 +76,14 @@ class Audience:
             concerned = self._user(payload.get("from")) or self._accounts(payload.get("developer"))
         elif name == "Transferred":
             concerned = self._user(payload.get("from")) or self._user(payload.get("to"))
+        elif name == "CallsReduced":
+            concerned = (self._user(payload.get("user")) or self._user(payload.get("reducer"))
+                         or self._accounts(await self._service(payload.get("service"))))
+        elif name == "CallsSettled":
+            if self._user(payload.get("settler")) or self._accounts(await self._service(payload.get("service"))):
+                return payload
+            settled, rejected = self._own(payload.get("settled")), self._own(payload.get("rejected"))
+            return {**payload, "settled": settled, "rejected": rejected} if settled or rejected else None
         elif name == "MashupCreated" and not self._user(payload.get("developer")):
             payments = [p for p in payload.get("payments") or []
                         if isinstance(p, dict) and self._accounts(p.get("developer"))]
@@ -79,6 +94,11 @@ class Audience:
 
     def _user(self, name: Any) -> bool:
         return isinstance(name, str) and visibility.may_see_user(self.principal, name)
+
+    def _own(self, entries: Any) -> list:
+        """The entries of a list of {"user": ...} that are this principal's."""
+        return [e for e in entries if isinstance(e, dict) and self._user(e.get("user"))] \
+            if isinstance(entries, list) else []
 
     def _accounts(self, developer: Any) -> bool:
         return isinstance(developer, str) and visibility.may_see_service_accounts(self.principal, developer)
@@ -95,17 +115,24 @@ class Audience:
         return self._developers[service]
 
 
-def audience(context: Context, principal: Principal) -> Audience:
+def audience(context: Context, principal: Principal, token: str) -> Audience:
     async def developer_of(service: str) -> str | None:
         return (await context.admin_chaincode().query_service(service)).get("developer")
 
-    return Audience(principal, developer_of)
+    caller = authenticate(context.store, context.admin_token_hash, token)
+
+    def still_valid() -> bool:  # the store's cached lookup: cheap at every event
+        now = authenticate(context.store, context.admin_token_hash, token)
+        return now is not None and caller is not None and now.name == caller.name
+
+    return Audience(principal, developer_of, still_valid)
 
 
 @router.get("/events", response_class=StreamingResponse, responses={
     200: {"content": {"text/event-stream": {}}, "description": "event: <name>, id: <block>:<txid>, data: JSON"},
     410: {"description": "the Last-Event-ID names no transaction of this channel"}})
 async def events(
+    request: Request,
     context: ContextDep,
     principal: PrincipalDep,
     start_block: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="replay from this block")] = None,
@@ -122,7 +149,8 @@ async def events(
                           "?start_block=")
         start, checkpoint = resumed
     stream = await context.ledger.events(start, checkpoint)
-    return StreamingResponse(sse(stream, audience(context, principal)), media_type="text/event-stream",
+    seen_by = audience(context, principal, bearer(request.scope) or "")
+    return StreamingResponse(sse(stream, seen_by), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
@@ -134,6 +162,9 @@ async def sse(stream, seen_by: Audience) -> AsyncIterator[str]:
         while True:
             pending = pending or asyncio.ensure_future(iterator.__anext__())
             done, _ = await asyncio.wait({pending}, timeout=KEEPALIVE_SECONDS)
+            if not seen_by.still_valid():
+                yield f"event: error\ndata: {json.dumps({'detail': 'the token is no longer valid'})}\n\n"
+                return
             if not done:
                 yield ": keep-alive\n\n"
                 continue
