@@ -13,9 +13,8 @@ from tdses.cli import main
 from tdses.rest.cli import _service_body, seg
 
 
-@pytest.fixture
-def hangs_up():
-    """A server that reads each request and closes the connection without answering: the requests it saw."""
+def one_answer_server(answer: bytes) -> tuple[socket.socket, list[bytes]]:
+    """A server that reads each request, sends `answer` and closes the connection; and the requests it saw."""
     seen: list[bytes] = []
     server = socket.create_server(("127.0.0.1", 0))
 
@@ -27,8 +26,16 @@ def hangs_up():
                 return
             with connection:
                 seen.append(connection.recv(65536))
+                connection.sendall(answer)
 
     threading.Thread(target=serve, daemon=True).start()
+    return server, seen
+
+
+@pytest.fixture
+def hangs_up():
+    """A server that closes each connection without answering: the requests it saw."""
+    server, seen = one_answer_server(b"")
     yield f"http://127.0.0.1:{server.getsockname()[1]}", seen
     server.close()
 
@@ -92,3 +99,38 @@ def test_bad_configurations_and_addresses_are_usage_errors_not_tracebacks(argv, 
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.startswith(("error:", "usage error:"))
+
+
+@pytest.fixture
+def redirects():
+    """A server that answers every request with 308 to another address (an http→https redirect, say)."""
+    server, _ = one_answer_server(b"HTTP/1.1 308 Permanent Redirect\r\nLocation: https://gateway.example/v1/x\r\n"
+                                  b"Content-Length: 0\r\nConnection: close\r\n\r\n")
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+def test_a_redirect_is_an_error_that_names_where_not_a_success(redirects, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TDSES_CONFIG_DIR", str(tmp_path / "config"))
+    (tmp_path / "token").write_text("a-token\n")
+    for argv in (["rights", "buy", "weather", "5"], ["transfer", "bob", "100", "--json"]):
+        assert main([*argv, "--url", redirects, "--token-file", str(tmp_path / "token")]) == 1
+        captured = capsys.readouterr()
+        assert "308" in captured.err and "https://gateway.example/v1/x" in captured.err and captured.out == ""
+
+
+@pytest.mark.parametrize("saved", ["[]", "null", '"x"', '{"url": "http://127.0.0.1:9", "token": 7, "user": []}'])
+def test_a_credentials_file_that_is_not_one_counts_as_none(saved, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TDSES_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "credentials.json").write_text(saved)
+    assert main(["balance", "alice", "--url", "http://127.0.0.1:9"]) == 1  # on to the (unreachable) gateway
+    assert "cannot reach" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["", "G T", "GET\r\nX: 1"])
+def test_a_call_s_method_must_be_an_http_method(method, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TDSES_CONFIG_DIR", str(tmp_path))
+    (tmp_path / "token").write_text("a-token\n")
+    assert main(["call", "weather", "http://127.0.0.1:9/f", "--method", method, "--url", "http://127.0.0.1:9",
+                 "--token-file", str(tmp_path / "token")]) == 2
+    assert "is not an HTTP method" in capsys.readouterr().err

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -23,6 +24,7 @@ from tdses.rest.client import ApiClient, ApiError
 from tdses.rest.headers import ISSUES_SECRETS, MAX_KEY_LENGTH, valid_key
 
 EXIT_OK, EXIT_API, EXIT_USAGE = 0, 1, 2
+HTTP_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110's token
 
 
 def credentials_file() -> Path:
@@ -292,10 +294,12 @@ def _print(value: Any, indent: str = "") -> None:
 
 
 def _read_credentials() -> dict[str, str]:
+    """What `tdses login` saved: its string fields (a file that is not such an object counts as none)."""
     try:
-        return json.loads(credentials_file().read_text())
+        saved = json.loads(credentials_file().read_text())
     except (OSError, ValueError):
         return {}
+    return {k: v for k, v in saved.items() if isinstance(v, str)} if isinstance(saved, dict) else {}
 
 
 def _write_credentials(values: dict[str, str]) -> Path:
@@ -499,10 +503,13 @@ def _call(s: Session, a) -> Any:
     headers = {name.strip(): value.strip() for name, _, value in (h.partition(":") for h in a.header)}
     if not all(name and (name + value).isascii() and (name + value).isprintable() for name, value in headers.items()):
         raise UsageError("each -H must be 'Name: value' in printable ASCII")
+    if not HTTP_METHOD.fullmatch(a.method):
+        raise UsageError(f"--method {a.method!r} is not an HTTP method")
+    body = None if a.data is None else os.fsencode(a.data)  # the bytes given, whatever their encoding
     counter = CounterFile(credentials_file().parent / f"voucher-counts-{s.me()}.json")  # this user's counts
     try:
         with httpx.Client(auth=GatewayVoucherAuth(s.url, s.token, a.service, counter), timeout=60) as http:
-            response = http.request(a.method.upper(), a.target, content=a.data, headers=headers)
+            response = http.request(a.method.upper(), a.target, content=body, headers=headers)
             response.raise_for_status()
     except httpx.HTTPStatusError as error:
         answer = error.response

@@ -44,7 +44,11 @@ class ApiClient:
             readable = content is None or isinstance(content, (dict, list))
         except ValueError:
             content, readable = None, False
-        if response.status_code >= 400:
+        if response.is_redirect:  # never followed: a write would not be sent again, and a token not sent elsewhere
+            where = response.headers.get("location", "")
+            raise ApiError(response.status_code, {"code": "REDIRECTED", "detail": f"{self._http.base_url} answered "
+                           f"{response.status_code}, to {where!r}: nothing was done; use that URL as the gateway's"})
+        if not response.is_success:
             raise ApiError(response.status_code, content if isinstance(content, dict) else {
                 "detail": f"{self._http.base_url} answered {response.status_code} {response.reason_phrase} without "
                           "the gateway's problem JSON: is it a T-DSES gateway?"})
