@@ -314,15 +314,19 @@ def test_the_index_queries_answer_alike_on_postgresql_and_sqlite(postgres, tmp_p
     """The same blocks in both databases: every search, sort, page, account and analytics query agrees."""
     from dataclasses import replace
 
+    from tdses.index.blocks import index_block
     from tdses.index.search import ServiceQuery
     from tdses.index.store import IndexStore
-    from tests.unit.test_index import apply_all
+    from tests.unit.test_index import CC, apply_all, block, endorser_tx, key, registry_blocks, service
 
+    twins = index_block(block(len(registry_blocks()), [endorser_tx(f"tx-{name}", [  # one text: tied ranks
+        (key("tdses.service", name), service(name, "bob", description="identical twins"))]) for name in "abc"]), CC)
     stores = [IndexStore(tmp_path / "index.db"),
               IndexStore(postgres.create_database(f"search_{secrets.token_hex(4)}"))]
     try:
         for store in stores:
             apply_all(store)
+            assert store.apply(twins)
 
         def answers(store: IndexStore) -> list:
             found = []
@@ -332,10 +336,11 @@ def test_the_index_queries_answer_alike_on_postgresql_and_sqlite(postgres, tmp_p
                           ServiceQuery(status="any", sort="popularity", mashup=True),
                           ServiceQuery(status="any", sort="popularity", limit=1),
                           ServiceQuery(status="any", sort="compositions", limit=1),
-                          ServiceQuery(max_price=3, max_latency_ms=120, min_availability_bp=9990)):
+                          ServiceQuery(max_price=3, max_latency_ms=120, min_availability_bp=9990),
+                          ServiceQuery(words="twins", status="any", sort="relevance", limit=1)):
                 page = store.find_services(query)
                 pages = [[r["name"] for r in page.items]]
-                while page.next:
+                while page.next and len(pages) < 10:  # a cursor that never moves on would repeat its page
                     page = store.find_services(replace(query, cursor=page.next))
                     pages.append([r["name"] for r in page.items])
                 found.append(pages)
@@ -343,12 +348,14 @@ def test_the_index_queries_answer_alike_on_postgresql_and_sqlite(postgres, tmp_p
             found.append([(r["kind"], r["amount"]) for r in store.history(user="alice", kinds=("purchase", "reward",
                                                                                             "transfer"))[0]])
             found.append(store.revenue("weather-api", "week"))
-            found += [store.analytics(by, "day", metric) for by in ("service", "developer", "organization")
+            found += [store.analytics(by, "day", metric, limit=1000) for by in ("service", "developer", "organization")
                       for metric in ("calls_bought", "revenue", "compositions", "new_services")]
             return found
 
         sqlite, postgresql = (answers(store) for store in stores)
-        assert sqlite[0] == [["storm-map", "weather-api"]] and sqlite[3] == [["storm-map"], ["weather-api"]]
+        assert sqlite[0] == [["a", "b", "c", "storm-map", "weather-api"]]
+        assert sqlite[3] == [["a"], ["b"], ["c"], ["storm-map"], ["weather-api"]]
+        assert sqlite[9] == [["a"], ["b"], ["c"]]  # tied ranks, one page each: each once
         assert postgresql == sqlite
     finally:
         for store in stores:

@@ -15,6 +15,7 @@ from tdses.discovery.composition import (
     Candidate,
     Constraints,
     Objective,
+    TooLong,
     aggregate,
     candidate_front,
     compose,
@@ -212,6 +213,17 @@ def test_ten_categories_of_three_hundred_candidates_are_composed(capsys):
             print(f"\n10 x 300 candidates, {objective.value}: {time.perf_counter() - started:.2f} s")
         assert plan.feasible and len(plan.services) == 10
         assert plan.qos.cost <= 250 and plan.qos.latency_ms <= 2500 and plan.qos.availability_bp >= 9600
+
+
+def test_a_composition_stops_at_its_time_limit():
+    """Twelve categories whose services trade cost against latency and availability: large fronts, and an
+    infeasible request just past the optimum, which takes the search (and then its diagnosis) minutes."""
+    rng = random.Random(3)
+    candidates = [Candidate(f"c{c}-s{i}", f"cat{c}", i, (30 - i) * 10 + rng.randint(0, 9),
+                            min(9000 + i * 33 + rng.randint(0, 3), 10_000)) for c in range(12) for i in range(30)]
+    with pytest.raises(TooLong):
+        compose([f"cat{c}" for c in range(12)], candidates, Constraints(180, 1800, 5000),
+                give_up_at=time.monotonic() + 0.3)
 
 
 # --- the ProgrammableWeb ecosystem -----------------------------------------------------------------------------

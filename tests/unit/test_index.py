@@ -439,6 +439,21 @@ def test_compositions_count_only_other_developers_mashups_as_the_chaincode_does(
                           "service": "bob-map"}))])
     store = IndexStore(tmp_path / "index.db")
     apply_all(store, registry_blocks() + [own])
-    rows = store.analytics("service", "day", "compositions")
+    rows = store.analytics("service", "day", "compositions", limit=10)
     assert [(r["key"], r["value"]) for r in rows] == [("weather-api", 1)]  # alice's storm-map, not bob's own
     store.close()
+
+
+def test_analytics_beyond_their_limit_keep_the_newest_periods(tmp_path):
+    store = IndexStore(tmp_path / "index.db")
+    try:
+        apply_all(store, [block(0, [config_tx()])] + [block(day, [endorser_tx(
+            f"tx-{day}", [(key("tdses.service", f"s{day}"), service(f"s{day}", "bob"))],
+            ("ServiceRegistered", {"developer": "bob", "service": f"s{day}", "status": "created"}),
+            seconds=86_400 * day)]) for day in (1, 2, 3)])
+        assert [r["bucket"] for r in store.analytics("developer", "day", "new_services", limit=10)] == \
+            ["2025-03-02", "2025-03-03", "2025-03-04"]
+        assert [r["bucket"] for r in store.analytics("developer", "day", "new_services", limit=2)] == \
+            ["2025-03-03", "2025-03-04"]  # the oldest left out, the rest oldest first
+    finally:
+        store.close()

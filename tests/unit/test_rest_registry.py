@@ -3,11 +3,14 @@ gateway app. Search filters and cursors, unknown parameters, read-your-writes, v
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tdses.index.search import encode_cursor
 from tdses.index.store import IndexStore
 from tdses.rest.api.routes.services import is_ledger_listing
+from tdses.rest.problems import Problem
 from tdses.index.blocks import index_block
 from tests.unit.test_index import CC, apply_all, block, endorser_tx, key, registry_blocks, service
 from tests.unit.test_rest_app import client, gateway  # noqa: F401 (the fixture)
@@ -75,6 +78,7 @@ async def test_pages_follow_the_cursor_and_a_foreign_cursor_is_refused(registry)
     ("price", [2**63, "x"]), ("popularity", [1.5, "x"]), ("newest", [7, "x"]), ("relevance", [1e309, "x"]),
     ("relevance", [2**70, "x"]), ("relevance", [10**400, "x"]),
     ("history", [10**29, 0, 0]), ("history", [1, None, 0]), ("history", ["1", 0, 0]),
+    ("name", ["a\x00b"]), ("price", [3, "\x00"]),  # PostgreSQL refuses NUL in text
 ])
 async def test_an_altered_cursor_gets_422_whatever_its_values(registry, sort, values):
     application, tokens, _ = registry
@@ -86,6 +90,13 @@ async def test_an_altered_cursor_gets_422_whatever_its_values(registry, sort, va
         answer = await get(application, tokens["alice"], "/v1/services", status="any", sort=sort, cursor=cursor,
                            **params)
     assert answer.status_code == 422 and answer.json()["code"] == "INVALID_CURSOR", answer.text
+
+
+@pytest.mark.parametrize("parameter", [{"q": "storm\x00"}, {"category": "a\x00b"}, {"q": "tab\there"}])
+async def test_search_text_with_control_characters_gets_422(registry, parameter):
+    application, tokens, _ = registry
+    answer = await get(application, tokens["alice"], "/v1/services", **parameter)
+    assert answer.status_code == 422 and answer.json()["code"] == "INVALID_ARGUMENT", answer.text
 
 
 async def test_unknown_or_meaningless_parameters_get_422(registry):
@@ -170,6 +181,23 @@ async def test_composition_proposes_the_best_services_or_names_the_constraint(re
     assert unknown.status_code == 422
 
 
+async def test_a_composition_past_its_time_limit_stops_and_frees_its_slot_at_once():
+    from tdses.discovery.composition import TooLong
+    from tdses.rest.services.discovery import Discovery
+
+    discovery = Discovery(compose_timeout=0.05, compose_slots=1)
+
+    def until_its_limit(give_up_at: float) -> None:  # as compose does: it looks at the clock as it goes
+        while time.monotonic() <= give_up_at:
+            time.sleep(0.005)
+        raise TooLong
+
+    for _ in range(2):  # the second finds the one slot free again: not BUSY
+        with pytest.raises(Problem) as answered:
+            await discovery.bounded(until_its_limit)
+        assert (answered.value.status, answered.value.code) == (503, "COMPOSITION_TIMEOUT")
+
+
 async def test_analytics_cover_everything_for_the_admin_and_own_services_for_a_developer(registry):
     application, tokens, _ = registry
     every = (await get(application, tokens["admin"], "/v1/analytics", by="organization", metric="revenue")).json()
@@ -177,6 +205,23 @@ async def test_analytics_cover_everything_for_the_admin_and_own_services_for_a_d
     mine = (await get(application, tokens["alice"], "/v1/analytics", by="service", metric="calls_bought")).json()
     assert mine["rows"] == []  # alice developed only storm-map, which nobody bought
     assert (await get(application, tokens["alice"], "/v1/analytics", by="organization")).status_code == 403
+
+
+async def test_analytics_say_when_they_left_periods_out(registry, monkeypatch):
+    from tdses.rest.api.routes import registry as routes
+
+    application, tokens, follower = registry
+    number = follower.current_block + 1  # a service registered a day later: a second period
+    assert follower.store.apply(index_block(block(number, [endorser_tx(
+        "tx-later", [(key("tdses.service", "later-api"), service("later-api", "bob"))],
+        ("ServiceRegistered", {"developer": "bob", "service": "later-api", "status": "created"}), seconds=86_400)]),
+        CC))
+    follower.current_block = number
+    whole = (await get(application, tokens["admin"], "/v1/analytics", by="service", metric="new_services")).json()
+    assert len(whole["rows"]) == 2 and whole["truncated"] is False
+    monkeypatch.setattr(routes, "ANALYTICS_ROWS", 1)
+    cut = (await get(application, tokens["admin"], "/v1/analytics", by="service", metric="new_services")).json()
+    assert cut["rows"] == whole["rows"][-1:] and cut["truncated"] is True
 
 
 async def test_a_service_is_read_from_the_index_and_its_kept_answer_follows_the_blocks_that_change_it(registry):

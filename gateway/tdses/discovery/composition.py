@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -175,15 +176,28 @@ def sort_key(objective: Objective | str, qos: QoS, names: Sequence[str]) -> tupl
 _COST, _LATENCY, _AVAILABILITY, _NAMES, _PICKS = range(5)
 
 
+class TooLong(Exception):
+    """The composition passed its time limit (compose's give_up_at) and stopped there."""
+
+
+_CHECK_EVERY = 4096  # labels between two looks at the clock
+
+
 class _Rules:
     """`beats` for one request: which measures are constrained and which wins cannot be undone."""
 
-    def __init__(self, objective: Objective, constraints: Constraints, availability_stays_strict: bool):
+    def __init__(self, objective: Objective, constraints: Constraints, availability_stays_strict: bool,
+                 give_up_at: float | None = None):
         self.order = [(_COST, 1) if m == "cost" else (_LATENCY, 1) if m == "latency" else (_AVAILABILITY, -1)
                       for m in _ORDER[objective]]
         self.constrained = [i for i, limit in ((_COST, constraints.max_cost), (_LATENCY, constraints.max_latency_ms),
                                                 (_AVAILABILITY, constraints.min_availability_bp)) if limit is not None]
         self.availability_stays_strict = availability_stays_strict
+        self.give_up_at = give_up_at  # time.monotonic(): beyond it, TooLong
+
+    def check_time(self) -> None:
+        if self.give_up_at is not None and time.monotonic() > self.give_up_at:
+            raise TooLong
 
     def key(self, label: tuple) -> tuple:
         return (*(sign * label[i] for i, sign in self.order), label[_NAMES])
@@ -216,7 +230,9 @@ class _Rules:
         index = _Staircase(sorted({signs[0] * label[indexed[0]] for label in labels})) if len(indexed) == 2 else None
         lowest = None  # with one indexed measure: its best value among the survivors
         kept: list[tuple] = []
-        for b in labels:
+        for n, b in enumerate(labels):
+            if n % _CHECK_EVERY == 0:
+                self.check_time()
             point = [sign * b[i] for sign, i in zip(signs, indexed)]
             if index is not None:
                 maybe_beaten = index.lowest_up_to(point[0]) <= point[1]
@@ -283,8 +299,10 @@ def _usable(pools: dict[str, list[Candidate]], constraints: Constraints) -> dict
                 and (min_bp is None or s.availability_bp >= min_bp)] for c, pool in pools.items()}
 
 
-def _rules(pools: dict[str, list[Candidate]], constraints: Constraints, objective: Objective) -> _Rules:
-    return _Rules(objective, constraints, all(s.availability_bp > 0 for pool in pools.values() for s in pool))
+def _rules(pools: dict[str, list[Candidate]], constraints: Constraints, objective: Objective,
+           give_up_at: float | None = None) -> _Rules:
+    return _Rules(objective, constraints, all(s.availability_bp > 0 for pool in pools.values() for s in pool),
+                  give_up_at)
 
 
 def _front(plan: tuple[tuple[str, ...], ...], pools: dict[str, list[Candidate]],
@@ -298,24 +316,25 @@ def _front(plan: tuple[tuple[str, ...], ...], pools: dict[str, list[Candidate]],
 
 
 def _solve(plan: tuple[tuple[str, ...], ...], pools: dict[str, list[Candidate]], constraints: Constraints,
-           objective: Objective) -> tuple | None:
+           objective: Objective, give_up_at: float | None = None) -> tuple | None:
     """The best label over the whole workflow, or None if no composition meets the constraints.
 
     A quick pass that keeps only the most promising partial compositions usually finds a good one; its value of
     the objective then bounds the exact pass, which drops whatever cannot reach it."""
-    found = _search(plan, pools, constraints, objective, keep=_BEAM)
+    found = _search(plan, pools, constraints, objective, keep=_BEAM, give_up_at=give_up_at)
     if found is None:
-        return _search(plan, pools, constraints, objective)
+        return _search(plan, pools, constraints, objective, give_up_at=give_up_at)
     incumbent = found[{Objective.COST: _COST, Objective.LATENCY: _LATENCY,
                        Objective.AVAILABILITY: _AVAILABILITY}[objective]]
-    return _search(plan, pools, constraints, objective, incumbent=incumbent)
+    return _search(plan, pools, constraints, objective, incumbent=incumbent, give_up_at=give_up_at)
 
 
 _BEAM = 32  # partial compositions the quick pass keeps per step
 
 
 def _search(plan: tuple[tuple[str, ...], ...], pools: dict[str, list[Candidate]], constraints: Constraints,
-            objective: Objective, keep: int | None = None, incumbent: int | None = None) -> tuple | None:
+            objective: Objective, keep: int | None = None, incumbent: int | None = None,
+            give_up_at: float | None = None) -> tuple | None:
     """The best label, keeping at most `keep` labels per step (None: exact), dropping labels that cannot reach
     the incumbent's value of the objective."""
     limit_cost, deadline, min_bp = constraints.max_cost, constraints.max_latency_ms, constraints.min_availability_bp
@@ -323,7 +342,7 @@ def _search(plan: tuple[tuple[str, ...], ...], pools: dict[str, list[Candidate]]
     pools = _usable(pools, constraints)
     if any(not pool for pool in pools.values()):
         return None
-    rules = _rules(pools, constraints, objective)
+    rules = _rules(pools, constraints, objective, give_up_at)
     pools = _front(plan, pools, rules)
 
     def best_of(categories: Sequence[str]) -> _Bound:
@@ -360,6 +379,7 @@ def _search(plan: tuple[tuple[str, ...], ...], pools: dict[str, list[Candidate]]
         others = _Bound.in_sequence(stage_bounds[:k] + stage_bounds[k + 1:])
         labels = [(0, 0, 1, (), ())]
         for j, category in enumerate(stage):
+            rules.check_time()
             rest = best_of(stage[j + 1:])
             labels = [(cost + s.price, max(latency, s.latency_ms), availability * s.availability_bp,
                        names + (s.name,), picks + (s,))
@@ -371,6 +391,7 @@ def _search(plan: tuple[tuple[str, ...], ...], pools: dict[str, list[Candidate]]
     # The stages in sequence: latencies add up.
     labels = [(0, 0, 1, (), ())]
     for k, front in enumerate(fronts):
+        rules.check_time()
         later = _Bound.in_sequence(stage_bounds[k + 1:])
         labels = [(cost + f[_COST], latency + f[_LATENCY], availability * f[_AVAILABILITY],
                    names + f[_NAMES], picks + f[_PICKS])
@@ -408,8 +429,10 @@ _MEASURE = {"max_cost": Objective.COST, "max_latency_ms": Objective.LATENCY,
 
 
 def compose(workflow: Sequence[str | Iterable[str]], candidates: Iterable[Candidate],
-            constraints: Constraints | None = None, objective: Objective | str = Objective.COST) -> Composition:
-    """The best services for the workflow under the constraints, or why there are none."""
+            constraints: Constraints | None = None, objective: Objective | str = Objective.COST,
+            give_up_at: float | None = None) -> Composition:
+    """The best services for the workflow under the constraints, or why there are none; TooLong once
+    time.monotonic() passes give_up_at."""
     plan = stages(workflow)
     constraints = constraints or Constraints()
     objective = Objective(objective)
@@ -418,21 +441,21 @@ def compose(workflow: Sequence[str | Iterable[str]], candidates: Iterable[Candid
     if empty:
         return Composition(plan, violations=tuple(
             Violation("category", f"no available candidate for category {c!r}", category=c) for c in empty))
-    best = _solve(plan, pools, constraints, objective)
+    best = _solve(plan, pools, constraints, objective, give_up_at)
     if best is None:
-        return Composition(plan, violations=_diagnose(plan, pools, constraints))
+        return Composition(plan, violations=_diagnose(plan, pools, constraints, give_up_at))
     return Composition(plan, services=best[_PICKS], qos=aggregate(plan, best[_PICKS]))
 
 
 def _diagnose(plan: tuple[tuple[str, ...], ...], pools: dict[str, list[Candidate]],
-              constraints: Constraints) -> tuple[Violation, ...]:
+              constraints: Constraints, give_up_at: float | None = None) -> tuple[Violation, ...]:
     """Which constraints cannot be met: first each on its own; if each can, each under all the others; if no
     measure can be reached under the others, each pair (every pair then conflicts)."""
     present = [name for name in _MEASURE if getattr(constraints, name) is not None]
 
     def best(name: str, given: Sequence[str]) -> int | None:
         others = Constraints(**{g: getattr(constraints, g) for g in given})
-        label = _solve(plan, pools, others, _MEASURE[name])
+        label = _solve(plan, pools, others, _MEASURE[name], give_up_at)
         if label is None:
             return None
         qos = aggregate(plan, label[_PICKS])

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, and_, cast, column, func, literal_column, or_, select, table
+from sqlalchemy import BigInteger, Double, Select, and_, cast, column, func, literal_column, or_, select, table
 
 from tdses.index import schema
 
@@ -107,7 +107,7 @@ def decode_cursor(cursor: str, sort: str) -> list[Any]:
 
 def _holds(kind: type, value: Any) -> bool:
     if kind is str:
-        return isinstance(value, str)
+        return isinstance(value, str) and "\x00" not in value  # PostgreSQL refuses NUL in text
     in_int64 = type(value) is int and -INT64 <= value < INT64
     if kind is int:
         return in_int64
@@ -164,7 +164,8 @@ def build(query: ServiceQuery, dialect: str) -> tuple[Select, list[str]]:
             tsquery = func.plainto_tsquery("english", query.words)
             vector = literal_column("index_services.search")
             match = vector.op("@@")(tsquery)
-            rank = -func.ts_rank(vector, tsquery)
+            # As a double: a real reaches the cursor rounded to its shortest digits, and would never equal itself.
+            rank = -cast(func.ts_rank(vector, tsquery), Double)
     keys: list[tuple[Any, bool]] = {
         "relevance": [(rank, False)],
         "price": [(s.c.price, False)],

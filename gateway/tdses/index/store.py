@@ -314,12 +314,12 @@ class IndexStore:
         return [{"bucket": r["bucket"], "amount": int(r["amount"] or 0), "calls": int(r["calls"] or 0)}
                 for r in self._all(statement)]
 
-    def analytics(self, by: str, bucket: str, metric: str, developer: str | None = None,
-                  limit: int = 1000) -> list[dict[str, Any]]:
+    def analytics(self, by: str, bucket: str, metric: str, developer: str | None = None, *,
+                  limit: int) -> list[dict[str, Any]]:
         """A metric per period and per service, developer or organization, from the activity rows: calls bought
         (purchases), calls used (reductions and settlements), revenue (REVENUE), compositions (a
         mashup created counts once for each component of another developer, as the chaincode counts) and new
-        services (registrations)."""
+        services (registrations). Oldest period first: at most `limit` rows, of the newest periods."""
         a, s, u, m = schema.activity.c, schema.services, schema.users, schema.mashup_components.c
         if metric == "compositions":
             component = schema.services.alias("component")
@@ -345,9 +345,11 @@ class IndexStore:
                      .select_from(joined).where(key.is_not(None)))
         if developer is not None:  # only the services of one developer
             statement = statement.where(s.c.developer == developer)
-        statement = (statement
-                     .group_by(period, key).order_by(period, func.sum(facts.c.value).desc(), key).limit(limit))
-        return [{"bucket": r["bucket"], "key": r["key"], "value": int(r["value"] or 0)} for r in self._all(statement)]
+        statement = (statement.group_by(period, key)
+                     .order_by(period.desc(), func.sum(facts.c.value).desc(), key).limit(limit))
+        rows = [{"bucket": r["bucket"], "key": r["key"], "value": int(r["value"] or 0)} for r in self._all(statement)]
+        rows.sort(key=lambda r: r["bucket"])  # stable: a period's rows stay highest value first
+        return rows
 
     def mashup_edges(self) -> list[tuple[str, str]]:
         """(mashup, component) for every mashup."""

@@ -12,6 +12,7 @@ from tdses.metering.voucher import MAX_LENGTH as MAX_VOUCHER
 
 # ASCII letters, digits, '.', '_', '-', starting with a letter or digit: no separator, no look-alikes.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+SEARCH_PATTERN = r"^[^\x00-\x1f\x7f]*$"  # search words and categories: no control characters (PostgreSQL refuses NUL)
 MAX_CALLS = 1_000_000
 MAX_PRICE = 10**12
 MAX_AMOUNT = 10**15
@@ -68,6 +69,7 @@ LatencyMs = Annotated[int, Field(strict=True, ge=0, le=MAX_LATENCY_MS)]
 AvailabilityBp = Annotated[int, Field(strict=True, ge=0, le=MAX_AVAILABILITY_BP,
                                       description="basis points: 10000 = 100 %")]
 # A voucher (tdses.metering.voucher): v1.<claim>.<signature>, unpadded base64url; the chaincode checks the rest.
+ANALYTICS_ROWS = 1000  # rows of one analytics answer: the newest periods'
 MAX_SETTLEMENT = 256
 MAX_VOUCHERS_SIGNED = 100
 VoucherText = Annotated[str, StringConstraints(min_length=8, max_length=MAX_VOUCHER,

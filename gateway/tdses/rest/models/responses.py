@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tdses.rest.models.fields import ANALYTICS_ROWS
+
 
 class Out(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -207,6 +209,8 @@ class Analytics(Out):
     bucket: str
     metric: str
     rows: list[AnalyticsRow]
+    truncated: bool = Field(default=False, description=f"the oldest periods were left out (at most "
+                            f"{ANALYTICS_ROWS:,} rows, the newest): ask for a longer bucket")
 
 
 class MashupReceipt(Out):

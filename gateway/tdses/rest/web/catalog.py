@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from tdses.index.search import BadCursor, ServiceQuery
 from tdses.rest.api.deps import ContextDep, off_loop
 from tdses.rest.api.routes.services import Sort
-from tdses.rest.models.fields import MAX_PRICE, NAME_PATTERN
+from tdses.rest.models.fields import MAX_PRICE, NAME_PATTERN, SEARCH_PATTERN
 from tdses.rest.models.requests import Purchase, Reward
 from tdses.rest.problems import Problem
 from tdses.rest.web.acting import NOTICES, Acting, index_at, integer, paying_once
@@ -31,8 +31,8 @@ def blank_none(value: str | None) -> str | None:
 
 @router.get("/")
 async def catalog(request: Request, context: ContextDep, visitor: VisitorDep,
-                  q: Annotated[str | None, Query(max_length=200)] = None,
-                  category: Annotated[str | None, Query(max_length=64)] = None,
+                  q: Annotated[str | None, Query(max_length=200, pattern=SEARCH_PATTERN)] = None,
+                  category: Annotated[str | None, Query(max_length=64, pattern=SEARCH_PATTERN)] = None,
                   min_price: Annotated[str | None, Query(max_length=12)] = None,
                   max_price: Annotated[str | None, Query(max_length=12)] = None,
                   sort: Annotated[str | None, Query(max_length=20)] = None,

@@ -16,7 +16,7 @@ from tdses.index.store import IndexStore
 from tdses.rest.api.deps import ContextDep, IndexDep, PrincipalDep, off_loop, reject_unknown_query
 from tdses.rest.api.jsonbody import ApiRoute
 from tdses.rest.models import responses as out
-from tdses.rest.models.fields import MAX_PAGE_SIZE, NAME_PATTERN
+from tdses.rest.models.fields import ANALYTICS_ROWS, MAX_PAGE_SIZE, NAME_PATTERN
 from tdses.rest.models.requests import CompositionRequest
 from tdses.rest.problems import Problem
 from tdses.rest.services import visibility
@@ -125,8 +125,9 @@ async def related_services(name: ServiceName, _: PrincipalDep, store: IndexDep, 
     await service_row(store, name)
     found = await context.discovery.structures(store, context.index.current_block)
     live = found.available.__contains__
-    return {"service": name, "composedWith": _related(found.composed.related(name, limit, live)),
-            "boughtWith": _related(found.bought.related(name, limit, live))}
+    composed, bought = await off_loop(lambda: (found.composed.related(name, limit, live),
+                                               found.bought.related(name, limit, live)))
+    return {"service": name, "composedWith": _related(composed), "boughtWith": _related(bought)}
 
 
 @router.get("/users/{name}/suggestions", response_model=out.Suggestions)
@@ -137,8 +138,8 @@ async def user_suggestions(name: UserName, principal: PrincipalDep, store: Index
     found = await context.discovery.structures(store, context.index.current_block)
     own = await off_loop(store.mashups_of, name)
     composed = {c for mashup in own for c in found.composed.members(mashup)}
-    items = for_user(name, found.bought, found.composed, composed_by_user=composed, k=limit,
-                     available=found.available.__contains__)
+    items = await off_loop(for_user, name, found.bought, found.composed, composed_by_user=composed, k=limit,
+                           available=found.available.__contains__)
     return {"user": name, "items": [{"name": s.name, "score": float(s.score), "together": s.together,
                                      "because": list(s.because)} for s in items]}
 
@@ -158,7 +159,8 @@ async def compose_services(body: CompositionRequest, _: PrincipalDep, store: Ind
                             r["developer"]) for r in rows]
     c = body.constraints
     constraints = Constraints(c.maxCost, c.maxLatencyMs, c.minAvailabilityBp)
-    plan = await context.discovery.bounded(lambda: compose(workflow, candidates, constraints, body.objective))
+    plan = await context.discovery.bounded(
+        lambda give_up_at: compose(workflow, candidates, constraints, body.objective, give_up_at=give_up_at))
     if not plan.feasible:
         violations = [{"constraint": v.constraint, "message": v.message, "limit": v.limit, "best": v.best,
                        "given": list(v.given), "category": v.category} for v in plan.violations]
@@ -184,5 +186,6 @@ async def analytics(principal: PrincipalDep, store: IndexDep,
     """A metric per period (UTC) and per service, developer or organization (the developer's MSP), from the
     index's activity: the admin sees everything, a developer its own services."""
     developer = visibility.analytics_scope(principal, by)
-    rows = await off_loop(store.analytics, by, bucket, metric, developer)
-    return {"by": by, "bucket": bucket, "metric": metric, "rows": rows}
+    rows = await off_loop(store.analytics, by, bucket, metric, developer, limit=ANALYTICS_ROWS + 1)
+    truncated = len(rows) > ANALYTICS_ROWS  # the one more is of the oldest period
+    return {"by": by, "bucket": bucket, "metric": metric, "rows": rows[-ANALYTICS_ROWS:], "truncated": truncated}

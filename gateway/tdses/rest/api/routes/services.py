@@ -17,6 +17,7 @@ from tdses.rest.api.transact import TRANSACTION_RESPONSES, Transacting
 from tdses.rest.models import responses as out
 from tdses.rest.models.fields import (
     DEFAULT_PAGE_SIZE, MAX_AVAILABILITY_BP, MAX_LATENCY_MS, MAX_PAGE_SIZE, MAX_PRICE, NAME_PATTERN,
+    SEARCH_PATTERN,
 )
 from tdses.rest.models.requests import MashupCreate, ServiceCreate, ServicePatch, ServerAuthorization
 from tdses.rest.problems import Problem
@@ -62,9 +63,9 @@ async def list_services(
     chaincode: ChaincodeDep,  # authenticates the caller, before anything waits for the index
     context: ContextDep,
     response: Response,
-    q: Annotated[str | None, Query(min_length=1, max_length=200, description=(
+    q: Annotated[str | None, Query(min_length=1, max_length=200, pattern=SEARCH_PATTERN, description=(
         "words to find in the name, category or description (all of them; stemmed)"))] = None,
-    category: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    category: Annotated[str | None, Query(min_length=1, max_length=64, pattern=SEARCH_PATTERN)] = None,
     developer: NameQuery = None,
     status: Annotated[ServiceStatus | Literal["any"] | None, Query(description=(
         "default: available (from the index), every status (ledger listing); any: every status"))] = None,
