@@ -650,3 +650,88 @@ def test_an_event_stream_s_token_is_valid_until_rotated_and_the_admin_s_stays_va
     context.store.set_token("alice", token_hash("a-new-token"))
     assert not alice.still_valid() and admin.still_valid()
     assert not audience(context, context.ledger.admin, "a-made-up-token").still_valid()
+
+
+def test_a_caller_s_event_streams_are_few_and_each_gives_its_place_back_however_it_ends():
+    from tdses.rest.services.streams import StreamSlots
+
+    async def frames():
+        yield ": connected\n\n"
+
+    slots = StreamSlots(2)
+    first, second = frames(), frames()
+    slots.hold("alice").until_gone(first)
+    slots.hold("alice").until_gone(second)
+    with pytest.raises(Problem) as refused:
+        slots.hold("alice")
+    assert (refused.value.status, refused.value.code) == (429, "TOO_MANY_STREAMS")
+    slots.hold("bob").release()  # another caller's share is its own
+    del first  # never started: its response was dropped
+    assert slots.open("alice") == 1
+    held = slots.hold("alice")
+    held.release()
+    held.release()  # once only
+    assert slots.open("alice") == 1 and slots.open("bob") == 0
+
+
+async def test_the_event_stream_route_holds_a_place_per_caller(gateway, monkeypatch):
+    from starlette.requests import Request
+
+    from tdses.rest.api.routes.events import events as route
+
+    application, tokens = gateway
+    context = application.state.context
+    opened = []
+
+    class Silent:  # the peer's stream, never answering
+        def __aiter__(self):
+            return self
+
+        async def __anext__(self):
+            await asyncio.sleep(3600)
+
+        def close(self) -> None:
+            pass
+
+    async def events(start, checkpoint):
+        opened.append(start)
+        return Silent()
+
+    monkeypatch.setattr(context.ledger, "events", events)
+    monkeypatch.setattr(context.streams, "most", 1)
+
+    scope = {"type": "http", "headers": [(b"authorization", f"Bearer {tokens['alice']}".encode())], "state": {}}
+    alice = context.principals.of(context.store.user("alice"))
+    first = await route(Request(scope), context, alice)
+    with pytest.raises(Problem) as refused:
+        await route(Request(scope), context, alice)
+    assert refused.value.status == 429 and len(opened) == 1  # refused before a stream from the peer was opened
+    del first
+    assert context.streams.open("@admin") == 0 and context.streams.open("alice") == 0
+
+
+async def test_an_event_whose_audience_cannot_be_told_now_ends_the_stream_before_it():
+    from types import SimpleNamespace
+
+    from tdses.rest.api.routes import events
+
+    class Stream:
+        def __init__(self) -> None:
+            self.events = iter([SimpleNamespace(event_name="CallsBought", block_number=7, transaction_id="t" * 64,
+                                                payload=b'{"buyer": "alice", "service": "weather"}')])
+
+        def __aiter__(self):
+            return self
+
+        async def __anext__(self):
+            return next(self.events)
+
+        def close(self) -> None:
+            pass
+
+    async def developer_of(service: str) -> str | None:
+        raise Problem(503, "UNAVAILABLE", "no peer reachable")
+
+    dev = Audience(Principal("dev", None, None), developer_of)  # type: ignore[arg-type]
+    frames = [frame async for frame in events.sse(Stream(), dev)]
+    assert frames[1].startswith("event: error") and "no peer reachable" in frames[1] and len(frames) == 2

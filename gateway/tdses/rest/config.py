@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     # (httpx 5 s, Go 90 s), so a client never reuses one the server is closing ("server disconnected").
     keep_alive_seconds: float = Field(default=120.0, gt=0, le=3600)
     prepared_ttl_seconds: float = Field(default=300.0, gt=0)
+    event_streams_per_caller: int = Field(default=8, ge=1, le=1000)  # open at once: /v1/events, the web feed
     idempotency_ttl_seconds: float = Field(default=24 * 3600.0, gt=0)
 
     @field_validator("store", mode="before")

@@ -21,6 +21,7 @@ from tdses.rest.services.keystore import KeyBox, derived_key
 from tdses.rest.services.ledger import Ledger
 from tdses.rest.services.principal import Principals, load_admin
 from tdses.rest.services.signing import OfflineSigning
+from tdses.rest.services.streams import StreamSlots
 from tdses.rest.services.tokens import new_token, token_hash
 from tdses.rest.store import ACTIVE, Store
 
@@ -38,6 +39,7 @@ class Context:
     principals: Principals
     signin: RateLimiter  # web sign-in attempts, per client address and per name
     browser_key: bytes = field(repr=False)  # signs the web's known-browser cookies (web.sessions)
+    streams: StreamSlots  # open event streams per caller (/v1/events, the web feed)
     index: Follower | None = None  # started by the app's lifespan
     discovery: Discovery | None = None  # composition and recommendations over the index
     cards: ServiceCards = field(default_factory=ServiceCards)  # GET /v1/services/{name}'s answers, kept
@@ -85,6 +87,7 @@ class Context:
             browser_key=derived_key(key_encryption_key, b"tdses known browser v1"),
             index=index,
             discovery=Discovery(settings.index.compose_timeout_seconds, settings.index.compose_concurrency),
+            streams=StreamSlots(settings.event_streams_per_caller),
         )
 
     def admin_chaincode(self) -> Chaincode:

@@ -137,4 +137,6 @@ async def activity_feed(request: Request, context: ContextDep, visitor: VisitorD
                 seen = current
             await asyncio.sleep(FEED_POLL_SECONDS)
 
-    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    frames = events()
+    context.streams.hold(visitor.name).until_gone(frames)
+    return StreamingResponse(frames, media_type="text/event-stream", headers={"Cache-Control": "no-store"})

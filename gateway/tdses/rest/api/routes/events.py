@@ -20,7 +20,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from fabric_gateway import EventPosition, FabricError
-from tdses.rest.api.deps import ContextDep, PrincipalDep
+from tdses.rest.api.deps import ContextDep, PrincipalDep, owner_of
 from tdses.rest.api.jsonbody import ApiRoute
 from tdses.rest.middleware.asgi import bearer
 from tdses.rest.problems import Problem
@@ -104,14 +104,12 @@ class Audience:
         return isinstance(developer, str) and visibility.may_see_service_accounts(self.principal, developer)
 
     async def _service(self, service: Any) -> str | None:
-        """The service's developer."""
+        """The service's developer (a Problem when it cannot be known now: the event is neither shown nor
+        dropped)."""
         if not isinstance(service, str):
             return None
         if service not in self._developers:
-            try:
-                self._developers[service] = await self.developer_of(service)
-            except Problem:
-                return None  # not remembered: asked again at the next event of the service
+            self._developers[service] = await self.developer_of(service)
         return self._developers[service]
 
 
@@ -148,9 +146,15 @@ async def events(
                           f"{checkpoint.block_number} of this channel: reconnect without Last-Event-ID, or with "
                           "?start_block=")
         start, checkpoint = resumed
-    stream = await context.ledger.events(start, checkpoint)
-    seen_by = audience(context, principal, bearer(request.scope) or "")
-    return StreamingResponse(sse(stream, seen_by), media_type="text/event-stream",
+    token = bearer(request.scope) or ""
+    held = context.streams.hold(owner_of(context, request.scope, token) or "")
+    try:
+        frames = sse(await context.ledger.events(start, checkpoint), audience(context, principal, token))
+    except BaseException:
+        held.release()
+        raise
+    held.until_gone(frames)
+    return StreamingResponse(frames, media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
@@ -176,7 +180,11 @@ async def sse(stream, seen_by: Audience) -> AsyncIterator[str]:
             except FabricError as error:
                 yield f"event: error\ndata: {json.dumps({'detail': str(error.args[0] if error.args else error)[:300]})}\n\n"
                 return
-            data = await seen_by.view(event.event_name, payload_of(event))
+            try:
+                data = await seen_by.view(event.event_name, payload_of(event))
+            except Problem as problem:  # the client reconnects with the last ID it got, and sees this event again
+                yield f"event: error\ndata: {json.dumps({'detail': problem.detail})}\n\n"
+                return
             if data is not None:
                 yield frame(event, data)
     finally:
