@@ -99,6 +99,7 @@ def test_an_index_from_before_migration_0003_is_emptied_for_its_follower_to_refi
     upgraded = index_store.IndexStore(location)
     try:
         assert upgraded.next_block() == 0
-        assert "vouchers_only" in {c["name"] for c in inspect(upgraded.engine).get_columns("index_rights")}
+        column = next(c for c in inspect(upgraded.engine).get_columns("index_rights") if c["name"] == "vouchers_only")
+        assert column["nullable"] is False and column["default"] is None  # the version before cannot insert
     finally:
         upgraded.close()

@@ -19,6 +19,8 @@ from fabric_protos.peer import (
     chaincode_event_pb2, chaincode_pb2, proposal_pb2, proposal_response_pb2, transaction_pb2,
 )
 from google.protobuf import timestamp_pb2
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from tdses import migrating
 from tdses.index import projection
@@ -305,6 +307,9 @@ def test_an_index_from_before_vouchers_only_empties_itself_to_be_refilled_with_i
     upgraded = IndexStore(location)
     try:
         assert upgraded.next_block() == 0 and upgraded.all_rights() == [] and upgraded.user("alice") is None
+        with pytest.raises(IntegrityError), upgraded.engine.begin() as db:  # a replica of the version before
+            db.execute(text("INSERT INTO index_rights (service, user, bought, paid, used, remaining, updated_at, "
+                            "block, tx_id, ts) VALUES ('s', 'u', 1, 1, 0, 1, 't', 1, 'tx', '2025-03-01')"))
         apply_all(upgraded)
         assert upgraded.rights("weather-api", "alice")["vouchers_only"] is False
     finally:
@@ -455,5 +460,34 @@ def test_analytics_beyond_their_limit_keep_the_newest_periods(tmp_path):
             ["2025-03-02", "2025-03-03", "2025-03-04"]
         assert [r["bucket"] for r in store.analytics("developer", "day", "new_services", limit=2)] == \
             ["2025-03-03", "2025-03-04"]  # the oldest left out, the rest oldest first
+    finally:
+        store.close()
+
+
+def test_relevance_pages_go_on_after_their_last_row_while_services_are_registered(tmp_path):
+    """bm25 weighs words by the whole index: each registration between two pages moves every rank."""
+    from dataclasses import replace
+
+    from tdses.index.search import ServiceQuery
+
+    def registered(number: int, names: list[str], description) -> common_pb2.Block:
+        return block(number, [endorser_tx(f"tx-{n}", [(key("tdses.service", n), service(
+            n, "bob", category="misc", description=description(i)))]) for i, n in enumerate(names)])
+
+    store = IndexStore(tmp_path / "index.db")
+    try:
+        apply_all(store, [block(0, [config_tx()]),
+                          registered(1, [f"s{i:03d}" for i in range(120)],
+                                     lambda i: "weather " * (1 + i % 5) + "data" if i % 2 else "maps data")])
+        query = ServiceQuery(words="weather", status="any", sort="relevance", limit=20)
+        page = store.find_services(query)
+        seen = [r["name"] for r in page.items]
+        number = 2
+        while page.next:
+            assert store.apply(index_block(registered(number, [f"zz{number}"], lambda i: "unrelated " * 30), CC))
+            number += 1
+            page = store.find_services(replace(query, cursor=page.next))
+            seen += [r["name"] for r in page.items]
+        assert sorted(seen) == [f"s{i:03d}" for i in range(1, 120, 2)]  # each match once
     finally:
         store.close()

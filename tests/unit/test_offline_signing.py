@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import time
 
 import grpc
 import pytest
@@ -172,3 +173,19 @@ async def test_a_proposal_signature_sent_to_two_replicas_at_once_keeps_the_endor
         again = await two.post(prepared["signatureUrl"], json=signature)  # the loser's client tries again
         assert again.status_code == 202 and again.json()["digest"] == to_sign["digest"]
         assert (await two.post(prepared["signatureUrl"], json=signed(key, to_sign["digest"]))).status_code == 200
+
+
+async def test_a_transaction_submitted_late_in_its_life_is_kept_for_its_outcome(carol, monkeypatch):
+    application, key = carol
+    store = application.state.context.store
+    peers = Peers(monkeypatch, application)
+    peers.fail["commit"] = [deadline(CommitStatusError)]
+    async with client(application, "carol-token") as http:
+        prepared = (await http.request("DELETE", "/v1/users/carol")).json()
+        to_sign = (await http.post(prepared["signatureUrl"], json=signed(key, prepared["digest"]))).json()
+        record = store.pending(prepared["transactionId"])
+        monkeypatch.setattr(time, "time", lambda: record.expires_at - 1)  # a second before it would expire
+        assert (await http.post(prepared["signatureUrl"], json=signed(key, to_sign["digest"]))).status_code == 504
+        monkeypatch.setattr(time, "time", lambda: record.expires_at + 60)  # its commit status, polled later
+        assert (await http.get(f"/v1/transactions/{prepared['transactionId']}")).json()["valid"] is True
+    assert store.user("carol").state != ACTIVE  # the removal's after-commit ran

@@ -207,19 +207,24 @@ async def test_analytics_cover_everything_for_the_admin_and_own_services_for_a_d
     assert (await get(application, tokens["alice"], "/v1/analytics", by="organization")).status_code == 403
 
 
-async def test_analytics_say_when_they_left_periods_out(registry, monkeypatch):
+async def test_analytics_say_when_they_left_periods_out_and_never_show_part_of_one(registry, monkeypatch):
     from tdses.rest.api.routes import registry as routes
 
     application, tokens, follower = registry
-    number = follower.current_block + 1  # a service registered a day later: a second period
-    assert follower.store.apply(index_block(block(number, [endorser_tx(
-        "tx-later", [(key("tdses.service", "later-api"), service("later-api", "bob"))],
-        ("ServiceRegistered", {"developer": "bob", "service": "later-api", "status": "created"}), seconds=86_400)]),
-        CC))
+    number = follower.current_block + 1  # one more service the first day (weather-api's), one the next day
+
+    def registered(name: str, day: int) -> bytes:
+        return endorser_tx(f"tx-{name}", [(key("tdses.service", name), service(name, "bob"))],
+                           ("ServiceRegistered", {"developer": "bob", "service": name, "status": "created"}),
+                           seconds=86_400 * day)
+
+    assert follower.store.apply(index_block(block(number, [registered("early-api", 0), registered("later-api", 1)]),
+                                            CC))
     follower.current_block = number
     whole = (await get(application, tokens["admin"], "/v1/analytics", by="service", metric="new_services")).json()
-    assert len(whole["rows"]) == 2 and whole["truncated"] is False
-    monkeypatch.setattr(routes, "ANALYTICS_ROWS", 1)
+    assert [r["key"] for r in whole["rows"]] == ["early-api", "weather-api", "later-api"]
+    assert whole["truncated"] is False
+    monkeypatch.setattr(routes, "ANALYTICS_ROWS", 2)  # room for the newest day and half of the first
     cut = (await get(application, tokens["admin"], "/v1/analytics", by="service", metric="new_services")).json()
     assert cut["rows"] == whole["rows"][-1:] and cut["truncated"] is True
 

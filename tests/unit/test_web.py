@@ -441,3 +441,15 @@ def test_the_feed_reads_every_fact_between_two_blocks_however_many(tmp_path):
         assert len({(f["tx_id"], f["seq"]) for f in facts}) == 140
     finally:
         store.close()
+
+
+def test_the_network_page_s_feed_goes_on_from_the_page_s_block_once_the_index_has_one():
+    from tdses.rest.web.render import templates
+
+    def source(index_block: int) -> list[str]:
+        html = templates.env.get_template("network.html").render(supply={}, height=3, index_block=index_block,
+                                                                 recent=[])
+        return re.findall(r'data-source="([^"]*)"', html)
+
+    assert source(5) == ["/network/activity?from=5"]
+    assert source(-1) == ["/network/activity"]  # an empty index: from now on (?from=-1 would be refused)

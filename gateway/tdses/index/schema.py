@@ -7,7 +7,7 @@ Names start with index_ so the tables can share a PostgreSQL database with the g
 from __future__ import annotations
 
 from sqlalchemy import (
-    BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, false,
+    BigInteger, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text,
 )
 
 metadata = MetaData()
@@ -77,7 +77,7 @@ rights = Table(
     Column("paid", BigInteger, nullable=False),
     Column("used", BigInteger, nullable=False),
     Column("remaining", BigInteger, nullable=False),
-    Column("vouchers_only", Boolean, nullable=False, server_default=false()),  # migration 0003
+    Column("vouchers_only", Boolean, nullable=False),  # migration 0003
     Column("updated_at", String(40), nullable=False),
     *written(),
 )

@@ -140,6 +140,19 @@ def _after(keys: list[tuple[Any, bool]], values: list[Any]):
     return or_(*conditions)
 
 
+def _rank_now(words: str, name: str, rank: float):
+    """SQLite's bm25 weighs each word by the whole index: a service registered between two pages moves every
+    rank, and the rank a cursor holds would skip or repeat rows. The next page goes on after the cursor's row as it
+    ranks now (with the rank the cursor holds if it no longer matches)."""
+    s = schema.services
+    fts = table("index_services_fts", column("rowid"))
+    now = (select(func.bm25(literal_column("index_services_fts")))
+           .select_from(s.join(fts, fts.c.rowid == literal_column("index_services.rowid")))
+           .where(literal_column("index_services_fts").op("MATCH")(fts_query(words)), s.c.name == name)
+           .correlate(None).scalar_subquery())
+    return func.coalesce(now, rank)
+
+
 def build(query: ServiceQuery, dialect: str) -> tuple[Select, list[str]]:
     """The page's statement and the labels of its sort key (the cursor's values), for the dialect."""
     s = schema.services
@@ -198,7 +211,10 @@ def build(query: ServiceQuery, dialect: str) -> tuple[Select, list[str]]:
     if query.end is not None:
         statement = statement.where(c["name"] < query.end)
     if query.cursor:
-        statement = statement.where(_after(keys, decode_cursor(query.cursor, query.order)))
+        values = decode_cursor(query.cursor, query.order)
+        if query.order == "relevance" and dialect == "sqlite":
+            values[0] = _rank_now(query.words, values[-1], values[0])
+        statement = statement.where(_after(keys, values))
     order = [k.desc() if descending else k.asc() for k, descending in keys]
     return statement.order_by(*order).limit(query.limit + 1), labels
 

@@ -49,6 +49,9 @@ class Context:
     # The creations of one user name, one at a time: a second one finds what the first made (across replicas the
     # CA tells them apart: tdses.rest.services.ca).
     creating: KeyedLocks = field(default_factory=KeyedLocks)
+    # Services' developers as the event streams learned them (they never change): asked of a peer once, not per
+    # stream, so that a peer's hiccup ends few streams.
+    developers: dict[str, str | None] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: Settings) -> Context:

@@ -111,6 +111,7 @@ class OfflineSigning:
         async with self.steps.one_at_a_time(transaction_id):
             if self.store.pending(transaction_id) is None:  # the same signature, sent twice at once, is done
                 raise gone(transaction_id)
+            self.store.keep_pending(transaction_id, time.time() + self.ttl)  # for a resend, or a poll, to finish
             transaction.set_signature(signature)
             try:
                 # Kept until its outcome is known: the same signature sent again (after a timeout, to any replica)

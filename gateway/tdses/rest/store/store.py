@@ -276,6 +276,14 @@ class Store:
                                      pending_transactions.c.transaction.is_(None))
                               .values(transaction=transaction)).rowcount == 1
 
+    def keep_pending(self, transaction_id: str, until: float) -> None:
+        """Keep a pending transaction at least until then (it is being submitted: its outcome is awaited)."""
+        with self._engine.begin() as db:
+            db.execute(update(pending_transactions)
+                       .where(pending_transactions.c.transaction_id == transaction_id,
+                              pending_transactions.c.expires_at < until)
+                       .values(expires_at=until))
+
     def drop_unendorsed(self, transaction_id: str) -> None:
         """Remove a pending transaction the chaincode refused, unless another request endorsed it meanwhile."""
         with self._engine.begin() as db:

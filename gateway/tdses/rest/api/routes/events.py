@@ -60,11 +60,13 @@ class Audience:
     """What of each event one principal sees; developer_of(service) names a service's developer (None: unknown)."""
 
     def __init__(self, principal: Principal, developer_of: Callable[[str], Awaitable[str | None]],
-                 still_valid: Callable[[], bool] = lambda: True) -> None:
+                 still_valid: Callable[[], bool] = lambda: True,
+                 developers: dict[str, str | None] | None = None) -> None:
         self.principal = principal
         self.developer_of = developer_of
         self.still_valid = still_valid  # whether the token the stream was opened with still authenticates it
-        self._developers: dict[str, str | None] = {}  # a service's developer never changes
+        # A service's developer never changes: known once, for every stream that is given the same dict.
+        self._developers = developers if developers is not None else {}
 
     async def view(self, name: str, payload: Any) -> Any | None:
         """The payload as this principal sees it; None: not at all."""
@@ -123,7 +125,7 @@ def audience(context: Context, principal: Principal, token: str) -> Audience:
         now = authenticate(context.store, context.admin_token_hash, token)
         return now is not None and caller is not None and now.name == caller.name
 
-    return Audience(principal, developer_of, still_valid)
+    return Audience(principal, developer_of, still_valid, context.developers)
 
 
 @router.get("/events", response_class=StreamingResponse, responses={

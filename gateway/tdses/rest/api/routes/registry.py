@@ -187,5 +187,8 @@ async def analytics(principal: PrincipalDep, store: IndexDep,
     index's activity: the admin sees everything, a developer its own services."""
     developer = visibility.analytics_scope(principal, by)
     rows = await off_loop(store.analytics, by, bucket, metric, developer, limit=ANALYTICS_ROWS + 1)
-    truncated = len(rows) > ANALYTICS_ROWS  # the one more is of the oldest period
-    return {"by": by, "bucket": bucket, "metric": metric, "rows": rows[-ANALYTICS_ROWS:], "truncated": truncated}
+    truncated = len(rows) > ANALYTICS_ROWS
+    if truncated:  # the oldest period read may lack some of its rows: all of it goes (unless it is the only one)
+        whole = [r for r in rows if r["bucket"] != rows[0]["bucket"]]
+        rows = whole or rows[-ANALYTICS_ROWS:]
+    return {"by": by, "bucket": bucket, "metric": metric, "rows": rows, "truncated": truncated}
