@@ -31,13 +31,19 @@ class Peers:
     def __init__(self, monkeypatch, *applications) -> None:
         self.calls: list[tuple[str, str]] = []
         self.fail = {"endorse": [], "submit": [], "commit": []}
-        self.endorse_delay = 0.0
+        # Endorsements at once: a successful one answers only once a failing one has (it lost the race).
+        self.success_after_failure = False
+        self.failed = asyncio.Event()
         peers = self
 
         async def endorse(proposal, *, timeout=None):
             peers.calls.append(("endorse", proposal.transaction_id))
-            await asyncio.sleep(peers.endorse_delay)
-            peers.raise_next("endorse", proposal.transaction_id)
+            failure = peers.fail["endorse"].pop(0) if peers.fail["endorse"] else None
+            if failure is not None:
+                peers.failed.set()
+                raise failure(proposal.transaction_id)
+            if peers.success_after_failure:
+                await asyncio.wait_for(peers.failed.wait(), 10)
             return aio.Transaction(proposal._client, proposal._signing,
                                    proposal.prepared_transaction(endorsed(proposal)))
 
@@ -160,7 +166,7 @@ async def test_a_proposal_signature_sent_to_two_replicas_at_once_keeps_the_endor
     first, key = carol
     second = gateway_app(first.state.context.settings)  # another replica on the same store
     peers = Peers(monkeypatch, first, second)
-    peers.endorse_delay = 0.2
+    peers.success_after_failure = True
     peers.fail["endorse"] = [None, lambda tx: EndorseError(grpc.StatusCode.ABORTED, "duplicate transaction being "
                                                             "endorsed", transaction_id=tx)]
     async with client(first, "carol-token") as one, client(second, "carol-token") as two:

@@ -622,7 +622,7 @@ async def test_an_event_stream_ends_once_its_token_no_longer_authenticates(monke
             return self
 
         async def __anext__(self):
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()  # nothing comes
 
         def close(self) -> None:
             self.closed = True
@@ -688,7 +688,7 @@ async def test_the_event_stream_route_holds_a_place_per_caller(gateway, monkeypa
             return self
 
         async def __anext__(self):
-            await asyncio.sleep(3600)
+            await asyncio.Event().wait()  # nothing comes
 
         def close(self) -> None:
             pass

@@ -140,17 +140,21 @@ def _after(keys: list[tuple[Any, bool]], values: list[Any]):
     return or_(*conditions)
 
 
+def _sqlite_match(statement_from, words: str) -> tuple[Any, Any, Any]:
+    """The services joined with SQLite's full-text index, the match of the words, and its bm25 (lower is better)."""
+    fts = table("index_services_fts", column("rowid"))
+    index = literal_column("index_services_fts")
+    return (statement_from.join(fts, fts.c.rowid == literal_column("index_services.rowid")),
+            index.op("MATCH")(fts_query(words)), func.bm25(index))
+
+
 def _rank_now(words: str, name: str, rank: float):
     """SQLite's bm25 weighs each word by the whole index: a service registered between two pages moves every
     rank, and the rank a cursor holds would skip or repeat rows. The next page goes on after the cursor's row as it
     ranks now (with the rank the cursor holds if it no longer matches)."""
-    s = schema.services
-    fts = table("index_services_fts", column("rowid"))
-    now = (select(func.bm25(literal_column("index_services_fts")))
-           .select_from(s.join(fts, fts.c.rowid == literal_column("index_services.rowid")))
-           .where(literal_column("index_services_fts").op("MATCH")(fts_query(words)), s.c.name == name)
-           .correlate(None).scalar_subquery())
-    return func.coalesce(now, rank)
+    joined, match, bm25 = _sqlite_match(schema.services, words)
+    now = select(bm25).select_from(joined).where(match, schema.services.c.name == name).correlate(None)
+    return func.coalesce(now.scalar_subquery(), rank)
 
 
 def build(query: ServiceQuery, dialect: str) -> tuple[Select, list[str]]:
@@ -169,10 +173,7 @@ def build(query: ServiceQuery, dialect: str) -> tuple[Select, list[str]]:
     rank = None
     if query.words:
         if dialect == "sqlite":
-            fts = table("index_services_fts", column("rowid"))
-            statement_from = statement_from.join(fts, fts.c.rowid == literal_column("index_services.rowid"))
-            match = literal_column("index_services_fts").op("MATCH")(fts_query(query.words))
-            rank = func.bm25(literal_column("index_services_fts"))  # lower is better
+            statement_from, match, rank = _sqlite_match(statement_from, query.words)
         else:
             tsquery = func.plainto_tsquery("english", query.words)
             vector = literal_column("index_services.search")

@@ -12,6 +12,8 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,30 +80,17 @@ class Journal:
     def record_many(self, vouchers: list[tuple[str, int, str]]) -> list[bool]:
         """Keep (user, count, voucher)s in one transaction: one write to disk for all of them."""
         now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                kept = [self._db.execute("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?, ?)",
-                                         (user, count, voucher, now)).rowcount == 1
-                        for user, count, voucher in vouchers]
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return kept
+        with self._transaction():
+            return [self._db.execute("INSERT OR IGNORE INTO accepted VALUES (?, ?, ?, ?)",
+                                     (user, count, voucher, now)).rowcount == 1
+                    for user, count, voucher in vouchers]
 
     def give_back(self, user: str, count: int) -> None:
         """Forget an accepted voucher whose request was not served: its user signs the count again for its next
         call, and that voucher is accepted once more (and then only once)."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                for table in ("accepted", "refused"):
-                    self._db.execute(f"DELETE FROM {table} WHERE user = ? AND count = ?", (user, count))
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._transaction():
+            for table in ("accepted", "refused"):
+                self._db.execute(f"DELETE FROM {table} WHERE user = ? AND count = ?", (user, count))
 
     def unsettled(self) -> list[Unsettled]:
         """Per user, its highest accepted voucher the chain has not refused, if it is above what was settled."""
@@ -145,20 +134,12 @@ class Journal:
         by now: it was signed before the forgotten voucher was accepted."""
         forgotten = """accepted_at < :older_than AND count <= coalesce(
                            (SELECT count FROM settled WHERE settled.user = accepted.user), 0)"""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(f"""
-                    INSERT INTO floors SELECT user, MAX(count) FROM accepted WHERE {forgotten} GROUP BY user
-                    ON CONFLICT (user) DO UPDATE SET count = max(floors.count, excluded.count)""",
-                                 {"older_than": older_than})
-                pruned = self._db.execute(f"DELETE FROM accepted WHERE {forgotten}",
-                                          {"older_than": older_than}).rowcount
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            return pruned
+        with self._transaction():
+            self._db.execute(f"""
+                INSERT INTO floors SELECT user, MAX(count) FROM accepted WHERE {forgotten} GROUP BY user
+                ON CONFLICT (user) DO UPDATE SET count = max(floors.count, excluded.count)""",
+                             {"older_than": older_than})
+            return self._db.execute(f"DELETE FROM accepted WHERE {forgotten}", {"older_than": older_than}).rowcount
 
     def floors(self) -> dict[str, int]:
         """Per user, the highest count whose voucher was forgotten (prune): counts up to it are used."""
@@ -168,6 +149,18 @@ class Journal:
     def accepted_count(self) -> int:
         with self._lock:
             return self._db.execute("SELECT count(*) FROM accepted").fetchone()[0]
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (the statements inside commit together, or none of them)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
