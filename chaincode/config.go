@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
+
+	"tdses/chaincode/contract"
 )
 
 // Environment of the chaincode server; the network runner sets these.
@@ -13,23 +15,28 @@ const (
 	envTLSCert     = "CHAINCODE_TLS_CERT_FILE"
 	envTLSKey      = "CHAINCODE_TLS_KEY_FILE"
 	envTLSClientCA = "CHAINCODE_TLS_CLIENT_CA_FILE"
+	envGenesis     = "TDSES_GENESIS_SHA256"
 )
 
 type serverConfig struct {
 	ccid    string
 	address string
+	genesis string // the SHA-256 of the only Init argument this organization's peers endorse
 	tls     shim.TLSProperties
 }
 
 // configFromEnv reads the server configuration. TLS is on when both certificate and key files are set;
 // a client CA file makes the server require and verify client certificates.
 func configFromEnv(getenv func(string) string, readFile func(string) ([]byte, error)) (serverConfig, error) {
-	cfg := serverConfig{ccid: getenv(envID), address: getenv(envAddress)}
+	cfg := serverConfig{ccid: getenv(envID), address: getenv(envAddress), genesis: getenv(envGenesis)}
 	if cfg.ccid == "" {
 		return serverConfig{}, fmt.Errorf("%s is required (the chaincode package id)", envID)
 	}
 	if cfg.address == "" {
 		return serverConfig{}, fmt.Errorf("%s is required (host:port to listen on)", envAddress)
+	}
+	if err := contract.CheckGenesis(cfg.genesis); err != nil {
+		return serverConfig{}, fmt.Errorf("%s: %v (of the Init argument this organization agreed to)", envGenesis, err)
 	}
 	certFile, keyFile, caFile := getenv(envTLSCert), getenv(envTLSKey), getenv(envTLSClientCA)
 	if certFile == "" && keyFile == "" {

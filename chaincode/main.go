@@ -22,7 +22,7 @@ func run(getenv func(string) string, readFile func(string) ([]byte, error), stde
 		fmt.Fprintln(stderr, "chaincode:", err)
 		return 2
 	}
-	cc, err := contract.New()
+	cc, err := contract.New(cfg.genesis)
 	if err != nil {
 		fmt.Fprintln(stderr, "chaincode:", err)
 		return 1

@@ -9,6 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// genesis is a well-formed Init digest (the SHA-256 of "genesis").
+const genesis = "aeebad4a796fcc2e15dc4c6061b45ed9b373f26adfc798ca7d2d8cc58182718e"
+
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func files(m map[string]string) func(string) ([]byte, error) {
@@ -22,7 +25,7 @@ func files(m map[string]string) func(string) ([]byte, error) {
 
 func TestConfigFromEnv(t *testing.T) {
 	pem := map[string]string{"/c.pem": "CERT", "/k.pem": "SECRET-MATERIAL", "/ca.pem": "CA", "/empty.pem": ""}
-	base := map[string]string{envID: "tdses:abc", envAddress: "0.0.0.0:9999"}
+	base := map[string]string{envID: "tdses:abc", envAddress: "0.0.0.0:9999", envGenesis: genesis}
 	with := func(extra map[string]string) map[string]string {
 		m := map[string]string{}
 		for k, v := range base {
@@ -41,8 +44,10 @@ func TestConfigFromEnv(t *testing.T) {
 		mtls    bool
 	}{
 		{"plain", base, "", false, false},
-		{"missing id", map[string]string{envAddress: "x:1"}, envID, false, false},
-		{"missing address", map[string]string{envID: "x"}, envAddress, false, false},
+		{"missing id", map[string]string{envAddress: "x:1", envGenesis: genesis}, envID, false, false},
+		{"missing address", map[string]string{envID: "x", envGenesis: genesis}, envAddress, false, false},
+		{"missing genesis", map[string]string{envID: "x", envAddress: "x:1"}, envGenesis, false, false},
+		{"genesis not a digest", with(map[string]string{envGenesis: strings.ToUpper(genesis)}), envGenesis, false, false},
 		{"tls", with(map[string]string{envTLSCert: "/c.pem", envTLSKey: "/k.pem"}), "", true, false},
 		{"mutual tls", with(map[string]string{envTLSCert: "/c.pem", envTLSKey: "/k.pem", envTLSClientCA: "/ca.pem"}), "", true, true},
 		{"cert without key", with(map[string]string{envTLSCert: "/c.pem"}), envTLSKey, false, false},
@@ -78,7 +83,7 @@ func TestRunExitsNonZeroNamingTheMissingVariable(t *testing.T) {
 func TestRunReportsAServerThatCannotStart(t *testing.T) {
 	var out bytes.Buffer
 	pem := map[string]string{"/c.pem": "not a certificate", "/k.pem": "not a key"}
-	code := run(env(map[string]string{envID: "tdses:1", envAddress: "127.0.0.1:0",
+	code := run(env(map[string]string{envID: "tdses:1", envAddress: "127.0.0.1:0", envGenesis: genesis,
 		envTLSCert: "/c.pem", envTLSKey: "/k.pem"}), files(pem), &out)
 	require.Equal(t, 1, code)
 	require.Contains(t, out.String(), "listening on 127.0.0.1:0")

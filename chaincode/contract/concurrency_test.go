@@ -12,9 +12,10 @@ import (
 // the same state and are committed in one block. Crediting the developer writes fresh delta keys and no
 // buyer writes a key another buyer reads, so every one of them passes MVCC validation.
 func TestFiftyBuyersOfOneServiceCommitInOneBlock(t *testing.T) {
-	n := newTestNet(t)
 	c := newCast(t)
-	n.mustSubmit(c.admin1, "Init", strings.Replace(defaultInit, `"grantHalvingEvery":4`, `"grantHalvingEvery":0`, 1))
+	neverHalve := strings.Replace(defaultInit, `"grantHalvingEvery":4`, `"grantHalvingEvery":0`, 1)
+	n := newTestNetFor(t, neverHalve)
+	n.mustSubmit(c.admin1, "Init", neverHalve)
 	n.mustSubmit(c.bob, "RegisterUser", "bob", "")
 	n.mustSubmit(c.alice, "RegisterUser", "alice", "")
 	n.publish(c.bob, "weather", 3)
@@ -96,10 +97,10 @@ func TestOneBuyerSpendingTwiceInOneBlockConflicts(t *testing.T) {
 // the same state conflict only when their names share a shard; a retry of those succeeds, every grant is paid
 // once, and the pool's shards add up.
 func TestRegistrationsOfDifferentGrantShardsCommitInOneBlock(t *testing.T) {
-	n := newTestNet(t)
 	c := newCast(t)
-	n.mustSubmit(c.admin1, "Init", strings.Replace(defaultInit, `"grantHalvingEvery":4`,
-		`"grantHalvingEvery":1000,"grantShards":16`, 1))
+	sharded := strings.Replace(defaultInit, `"grantHalvingEvery":4`, `"grantHalvingEvery":1000,"grantShards":16`, 1)
+	n := newTestNetFor(t, sharded)
+	n.mustSubmit(c.admin1, "Init", sharded)
 	info := decode[TokenInfo](t, n.mustEvaluate(c.alice, "TokenInfo"))
 	require.Equal(t, int64(16), info.GrantShards)
 	cfg := &config{GrantShards: 16}

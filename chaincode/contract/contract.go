@@ -3,6 +3,7 @@
 package contract
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"reflect"
 	"strings"
@@ -15,6 +16,7 @@ import (
 // SmartContract is the one T-DSES contract; its exported methods are the chaincode's functions.
 type SmartContract struct {
 	contractapi.Contract
+	genesis string // the SHA-256, in lowercase hex, of the one Init argument this organization endorses
 }
 
 // GetEvaluateTransactions marks the read-only functions, so that clients evaluate rather than submit them.
@@ -27,8 +29,12 @@ func (c *SmartContract) GetEvaluateTransactions() []string {
 }
 
 // New builds the chaincode: the contract as the default contract, wrapped so that every error carries a code.
-func New() (shim.Chaincode, error) {
-	cc, err := contractapi.NewChaincode(&SmartContract{})
+// genesis is the SHA-256, in lowercase hex, of the Init argument the organization agreed to (see Init).
+func New(genesis string) (shim.Chaincode, error) {
+	if err := CheckGenesis(genesis); err != nil {
+		return nil, err
+	}
+	cc, err := contractapi.NewChaincode(&SmartContract{genesis: genesis})
 	if err != nil {
 		return nil, fmt.Errorf("building the chaincode: %w", err)
 	}
@@ -91,4 +97,12 @@ func (c *codedChaincode) call(stub shim.ChaincodeStubInterface, f func(shim.Chai
 		r.Message = CodeInvalidArgument + ": " + r.Message
 	}
 	return r
+}
+
+// CheckGenesis tells whether s can be New's genesis: a SHA-256 in lowercase hex.
+func CheckGenesis(s string) error {
+	if len(s) != 2*sha256.Size || strings.Trim(s, "0123456789abcdef") != "" {
+		return fmt.Errorf("the genesis must be a SHA-256 in lowercase hex (64 digits)")
+	}
+	return nil
 }

@@ -33,7 +33,7 @@ func TestAPanicBecomesAnInternalError(t *testing.T) {
 }
 
 func TestInitWithoutArgumentsIsANoOp(t *testing.T) {
-	cc, err := New()
+	cc, err := New(digestOf(defaultInit))
 	require.NoError(t, err)
 	s := newFakeStub(newWorld(), "tx", nil, genesis, "")
 	s.args = nil

@@ -62,8 +62,8 @@ func FuzzParseWeight(f *testing.F) {
 
 func FuzzParseInitArgs(f *testing.F) {
 	f.Add(defaultInit)
-	f.Add(`{"cap":10,"founderName":"f","founderShare":5,"orgShare":3,"maintainers":["A","B"]}`)
-	f.Add(`{"cap":9223372036854775807,"founderName":"f","orgShare":9223372036854775807,"maintainers":["A","B"]}`)
+	f.Add(`{"cap":10,"founderName":"f","founderOrg":"A","founderShare":5,"orgShare":3,"maintainers":["A","B"]}`)
+	f.Add(`{"cap":9223372036854775807,"founderName":"f","founderOrg":"A","orgShare":9223372036854775807,"maintainers":["A","B"]}`)
 	f.Fuzz(func(t *testing.T, s string) {
 		cfg, err := parseInitArgs(s)
 		if err != nil {
@@ -73,6 +73,7 @@ func FuzzParseInitArgs(f *testing.F) {
 		genesis := cfg.FounderShare + cfg.OrgShare*int64(len(cfg.Maintainers))
 		require.True(t, cfg.Cap >= 1 && cfg.Cap <= maxAmount)
 		require.True(t, genesis >= 0 && genesis <= cfg.Cap)
+		require.Contains(t, cfg.Maintainers, cfg.FounderOrg)
 	})
 }
 

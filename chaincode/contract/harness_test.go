@@ -1,6 +1,8 @@
 package contract
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -31,11 +33,23 @@ var (
 	sharedErr  error
 )
 
-// The chaincode keeps no state between transactions, so one instance serves every test network.
+// The chaincode keeps no state between transactions, so one instance serves every test network of defaultInit.
 func newTestNet(tb testing.TB) *testNet {
-	sharedOnce.Do(func() { sharedCC, sharedErr = New() })
+	sharedOnce.Do(func() { sharedCC, sharedErr = New(digestOf(defaultInit)) })
 	require.NoError(tb, sharedErr)
 	return &testNet{tb: tb, w: newWorld(), cc: sharedCC, clock: genesis}
+}
+
+// newTestNetFor is a test network whose organizations agreed to the genesis initJSON.
+func newTestNetFor(tb testing.TB, initJSON string) *testNet {
+	cc, err := New(digestOf(initJSON))
+	require.NoError(tb, err)
+	return &testNet{tb: tb, w: newWorld(), cc: cc, clock: genesis}
+}
+
+func digestOf(initJSON string) string {
+	sum := sha256.Sum256([]byte(initJSON))
+	return hex.EncodeToString(sum[:])
 }
 
 // txError is a failed proposal: the chaincode's error message.
@@ -136,7 +150,7 @@ func newCast(tb testing.TB) cast {
 	}
 }
 
-const defaultInit = `{"cap":1000000,"founderName":"founder","founderShare":100000,"orgShare":50000,` +
+const defaultInit = `{"cap":1000000,"founderName":"founder","founderOrg":"Org1MSP","founderShare":100000,"orgShare":50000,` +
 	`"maintainers":["Org1MSP","Org2MSP","Org3MSP"],"initialGrant":1000,"grantHalvingEvery":4}`
 
 // scenario is an initialized network with users alice, bob, carol, dave, mallory.

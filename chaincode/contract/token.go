@@ -1,6 +1,8 @@
 package contract
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"strings"
 
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
@@ -10,6 +12,7 @@ import (
 type config struct {
 	Cap               int64    `json:"cap"`
 	FounderName       string   `json:"founderName"`
+	FounderOrg        string   `json:"founderOrg,omitempty"` // empty on a ledger initialized before it existed
 	FounderShare      int64    `json:"founderShare"`
 	GammaMilli        int64    `json:"gammaMilli"`
 	GrantHalvingEvery int64    `json:"grantHalvingEvery"`
@@ -31,6 +34,7 @@ type pool struct {
 type initArgs struct {
 	Cap               int64    `json:"cap"`
 	FounderName       string   `json:"founderName"`
+	FounderOrg        string   `json:"founderOrg"`
 	FounderShare      int64    `json:"founderShare"`
 	Gamma             *string  `json:"gamma"`
 	GrantHalvingEvery int64    `json:"grantHalvingEvery"`
@@ -110,6 +114,9 @@ func parseInitArgs(s string) (*config, error) {
 			return nil, invalidArg("maintainer %q is listed twice", m)
 		}
 	}
+	if !contains(a.Maintainers, a.FounderOrg) {
+		return nil, invalidArg("founderOrg must be one of the maintainers")
+	}
 	genesis := a.FounderShare
 	for range a.Maintainers {
 		var err error
@@ -121,7 +128,7 @@ func parseInitArgs(s string) (*config, error) {
 		return nil, invalidArg("founderShare + orgShare × %d = %d exceeds cap %d", len(a.Maintainers), genesis, a.Cap)
 	}
 	cfg := &config{
-		Cap: a.Cap, FounderName: a.FounderName, FounderShare: a.FounderShare,
+		Cap: a.Cap, FounderName: a.FounderName, FounderOrg: a.FounderOrg, FounderShare: a.FounderShare,
 		GrantHalvingEvery: a.GrantHalvingEvery, GrantShards: max(a.GrantShards, 1), InitialGrant: a.InitialGrant,
 		Maintainers: a.Maintainers, OrgShare: a.OrgShare,
 		LambdaMilli: 2000, GammaMilli: 1000,
@@ -152,8 +159,9 @@ func (t *txn) loadConfig() (*config, error) {
 	return &cfg, nil
 }
 
-// Init fixes the SToken supply and the maintaining organizations, once. The caller must be an admin of one of
-// the organizations it lists; it becomes the founder user.
+// Init fixes the SToken supply and the maintaining organizations, once. Its argument must be the genesis every
+// organization's chaincode server was started with (a peer endorses no other, so no admin chooses the supply or
+// the maintainers alone), and the caller an admin of its founder organization; the caller becomes the founder user.
 func (c *SmartContract) Init(ctx contractapi.TransactionContextInterface, configJSON string) (*TokenInfo, error) {
 	t, err := begin(ctx.GetStub())
 	if err != nil {
@@ -163,6 +171,10 @@ func (c *SmartContract) Init(ctx contractapi.TransactionContextInterface, config
 	if err != nil {
 		return nil, err
 	}
+	if digest := sha256.Sum256([]byte(configJSON)); hex.EncodeToString(digest[:]) != c.genesis {
+		return nil, invalidArg("this is not the genesis this organization agreed to: its chaincode server " +
+			"endorses only the Init argument whose SHA-256 it was started with")
+	}
 	if done, err := t.exists(nsConfig); err != nil {
 		return nil, err
 	} else if done {
@@ -171,6 +183,9 @@ func (c *SmartContract) Init(ctx contractapi.TransactionContextInterface, config
 	who, err := t.maintainerAdmin(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if who.mspID != cfg.FounderOrg {
+		return nil, forbidden("only an admin of the founder organization %s may call Init", cfg.FounderOrg)
 	}
 	p := pool{Balance: cfg.Cap}
 	if p.Balance, err = subChecked(p.Balance, cfg.FounderShare); err != nil {

@@ -2,6 +2,7 @@ package contract
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -15,11 +16,17 @@ func TestInit(t *testing.T) {
 		config string
 		code   string
 	}{
-		{"maintainer admin", c.admin1, defaultInit, ""},
+		{"founder organization's admin", c.admin1, defaultInit, ""},
+		{"admin of another maintaining org", c.admin2, defaultInit, CodeForbidden},
 		{"admin of a non-maintaining org", c.outsiderAdmin, defaultInit, CodeForbidden},
 		{"client of a maintaining org", c.alice, defaultInit, CodeForbidden},
 		{"bad config", c.admin1, `{"cap":0}`, CodeInvalidArgument},
 		{"not JSON", c.admin1, `cap=1`, CodeInvalidArgument},
+		// Valid, but not what the organizations agreed to: only Org1MSP maintains, with every SToken its own.
+		{"another genesis", c.admin1, strings.Replace(strings.Replace(defaultInit,
+			`"Org1MSP","Org2MSP","Org3MSP"`, `"Org1MSP"`, 1), `"founderShare":100000`, `"founderShare":950000`, 1),
+			CodeInvalidArgument},
+		{"the agreed genesis spelled otherwise", c.admin1, defaultInit + " ", CodeInvalidArgument},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,11 +63,12 @@ func TestBeforeInitNothingWorks(t *testing.T) {
 }
 
 func TestRegistrationGrantsHalveUntilThePoolIsEmpty(t *testing.T) {
-	n := newTestNet(t)
 	c := newCast(t)
 	// cap 10: founder 2, one org 1, pool 7; grant 4 halving every 2 registrations.
-	n.mustSubmit(c.admin1, "Init", `{"cap":10,"founderName":"founder","founderShare":2,"orgShare":1,`+
-		`"maintainers":["Org1MSP"],"initialGrant":4,"grantHalvingEvery":2}`)
+	tiny := `{"cap":10,"founderName":"founder","founderOrg":"Org1MSP","founderShare":2,"orgShare":1,` +
+		`"maintainers":["Org1MSP"],"initialGrant":4,"grantHalvingEvery":2}`
+	n := newTestNetFor(t, tiny)
+	n.mustSubmit(c.admin1, "Init", tiny)
 	want := []int64{4, 3, 0, 0} // 4, then only 3 left in the pool, then nothing
 	for i, w := range want {
 		id := newIdent(t, "Org1MSP", "grantee"+string(rune('a'+i)), false)

@@ -143,28 +143,30 @@ func TestParseInitArgs(t *testing.T) {
 	require.Equal(t, int64(2000), cfg.LambdaMilli, "λ defaults to 2")
 	require.Equal(t, int64(1000), cfg.GammaMilli, "γ defaults to 1")
 
-	cfg, err = parseInitArgs(`{"cap":10,"founderName":"f","founderShare":4,"orgShare":3,"maintainers":["A","B"],"initialGrant":1,"grantHalvingEvery":0,"lambda":"0.5","gamma":"3"}`)
+	cfg, err = parseInitArgs(`{"cap":10,"founderName":"f","founderOrg":"A","founderShare":4,"orgShare":3,"maintainers":["A","B"],"initialGrant":1,"grantHalvingEvery":0,"lambda":"0.5","gamma":"3"}`)
 	require.NoError(t, err)
 	require.Equal(t, int64(500), cfg.LambdaMilli)
 	require.Equal(t, int64(3000), cfg.GammaMilli)
 
 	bad := []string{
 		`{}`,
-		`{"cap":0,"founderName":"f","maintainers":["A"]}`,
-		`{"cap":-5,"founderName":"f","maintainers":["A"]}`,
-		`{"cap":10,"founderName":"","maintainers":["A"]}`,
-		`{"cap":10,"founderName":"f","maintainers":[]}`,
-		`{"cap":10,"founderName":"f","maintainers":["A","A"]}`,
-		`{"cap":10,"founderName":"f","maintainers":["A B"]}`,
-		`{"cap":10,"founderName":"f","founderShare":11,"maintainers":["A"]}`,
-		`{"cap":10,"founderName":"f","founderShare":5,"orgShare":3,"maintainers":["A","B"]}`,
-		`{"cap":10,"founderName":"f","founderShare":-1,"maintainers":["A"]}`,
-		`{"cap":10,"founderName":"f","initialGrant":-1,"maintainers":["A"]}`,
-		`{"cap":10,"founderName":"f","grantHalvingEvery":-1,"maintainers":["A"]}`,
-		`{"cap":10,"founderName":"f","maintainers":["A"],"lambda":"x"}`,
-		`{"cap":10,"founderName":"f","maintainers":["A"],"gamma":"-1"}`,
-		`{"cap":10,"founderName":"f","maintainers":["A"],"extra":1}`,
-		`{"cap":1000000000000000000,"founderName":"f","maintainers":["A"]}`,
+		`{"cap":0,"founderName":"f","founderOrg":"A","maintainers":["A"]}`,
+		`{"cap":-5,"founderName":"f","founderOrg":"A","maintainers":["A"]}`,
+		`{"cap":10,"founderName":"","founderOrg":"A","maintainers":["A"]}`,
+		`{"cap":10,"founderName":"f","founderOrg":"A","maintainers":[]}`,
+		`{"cap":10,"founderName":"f","founderOrg":"A","maintainers":["A","A"]}`,
+		`{"cap":10,"founderName":"f","founderOrg":"A","maintainers":["A B"]}`,
+		`{"cap":10,"founderName":"f","founderOrg":"A","founderShare":11,"maintainers":["A"]}`,
+		`{"cap":10,"founderName":"f","founderOrg":"A","founderShare":5,"orgShare":3,"maintainers":["A","B"]}`,
+		`{"cap":10,"founderName":"f","founderOrg":"A","founderShare":-1,"maintainers":["A"]}`,
+		`{"cap":10,"founderName":"f","founderOrg":"A","initialGrant":-1,"maintainers":["A"]}`,
+		`{"cap":10,"founderName":"f","founderOrg":"A","grantHalvingEvery":-1,"maintainers":["A"]}`,
+		`{"cap":10,"founderName":"f","founderOrg":"A","maintainers":["A"],"lambda":"x"}`,
+		`{"cap":10,"founderName":"f","founderOrg":"A","maintainers":["A"],"gamma":"-1"}`,
+		`{"cap":10,"founderName":"f","founderOrg":"A","maintainers":["A"],"extra":1}`,
+		`{"cap":1000000000000000000,"founderName":"f","founderOrg":"A","maintainers":["A"]}`,
+		`{"cap":10,"founderName":"f","maintainers":["A"]}`,
+		`{"cap":10,"founderName":"f","founderOrg":"B","maintainers":["A"]}`,
 	}
 	for _, in := range bad {
 		_, err := parseInitArgs(in)

@@ -15,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from fabric_gateway import EndorseError, aio
+from fabric_gateway import EndorseError, aio, connect
 from tdses.chaincode import error_code
+from tdses.fabric import stoken
 from tdses.retry import RetryPolicy
 
 pytestmark = pytest.mark.integration
@@ -211,3 +212,23 @@ def test_a_write_is_seen_at_once_through_every_other_peer(network, enroll, peers
                                                     "url": "https://c.example", "components": [service]}))
     for client in [developer, composer, *readers]:
         client.close()
+
+
+
+def test_the_peers_endorse_only_the_genesis_the_organizations_agreed_to(network, peers):
+    """Every chaincode server was started with the SHA-256 of network-config/stoken.yaml's Init argument: an admin
+    of a maintaining organization cannot have the peers endorse another genesis (here: its organization the only
+    maintainer and the founder), while the agreed one is refused only because it has run."""
+    topology = network.topology
+    org2 = topology.org("org2")
+    identity, signer = network.state.admin(org2)
+    own = json.dumps({**stoken.init_config(topology), "founderOrg": org2.msp_id, "maintainers": [org2.msp_id]})
+    with connect(peers["org2"][0].address, network.state.tls_ca_cert(org2).read_bytes(), identity, signer) as gateway:
+        contract = gateway.get_network(topology.channel).get_contract(topology.chaincode_name)
+        with pytest.raises(EndorseError) as other:
+            contract.submit_transaction("Init", own)
+        assert error_code(other.value) == "INVALID_ARGUMENT"
+        assert "not the genesis this organization agreed to" in str(other.value)
+        with pytest.raises(EndorseError) as again:
+            contract.submit_transaction("Init", stoken.init_argument(topology))
+        assert error_code(again.value) == "ALREADY_EXISTS"

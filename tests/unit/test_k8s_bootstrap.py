@@ -65,9 +65,10 @@ def option(call: list[str], name: str) -> str:
     return call[call.index(name) + 1]
 
 
-def run_script(fake_peer: Path, tmp_path: Path, *args: str, init_answer: str = "") -> subprocess.CompletedProcess:
+def run_script(fake_peer: Path, tmp_path: Path, *args: str, init_answer: str = "",
+               org: str = "org1") -> subprocess.CompletedProcess:
     topology = kube_topology()
-    env = workloads.cli_env(topology.org("org2"), topology, "raft", "tdses_1.0:abc")
+    env = workloads.cli_env(topology.org(org), topology, "raft", "tdses_1.0:abc")
     env |= {"PATH": f"{fake_peer.parent}:/usr/bin:/bin", "FAKE_INIT_ANSWER": init_answer}
     return subprocess.run(["sh", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=60)
 
@@ -75,7 +76,8 @@ def run_script(fake_peer: Path, tmp_path: Path, *args: str, init_answer: str = "
 def test_the_init_argument_is_network_config_stoken_yaml_with_every_organization_maintaining():
     topology = kube_topology()
     genesis = yaml.safe_load((NETWORK_CONFIG / "stoken.yaml").read_text())
-    assert stoken.init_config(topology) == {**genesis, "maintainers": ["Org1MSP", "Org2MSP", "Org3MSP"]}
+    assert stoken.init_config(topology) == {**genesis, "founderOrg": "Org1MSP",
+                                            "maintainers": ["Org1MSP", "Org2MSP", "Org3MSP"]}
 
 
 def test_the_cli_pod_calls_init_with_exactly_what_the_local_runner_sends(fake_peer, tmp_path):
@@ -116,6 +118,14 @@ def test_an_init_that_fails_otherwise_fails_the_script_with_the_peers_answer(fak
     assert "initialized" not in result.stdout
 
 
+def test_commit_in_another_organization_than_the_founder_does_nothing_and_says_where(fake_peer, tmp_path):
+    result = run_script(fake_peer, tmp_path, "--commit", org="org2")
+    assert result.returncode == 2
+    assert "founder organization's (Org1MSP)" in result.stderr
+    assert calls(tmp_path / "peer.log") == []
+    assert run_script(fake_peer, tmp_path, org="org2").returncode == 0, "installing and approving is every org's"
+
+
 def test_without_commit_the_script_neither_commits_nor_initializes(fake_peer, tmp_path):
     result = run_script(fake_peer, tmp_path)
     assert result.returncode == 0, result.stderr
@@ -138,6 +148,9 @@ def test_the_dry_run_plan_shows_the_init_step(state_dir, tmp_path, capsys, targe
     steps = lines[lines.index("then, to bootstrap:") + 1:]
     [init_step] = [s for s in steps if "Init" in s]
     assert "deploy-chaincode.sh --commit" in init_step and "network-config/stoken.yaml" in init_step
+    assert "founder organization (org1)" in init_step
+    if target != "orderer":
+        assert "kubectl -n tdses-org1 exec" in init_step
 
 
 def test_deploy_without_a_registry_warns_loudly_naming_our_images(state_dir, tmp_path, capsys):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import shutil
 import stat
 
@@ -12,7 +14,7 @@ import yaml
 from tdses.fabric import gateways, nodes, toolchain
 from tdses.fabric.state import State
 from tdses.fabric.topology import load
-from tdses.k8s import config_files, credentials, kustomize, layout, render, validate
+from tdses.k8s import config_files, credentials, kustomize, layout, render, validate, workloads
 from tdses.k8s.errors import KubernetesError
 from tdses.k8s.layout import KubernetesLayout
 from test_k8s_support import (ADMIN_TOKEN, REGISTRAR_SECRET, container, env, fake_state, kube_topology,  # noqa: F401
@@ -61,8 +63,17 @@ def test_orderer_ca_and_chaincode_environment_comes_from_nodes_py(rendered):
     objects = rendered.org_objects("org2")
     assert env(named(objects, "StatefulSet", "ca"), "ca") == nodes.ca_env(org.ca, topology, POD)
     chaincode_env = env(named(objects, "Deployment", "chaincode"), "chaincode")
-    assert chaincode_env == nodes.chaincode_env(org.chaincode, chaincode_env["CHAINCODE_ID"], POD)
+    assert chaincode_env == nodes.chaincode_env(org.chaincode, chaincode_env["CHAINCODE_ID"], topology, POD)
     assert chaincode_env["CHAINCODE_ID"].startswith(f"{topology.chaincode_name}_{topology.chaincode_version}:")
+
+
+def test_every_chaincode_server_endorses_only_the_init_argument_the_cli_sends(rendered):
+    topology = rendered.topology
+    [[*_, init_argument]] = [json.loads(workloads.cli_env(topology.org("org1"), topology, "raft", "p")
+                                        ["TDSES_STOKEN_INIT"])["Args"]]
+    digests = {env(named(rendered.org_objects(org.name), "Deployment", "chaincode"), "chaincode")
+               ["TDSES_GENESIS_SHA256"] for org in topology.orgs}
+    assert digests == {hashlib.sha256(init_argument.encode()).hexdigest()}
 
 
 def test_the_cli_installs_the_package_the_chaincode_server_runs(rendered):

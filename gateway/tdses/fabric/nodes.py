@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol
 
+from tdses.fabric import stoken
 from tdses.fabric.topology import Node, Org, Topology
 
 
@@ -115,11 +116,12 @@ def ca_env(node: Node, topology: Topology, state: Layout) -> dict[str, str]:
     }
 
 
-def chaincode_env(node: Node, package_id: str, state: Layout) -> dict[str, str]:
+def chaincode_env(node: Node, package_id: str, topology: Topology, state: Layout) -> dict[str, str]:
     tls = state.service_tls(node)
     return {
         "CHAINCODE_ID": package_id,
         "CHAINCODE_SERVER_ADDRESS": node.listen(node.ports.listen),
+        "TDSES_GENESIS_SHA256": stoken.init_digest(topology),
         "CHAINCODE_TLS_CERT_FILE": str(tls / "server.crt"),
         "CHAINCODE_TLS_KEY_FILE": str(tls / "server.key"),
     }

@@ -22,8 +22,9 @@ from tdses.k8s.placement import namespace
 APPLY_ORDER = ["Namespace", "ConfigMap", "Secret", "PersistentVolumeClaim", "Service", "NetworkPolicy",
                "PodDisruptionBudget", "StatefulSet", "Deployment", "Job"]
 WORKLOADS_WITH_PODS = ("StatefulSet", "Deployment", "Job")
-COMMIT_AND_INIT = ("commits the chaincode definition, then calls Init with the SToken genesis of "
-                   "network-config/stoken.yaml (idempotent: an initialized chaincode is left as it is)")
+COMMIT_AND_INIT = ("commits the chaincode definition, then calls Init, as the founder organization's admin, with the "
+                   "SToken genesis of network-config/stoken.yaml (idempotent: an initialized chaincode is left as "
+                   "it is)")
 
 
 @dataclass
@@ -66,8 +67,8 @@ def bootstrap_steps(topology: Topology, target: str, variant: str) -> list[str]:
             first = (f"orderers start from the system channel genesis block; then one organization creates "
                      f"channel {topology.channel} (join-channel.sh --create)")
         return [first, "in each organization, once it is deployed: join-channel.sh, then deploy-chaincode.sh",
-                f"once every organization installed and approved, one of them: deploy-chaincode.sh --commit, "
-                f"which {COMMIT_AND_INIT}"]
+                f"once every organization installed and approved, the founder organization "
+                f"({topology.orgs[0].name}): deploy-chaincode.sh --commit, which {COMMIT_AND_INIT}"]
     ns = namespace(topology.org(target))
     first = target == topology.orgs[0].name
     steps = []
@@ -76,8 +77,10 @@ def bootstrap_steps(topology: Topology, target: str, variant: str) -> list[str]:
     else:
         steps.append(f"kubectl -n {ns} exec deploy/cli -- join-channel.sh")
     steps.append(f"kubectl -n {ns} exec deploy/cli -- deploy-chaincode.sh")
-    steps.append(f"once every organization installed and approved, one of them: "
-                 f"kubectl -n {ns} exec deploy/cli -- deploy-chaincode.sh --commit  # {COMMIT_AND_INIT}")
+    founder = topology.orgs[0]
+    steps.append(f"once every organization installed and approved, the founder organization ({founder.name}): "
+                 f"kubectl -n {namespace(founder)} exec deploy/cli -- deploy-chaincode.sh --commit  # "
+                 f"{COMMIT_AND_INIT}")
     return steps
 
 

@@ -167,7 +167,7 @@ def _organization(c: Component, out: Path, topology: Topology, state: State, org
     c.secret("channel-artifacts", artifacts)
 
     c.patch(workloads.ca(org, topology))
-    c.patch(workloads.chaincode_server(org, package_id))
+    c.patch(workloads.chaincode_server(org, topology, package_id))
     c.patch(workloads.gateway(admin_items))
     c.patch(workloads.cli(org, topology, variant, package_id, admin_items))
 

@@ -63,10 +63,11 @@ def ca(org: Org, topology: Topology) -> dict:
     return patch("StatefulSet", label(org.ca), "ca", nodes.ca_env(org.ca, topology, POD), _command(org.ca))
 
 
-def chaincode_server(org: Org, package_id: str) -> dict:
+def chaincode_server(org: Org, topology: Topology, package_id: str) -> dict:
     node = org.chaincode
     assert node is not None
-    return patch("Deployment", label(node), "chaincode", nodes.chaincode_env(node, package_id, POD), _command(node))
+    return patch("Deployment", label(node), "chaincode", nodes.chaincode_env(node, package_id, topology, POD),
+                 _command(node))
 
 
 def gateway(admin_items: list[dict]) -> dict:
@@ -101,7 +102,8 @@ def cli_env(org: Org, topology: Topology, variant: str, package_id: str) -> dict
         "TDSES_CHAINCODE_PACKAGE": str(CHANNEL / CHAINCODE_PACKAGE),
         "TDSES_PACKAGE_ID": package_id,
         "TDSES_ENDORSERS": " ".join(f"{o.peers[0].address}={POD.tls_root(o)}" for o in topology.orgs),
-        "TDSES_STOKEN_INIT": peer_cli_call(Fn.INIT, stoken.init_config(topology)),
+        "TDSES_STOKEN_INIT": peer_cli_call(Fn.INIT, stoken.init_argument(topology)),
+        "TDSES_FOUNDER_MSP": stoken.founder_org(topology),
     }
     if variant == "kafka":
         env["TDSES_CHANNEL_TX"] = str(CHANNEL / f"{topology.channel}.tx")

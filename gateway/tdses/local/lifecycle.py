@@ -75,12 +75,12 @@ def initialized(admin: Admin) -> bool:
 
 def initialize(admin: Admin) -> None:
     """Call the chaincode's set-once Init with the SToken genesis (network-config/stoken.yaml) as the first
-    organization's admin (a maintaining organization)."""
+    organization's admin (the founder organization)."""
     if initialized(admin):
         return
     t = admin.topology
     admin.peer(t.peers[0], "chaincode", "invoke", *admin.orderer_tls_args(), "-C", t.channel, "-n",
-               t.chaincode_name, *_endorsers(admin), "-c", peer_cli_call(Fn.INIT, stoken.init_config(t)),
+               t.chaincode_name, *_endorsers(admin), "-c", peer_cli_call(Fn.INIT, stoken.init_argument(t)),
                "--waitForEvent")
 
 

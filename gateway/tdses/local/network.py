@@ -130,7 +130,7 @@ class Network:
             return nodes.orderer_env(node, self.topology, self.state)
         if node.kind == "ca":
             return nodes.ca_env(node, self.topology, self.state)
-        return nodes.chaincode_env(node, package_ids[node.org.name], self.state)
+        return nodes.chaincode_env(node, package_ids[node.org.name], self.topology, self.state)
 
     def start_node(self, node: Node, binaries: dict[str, Path], package_ids: dict[str, str]) -> None:
         if node.kind == "gateway":

@@ -1,11 +1,16 @@
 #!/bin/sh
 # Install this organization's chaincode package on its peers and approve the definition; run in the CLI pod:
 #   kubectl -n tdses-<org> exec deploy/cli -- deploy-chaincode.sh [--commit]
-# --commit (once, by one organization, after every organization installed and approved): commit the
+# --commit (once, by the founder organization, after every organization installed and approved): commit the
 # definition, endorsed by one peer of every organization, then call the chaincode's Init with the SToken
-# genesis (network-config/stoken.yaml, rendered into TDSES_STOKEN_INIT). The TDSES_* variables are rendered
-# by `tdses k8s render`. Idempotent: what is done already is skipped.
+# genesis (network-config/stoken.yaml, rendered into TDSES_STOKEN_INIT), which only the founder organization's
+# admin may call. The TDSES_* variables are rendered by `tdses k8s render`. Idempotent: what is done already
+# is skipped.
 set -eu
+if [ "${1:-}" = --commit ] && [ "$CORE_PEER_LOCALMSPID" != "$TDSES_FOUNDER_MSP" ]; then
+    echo "--commit is the founder organization's ($TDSES_FOUNDER_MSP): its admin calls Init; run it in its namespace" >&2
+    exit 2
+fi
 orderer="-o $TDSES_ORDERER --tls --cafile $TDSES_ORDERER_TLS_ROOT"
 # The endorsement policy is written without spaces (tdses.fabric.configtx.endorsement_policy), so it splits as one word.
 definition="--channelID $TDSES_CHANNEL --name $TDSES_CHAINCODE_NAME --version $TDSES_CHAINCODE_VERSION --sequence $TDSES_CHAINCODE_SEQUENCE --signature-policy $TDSES_ENDORSEMENT_POLICY"
