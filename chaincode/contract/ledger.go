@@ -3,7 +3,6 @@ package contract
 import (
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 )
@@ -30,9 +29,14 @@ func begin(stub shim.ChaincodeStubInterface) (*txn, error) {
 	if err := ts.CheckValid(); err != nil {
 		return nil, invalidArg("transaction timestamp is invalid: %v", err)
 	}
-	now := ts.AsTime().UTC().Format(time.RFC3339Nano)
+	now := ts.AsTime().UTC().Format(timeLayout)
 	return &txn{stub: stub, id: id, now: now}, nil
 }
+
+// timeLayout is RFC 3339 in UTC with all nine fractional digits. Fixed width, times sort as their strings (the
+// registry index orders services by createdAt); RFC3339Nano trims trailing zeros, so 12:00:00.5Z sorted before
+// 12:00:00Z.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 // beginQuery starts a read: any valid identity may query, registered or not.
 func beginQuery(stub shim.ChaincodeStubInterface) (*txn, error) {

@@ -3,6 +3,7 @@ package contract
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -223,4 +224,17 @@ func TestPaginatedQueries(t *testing.T) {
 		n.requireCode(CodeInvalidArgument, c.alice, bad[0], bad[1:]...)
 	}
 	n.requireCode(CodeNotFound, c.alice, "QueryServiceByUser", "nobody", "5", "")
+}
+
+// The registry index orders services by createdAt: a time's string sorts as the time, even within one second.
+func TestTimesSortAsTheirStrings(t *testing.T) {
+	n, c := scenario(t)
+	second := time.Date(2021, 7, 1, 12, 0, 0, 0, time.UTC)
+	n.clock = second.Add(-time.Second) // each transaction's clock is one second on
+	whole := decode[Service](t, n.mustSubmit(c.bob, "RegisterService", serviceJSON("whole", 1)))
+	n.clock = second.Add(-time.Second / 2)
+	half := decode[Service](t, n.mustSubmit(c.bob, "RegisterService", serviceJSON("half", 1)))
+	require.Equal(t, "2021-07-01T12:00:00.000000000Z", whole.CreatedAt)
+	require.Equal(t, "2021-07-01T12:00:00.500000000Z", half.CreatedAt)
+	require.Less(t, whole.CreatedAt, half.CreatedAt)
 }
