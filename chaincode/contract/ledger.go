@@ -12,7 +12,7 @@ import (
 type txn struct {
 	stub    shim.ChaincodeStubInterface
 	id      string
-	now     string // RFC 3339 UTC, from the transaction timestamp: identical on every endorser
+	now     string // the transaction timestamp in timeLayout: identical on every endorser
 	seq     int
 	emitted bool
 }

@@ -154,7 +154,7 @@ func (t *txn) loadConfig() (*config, error) {
 		return nil, err
 	}
 	if !found {
-		return nil, invalidState("the chaincode is not initialized; an admin of a maintaining organization must call Init")
+		return nil, invalidState("the chaincode is not initialized; an admin of the founder organization must call Init")
 	}
 	return &cfg, nil
 }

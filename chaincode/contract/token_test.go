@@ -11,28 +11,32 @@ import (
 func TestInit(t *testing.T) {
 	c := newCast(t)
 	tests := []struct {
-		name   string
-		caller *ident
-		config string
-		code   string
+		name    string
+		caller  *ident
+		config  string
+		code    string
+		message string
 	}{
-		{"founder organization's admin", c.admin1, defaultInit, ""},
-		{"admin of another maintaining org", c.admin2, defaultInit, CodeForbidden},
-		{"admin of a non-maintaining org", c.outsiderAdmin, defaultInit, CodeForbidden},
-		{"client of a maintaining org", c.alice, defaultInit, CodeForbidden},
-		{"bad config", c.admin1, `{"cap":0}`, CodeInvalidArgument},
-		{"not JSON", c.admin1, `cap=1`, CodeInvalidArgument},
+		{"founder organization's admin", c.admin1, defaultInit, "", ""},
+		{"admin of another maintaining org", c.admin2, defaultInit, CodeForbidden, "founder organization Org1MSP"},
+		{"admin of a non-maintaining org", c.outsiderAdmin, defaultInit, CodeForbidden, "maintaining organization"},
+		{"client of a maintaining org", c.alice, defaultInit, CodeForbidden, "maintaining organization"},
+		{"bad config", c.admin1, `{"cap":0}`, CodeInvalidArgument, "cap"},
+		{"not JSON", c.admin1, `cap=1`, CodeInvalidArgument, "config"},
 		// Valid, but not what the organizations agreed to: only Org1MSP maintains, with every SToken its own.
 		{"another genesis", c.admin1, strings.Replace(strings.Replace(defaultInit,
 			`"Org1MSP","Org2MSP","Org3MSP"`, `"Org1MSP"`, 1), `"founderShare":100000`, `"founderShare":950000`, 1),
-			CodeInvalidArgument},
-		{"the agreed genesis spelled otherwise", c.admin1, defaultInit + " ", CodeInvalidArgument},
+			CodeInvalidArgument, "not the genesis this organization agreed to"},
+		{"the agreed genesis spelled otherwise", c.admin1, defaultInit + " ", CodeInvalidArgument,
+			"not the genesis this organization agreed to"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n := newTestNet(t)
 			if tt.code != "" {
 				n.requireCode(tt.code, tt.caller, "Init", tt.config)
+				_, _, err := n.endorse(tt.caller, "Init", tt.config)
+				require.ErrorContains(t, err, tt.message)
 				n.requireCode(CodeInvalidState, c.alice, "TokenInfo")
 				return
 			}

@@ -14,7 +14,7 @@ import yaml
 from tdses.fabric import gateways, nodes, toolchain
 from tdses.fabric.state import State
 from tdses.fabric.topology import load
-from tdses.k8s import config_files, credentials, kustomize, layout, render, validate, workloads
+from tdses.k8s import config_files, credentials, kustomize, layout, render, validate
 from tdses.k8s.errors import KubernetesError
 from tdses.k8s.layout import KubernetesLayout
 from test_k8s_support import (ADMIN_TOKEN, REGISTRAR_SECRET, container, env, fake_state, kube_topology,  # noqa: F401
@@ -69,8 +69,9 @@ def test_orderer_ca_and_chaincode_environment_comes_from_nodes_py(rendered):
 
 def test_every_chaincode_server_endorses_only_the_init_argument_the_cli_sends(rendered):
     topology = rendered.topology
-    [[*_, init_argument]] = [json.loads(workloads.cli_env(topology.org("org1"), topology, "raft", "p")
-                                        ["TDSES_STOKEN_INIT"])["Args"]]
+    founder = env(named(rendered.org_objects(topology.orgs[0].name), "Deployment", "cli"), "cli")
+    [_, init_argument] = json.loads(founder["TDSES_STOKEN_INIT"])["Args"]
+    assert founder["TDSES_FOUNDER_MSP"] == founder["CORE_PEER_LOCALMSPID"] == json.loads(init_argument)["founderOrg"]
     digests = {env(named(rendered.org_objects(org.name), "Deployment", "chaincode"), "chaincode")
                ["TDSES_GENESIS_SHA256"] for org in topology.orgs}
     assert digests == {hashlib.sha256(init_argument.encode()).hexdigest()}

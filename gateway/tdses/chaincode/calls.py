@@ -71,7 +71,9 @@ class Chaincode:
     # SToken
 
     async def init(self, config: Mapping[str, Any], **options: Any) -> Any:
-        """Set-once genesis: token supply and grants, contribution weights, maintaining organizations."""
+        """Set-once genesis: token supply and grants, contribution weights, maintaining organizations. The peers
+        endorse it only if its encoding (argument()) is the one whose SHA-256 their chaincode servers were started
+        with (tdses.fabric.stoken.init_digest)."""
         return await self._write(Fn.INIT, config, **options)
 
     async def token_info(self) -> Any:

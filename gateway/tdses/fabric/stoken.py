@@ -22,7 +22,8 @@ def founder_org(topology: Topology) -> str:
 
 
 def init_config(topology: Topology) -> dict:
-    """Init's settings: network-config/stoken.yaml, with every peer organization of the topology a maintainer."""
+    """Init's settings: network-config/stoken.yaml, with every peer organization of the topology a maintainer and
+    the first one the founder's (the topology decides both, whatever the file says)."""
     return {**yaml.safe_load(GENESIS.read_text()), "founderOrg": founder_org(topology),
             "maintainers": [org.msp_id for org in topology.orgs]}
 
