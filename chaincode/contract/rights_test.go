@@ -156,6 +156,31 @@ func TestServerAuthorization(t *testing.T) {
 	n.requireCode(CodeInvalidState, c.bob, "AuthorizeServer", "weather", "carol")
 }
 
+// A removed developer's servers lose their authorizations: none of them meters its buyers' rights any more.
+func TestRemovingADeveloperRevokesItsServers(t *testing.T) {
+	n, c := scenario(t)
+	n.publish(c.bob, "weather", 1)
+	n.publish(c.bob, "maps", 1)
+	n.publish(c.carol, "news", 1)
+	n.mustSubmit(c.alice, "CallService", "weather", "5")
+	n.mustSubmit(c.alice, "CallService", "news", "5")
+	n.mustSubmit(c.bob, "AuthorizeServer", "weather", "dave")
+	n.mustSubmit(c.bob, "AuthorizeServer", "weather", "mallory")
+	n.mustSubmit(c.bob, "AuthorizeServer", "maps", "dave")
+	n.mustSubmit(c.carol, "AuthorizeServer", "news", "dave")
+
+	r := decode[RemovalReceipt](t, n.mustSubmit(c.bob, "RemoveUser", "bob"))
+	require.Equal(t, int64(3), r.ServersRevoked)
+	require.Equal(t, int64(2), r.ServicesInvalidated)
+	n.requireCode(CodeForbidden, c.dave, "ReduceCallTime", "weather", "alice", "1")
+	n.requireCode(CodeNotFound, c.dave, "QueryServerGrant", "weather", "dave")
+	n.requireCode(CodeNotFound, c.mallory, "QueryServerGrant", "weather", "mallory")
+	n.requireCode(CodeNotFound, c.dave, "QueryServerGrant", "maps", "dave")
+	// Another developer's authorization of the same server stays.
+	n.mustEvaluate(c.dave, "QueryServerGrant", "news", "dave")
+	n.mustSubmit(c.dave, "ReduceCallTime", "news", "alice", "1")
+}
+
 // A removed user's calls are used up neither by settling vouchers nor by a reduction.
 func TestReduceCallTimeRefusesARemovedUser(t *testing.T) {
 	n, c := scenario(t)

@@ -250,40 +250,59 @@ func countAvailable(dev *userRecord, from, to string) error {
 	return nil
 }
 
-// invalidateAllServices marks every service of a developer invalid (used when the developer is removed).
-func (t *txn) invalidateAllServices(developer string) (int64, error) {
-	it, err := t.stub.GetStateByPartialCompositeKey(nsByDeveloper, []string{developer})
+// retireAllServices is a removed developer's part: every service of it becomes invalid and loses the servers it
+// authorized, so that none of them meters its buyers' rights any more. It returns how many services it
+// invalidated and how many authorizations it withdrew.
+func (t *txn) retireAllServices(developer string) (invalidated, revoked int64, err error) {
+	names, err := t.partialKeyAttrs(nsByDeveloper, developer)
 	if err != nil {
-		return 0, internal("querying services", err)
+		return 0, 0, err
 	}
-	defer it.Close()
-	var names []string
-	for it.HasNext() {
-		kv, err := it.Next()
-		if err != nil {
-			return 0, internal("iterating services", err)
-		}
-		_, attrs, err := t.stub.SplitCompositeKey(kv.Key)
-		if err != nil || len(attrs) != 2 {
-			return 0, internal("splitting key", err)
-		}
-		names = append(names, attrs[1])
-	}
-	var n int64
 	for _, name := range names {
 		s, err := t.loadService(name)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
-		if s.Status == statusInvalid {
-			continue
+		if s.Status != statusInvalid {
+			if err := t.moveStatus(s, statusInvalid); err != nil {
+				return 0, 0, err
+			}
+			invalidated++
 		}
-		if err := t.moveStatus(s, statusInvalid); err != nil {
-			return 0, err
+		servers, err := t.partialKeyAttrs(nsServer, name)
+		if err != nil {
+			return 0, 0, err
 		}
-		n++
+		for _, server := range servers {
+			if err := t.del(nsServer, name, server); err != nil {
+				return 0, 0, err
+			}
+			revoked++
+		}
 	}
-	return n, nil
+	return invalidated, revoked, nil
+}
+
+// partialKeyAttrs lists the last attribute of every key of ns whose first attribute is first (two-attribute keys).
+func (t *txn) partialKeyAttrs(ns, first string) ([]string, error) {
+	it, err := t.stub.GetStateByPartialCompositeKey(ns, []string{first})
+	if err != nil {
+		return nil, internal("querying "+ns, err)
+	}
+	defer it.Close()
+	var out []string
+	for it.HasNext() {
+		kv, err := it.Next()
+		if err != nil {
+			return nil, internal("iterating "+ns, err)
+		}
+		_, attrs, err := t.stub.SplitCompositeKey(kv.Key)
+		if err != nil || len(attrs) != 2 {
+			return nil, internal("splitting key", err)
+		}
+		out = append(out, attrs[1])
+	}
+	return out, nil
 }
 
 // RegisterService registers a service of the caller in status created.

@@ -62,6 +62,7 @@ type Weights struct {
 type RemovalReceipt struct {
 	Name                string `json:"name"`
 	ReturnedToPool      int64  `json:"returnedToPool"`
+	ServersRevoked      int64  `json:"serversRevoked"` // authorizations of servers on its services, withdrawn
 	ServicesInvalidated int64  `json:"servicesInvalidated"`
 }
 
@@ -208,7 +209,7 @@ func (c *SmartContract) RemoveUser(ctx contractapi.TransactionContextInterface, 
 		}
 		return nil, forbidden("only user %q may remove itself", name)
 	}
-	invalidated, err := t.invalidateAllServices(name)
+	invalidated, revoked, err := t.retireAllServices(name)
 	if err != nil {
 		return nil, err
 	}
@@ -245,7 +246,7 @@ func (c *SmartContract) RemoveUser(ctx contractapi.TransactionContextInterface, 
 	if err := t.put(u, nsUser, name); err != nil {
 		return nil, err
 	}
-	r := &RemovalReceipt{Name: name, ReturnedToPool: refund, ServicesInvalidated: invalidated}
+	r := &RemovalReceipt{Name: name, ReturnedToPool: refund, ServersRevoked: revoked, ServicesInvalidated: invalidated}
 	if err := t.emit("UserRemoved", r); err != nil {
 		return nil, err
 	}

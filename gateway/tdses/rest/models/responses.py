@@ -63,6 +63,7 @@ class Invitation(Out):
 class RemovalReceipt(Out):
     name: str = ""
     returnedToPool: int = 0
+    serversRevoked: int = Field(0, description="authorizations of servers on its services, withdrawn")
     servicesInvalidated: int = 0
 
 
