@@ -14,7 +14,7 @@ import yaml
 from tdses.chaincode import Code, Fn, argument
 from tdses.fabric import stoken
 from tdses.fabric.state import State
-from tdses.k8s import cli, deploy, render, workloads
+from tdses.k8s import cli, deploy, layout, render, workloads
 from tdses.local import lifecycle
 from tdses.local.admin import Admin
 from tdses.paths import NETWORK_CONFIG
@@ -69,6 +69,7 @@ def run_script(fake_peer: Path, tmp_path: Path, *args: str, init_answer: str = "
                org: str = "org1") -> subprocess.CompletedProcess:
     topology = kube_topology()
     env = workloads.cli_env(topology.org(org), topology, "raft", "tdses_1.0:abc")
+    assert env["PATH"].split(":")[0] == str(layout.SCRIPTS)  # where the pod mounts the scripts
     env |= {"PATH": f"{fake_peer.parent}:/usr/bin:/bin", "FAKE_INIT_ANSWER": init_answer}
     return subprocess.run(["sh", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=60)
 

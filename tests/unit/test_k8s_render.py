@@ -77,6 +77,17 @@ def test_every_chaincode_server_endorses_only_the_init_argument_the_cli_sends(re
     assert digests == {hashlib.sha256(init_argument.encode()).hexdigest()}
 
 
+
+def test_the_cli_finds_the_bootstrap_scripts_on_its_path(rendered):
+    """`kubectl exec deploy/cli -- deploy-chaincode.sh` (README, the deploy plan) runs what the pod mounts."""
+    cli = named(rendered.org_objects("org1"), "Deployment", "cli")
+    first = env(cli, "cli")["PATH"].split(":")[0]
+    [mount] = [m for m in container(cli, "cli")["volumeMounts"] if m["mountPath"] == first]
+    [volume] = [v for v in pod_spec(cli)["volumes"] if v["name"] == mount["name"]]
+    config_map = named(rendered.org_objects("org1"), "ConfigMap", volume["configMap"]["name"])
+    assert {"join-channel.sh", "deploy-chaincode.sh"} <= set(config_map["data"])
+    assert volume["configMap"].get("defaultMode", 0o644) & 0o111 == 0o111, "the scripts are executable"
+
 def test_the_cli_installs_the_package_the_chaincode_server_runs(rendered):
     objects = rendered.org_objects("org3")
     package_id = env(named(objects, "Deployment", "chaincode"), "chaincode")["CHAINCODE_ID"]

@@ -10,7 +10,7 @@ from tdses.chaincode import Fn, peer_cli_call
 from tdses.fabric import configtx, nodes, packaging, stoken
 from tdses.fabric.topology import Node, Org, Topology
 from tdses.k8s import kafka
-from tdses.k8s.layout import ADMIN, BINARIES, CHANNEL, KubernetesLayout
+from tdses.k8s.layout import ADMIN, BINARIES, CHANNEL, SCRIPTS, KubernetesLayout
 
 POD = KubernetesLayout()
 CHAINCODE_PACKAGE = "chaincode.tar.gz"  # key of the organization's package in Secret channel-artifacts
@@ -83,6 +83,8 @@ def cli_env(org: Org, topology: Topology, variant: str, package_id: str) -> dict
     """The peer CLI as the organization's admin (like tdses.local.admin.Admin), and the scripts' settings."""
     env = {
         "HOME": "/tmp",
+        # the bootstrap scripts first: `kubectl exec deploy/cli -- deploy-chaincode.sh` finds them
+        "PATH": f"{SCRIPTS}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         "FABRIC_CFG_PATH": str(POD.config / "peer"),
         "FABRIC_LOGGING_SPEC": "warning",
         "CORE_PEER_LOCALMSPID": org.msp_id,
