@@ -177,8 +177,15 @@ def test_duplicate_edges_count_once(eco, by_key):
 def test_a_mashup_without_a_known_component_is_a_plain_service(by_key, eco):
     roots = by_key["Mashup: CouponRoots"]  # its one edge points at the missing /api/coupon
     assert not roots.composed and "components" not in roots.spec()
-    assert eco.report.mashups_without_components == sum(not m.composed for m in eco.mashups) == 1_699
-    assert sum(m.composed for m in eco.mashups) == 6_067
+    assert eco.report.mashups_without_components == sum(not m.composed for m in eco.mashups) == 1_696
+    assert sum(m.composed for m in eco.mashups) == 6_070
+
+
+def test_a_quoted_mashup_name_is_read_as_csv_quotes_it_and_keeps_its_edges(by_key, eco):
+    giphy = by_key['Mashup: GIPHY and Twilio "Text a GIF"']  # "Mashup: GIPHY and Twilio ""Text a GIF""" in the file
+    assert giphy.title == 'GIPHY and Twilio "Text a GIF"'
+    assert giphy.composed and len(giphy.components) == 2
+    assert eco.report.edges_from_missing_mashups == []
 
 
 def test_more_than_32_components_keep_the_first_32(by_key, eco):

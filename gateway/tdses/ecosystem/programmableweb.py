@@ -187,6 +187,7 @@ class Report:
     dead: int = 0
     duplicate_edges: int = 0
     edges_to_missing_apis: list[tuple[str, str]] = field(default_factory=list)  # (mashup, api url)
+    edges_from_missing_mashups: list[tuple[str, str]] = field(default_factory=list)  # (mashup name, api url)
     mashups_without_components: int = 0
     components_truncated: list[str] = field(default_factory=list)  # mashup names
     components_dropped: int = 0  # beyond MAX_COMPONENTS
@@ -221,9 +222,10 @@ EDGE_COLUMNS = ("source", "target")
 
 
 def read_rows(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
-    """The rows of a tab-separated file; ValueError naming the file and line when a column or a field is missing."""
+    """The rows of a tab-separated file; ValueError naming the file and line when a column or a field is missing.
+    A field may be quoted as CSV quotes it, as four mashup names are (e.g. "Mashup: #docs (""pound docs"")")."""
     with path.open(encoding="utf-8", errors="replace", newline="") as f:
-        reader = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+        reader = csv.DictReader(f, delimiter="\t")
         missing = [c for c in columns if c not in (reader.fieldnames or ())]
         if missing:
             raise ValueError(f"{path} has no column {', '.join(missing)} (its header: {reader.fieldnames})")
@@ -335,6 +337,7 @@ def normalize(api_rows: list[dict[str, str]], mashup_rows: list[dict[str, str]],
     for e in edge_rows:
         mashup, target = e["source"], e["target"]
         if mashup not in components:
+            report.edges_from_missing_mashups.append((mashup, target))
             continue
         if target not in api_names:
             report.edges_to_missing_apis.append((mashup, target))

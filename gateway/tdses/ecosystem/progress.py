@@ -110,6 +110,8 @@ def describe_selection(summary: Summary, ecosystem: Ecosystem, services: list[Se
     r = ecosystem.report
     if r.edges_to_missing_apis:
         summary.skipped["mashup→API edges to APIs missing from the data"] = len(r.edges_to_missing_apis)
+    if r.edges_from_missing_mashups:
+        summary.skipped["mashup→API edges from mashups missing from the data"] = len(r.edges_from_missing_mashups)
     if r.duplicate_edges:
         summary.skipped["duplicate mashup→API edges"] = r.duplicate_edges
     if r.components_dropped:
