@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"sort"
 	"strings"
+	"time"
 )
 
 // A voucher is a user's signed statement "I have used N calls of service S in total; this one is for the request
@@ -25,7 +26,10 @@ const (
 	maxSettlementLen         = maxVouchersPerSettlement * (maxVoucherLen + 3)
 	maxVoucherCalls          = maxAmount // a cumulative count: far above anything a user can buy
 	digestLen                = sha256.Size
-	voucherKeysKept          = 2 // the current key and the one before it, for vouchers signed before re-enrolling
+	voucherKeysKept          = 4 // the current key and the three before it, for vouchers signed before re-enrolling
+	// voucherKeyGrace is how long after a user's last key change none of its kept keys may be dropped: a service's
+	// server settles the vouchers it holds well within it, so re-enrolling cannot void vouchers not yet settled.
+	voucherKeyGrace = 7 * 24 * time.Hour
 )
 
 type voucherClaim struct {
@@ -145,12 +149,37 @@ func (t *txn) recordVoucherKey(who caller, user string) (r *voucherKeyRecord, ch
 	}
 	keys := []string{key}
 	for _, k := range r.Keys {
-		if k != key && len(keys) < voucherKeysKept {
-			keys = append(keys, k)
+		if k == key {
+			continue
 		}
+		if len(keys) == voucherKeysKept {
+			if err := t.mayDropVoucherKey(r); err != nil {
+				return nil, false, err
+			}
+			break
+		}
+		keys = append(keys, k)
 	}
 	r = &voucherKeyRecord{Keys: keys, UpdatedAt: t.now}
 	return r, true, t.put(r, nsVoucherKey, user)
+}
+
+// mayDropVoucherKey refuses to drop a user's oldest voucher key within voucherKeyGrace of its last key change.
+func (t *txn) mayDropVoucherKey(r *voucherKeyRecord) error {
+	changed, err := time.Parse(time.RFC3339Nano, r.UpdatedAt)
+	if err != nil {
+		return internal("reading the voucher keys' time", err)
+	}
+	now, err := time.Parse(time.RFC3339Nano, t.now)
+	if err != nil {
+		return internal("reading the transaction time", err)
+	}
+	if until := changed.Add(voucherKeyGrace); now.Before(until) {
+		return invalidState("the user already has %d voucher keys, the last one recorded at %s: the oldest may "+
+			"still sign vouchers not yet settled, so a new key can be recorded from %s", voucherKeysKept,
+			r.UpdatedAt, until.UTC().Format(timeLayout))
+	}
+	return nil
 }
 
 // Settlement is what SettleCalls did: the users whose used calls grew, and the vouchers it refused.

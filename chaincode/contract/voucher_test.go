@@ -156,11 +156,35 @@ func TestAReenrolledUserUpdatesItsVoucherKeyAndItsOlderVouchersStillSettle(t *te
 	_, _, err := n.endorse(renewed, "UpdateVoucherKey")
 	require.NoError(t, err)
 	require.Empty(t, n.last.writes, "the same key again changes nothing")
-	third := newIdentAt(t, "Org1MSP", "bob", false, "Third")
-	require.Len(t, decode[VoucherKeys](t, n.mustSubmit(third, "UpdateVoucherKey")).Keys, voucherKeysKept)
-	s = decode[Settlement](t, n.mustSubmit(c.alice, "SettleCalls", "weather", vouchers(signVoucher(t, c.bob.key, "weather", "bob", 6))))
-	require.Equal(t, rejectBadSignature, s.Rejected[0].Reason, "the oldest key is dropped")
 	n.requireCode(CodeUnauthenticated, c.stranger, "UpdateVoucherKey")
+}
+
+// Re-enrolling again and again cannot void vouchers a server holds: the oldest key is dropped only once the last
+// key change is voucherKeyGrace old.
+func TestReenrollingCannotVoidVouchersNotYetSettled(t *testing.T) {
+	n, c := metered(t)
+	held := signVoucher(t, c.bob.key, "weather", "bob", 3) // signed with the key bob registered with
+	var last *ident
+	for i := 1; i < voucherKeysKept; i++ {
+		last = newIdentAt(t, "Org1MSP", "bob", false, fmt.Sprintf("Renewal%d", i))
+		require.Len(t, decode[VoucherKeys](t, n.mustSubmit(last, "UpdateVoucherKey")).Keys, i+1)
+	}
+	next := newIdentAt(t, "Org1MSP", "bob", false, "OneTooMany")
+	n.requireCode(CodeInvalidState, next, "UpdateVoucherKey")
+	s := decode[Settlement](t, n.mustSubmit(c.alice, "SettleCalls", "weather", vouchers(held)))
+	require.Empty(t, s.Rejected)
+	require.Equal(t, int64(3), n.rights("bob").Used)
+
+	n.clock = n.clock.Add(voucherKeyGrace) // the next transaction is a second past the grace
+	keys := decode[VoucherKeys](t, n.mustSubmit(next, "UpdateVoucherKey")).Keys
+	require.Len(t, keys, voucherKeysKept)
+	require.Equal(t, voucherKey(caller{publicKey: &next.key.PublicKey}), keys[0])
+	s = decode[Settlement](t, n.mustSubmit(c.alice, "SettleCalls", "weather",
+		vouchers(signVoucher(t, c.bob.key, "weather", "bob", 4))))
+	require.Equal(t, rejectBadSignature, s.Rejected[0].Reason, "the oldest key is dropped")
+	s = decode[Settlement](t, n.mustSubmit(c.alice, "SettleCalls", "weather",
+		vouchers(signVoucher(t, last.key, "weather", "bob", 4))))
+	require.Equal(t, int64(4), s.Settled[0].Used)
 }
 
 func TestAServiceThatRequiresVouchersRefusesReduceCallTime(t *testing.T) {

@@ -191,7 +191,7 @@ class Chaincode:
         return await self._write(Fn.SETTLE_CALLS, service, vouchers, **options)
 
     async def update_voucher_key(self, **options: Any) -> Any:
-        """Make the caller's current certificate key the key of its vouchers (the previous one stays valid)."""
+        """Make the caller's current certificate key the key of its vouchers (the three before it stay valid)."""
         return await self._write(Fn.UPDATE_VOUCHER_KEY, **options)
 
     async def query_voucher_keys(self, user: str) -> Any:

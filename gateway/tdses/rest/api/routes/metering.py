@@ -31,7 +31,8 @@ async def voucher_keys(name: Name, chaincode: ChaincodeDep) -> dict:
 
 @router.post("/users/{name}/voucher-key", response_model=out.VoucherKeys, responses=TRANSACTION_RESPONSES)
 async def update_voucher_key(name: Name, chaincode: UserChaincodeDep, principal: UserDep) -> dict:
-    """After re-enrolling with a new key: make it the key of your vouchers (the previous one stays valid)."""
+    """After re-enrolling with a new key: make it the key of your vouchers. The three before it stay valid; a fifth
+    key within 7 days of the last change is refused (409), so that no voucher a server holds is voided."""
     same_user(principal, name)
     return await chaincode.update_voucher_key()
 
