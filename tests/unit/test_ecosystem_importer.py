@@ -15,8 +15,8 @@ from tdses.chaincode import Chaincode
 from tdses.ecosystem.planning import Step, developer_orgs
 from tdses.ecosystem.programmableweb import data_dir, load
 from tdses.ecosystem.progress import Progress, Summary
-from tdses.ecosystem.running import RETRY, Calls, ChaincodeError, Importer, ImportFailed, call
-from tdses.ecosystem.secrets import SecretStore
+from tdses.ecosystem.running import RETRY, Calls, ChaincodeError, Importer, ImportFailed, call, import_ecosystem
+from tdses.ecosystem.secrets import SECRETS_FILE, SecretStore
 from tdses.fabric.state import State
 from tdses.fabric.topology import load as load_topology
 from tdses.local.network import Network
@@ -269,3 +269,20 @@ async def test_a_developer_whose_balance_cannot_be_read_is_a_funding_failure_not
     dev.chaincode = Unregistered()
     await imp.fund({name: 5})
     assert imp.summary.tally[("funded", "failed")] == 1
+
+
+@pytest.mark.parametrize("content", ["{not json", "[]", '{"pw-dev-001": {"org": "org1"}}'])
+def test_an_unreadable_secrets_file_is_a_clear_error_that_changes_nothing(tmp_path, eco, content):
+    network = Network(State(tmp_path), load_topology("default", 20000))
+    path = network.state.secrets / SECRETS_FILE
+    path.parent.mkdir(parents=True)
+    path.write_text(content)
+    with pytest.raises(ImportFailed, match=f"{path}.*restore it"):
+        import_ecosystem(network, eco, limit=3, progress=Progress(io.StringIO()))
+    assert path.read_text() == content
+
+
+async def test_a_missing_file_of_the_state_directory_is_a_clear_error(tmp_path, eco):
+    imp = importer(tmp_path, eco, eco.select(3))  # a state directory without the organizations' files
+    with pytest.raises(ImportFailed, match="No such file.*run the import again"):
+        await imp.run()

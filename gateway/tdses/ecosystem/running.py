@@ -27,14 +27,14 @@ from dataclasses import dataclass, replace
 import httpx
 
 from fabric_ca import ERR_DUPLICATE_IDENTITY, AsyncCAClient, CAError, Enrollment
-from fabric_gateway import CommitError, EcdsaSigner, GatewayError, Identity, Signer, Timeouts
+from fabric_gateway import BlockUnavailableError, CommitError, EcdsaSigner, GatewayError, Identity, Signer, Timeouts
 from fabric_gateway.aio import ChannelPeers, Connection, Contract, Gateway, Network
 from tdses.chaincode import Chaincode, Code, Fn, error_code
 from tdses.ecosystem import planning
 from tdses.ecosystem.planning import Step, developer_orgs
 from tdses.ecosystem.programmableweb import Ecosystem, Service
 from tdses.ecosystem.progress import Progress, Summary, describe_selection
-from tdses.ecosystem.secrets import SECRETS_FILE, SecretStore
+from tdses.ecosystem.secrets import SECRETS_FILE, SecretStore, SecretsUnreadable
 from tdses.fabric.nodes import ca_name
 from tdses.fabric.topology import Org
 from tdses.local import network as local
@@ -418,7 +418,8 @@ class Importer:
                     say(f"phase {number}/3, {label}: {sum(len(v) for v in steps.values())} transactions")
                     await self.run_phase(steps, waits)
             await registering
-        except (CAError, ChaincodeError, httpx.HTTPError) as error:  # what the run cannot go on without
+        # What the run cannot go on without; OSError: a file of the state directory (a registrar's secret).
+        except (CAError, ChaincodeError, httpx.HTTPError, BlockUnavailableError, OSError) as error:
             raise ImportFailed(f"{error}; nothing done is lost: run the import again to go on") from None
         finally:
             for connection in self._connections.values():
@@ -433,6 +434,10 @@ def import_ecosystem(network: local.Network, ecosystem: Ecosystem, limit: int | 
                      concurrency: int = DEFAULT_CONCURRENCY, progress: Progress | None = None) -> Summary:
     """Select (all, or the first `limit` APIs and their mashups), import, and return the summary."""
     services = ecosystem.select(limit)
-    importer = Importer(network, ecosystem, services, concurrency, progress)
+    try:
+        importer = Importer(network, ecosystem, services, concurrency, progress)
+    except SecretsUnreadable as error:
+        raise ImportFailed(f"{error}; it holds the developers' enrollment secrets: restore it, or import onto a new "
+                           "network") from None
     describe_selection(importer.summary, ecosystem, services, limit)
     return asyncio.run(importer.run())

@@ -13,6 +13,10 @@ from pathlib import Path
 SECRETS_FILE = "programmableweb-developers.json"
 
 
+class SecretsUnreadable(Exception):
+    """The secrets file exists but does not hold what put() writes."""
+
+
 class SecretStore:
     """Developers' fabric-ca enrollment secrets in one 0600 JSON file: {name: {"org": ..., "secret": ...}}.
 
@@ -20,7 +24,18 @@ class SecretStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.entries: dict[str, dict[str, str]] = json.loads(path.read_text()) if path.exists() else {}
+        self.entries: dict[str, dict[str, str]] = self._read() if path.exists() else {}
+
+    def _read(self) -> dict[str, dict[str, str]]:
+        try:
+            entries = json.loads(self.path.read_text())
+        except (OSError, ValueError) as error:
+            raise SecretsUnreadable(f"cannot read {self.path}: {error}") from None
+        if not isinstance(entries, dict) or not all(
+                isinstance(e, dict) and isinstance(e.get("org"), str) and isinstance(e.get("secret"), str)
+                for e in entries.values()):
+            raise SecretsUnreadable(f"{self.path} does not hold developers' secrets as this importer writes them")
+        return entries
 
     def get(self, name: str) -> dict[str, str] | None:
         return self.entries.get(name)
