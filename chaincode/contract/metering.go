@@ -69,7 +69,7 @@ func (c *SmartContract) SettleCalls(ctx contractapi.TransactionContextInterface,
 }
 
 // UpdateVoucherKey makes the key of the caller's current certificate (after re-enrolling with a new key) the
-// newest key of its user's vouchers; the previous one stays valid for vouchers signed before.
+// newest key of its user's vouchers; the three before it stay valid for vouchers signed before (voucherKeysKept).
 func (c *SmartContract) UpdateVoucherKey(ctx contractapi.TransactionContextInterface) (*VoucherKeys, error) {
 	t, who, u, err := beginAsUser(ctx.GetStub())
 	if err != nil {

@@ -193,8 +193,8 @@ func (c *SmartContract) RegisterUser(ctx contractapi.TransactionContextInterface
 	return u, nil
 }
 
-// RemoveUser removes the caller's own user: its services become invalid, its SToken return to the incentive
-// pool, and its name and identity stay reserved.
+// RemoveUser removes the caller's own user: its services become invalid and lose the servers it authorized, its
+// SToken return to the incentive pool, and its name and identity stay reserved.
 func (c *SmartContract) RemoveUser(ctx contractapi.TransactionContextInterface, name string) (*RemovalReceipt, error) {
 	if err := validateName("name", name); err != nil {
 		return nil, err

@@ -113,7 +113,7 @@ type VoucherKeys struct {
 
 type voucherKeyRecord struct {
 	Keys      []string `json:"keys"`
-	UpdatedAt string   `json:"updatedAt"`
+	UpdatedAt string   `json:"updatedAt"` // when a key not kept before was last recorded (a reorder keeps it)
 }
 
 // voucherKey is the caller's certificate key as vouchers name it; "" if it cannot sign vouchers (not P-256).
@@ -160,11 +160,17 @@ func (t *txn) recordVoucherKey(who caller, user string) (r *voucherKeyRecord, ch
 		}
 		keys = append(keys, k)
 	}
-	r = &voucherKeyRecord{Keys: keys, UpdatedAt: t.now}
+	recorded := t.now
+	if contains(r.Keys, key) { // an older certificate's key again: the grace of the oldest key does not start over
+		recorded = r.UpdatedAt
+	}
+	r = &voucherKeyRecord{Keys: keys, UpdatedAt: recorded}
 	return r, true, t.put(r, nsVoucherKey, user)
 }
 
-// mayDropVoucherKey refuses to drop a user's oldest voucher key within voucherKeyGrace of its last key change.
+// mayDropVoucherKey refuses to drop a user's oldest voucher key within voucherKeyGrace of the last new key. The
+// time is the transaction's, which its client sets: a gateway sets it for its users, and so does every client
+// of the peers, which Fabric 2.5 does not hold to their own clocks (README, "Vouchers").
 func (t *txn) mayDropVoucherKey(r *voucherKeyRecord) error {
 	changed, err := time.Parse(time.RFC3339Nano, r.UpdatedAt)
 	if err != nil {

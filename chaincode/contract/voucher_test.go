@@ -9,6 +9,7 @@ import (
 	"fmt"
 	mrand "math/rand"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -164,10 +165,10 @@ func TestAReenrolledUserUpdatesItsVoucherKeyAndItsOlderVouchersStillSettle(t *te
 func TestReenrollingCannotVoidVouchersNotYetSettled(t *testing.T) {
 	n, c := metered(t)
 	held := signVoucher(t, c.bob.key, "weather", "bob", 3) // signed with the key bob registered with
-	var last *ident
+	var renewals []*ident
 	for i := 1; i < voucherKeysKept; i++ {
-		last = newIdentAt(t, "Org1MSP", "bob", false, fmt.Sprintf("Renewal%d", i))
-		require.Len(t, decode[VoucherKeys](t, n.mustSubmit(last, "UpdateVoucherKey")).Keys, i+1)
+		renewals = append(renewals, newIdentAt(t, "Org1MSP", "bob", false, fmt.Sprintf("Renewal%d", i)))
+		require.Len(t, decode[VoucherKeys](t, n.mustSubmit(renewals[i-1], "UpdateVoucherKey")).Keys, i+1)
 	}
 	next := newIdentAt(t, "Org1MSP", "bob", false, "OneTooMany")
 	n.requireCode(CodeInvalidState, next, "UpdateVoucherKey")
@@ -175,16 +176,28 @@ func TestReenrollingCannotVoidVouchersNotYetSettled(t *testing.T) {
 	require.Empty(t, s.Rejected)
 	require.Equal(t, int64(3), n.rights("bob").Used)
 
-	n.clock = n.clock.Add(voucherKeyGrace) // the next transaction is a second past the grace
+	// An older certificate's key again only reorders the keys: the grace does not start over.
+	recorded := decode[VoucherKeys](t, n.mustEvaluate(c.alice, "QueryVoucherKeys", "bob")).UpdatedAt
+	reordered := decode[VoucherKeys](t, n.mustSubmit(c.bob, "UpdateVoucherKey"))
+	require.Equal(t, voucherKey(caller{publicKey: &c.bob.key.PublicKey}), reordered.Keys[0])
+	require.Equal(t, recorded, reordered.UpdatedAt)
+	at, err := time.Parse(time.RFC3339Nano, recorded)
+	require.NoError(t, err)
+	n.clock = at.Add(voucherKeyGrace - 2*time.Second) // the next transaction is a second within the grace
+	n.requireCode(CodeInvalidState, next, "UpdateVoucherKey")
+	n.clock = at.Add(voucherKeyGrace - time.Second) // the next transaction is at its end
 	keys := decode[VoucherKeys](t, n.mustSubmit(next, "UpdateVoucherKey")).Keys
 	require.Len(t, keys, voucherKeysKept)
 	require.Equal(t, voucherKey(caller{publicKey: &next.key.PublicKey}), keys[0])
 	s = decode[Settlement](t, n.mustSubmit(c.alice, "SettleCalls", "weather",
-		vouchers(signVoucher(t, c.bob.key, "weather", "bob", 4))))
-	require.Equal(t, rejectBadSignature, s.Rejected[0].Reason, "the oldest key is dropped")
-	s = decode[Settlement](t, n.mustSubmit(c.alice, "SettleCalls", "weather",
-		vouchers(signVoucher(t, last.key, "weather", "bob", 4))))
-	require.Equal(t, int64(4), s.Settled[0].Used)
+		vouchers(signVoucher(t, renewals[0].key, "weather", "bob", 4))))
+	require.Equal(t, rejectBadSignature, s.Rejected[0].Reason, "the oldest key (after the reorder) is dropped")
+	for i, kept := range []*ident{c.bob, renewals[1], renewals[2], next} {
+		s = decode[Settlement](t, n.mustSubmit(c.alice, "SettleCalls", "weather",
+			vouchers(signVoucher(t, kept.key, "weather", "bob", int64(4+i)))))
+		require.Empty(t, s.Rejected, "kept key %d", i)
+	}
+	require.Equal(t, int64(7), n.rights("bob").Used)
 }
 
 func TestAServiceThatRequiresVouchersRefusesReduceCallTime(t *testing.T) {

@@ -284,5 +284,5 @@ def test_an_unreadable_secrets_file_is_a_clear_error_that_changes_nothing(tmp_pa
 
 async def test_a_missing_file_of_the_state_directory_is_a_clear_error(tmp_path, eco):
     imp = importer(tmp_path, eco, eco.select(3))  # a state directory without the organizations' files
-    with pytest.raises(ImportFailed, match="No such file.*run the import again"):
+    with pytest.raises(ImportFailed, match=f"is missing: is {tmp_path} the state directory"):
         await imp.run()

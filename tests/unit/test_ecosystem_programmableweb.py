@@ -25,6 +25,7 @@ from tdses.ecosystem.programmableweb import (
     short_hash,
     valid_name,
 )
+from tdses.ecosystem.progress import Summary, describe_selection
 
 DATA = data_dir()
 
@@ -238,3 +239,13 @@ def test_a_malformed_data_file_is_named_with_its_line(tmp_path):
     (tmp_path / "short.csv").write_text(header + "1\t/api/a\tA\t2010\t-1\t-1\tMaps\t\t\n1\t/api/b\n")
     with pytest.raises(ValueError, match=r"short.csv line 3 has fewer fields"):
         read_rows(tmp_path / "short.csv", NODE_COLUMNS)
+
+
+def test_an_edge_from_a_mashup_missing_from_the_data_is_reported_in_the_summary(rows):
+    apis, mashups, edges = rows
+    orphan = {"source": "Mashup: Nowhere", "target": apis[0]["url"]}
+    eco = normalize(apis, mashups, [*edges, orphan])
+    assert eco.report.edges_from_missing_mashups == [("Mashup: Nowhere", apis[0]["url"])]
+    summary = Summary()
+    describe_selection(summary, eco, eco.services, None)
+    assert summary.skipped["mashup→API edges from mashups missing from the data"] == 1

@@ -81,7 +81,9 @@ def test_every_chaincode_server_endorses_only_the_init_argument_the_cli_sends(re
 def test_the_cli_finds_the_bootstrap_scripts_on_its_path(rendered):
     """`kubectl exec deploy/cli -- deploy-chaincode.sh` (README, the deploy plan) runs what the pod mounts."""
     cli = named(rendered.org_objects("org1"), "Deployment", "cli")
-    first = env(cli, "cli")["PATH"].split(":")[0]
+    path = env(cli, "cli")["PATH"].split(":")
+    first = path[0]
+    assert "/usr/local/bin" in path  # where the fabric-tools image keeps peer (the liveness probe runs it)
     [mount] = [m for m in container(cli, "cli")["volumeMounts"] if m["mountPath"] == first]
     [volume] = [v for v in pod_spec(cli)["volumes"] if v["name"] == mount["name"]]
     config_map = named(rendered.org_objects("org1"), "ConfigMap", volume["configMap"]["name"])

@@ -418,7 +418,9 @@ class Importer:
                     say(f"phase {number}/3, {label}: {sum(len(v) for v in steps.values())} transactions")
                     await self.run_phase(steps, waits)
             await registering
-        # What the run cannot go on without; OSError: a file of the state directory (a registrar's secret).
+        except FileNotFoundError as error:  # a file of the organizations' (a registrar's secret, a TLS root)
+            raise ImportFailed(f"{error.filename} is missing: is {self.network.state.root} the state directory of "
+                               "the network to import onto?") from None
         except (CAError, ChaincodeError, httpx.HTTPError, BlockUnavailableError, OSError) as error:
             raise ImportFailed(f"{error}; nothing done is lost: run the import again to go on") from None
         finally:
