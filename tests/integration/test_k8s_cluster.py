@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import re
 
 import pytest
 import yaml
@@ -123,7 +124,9 @@ def test_a_cordoned_node_makes_deploy_name_exactly_what_is_not_ready_and_why(loc
             assert deploy_cli(state_dir, tmp_path, local_cluster.kubeconfig, "org2", "--timeout", "15") == 3
         finally:
             core.patch_node(node.metadata.name, {"spec": {"unschedulable": False}})
-    reported = capsys.readouterr().err.split("not ready after 15s:\n")[1].splitlines()
+    err = capsys.readouterr().err
+    assert "waiting for " in err.split("not ready after")[0]  # it said what it waits for while it waited
+    reported = re.split(r"not ready after \d+s:\n", err)[1].splitlines()
     workloads = [o for o in plan_of(state_dir, tmp_path, "org2", "raft").objects
                  if o["kind"] in ("StatefulSet", "Deployment")]
     assert sorted(line.split(":")[0].strip() for line in reported) == sorted(validate.name(o) for o in workloads)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 from unittest import mock
 
 import pytest
@@ -177,3 +178,36 @@ def test_deploy_without_dry_run_applies_waits_and_exits_3_when_something_is_not_
     assert cli._deploy(args, cluster=Cluster(dynamic)) == 3
     assert ("StatefulSet", "peer0") in dynamic.applied
     assert "StatefulSet tdses-org3/ca: 0/1 ready" in capsys.readouterr().err
+
+
+def test_waiting_says_what_it_waits_for_whenever_that_changes(rendered):
+    ready_after = {"peer1": 2}  # polls until peer1 is ready; everything else is ready at once
+    polls = []
+
+    def status(kind, name):
+        if kind == "PersistentVolumeClaim":
+            return {"phase": "Bound"}
+        replicas = 2 if kind == "Deployment" else 1
+        ready = 0 if len(polls) < ready_after.get(name, 0) else replicas
+        return {"observedGeneration": 1, "readyReplicas": ready, "updatedReplicas": ready}
+
+    out = io.StringIO()
+    clock = iter(range(0, 1000, 5))
+    waiting = deploy.wait_ready(_plan(rendered), Cluster(FakeDynamic(status)), timeout=60, sleep=polls.append,
+                                clock=lambda: next(clock), out=out)
+    assert waiting == [] and len(polls) == 2
+    assert out.getvalue() == "[5s] waiting for 1:\n  StatefulSet tdses-org1/peer1: 0/1 ready\n"  # said once
+
+
+def test_a_failed_job_ends_the_wait_at_once_and_says_what_to_do(rendered):
+    plan = deploy.Plan("orderer", "raft", "orderer", "tdses-orderer",
+                       [{"apiVersion": "batch/v1", "kind": "Job",
+                         "metadata": {"name": "join-channel", "namespace": "tdses-orderer"}}])
+    failed = {"failed": 7, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                                           "message": "Job has reached the specified backoff limit"}]}
+    sleeps = []
+    (waiting,) = deploy.wait_ready(plan, Cluster(FakeDynamic(lambda kind, name: failed)), timeout=600,
+                                   sleep=sleeps.append)
+    assert sleeps == []
+    assert waiting.startswith("Job tdses-orderer/join-channel: failed (Job has reached the specified backoff limit)")
+    assert "delete it and deploy again" in waiting

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -120,9 +121,10 @@ def _deploy(args: argparse.Namespace, cluster: Cluster | None = None) -> int:
     if args.server_dry_run:
         print(f"{plan.overlay}: the API server accepts all {len(plan.objects)} objects (dry run, nothing changed)")
         return 4 if warnings else 0
-    waiting = deploy.wait_ready(plan, cluster, args.timeout)
+    started = time.monotonic()
+    waiting = deploy.wait_ready(plan, cluster, args.timeout, out=sys.stderr)
     if waiting:
-        print(f"not ready after {args.timeout:.0f}s:", *waiting, sep="\n  ", file=sys.stderr)
+        print(f"not ready after {time.monotonic() - started:.0f}s:", *waiting, sep="\n  ", file=sys.stderr)
         return 3
     print(f"{plan.overlay} is ready in namespace {plan.namespace}; next:", *plan.bootstrap, sep="\n  ")
     return 0

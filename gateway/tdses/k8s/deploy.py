@@ -120,16 +120,32 @@ def _namespace_as_wanted(obj: dict, cluster: Cluster) -> bool:
 
 def not_ready(plan: Plan, cluster: Cluster) -> list[str]:
     """What is not ready yet, one line each, with why when a pod tells; empty when everything is."""
+    return [line for line, _ in _waiting(plan, cluster)]
+
+
+def _waiting(plan: Plan, cluster: Cluster) -> list[tuple[str, bool]]:
+    """not_ready's lines, each with whether it is final (a failed Job: no wait makes it ready)."""
     waiting = []
     for obj in plan.objects:
         if obj["kind"] not in ("StatefulSet", "Deployment", "Job", "PersistentVolumeClaim"):
             continue
         live = cluster.read(obj)
+        if live is not None and obj["kind"] == "Job" and (failure := _job_failure(live)) is not None:
+            waiting.append((f"{validate.name(obj)}: failed ({failure}); a failed Job does not run again: read its "
+                            f"logs, then delete it and deploy again", True))
+            continue
         problem = "not found" if live is None else _problem(obj["kind"], live)
         if problem:
             why = _why(obj, live, cluster) if live is not None else None
-            waiting.append(f"{validate.name(obj)}: {problem}" + (f" ({why})" if why else ""))
+            waiting.append((f"{validate.name(obj)}: {problem}" + (f" ({why})" if why else ""), False))
     return waiting
+
+
+def _job_failure(live: dict) -> str | None:
+    for condition in (live.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Failed" and condition.get("status") == "True":
+            return condition.get("message") or condition.get("reason") or "no reason given"
+    return None
 
 
 def _why(obj: dict, live: dict, cluster: Cluster) -> str | None:
@@ -178,11 +194,18 @@ def _problem(kind: str, live: dict) -> str | None:
 
 
 def wait_ready(plan: Plan, cluster: Cluster, timeout: float, interval: float = 5.0,
-               sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> list[str]:
-    """Poll until everything is ready or the timeout passes; return what is still not ready."""
-    deadline = clock() + timeout
+               sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+               out=None) -> list[str]:
+    """Poll until everything is ready, a Job has failed, or the timeout passes; return what is still not ready.
+    Whenever what it waits for changes, one line on `out` says what that is now."""
+    started = clock()
+    shown: list[str] = []
     while True:
-        waiting = not_ready(plan, cluster)
-        if not waiting or clock() >= deadline:
-            return waiting
+        waiting = _waiting(plan, cluster)
+        lines = [line for line, _ in waiting]
+        if out is not None and lines and lines != shown:
+            print(f"[{clock() - started:.0f}s] waiting for {len(lines)}:", *lines, sep="\n  ", file=out, flush=True)
+            shown = lines
+        if not waiting or clock() >= started + timeout or any(final for _, final in waiting):
+            return lines
         sleep(interval)
