@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import copy
 import io
+import json
 from unittest import mock
 
 import pytest
@@ -211,3 +212,18 @@ def test_a_failed_job_ends_the_wait_at_once_and_says_what_to_do(rendered):
     assert sleeps == []
     assert waiting.startswith("Job tdses-orderer/join-channel: failed (Job has reached the specified backoff limit)")
     assert "delete it and deploy again" in waiting
+
+
+def test_a_changed_job_the_api_server_refuses_is_named_with_what_to_do(rendered):
+    class Immutable(Exception):
+        status = 422
+        body = json.dumps({"code": 422, "reason": "Invalid", "message": 'Job.batch "join-channel" is invalid: '
+                           'spec.template: Invalid value: ...: field is immutable'})
+
+    dynamic = FakeDynamic()
+    dynamic.server_side_apply = mock.Mock(side_effect=Immutable())
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "join-channel", "namespace": "tdses-orderer"}}
+    plan = deploy.Plan("orderer", "raft", "orderer", "tdses-orderer", [job])
+    with pytest.raises(KubernetesError, match="field is immutable. A Job's pod template cannot change.*"
+                                              "kubectl -n tdses-orderer delete job join-channel, then deploy again"):
+        deploy.apply(plan, Cluster(dynamic))

@@ -100,10 +100,22 @@ def apply(plan: Plan, cluster: Cluster, out=None, dry_run: bool = False) -> list
         if dry_run and obj["kind"] != "Namespace" and cluster.read(_namespace_of(plan)) is None:
             raise KubernetesError(f"namespace {plan.namespace} does not exist yet: the server-side dry run checked "
                                   f"the Namespace only; objects in it can be dry-run once it exists")
-        found += [f"{validate.name(obj)}: {w}" for w in cluster.apply(obj, dry_run=dry_run)]
+        found += [f"{validate.name(obj)}: {w}" for w in _apply(cluster, obj, dry_run)]
         if out is not None:
             print(f"{'checked (dry run)' if dry_run else 'applied'} {validate.name(obj)}", file=out, flush=True)
     return found
+
+
+def _apply(cluster: Cluster, obj: dict, dry_run: bool) -> list[str]:
+    try:
+        return cluster.apply(obj, dry_run=dry_run)
+    except KubernetesError as error:
+        if obj["kind"] == "Job" and "field is immutable" in str(error):
+            meta = obj["metadata"]
+            raise KubernetesError(f"{error}. A Job's pod template cannot change once it exists (here: what it mounts "
+                                  f"or runs changed): kubectl -n {meta['namespace']} delete job {meta['name']}, "
+                                  "then deploy again") from None
+        raise
 
 
 def _namespace_of(plan: Plan) -> dict:
