@@ -112,9 +112,9 @@ def _apply(cluster: Cluster, obj: dict, dry_run: bool) -> list[str]:
     except KubernetesError as error:
         if obj["kind"] == "Job" and "field is immutable" in str(error):
             meta = obj["metadata"]
-            raise KubernetesError(f"{error}. A Job's pod template cannot change once it exists (here: what it mounts "
-                                  f"or runs changed): kubectl -n {meta['namespace']} delete job {meta['name']}, "
-                                  "then deploy again") from None
+            raise KubernetesError(f"{error}. A Job cannot change once it exists (here: what it mounts or runs): to "
+                                  f"apply it, kubectl -n {meta['namespace']} delete job {meta['name']}, then "
+                                  "deploy again") from None
         raise
 
 
@@ -209,15 +209,15 @@ def wait_ready(plan: Plan, cluster: Cluster, timeout: float, interval: float = 5
                sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                out=None) -> list[str]:
     """Poll until everything is ready, a Job has failed, or the timeout passes; return what is still not ready.
-    Whenever what it waits for changes, one line on `out` says what that is now."""
+    While it waits, whenever what it waits for changes, a few lines on `out` say what that is now."""
     started = clock()
     shown: list[str] = []
     while True:
         waiting = _waiting(plan, cluster)
         lines = [line for line, _ in waiting]
-        if out is not None and lines and lines != shown:
-            print(f"[{clock() - started:.0f}s] waiting for {len(lines)}:", *lines, sep="\n  ", file=out, flush=True)
-            shown = lines
         if not waiting or clock() >= started + timeout or any(final for _, final in waiting):
             return lines
+        if out is not None and lines != shown:
+            print(f"[{clock() - started:.0f}s] waiting for {len(lines)}:", *lines, sep="\n  ", file=out, flush=True)
+            shown = lines
         sleep(interval)
