@@ -161,6 +161,28 @@ func (t *txn) delKey(k string) error {
 	return nil
 }
 
+// partialKeyAttrs lists the last attribute of every key of ns whose first attribute is first (two-attribute keys).
+func (t *txn) partialKeyAttrs(ns, first string) ([]string, error) {
+	it, err := t.stub.GetStateByPartialCompositeKey(ns, []string{first})
+	if err != nil {
+		return nil, internal("querying "+ns, err)
+	}
+	defer it.Close()
+	var out []string
+	for it.HasNext() {
+		kv, err := it.Next()
+		if err != nil {
+			return nil, internal("iterating "+ns, err)
+		}
+		_, attrs, err := t.stub.SplitCompositeKey(kv.Key)
+		if err != nil || len(attrs) != 2 {
+			return nil, internal("splitting key", err)
+		}
+		out = append(out, attrs[1])
+	}
+	return out, nil
+}
+
 // nextSeq numbers the delta keys written by this transaction so that two credits in one transaction never
 // overwrite each other.
 func (t *txn) nextSeq() string {

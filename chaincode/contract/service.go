@@ -283,28 +283,6 @@ func (t *txn) retireAllServices(developer string) (invalidated, revoked int64, e
 	return invalidated, revoked, nil
 }
 
-// partialKeyAttrs lists the last attribute of every key of ns whose first attribute is first (two-attribute keys).
-func (t *txn) partialKeyAttrs(ns, first string) ([]string, error) {
-	it, err := t.stub.GetStateByPartialCompositeKey(ns, []string{first})
-	if err != nil {
-		return nil, internal("querying "+ns, err)
-	}
-	defer it.Close()
-	var out []string
-	for it.HasNext() {
-		kv, err := it.Next()
-		if err != nil {
-			return nil, internal("iterating "+ns, err)
-		}
-		_, attrs, err := t.stub.SplitCompositeKey(kv.Key)
-		if err != nil || len(attrs) != 2 {
-			return nil, internal("splitting key", err)
-		}
-		out = append(out, attrs[1])
-	}
-	return out, nil
-}
-
 // RegisterService registers a service of the caller in status created.
 func (c *SmartContract) RegisterService(ctx contractapi.TransactionContextInterface, serviceJSON string) (*Service, error) {
 	spec, err := parseServiceSpec(serviceJSON)

@@ -27,7 +27,7 @@ const (
 	maxVoucherCalls          = maxAmount // a cumulative count: far above anything a user can buy
 	digestLen                = sha256.Size
 	voucherKeysKept          = 4 // the current key and the three before it, for vouchers signed before re-enrolling
-	// voucherKeyGrace is how long after a user's last key change none of its kept keys may be dropped: a service's
+	// voucherKeyGrace is how long after a user's last new key none of its kept keys may be dropped: a service's
 	// server settles the vouchers it holds well within it, so re-enrolling cannot void vouchers not yet settled.
 	voucherKeyGrace = 7 * 24 * time.Hour
 )
