@@ -237,6 +237,19 @@ func (s *fakeStub) scan(start, end string, limit int) *fakeIterator {
 	return it
 }
 
+// GetStateByRange takes simple keys only, as the shim's does.
+func (s *fakeStub) GetStateByRange(start, end string) (shim.StateQueryIteratorInterface, error) {
+	if err := s.fault(); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{start, end} {
+		if strings.HasPrefix(k, "\x00") {
+			return nil, fmt.Errorf("first character of the key [%s] contains a null character which is not allowed", k)
+		}
+	}
+	return s.scan(start, end, 0), nil
+}
+
 func (s *fakeStub) GetStateByPartialCompositeKey(objectType string, attrs []string) (shim.StateQueryIteratorInterface, error) {
 	if err := s.fault(); err != nil {
 		return nil, err

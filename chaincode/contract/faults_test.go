@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -94,14 +95,9 @@ func TestCorruptStateIsReportedNotMisread(t *testing.T) {
 		v.value = []byte("{not json")
 		n.w.state[k] = v
 	}
-	deltaKey := ""
-	prefix, _ := shim.CreateCompositeKey(nsTallyDelta, []string{ownerUser, "bob"})
-	for k := range n.w.state {
-		if strings.HasPrefix(k, prefix) {
-			deltaKey = k
-		}
-	}
-	require.NotEmpty(t, deltaKey)
+	keys := n.deltas(ownerUser, "bob")
+	require.NotEmpty(t, keys)
+	deltaKey := keys[0]
 	v := n.w.state[deltaKey]
 	v.value = []byte("[]")
 	n.w.state[deltaKey] = v
@@ -119,6 +115,26 @@ func TestFoldingOverflowIsReported(t *testing.T) {
 	k, _ := shim.CreateCompositeKey(nsTallyDelta, []string{ownerUser, "bob", "txX", "000001"})
 	n.w.state[k] = versioned{value: []byte(`{"balance":9223372036854775807}`), version: 1}
 	n.requireCode(CodeInternal, c.alice, "BalanceOf", "bob")
+}
+
+// The deltas of chaincode versions before the time-ordered keys count: summed, folded by a debit, compacted.
+func TestUntimedDeltasOfOlderVersionsCount(t *testing.T) {
+	n, c := scenario(t)
+	n.publish(c.carol, "maps", 1)
+	bob := n.balance("bob")
+	for i, owner := range []string{"bob", "bob", "alice"} {
+		k, _ := shim.CreateCompositeKey(nsTallyDelta, []string{ownerUser, owner, "txOld", fmt.Sprintf("%06d", i)})
+		n.w.state[k] = versioned{value: []byte(`{"balance":7}`), version: 1}
+	}
+	require.Equal(t, bob+14, n.balance("bob"))
+	n.mustSubmit(c.bob, "CallService", "maps", fmt.Sprint(bob+10))
+	require.Equal(t, int64(4), n.balance("bob"))
+	require.Empty(t, n.deltas(ownerUser, "bob"))
+
+	alice := n.balance("alice")
+	require.Equal(t, Compaction{Deltas: 1, Owner: "alice"}, decode[Compaction](t, n.mustSubmit(c.alice, "CompactAccount")))
+	require.Empty(t, n.deltas(ownerUser, "alice"))
+	require.Equal(t, alice, n.balance("alice"))
 }
 
 func TestTransactionMetadataIsChecked(t *testing.T) {

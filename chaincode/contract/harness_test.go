@@ -22,7 +22,8 @@ type testNet struct {
 	cc    shim.Chaincode
 	txNum int
 	clock time.Time
-	last  *fakeStub // the last endorsed transaction, for event assertions
+	step  time.Duration // between two transactions' timestamps: a second unless a test says otherwise
+	last  *fakeStub     // the last endorsed transaction, for event assertions
 }
 
 var genesis = time.Date(2021, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -65,7 +66,10 @@ func (e *txError) code() string {
 // endorse simulates a proposal; it does not commit.
 func (n *testNet) endorse(id *ident, fn string, args ...string) (*fakeStub, string, error) {
 	n.txNum++
-	n.clock = n.clock.Add(time.Second)
+	if n.step == 0 {
+		n.step = time.Second
+	}
+	n.clock = n.clock.Add(n.step)
 	s := newFakeStub(n.w, fmt.Sprintf("tx%06d", n.txNum), id.creator, n.clock, fn, args...)
 	n.last = s
 	resp := n.cc.Invoke(s)
@@ -183,6 +187,24 @@ func (n *testNet) publish(id *ident, name string, price int64) {
 	n.tb.Helper()
 	n.mustSubmit(id, "RegisterService", serviceJSON(name, price))
 	n.mustSubmit(id, "PublishService", name)
+}
+
+// later lets time pass, so that the credits so far are settled (tally.go: creditInFlight).
+func (n *testNet) later() {
+	n.clock = n.clock.Add(creditInFlight)
+}
+
+// deltas lists the delta keys of an owner in the world state, those of older chaincode versions included.
+func (n *testNet) deltas(kind, owner string) []string {
+	untimed, _ := shim.CreateCompositeKey(nsTallyDelta, []string{kind, owner})
+	timed := deltaMark + untimed[1:]
+	var keys []string
+	for k := range n.w.state {
+		if strings.HasPrefix(k, untimed) || strings.HasPrefix(k, timed) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 func (n *testNet) balance(account string) int64 {

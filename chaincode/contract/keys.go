@@ -1,7 +1,8 @@
 package contract
 
 // Key layout: every object lives under a composite key whose object type is its namespace, so keys of
-// different types never collide and attributes are separated by U+0000 (which names cannot contain).
+// different types never collide and attributes are separated by U+0000 (which names cannot contain). Delta keys
+// begin with deltaMark instead of the composite key's U+0000 (tally.go: deltaPrefix).
 const (
 	nsConfig       = "tdses.config"      // () -> config
 	nsPool         = "tdses.pool"        // () -> pool
@@ -15,12 +16,16 @@ const (
 	nsReduceRecord = "tdses.reduce"      // (service, user, txId) -> reduce record
 	nsServer       = "tdses.server"      // (service, server user) -> authorization
 	nsTally        = "tdses.tally"       // (kind, owner) -> folded counters
-	nsTallyDelta   = "tdses.tally~delta" // (kind, owner, txId, seq) -> counter increments
+	nsTallyDelta   = "tdses.tally~delta" // (kind, owner, time, txId, seq), begun with deltaMark -> counter increments
 	nsSkeleton     = "tdses.skeleton"    // (kind, skeleton) -> the name that claimed that look
 	nsComposer     = "tdses.composer"    // (service, user) -> marker: the user composed the service
 	nsVoucherKey   = "tdses.voucherkey"  // (user) -> the public keys its vouchers may be signed with
 	nsSettleRecord = "tdses.settle"      // (service, user, txId) -> settle record
 )
+
+// deltaMark begins the delta keys: the layout of a composite key in a simple key, which a range query may bound.
+// Chaincode versions before it wrote (kind, owner, txId, seq) composite keys; they are still read.
+const deltaMark = "\x01"
 
 // Kinds of names that must not look alike: a user and a service may share a name, two users may not look alike.
 const (

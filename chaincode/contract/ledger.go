@@ -3,6 +3,7 @@ package contract
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 )
@@ -12,7 +13,8 @@ import (
 type txn struct {
 	stub    shim.ChaincodeStubInterface
 	id      string
-	now     string // the transaction timestamp in timeLayout: identical on every endorser
+	at      time.Time // the transaction timestamp: identical on every endorser
+	now     string    // at in timeLayout
 	seq     int
 	emitted bool
 }
@@ -29,8 +31,8 @@ func begin(stub shim.ChaincodeStubInterface) (*txn, error) {
 	if err := ts.CheckValid(); err != nil {
 		return nil, invalidArg("transaction timestamp is invalid: %v", err)
 	}
-	now := ts.AsTime().UTC().Format(timeLayout)
-	return &txn{stub: stub, id: id, now: now}, nil
+	at := ts.AsTime().UTC()
+	return &txn{stub: stub, id: id, at: at, now: at.Format(timeLayout)}, nil
 }
 
 // timeLayout is RFC 3339 in UTC with all nine fractional digits. Fixed width, times sort as their strings (the
@@ -125,6 +127,10 @@ func (t *txn) put(v any, ns string, attrs ...string) error {
 	if err != nil {
 		return err
 	}
+	return t.putKey(k, v)
+}
+
+func (t *txn) putKey(k string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return internal("encoding state", err)

@@ -16,10 +16,12 @@ import (
 // account balance (base records plus deltas) and the pool.
 func ledgerTotals(t testing.TB, w *world) (balances, poolBalance int64) {
 	tallyPrefix, _ := shim.CreateCompositeKey(nsTally, nil)
-	deltaPrefix, _ := shim.CreateCompositeKey(nsTallyDelta, nil)
+	untimedDeltaPrefix, _ := shim.CreateCompositeKey(nsTallyDelta, nil)
+	deltaPrefix := deltaMark + untimedDeltaPrefix[1:]
 	poolKey, _ := shim.CreateCompositeKey(nsPool, nil)
 	for k, v := range w.state {
-		if strings.HasPrefix(k, tallyPrefix) || strings.HasPrefix(k, deltaPrefix) {
+		if strings.HasPrefix(k, tallyPrefix) || strings.HasPrefix(k, untimedDeltaPrefix) ||
+			strings.HasPrefix(k, deltaPrefix) {
 			var tl Tally
 			require.NoError(t, json.Unmarshal(v.value, &tl))
 			require.GreaterOrEqual(t, tl.Balance, int64(0), "no record holds a negative balance: %q", k)

@@ -4,6 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hyperledger/fabric-chaincode-go/v2/shim"
 )
 
 // addChecked and subChecked are the only ways amounts and counters change.
@@ -89,6 +93,25 @@ type tallyRead struct {
 	complete  bool
 }
 
+// A fold reads an owner's deltas with a range query, which Fabric runs again at commit: a credit committed
+// meanwhile into the range fails the fold as a phantom read. An owner credited in every block (a popular
+// service's developer) could then never fold, nor spend what it earned. So a delta's key sorts by its
+// transaction's time, and a fold of the settled deltas reads only those older than creditInFlight: the most
+// time between a transaction's timestamp and its commit, clock differences between clients included. A credit
+// that took longer costs the fold one retry, never a token.
+const creditInFlight = 10 * time.Second
+
+// deltaPrefix starts the keys of an owner's deltas: the composite key (kind, owner) of nsTallyDelta begun with
+// deltaMark instead of U+0000, a simple key, since only those may bound a range query. A delta's key goes on with
+// its transaction's time (timeLayout: fixed width, so keys sort by it), id and sequence number.
+func (t *txn) deltaPrefix(kind, owner string) (string, error) {
+	k, err := t.key(nsTallyDelta, kind, owner)
+	if err != nil {
+		return "", err
+	}
+	return deltaMark + k[1:], nil
+}
+
 // base reads only the base record: no range query, so no phantom-read conflict with concurrent credits.
 func (t *txn) tallyBase(kind, owner string) (Tally, error) {
 	var b Tally
@@ -98,37 +121,64 @@ func (t *txn) tallyBase(kind, owner string) (Tally, error) {
 	return b, nil
 }
 
-// readTally folds the base record and the deltas of an owner, at most bound of them.
+// readTally folds the base record and all the deltas of an owner, at most bound of them.
 func (t *txn) readTally(kind, owner string, bound int) (tallyRead, error) {
+	return t.fold(kind, owner, bound, string(utf8.MaxRune))
+}
+
+// readSettled folds the base record and the owner's deltas older than creditInFlight, at most bound of them.
+func (t *txn) readSettled(kind, owner string, bound int) (tallyRead, error) {
+	return t.fold(kind, owner, bound, t.at.Add(-creditInFlight).Format(timeLayout))
+}
+
+// fold reads the deltas up to before (a time, or beyond them all): first those written by chaincode versions
+// whose delta keys were composite keys without a time (no credit adds to them now), then the time-ordered ones.
+func (t *txn) fold(kind, owner string, bound int, before string) (tallyRead, error) {
 	base, err := t.tallyBase(kind, owner)
 	if err != nil {
 		return tallyRead{}, err
 	}
-	it, err := t.stub.GetStateByPartialCompositeKey(nsTallyDelta, []string{kind, owner})
+	out := tallyRead{total: base, complete: true}
+	untimed, err := t.stub.GetStateByPartialCompositeKey(nsTallyDelta, []string{kind, owner})
 	if err != nil {
 		return tallyRead{}, internal("querying deltas", err)
 	}
+	if err := out.add(untimed, bound); err != nil || !out.complete {
+		return out, err
+	}
+	prefix, err := t.deltaPrefix(kind, owner)
+	if err != nil {
+		return tallyRead{}, err
+	}
+	timed, err := t.stub.GetStateByRange(prefix, prefix+before)
+	if err != nil {
+		return tallyRead{}, internal("querying deltas", err)
+	}
+	return out, out.add(timed, bound)
+}
+
+// add folds the deltas of it into r until r holds bound of them.
+func (r *tallyRead) add(it shim.StateQueryIteratorInterface, bound int) error {
 	defer it.Close()
-	out := tallyRead{total: base, complete: true}
 	for it.HasNext() {
-		if len(out.deltaKeys) == bound {
-			out.complete = false
-			break
+		if len(r.deltaKeys) == bound {
+			r.complete = false
+			return nil
 		}
 		kv, err := it.Next()
 		if err != nil {
-			return tallyRead{}, internal("iterating deltas", err)
+			return internal("iterating deltas", err)
 		}
 		var d Tally
 		if err := json.Unmarshal(kv.Value, &d); err != nil {
-			return tallyRead{}, internal("decoding delta", err)
+			return internal("decoding delta", err)
 		}
-		if out.total, err = out.total.plus(d); err != nil {
-			return tallyRead{}, err
+		if r.total, err = r.total.plus(d); err != nil {
+			return err
 		}
-		out.deltaKeys = append(out.deltaKeys, kv.Key)
+		r.deltaKeys = append(r.deltaKeys, kv.Key)
 	}
-	return out, nil
+	return nil
 }
 
 // fullTally is an owner's whole tally, or INVALID_STATE when it has more than bound deltas.
@@ -160,13 +210,17 @@ func (t *txn) credit(kind, owner string, d Tally) error {
 	if d == (Tally{}) {
 		return nil
 	}
-	return t.put(d, nsTallyDelta, kind, owner, t.id, t.nextSeq())
+	prefix, err := t.deltaPrefix(kind, owner)
+	if err != nil {
+		return err
+	}
+	return t.putKey(prefix+t.now+"\x00"+t.id+"\x00"+t.nextSeq()+"\x00", d)
 }
 
-// compact folds an owner's deltas (at most maxFoldedDeltas: r.complete says whether that was all) into a new
-// base, and deletes them.
+// compact folds an owner's settled deltas (at most maxFoldedDeltas: r.complete says whether that was all) into
+// a new base, and deletes them.
 func (t *txn) compact(kind, owner string) (tallyRead, error) {
-	r, err := t.readTally(kind, owner, maxFoldedDeltas)
+	r, err := t.readSettled(kind, owner, maxFoldedDeltas)
 	if err != nil {
 		return tallyRead{}, err
 	}
@@ -182,8 +236,9 @@ func (t *txn) compact(kind, owner string) (tallyRead, error) {
 }
 
 // debit takes amount from an owner's balance. If the base record covers it, only the base is read and written;
-// otherwise the deltas are folded in (and compacted) first. The caller is the owner, so this read-modify-write
-// only conflicts with the owner's own transactions and with credits arriving while deltas are folded.
+// otherwise the settled deltas are folded in (and compacted) first, and all of them if that is not enough. The
+// caller is the owner, so this read-modify-write conflicts only with the owner's own transactions and, when it
+// needs credits younger than creditInFlight, with credits committed meanwhile.
 func (t *txn) debit(kind, owner string, amount int64) error {
 	if amount < 0 {
 		return internal("debit", fmt.Errorf("negative amount %d", amount))
@@ -197,7 +252,10 @@ func (t *txn) debit(kind, owner string, amount int64) error {
 	}
 	var deltaKeys []string
 	if base.Balance < amount {
-		r, err := t.readTally(kind, owner, maxFoldedDeltas)
+		r, err := t.readSettled(kind, owner, maxFoldedDeltas)
+		if err == nil && r.total.Balance < amount && r.complete {
+			r, err = t.readTally(kind, owner, maxFoldedDeltas)
+		}
 		if err != nil {
 			return err
 		}

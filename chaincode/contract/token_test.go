@@ -182,12 +182,14 @@ func TestATallyBeyondTheFoldBoundIsNeverSummedShort(t *testing.T) {
 	n.requireCode(CodeInvalidState, c.bob, "Transfer", "alice", fmt.Sprint(before+70)) // needs all seven credits
 	n.mustSubmit(c.bob, "Transfer", "alice", fmt.Sprint(before+40))                    // the base and five cover it
 	require.Equal(t, int64(30), n.balance("bob"))
+	n.later()
 	require.Equal(t, Compaction{Deltas: 2, Owner: "bob"}, decode[Compaction](t, n.mustSubmit(c.bob, "CompactAccount")))
 	for i := 0; i < 6; i++ {
 		n.mustSubmit(c.alice, "Transfer", "bob", "1")
 	}
 	require.Equal(t, int64(36), n.balance("bob"))
 	n.requireCode(CodeInvalidState, c.bob, "RemoveUser", "bob") // it would delete six
+	n.later()
 	require.Equal(t, Compaction{Deltas: 5, More: true, Owner: "bob"}, decode[Compaction](t, n.mustSubmit(c.bob, "CompactAccount")))
 	require.Equal(t, Compaction{Deltas: 1, Owner: "bob"}, decode[Compaction](t, n.mustSubmit(c.bob, "CompactAccount")))
 	require.Equal(t, int64(36), n.balance("bob"))

@@ -185,6 +185,10 @@ def test_fifty_buyers_of_one_service_at_once(network, enroll, peers, record_prop
         assert reader.evaluate("GetSpecCallTime", service, b.member.name)["remaining"] == 2
         assert reader.evaluate("BalanceOf", b.member.name)["balance"] == start[b.member.name] - 2 * PRICE
     assert reader.evaluate("BalanceOf", developer.member.name)["balance"] == dev_start + BUYERS * 2 * PRICE
+    # The developer spends more than its base record holds: the debit folds its 50 credits (time-ordered delta
+    # keys, read with a bounded range query) and deletes them.
+    developer.submit_retried("Transfer", buyers[0].member.name, dev_start + BUYERS * PRICE)
+    assert reader.evaluate("BalanceOf", developer.member.name)["balance"] == BUYERS * PRICE
     info = reader.evaluate("TokenInfo")
     assert info["circulating"] + info["pool"] == info["cap"]
     for c in first_try + buyers:

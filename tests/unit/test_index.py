@@ -38,6 +38,11 @@ def key(ns: str, *attrs: str) -> str:
     return composite_key(ns, *attrs)
 
 
+def delta_key(kind: str, owner: str, tx_id: str, time: str = "2026-12-03T12:00:00.000000000Z") -> str:
+    """A delta key as the chaincode writes it: time-ordered, begun with its mark instead of U+0000."""
+    return "\x01" + composite_key("tdses.tally~delta", kind, owner, time, tx_id, "000001")[1:]
+
+
 def endorser_tx(tx_id: str, writes: list[tuple[str, object]], event: tuple[str, dict] | None = None,
                 chaincode: str = CC, seconds: int = 0) -> bytes:
     """An endorser transaction envelope: writes are (key, JSON value or None for a delete)."""
@@ -127,7 +132,7 @@ def registry_blocks() -> list[common_pb2.Block]:
                                                             components=["weather-api"], category="maps",
                                                             description="storms on a map")),
                 (key("tdses.tally", "user", "alice"), {"balance": 997}),
-                (key("tdses.tally~delta", "user", "bob", "tx-mash", "000001"),
+                (key("tdses.tally~delta", "user", "bob", "tx-mash", "000001"),  # as older chaincode wrote it
                  {"balance": 3, "composers": 1, "compositions": 1, "callsBought": 0, "callsUsed": 0}),
             ], ("MashupCreated", {"components": ["weather-api"], "developer": "alice", "paid": 3,
                                   "payments": [{"amount": 3, "developer": "bob", "service": "weather-api"}],
@@ -141,7 +146,7 @@ def registry_blocks() -> list[common_pb2.Block]:
                   "timestamp": "t", "txId": "tx-buy"}),
                 (key("tdses.rights", "weather-api", "alice"), rights("weather-api", "alice", 5)),
                 (key("tdses.tally", "user", "alice"), {"balance": 982}),
-                (key("tdses.tally~delta", "user", "bob", "tx-buy", "000001"),
+                (delta_key("user", "bob", "tx-buy"),
                  {"balance": 15, "buyers": 1, "callsBought": 5, "callsUsed": 0, "compositions": 0}),
             ], ("CallsBought", {"buyer": "alice", "calls": 5, "cost": 15, "price": 3, "service": "weather-api",
                                 "timestamp": "t", "txId": "tx-buy"})),
@@ -154,7 +159,7 @@ def registry_blocks() -> list[common_pb2.Block]:
                 (key("tdses.rights", "weather-api", "alice"), rights("weather-api", "alice", 5, used=2)),
             ], ("CallsReduced", {})),
             endorser_tx("tx-reward", [(key("tdses.tally", "user", "alice"), {"balance": 972}),
-                                      (key("tdses.tally~delta", "user", "bob", "tx-reward", "000001"),
+                                      (delta_key("user", "bob", "tx-reward"),
                                        {"balance": 10})],
                         ("ServiceRewarded", {"amount": 10, "developer": "bob", "from": "alice",
                                              "service": "weather-api", "txId": "tx-reward"})),
@@ -162,13 +167,13 @@ def registry_blocks() -> list[common_pb2.Block]:
                 (key("tdses.tally", "user", "bob"),
                  {"balance": 1028, "buyers": 1, "callsBought": 5, "composers": 1, "compositions": 1}),
                 (key("tdses.tally~delta", "user", "bob", "tx-mash", "000001"), None),
-                (key("tdses.tally~delta", "user", "bob", "tx-buy", "000001"), None),
-                (key("tdses.tally~delta", "user", "bob", "tx-reward", "000001"), None),
+                (delta_key("user", "bob", "tx-buy"), None),
+                (delta_key("user", "bob", "tx-reward"), None),
             ], ("AccountCompacted", {"deltas": 3, "owner": "bob"})),
             endorser_tx("tx-transfer", [(key("tdses.tally", "user", "bob"),
                                          {"balance": 1000, "buyers": 1, "callsBought": 5, "composers": 1,
                                           "compositions": 1}),
-                                        (key("tdses.tally~delta", "user", "alice", "tx-transfer", "000001"),
+                                        (delta_key("user", "alice", "tx-transfer"),
                                          {"balance": 28})],
                         ("Transferred", {"amount": 28, "from": "bob", "to": "alice", "txId": "tx-transfer"})),
             endorser_tx("tx-auth", [(key("tdses.server", "weather-api", "alice"),

@@ -51,6 +51,18 @@ def decode(value: bytes) -> Any:
         return value.decode(errors="replace")
 
 
+# Begins the chaincode's delta keys in place of a composite key's U+0000 (chaincode/contract/keys.go: deltaMark):
+# simple keys, laid out as composite keys, that a range query may bound by time.
+DELTA_MARK = "\x01"
+
+
+def split_key(key: str) -> tuple[str, tuple[str, ...]] | None:
+    """(object type, attributes) of a key of the chaincode, which writes composite keys and delta keys only."""
+    if key.startswith(DELTA_MARK):
+        key = "\x00" + key[1:]
+    return split_composite_key(key)
+
+
 def index_block(block: common_pb2.Block, chaincode: str) -> IndexBlock:
     parsed = parse_block(block)
     transactions = []
@@ -62,9 +74,9 @@ def index_block(block: common_pb2.Block, chaincode: str) -> IndexBlock:
                 continue
             writes = []
             for write in action.writes.get(chaincode, ()):
-                split = split_composite_key(write.key)
+                split = split_key(write.key)
                 if split is None:
-                    continue  # the chaincode writes composite keys only
+                    continue
                 writes.append(StateWrite(split[0], split[1], None if write.is_delete else decode(write.value)))
             event = action.event
             transactions.append(ChaincodeTransaction(

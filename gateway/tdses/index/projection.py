@@ -167,7 +167,10 @@ def _server(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) ->
 
 
 def _tally(p: Projection, tx: ChaincodeTransaction, w: StateWrite, _: Facts) -> None:
-    kind, owner, delta_tx, delta_seq = (*w.attributes, "", "")[:4]
+    # A base record is (kind, owner); a delta (kind, owner, time, txId, seq), or (kind, owner, txId, seq) as
+    # chaincode versions before the time-ordered keys wrote it.
+    kind, owner, *delta = w.attributes
+    delta_tx, delta_seq = delta[-2:] if delta else ("", "")
     if w.value is None:
         p.delete(schema.tallies, kind=kind, owner=owner, delta_tx=delta_tx, delta_seq=delta_seq)
         return
