@@ -195,3 +195,19 @@ func TestGrantShardsHalveOnTheirOwnShareOfTheSchedule(t *testing.T) {
 	require.Equal(t, int64(1000), grantFor(single, pool{Balance: 1e6, Registrations: 63}))
 	require.Equal(t, int64(500), grantFor(single, pool{Balance: 1e6, Registrations: 64}))
 }
+
+// A credit dated far ahead (a client sets its transaction's time) is not left for ever: a compaction folds it.
+func TestACreditDatedAheadIsCompacted(t *testing.T) {
+	n, c := scenario(t)
+	n.publish(c.bob, "free", 0)
+	now := n.clock
+	n.clock = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	n.mustSubmit(c.alice, "Transfer", "bob", "5")
+	n.mustSubmit(c.alice, "CallService", "free", "3")
+	n.clock = now
+	n.later()
+	require.Equal(t, Compaction{Deltas: 1, Owner: "bob"}, decode[Compaction](t, n.mustSubmit(c.bob, "CompactAccount")))
+	require.Equal(t, Compaction{Deltas: 1, Owner: "free"}, decode[Compaction](t, n.mustSubmit(c.bob, "CompactService", "free")))
+	require.Empty(t, n.deltas(ownerUser, "bob"))
+	require.Empty(t, n.deltas(ownerService, "free"))
+}

@@ -96,9 +96,9 @@ type tallyRead struct {
 // A fold reads an owner's deltas with a range query, which Fabric runs again at commit: a credit committed
 // meanwhile into the range fails the fold as a phantom read. An owner credited in every block (a popular
 // service's developer) could then never fold, nor spend what it earned. So a delta's key sorts by its
-// transaction's time, and a fold of the settled deltas reads only those older than creditInFlight: the most
-// time between a transaction's timestamp and its commit, clock differences between clients included. A credit
-// that took longer costs the fold one retry, never a token.
+// transaction's time, and a fold of the settled deltas reads only those not dated within creditInFlight of its
+// own time: the most time between a transaction's timestamp and its commit, clock differences between clients
+// included. A credit that took longer costs the fold one retry, never a token.
 const creditInFlight = 10 * time.Second
 
 // deltaPrefix starts the keys of an owner's deltas: the composite key (kind, owner) of nsTallyDelta begun with
@@ -123,17 +123,25 @@ func (t *txn) tallyBase(kind, owner string) (Tally, error) {
 
 // readTally folds the base record and all the deltas of an owner, at most bound of them.
 func (t *txn) readTally(kind, owner string, bound int) (tallyRead, error) {
-	return t.fold(kind, owner, bound, string(utf8.MaxRune))
+	return t.fold(kind, owner, bound, []timeRange{{"", string(utf8.MaxRune)}})
 }
 
-// readSettled folds the base record and the owner's deltas older than creditInFlight, at most bound of them.
+// readSettled folds the base record and the owner's deltas not dated within creditInFlight of the transaction's
+// time, at most bound of them: those older, and those dated further ahead (a client sets its transaction's time:
+// such a credit would otherwise wait for a compaction for ever).
 func (t *txn) readSettled(kind, owner string, bound int) (tallyRead, error) {
-	return t.fold(kind, owner, bound, t.at.Add(-creditInFlight).Format(timeLayout))
+	return t.fold(kind, owner, bound, []timeRange{
+		{"", t.at.Add(-creditInFlight).Format(timeLayout)},
+		{t.at.Add(creditInFlight).Format(timeLayout), string(utf8.MaxRune)},
+	})
 }
 
-// fold reads the deltas up to before (a time, or beyond them all): first those written by chaincode versions
-// whose delta keys were composite keys without a time (no credit adds to them now), then the time-ordered ones.
-func (t *txn) fold(kind, owner string, bound int, before string) (tallyRead, error) {
+// timeRange is [from, to) of the times in delta keys.
+type timeRange struct{ from, to string }
+
+// fold reads the deltas whose times are in the ranges: first those written by chaincode versions whose delta
+// keys were composite keys without a time (no credit adds to them now), then the time-ordered ones.
+func (t *txn) fold(kind, owner string, bound int, ranges []timeRange) (tallyRead, error) {
 	base, err := t.tallyBase(kind, owner)
 	if err != nil {
 		return tallyRead{}, err
@@ -150,11 +158,16 @@ func (t *txn) fold(kind, owner string, bound int, before string) (tallyRead, err
 	if err != nil {
 		return tallyRead{}, err
 	}
-	timed, err := t.stub.GetStateByRange(prefix, prefix+before)
-	if err != nil {
-		return tallyRead{}, internal("querying deltas", err)
+	for _, r := range ranges {
+		timed, err := t.stub.GetStateByRange(prefix+r.from, prefix+r.to)
+		if err != nil {
+			return tallyRead{}, internal("querying deltas", err)
+		}
+		if err := out.add(timed, bound); err != nil || !out.complete {
+			return out, err
+		}
 	}
-	return out, out.add(timed, bound)
+	return out, nil
 }
 
 // add folds the deltas of it into r until r holds bound of them.
@@ -238,7 +251,7 @@ func (t *txn) compact(kind, owner string) (tallyRead, error) {
 // debit takes amount from an owner's balance. If the base record covers it, only the base is read and written;
 // otherwise the settled deltas are folded in (and compacted) first, and all of them if that is not enough. The
 // caller is the owner, so this read-modify-write conflicts only with the owner's own transactions and, when it
-// needs credits younger than creditInFlight, with credits committed meanwhile.
+// needs credits dated within creditInFlight of now, with credits committed meanwhile.
 func (t *txn) debit(kind, owner string, amount int64) error {
 	if amount < 0 {
 		return internal("debit", fmt.Errorf("negative amount %d", amount))

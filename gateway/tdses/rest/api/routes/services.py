@@ -175,7 +175,7 @@ async def invalidate_service(name: ServiceName, chaincode: UserChaincodeDep) -> 
 
 @router.post("/services/{name}/compact", response_model=out.Compaction, responses=TRANSACTION_RESPONSES)
 async def compact_service(name: ServiceName, chaincode: UserChaincodeDep) -> dict:
-    """Fold the counters your service's purchases and uses added more than 10 s ago, at most 20,000 per
+    """Fold the counters your service's purchases and uses added (but not in the last 10 s), at most 20,000 per
     transaction (`more`: compact again)."""
     return await chaincode.compact_service(name)
 

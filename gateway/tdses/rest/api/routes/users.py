@@ -65,7 +65,7 @@ async def remove_user(name: UserName, chaincode: UserChaincodeDep, principal: Us
 
 @router.post("/{name}/compact", response_model=out.Compaction, responses=TRANSACTION_RESPONSES)
 async def compact_account(name: UserName, principal: PrincipalDep, chaincode: UserChaincodeDep) -> dict:
-    """Fold the credits your account received more than 10 s ago into its balance record, at most 20,000 per
+    """Fold the credits your account received (but not in the last 10 s) into its balance record, at most 20,000 per
     transaction (`more`: compact again). A balance with more than 90,000 credits not folded yet cannot be read
     until then."""
     same_user(principal, name)
