@@ -153,7 +153,23 @@ def test_org3_deploys_with_a_namespaced_service_account_given_only_what_access_g
     dry_run_cli(state_dir, tmp_path, kubeconfig, "org3", capsys)
     assert deploy_cli(state_dir, tmp_path, kubeconfig, "org3", "--timeout", "120") == 0
     assert "is ready in namespace tdses-org3" in capsys.readouterr().out
+
+    # Deployed again, it deletes what it applied before and the plan no longer has, and only that.
     deployer = Cluster.connect(kubeconfig=str(kubeconfig))
+    stale = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"join-channel.sh": "exit 1"}, "metadata": {
+        "name": "cli-scripts-0ld0ld0ld0", "namespace": "tdses-org3", "labels": {"app.kubernetes.io/part-of": "tdses"}}}
+    deployer.apply(stale)
+    theirs = copy.deepcopy(stale)
+    theirs["metadata"]["name"] = "an-operators-own"
+    with local_cluster.client() as api:
+        client.CoreV1Api(api).create_namespaced_config_map("tdses-org3", theirs)  # another field manager
+    assert deploy_cli(state_dir, tmp_path, kubeconfig, "org3", "--timeout", "120") == 0
+    captured = capsys.readouterr()
+    assert "is ready in namespace tdses-org3" in captured.out
+    assert "deleted ConfigMap tdses-org3/cli-scripts-0ld0ld0ld0: no longer in the plan" in captured.err
+    assert "not pruned" not in captured.err and "an-operators-own" not in captured.err
+    assert deployer.read(stale) is None and deployer.read(theirs) is not None
+
     with pytest.raises(KubernetesError, match='403 Forbidden: .*cannot get resource "namespaces"'):
         deploy_cli(state_dir, tmp_path, kubeconfig, "org1")
     elsewhere = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "planted", "namespace": "tdses-org1"},

@@ -11,7 +11,7 @@ from unittest import mock
 import pytest
 
 from tdses.fabric.errors import NetworkError
-from tdses.k8s import cli, deploy, validate
+from tdses.k8s import cli, deploy, prune, validate
 from tdses.k8s.cluster import Cluster
 from tdses.k8s.errors import KubernetesError
 from test_k8s_support import fake_state, kube_topology, named, rendered  # noqa: F401
@@ -101,17 +101,26 @@ class NotFound(Exception):
 class FakeDynamic:
     """The methods of kubernetes.dynamic.DynamicClient that Cluster uses, over an in-memory store."""
 
-    def __init__(self, status=None):
+    def __init__(self, status=None, live=None):
         self.resources = mock.Mock()
         self.resources.get.side_effect = lambda api_version, kind: kind
         self.applied: list[tuple[str, str]] = []
+        self.deleted: list[tuple[str, str]] = []
         self.status = status or (lambda kind, name: {})
+        self.live = live or {}  # kind -> the objects a list of the namespace finds (what earlier deploys left)
 
     def server_side_apply(self, resource, body, name, namespace, field_manager, force_conflicts, **options):
         assert field_manager == "tdses" and force_conflicts
         self.applied.append((resource, name))
 
-    def get(self, resource, name, namespace):
+    def delete(self, resource, name, namespace, body):
+        assert body == {"propagationPolicy": "Background"}
+        self.deleted.append((resource, name))
+
+    def get(self, resource, name=None, namespace=None, label_selector=None):
+        if name is None:
+            assert label_selector == "app.kubernetes.io/part-of=tdses"
+            return {"items": self.live.get(resource, [])}
         if resource == "Namespace":
             raise NotFound()  # absent: the deploy applies it
         return {"metadata": {"generation": 1}, "spec": {"replicas": 2 if resource == "Deployment" else 1},
@@ -228,3 +237,50 @@ def test_a_changed_job_the_api_server_refuses_is_named_with_what_to_do(rendered)
     with pytest.raises(KubernetesError, match="field is immutable. A Job cannot change.*"
                                               "kubectl -n tdses-orderer delete job join-channel, then deploy again"):
         deploy.apply(plan, Cluster(dynamic))
+
+
+def _live(name: str, manager: str = "tdses") -> dict:
+    return {"metadata": {"name": name, "managedFields": [{"manager": manager, "operation": "Apply"}]}}
+
+
+def test_a_deploy_deletes_what_an_earlier_one_applied_and_the_plan_no_longer_has(rendered):
+    plan = _plan(rendered)
+    cli_scripts = next(o["metadata"]["name"] for o in plan.objects if o["metadata"]["name"].startswith("cli-scripts"))
+    dynamic = FakeDynamic(live={
+        "ConfigMap": [_live(cli_scripts), _live("cli-scripts-0ld0ld0ld0"), _live("theirs", manager="kubectl")],
+        "StatefulSet": [_live("peer0"), _live("peer2")],
+        "PersistentVolumeClaim": [_live("ledger-peer2")],
+    })
+    out = io.StringIO()
+    pruned = prune.prune(plan, Cluster(dynamic), out=out)
+    assert dynamic.deleted == [("ConfigMap", "cli-scripts-0ld0ld0ld0"), ("StatefulSet", "peer2")]
+    assert pruned.kept == ["PersistentVolumeClaim tdses-org1/ledger-peer2"] and pruned.refused == []
+    assert "deleted StatefulSet tdses-org1/peer2: no longer in the plan" in out.getvalue()
+
+
+def test_a_server_dry_run_names_what_a_deploy_would_delete_and_deletes_nothing(rendered):
+    dynamic = FakeDynamic(live={"Deployment": [_live("gateway-old")]})
+    pruned = prune.prune(_plan(rendered), Cluster(dynamic), dry_run=True)
+    assert pruned.deleted == ["Deployment tdses-org1/gateway-old"] and dynamic.deleted == []
+
+
+def test_a_deployer_whose_role_predates_pruning_is_told_to_have_it_granted(rendered, state_dir, tmp_path, capsys):
+    class Forbidden(Exception):
+        status = 403
+        body = json.dumps({"code": 403, "reason": "Forbidden", "message": 'configmaps is forbidden: cannot list'})
+
+    dynamic = FakeDynamic(lambda kind, name: {"observedGeneration": 1})
+    listing = dynamic.get
+
+    def get(resource, name=None, namespace=None, label_selector=None):
+        if name is None and resource in ("ConfigMap", "Job"):  # Job: not a kind of the plan, nor of the Role
+            raise Forbidden()
+        return listing(resource, name, namespace, label_selector)
+
+    dynamic.get = get
+    args = parse("deploy", "org3", "--variant", "raft", "--state-dir", str(state_dir), "--out", str(tmp_path / "out"),
+                 "--timeout", "0")
+    assert cli._deploy(args, cluster=Cluster(dynamic)) == 3
+    err = capsys.readouterr().err
+    assert "not pruned: the deployer may not list or delete these" in err and "`tdses k8s access org3`" in err
+    assert "ConfigMap: listing the ConfigMaps of tdses-org3 failed: 403 Forbidden" in err and "Job:" not in err

@@ -2,8 +2,9 @@
 
 A cluster administrator applies these objects once per namespace (`tdses k8s access TARGET --variant V`):
 the Namespace itself (its PodSecurity labels are the administrator's to set), a ServiceAccount in it, a
-Role allowing exactly the kinds the namespace's manifests contain (get, create, patch: server-side apply)
-plus reading pods (to say why something is not ready), and read access to that one Namespace object.
+Role allowing exactly the kinds the namespace's manifests contain (get, create, patch: server-side apply; list,
+delete: pruning what a deploy before applied and the manifests no longer have) plus reading pods (to say why
+something is not ready), and read access to that one Namespace object.
 Nothing cluster-wide can be changed with it, and the namespace's labels neither.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from tdses.k8s.deploy import Plan
 
 ACCOUNT = "tdses-deployer"
-APPLY_VERBS = ["get", "create", "patch"]
+DEPLOY_VERBS = ["get", "list", "create", "patch", "delete"]
 # Kind -> (API group, resource) of every kind that the overlays contain inside a namespace.
 RESOURCES = {
     "ConfigMap": ("", "configmaps"),
@@ -28,14 +29,14 @@ RESOURCES = {
 
 
 def rules(plan: Plan) -> list[dict]:
-    """The Role's rules: apply for each kind of the plan (grouped by API group), read pods."""
+    """The Role's rules: apply and prune for each kind of the plan (grouped by API group), read pods."""
     by_group: dict[str, list[str]] = {}
     for kind in sorted({o["kind"] for o in plan.objects if o["kind"] != "Namespace"}):
         if kind not in RESOURCES:
             raise ValueError(f"no RBAC resource known for kind {kind}: add it to tdses.k8s.access.RESOURCES")
         group, resource = RESOURCES[kind]
         by_group.setdefault(group, []).append(resource)
-    found = [{"apiGroups": [g], "resources": sorted(r), "verbs": APPLY_VERBS} for g, r in sorted(by_group.items())]
+    found = [{"apiGroups": [g], "resources": sorted(r), "verbs": DEPLOY_VERBS} for g, r in sorted(by_group.items())]
     return found + [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
 
 

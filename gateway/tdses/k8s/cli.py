@@ -2,7 +2,7 @@
 
     tdses k8s init                                   credentials and channel artifacts, once
     tdses k8s render --out DIR [TARGET…]             the kustomize tree, for `kustomize build DIR/overlays/<o>`
-    tdses k8s deploy TARGET --variant kafka|raft     render → validate → apply → wait (or --dry-run: the plan)
+    tdses k8s deploy TARGET --variant kafka|raft     render → validate → apply → prune → wait (or --dry-run: the plan)
     tdses k8s access TARGET --variant kafka|raft     the RBAC a cluster administrator grants a deployer
     tdses k8s cluster install|up|down|status         a local control plane with fake nodes, to rehearse on
 """
@@ -20,7 +20,7 @@ import yaml
 from tdses.fabric import toolchain
 from tdses.fabric.state import State
 from tdses.fabric.topology import Topology, load
-from tdses.k8s import access, controlplane, credentials, deploy, render
+from tdses.k8s import access, controlplane, credentials, deploy, prune, render
 from tdses.k8s.cluster import Cluster
 from tdses.k8s.placement import Kubernetes
 from tdses.paths import REPO_ROOT
@@ -118,6 +118,13 @@ def _deploy(args: argparse.Namespace, cluster: Cluster | None = None) -> int:
     warnings = deploy.apply(plan, cluster, out=sys.stderr, dry_run=args.server_dry_run)
     if warnings:
         print("the API server warned:", *warnings, sep="\n  ", file=sys.stderr)
+    pruned = prune.prune(plan, cluster, out=sys.stderr, dry_run=args.server_dry_run)
+    if pruned.kept:
+        print("left over but kept, since they hold data (delete them once it is no longer needed):",
+              *pruned.kept, sep="\n  ", file=sys.stderr)
+    if pruned.refused:
+        print("not pruned: the deployer may not list or delete these (a cluster administrator runs "
+              f"`tdses k8s access {plan.target}` again to grant it):", *pruned.refused, sep="\n  ", file=sys.stderr)
     if args.server_dry_run:
         print(f"{plan.overlay}: the API server accepts all {len(plan.objects)} objects (dry run, nothing changed)")
         return 4 if warnings else 0

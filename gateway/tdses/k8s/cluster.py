@@ -63,6 +63,30 @@ class Cluster:
             raise KubernetesError(f"reading {obj['kind']} {meta['name']} failed: {refusal(exc)}") from None
         return found.to_dict() if hasattr(found, "to_dict") else found
 
+    def list(self, api_version: str, kind: str, namespace: str, selector: dict[str, str]) -> list[dict]:
+        """The objects of one kind in a namespace that carry every label of selector."""
+        labels = ",".join(f"{k}={v}" for k, v in sorted(selector.items()))
+        try:
+            found = self.dynamic.get(self.dynamic.resources.get(api_version=api_version, kind=kind),
+                                     namespace=namespace, label_selector=labels)
+        except Exception as exc:
+            raise KubernetesError(f"listing the {kind}s of {namespace} failed: {refusal(exc)}",
+                                  status=getattr(exc, "status", None)) from None
+        listed = found.to_dict() if hasattr(found, "to_dict") else found
+        return listed.get("items") or []
+
+    def delete(self, obj: dict) -> None:
+        """Delete an object; what it owns (a Deployment's ReplicaSets and their pods) goes with it."""
+        meta = obj["metadata"]
+        try:
+            self.dynamic.delete(self._resource(obj), name=meta["name"], namespace=meta.get("namespace"),
+                                body={"propagationPolicy": "Background"})
+        except Exception as exc:
+            if getattr(exc, "status", None) == 404:
+                return  # gone already
+            raise KubernetesError(f"deleting {obj['kind']} {meta.get('namespace', '')}/{meta['name']} failed: "
+                                  f"{refusal(exc)}", status=getattr(exc, "status", None)) from None
+
     def pods(self, namespace: str, selector: dict[str, str]) -> list[dict]:
         """The pods of a workload (by its selector's labels)."""
         resource = self.dynamic.resources.get(api_version="v1", kind="Pod")
