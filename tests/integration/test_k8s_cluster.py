@@ -126,12 +126,14 @@ def test_a_cordoned_node_makes_deploy_name_exactly_what_is_not_ready_and_why(loc
             core.patch_node(node.metadata.name, {"spec": {"unschedulable": False}})
     err = capsys.readouterr().err
     assert "waiting for " in err.split("not ready after")[0]  # it said what it waits for while it waited
-    reported = re.split(r"not ready after \d+s:\n", err)[1].splitlines()
+    reported, after = re.split(r"not ready after \d+s:\n", err)[1].split("\nnothing pruned: ")
+    reported = reported.splitlines()
     workloads = [o for o in plan_of(state_dir, tmp_path, "org2", "raft").objects
                  if o["kind"] in ("StatefulSet", "Deployment")]
     assert sorted(line.split(":")[0].strip() for line in reported) == sorted(validate.name(o) for o in workloads)
     for line in reported:
         assert " 0/" in line and "node(s) were unschedulable" in line, line
+    assert after.startswith("what an earlier deploy left is deleted once this one is ready")
 
     assert deploy_cli(state_dir, tmp_path, local_cluster.kubeconfig, "org2", "--timeout", "120") == 0
     assert "is ready in namespace tdses-org2" in capsys.readouterr().out

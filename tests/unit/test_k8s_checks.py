@@ -98,7 +98,7 @@ def test_warning_headers_become_their_texts():
 
 # --- the RBAC an operator's service account is given -----------------------------------------------
 
-def test_the_deployers_role_allows_applying_exactly_the_kinds_of_its_namespace(rendered):
+def test_the_deployers_role_allows_applying_exactly_the_kinds_of_its_namespace_and_pruning_the_others(rendered):
     objects = rendered.org_objects("org1")
     plan = deploy.Plan("org1", "raft", "org1", "tdses-org1", objects)
     granted = access.objects(plan)
@@ -106,6 +106,9 @@ def test_the_deployers_role_allows_applying_exactly_the_kinds_of_its_namespace(r
     resources = {(g, r) for rule in role["rules"] if rule["verbs"] == access.DEPLOY_VERBS
                  for g in rule["apiGroups"] for r in rule["resources"]}
     assert resources == {access.RESOURCES[o["kind"]] for o in objects if o["kind"] != "Namespace"}
+    prunable = {(g, r) for rule in role["rules"] if rule["verbs"] == access.PRUNE_VERBS
+                for g in rule["apiGroups"] for r in rule["resources"]}
+    assert prunable == set(access.RESOURCES.values()) - resources and ("batch", "jobs") in prunable
     cluster_role = next(o for o in granted if o["kind"] == "ClusterRole")
     assert cluster_role["rules"] == [{"apiGroups": [""], "resources": ["namespaces"], "resourceNames": ["tdses-org1"],
                                       "verbs": ["get"]}]

@@ -101,25 +101,26 @@ class NotFound(Exception):
 class FakeDynamic:
     """The methods of kubernetes.dynamic.DynamicClient that Cluster uses, over an in-memory store."""
 
-    def __init__(self, status=None, live=None):
+    def __init__(self, status=None, live=None, namespace=None):
         self.resources = mock.Mock()
         self.resources.get.side_effect = lambda api_version, kind: kind
         self.applied: list[tuple[str, str]] = []
-        self.deleted: list[tuple[str, str]] = []
+        self.deleted: list[tuple[str, str, str | None]] = []  # kind, name, dry run
         self.status = status or (lambda kind, name: {})
-        self.live = live or {}  # kind -> the objects a list of the namespace finds (what earlier deploys left)
+        self.live = live or {}  # kind -> the objects a list of namespace finds (what earlier deploys left)
+        self.namespace = namespace
 
     def server_side_apply(self, resource, body, name, namespace, field_manager, force_conflicts, **options):
         assert field_manager == "tdses" and force_conflicts
         self.applied.append((resource, name))
 
-    def delete(self, resource, name, namespace, body):
-        assert body == {"propagationPolicy": "Background"}
-        self.deleted.append((resource, name))
+    def delete(self, resource, name, namespace, body, dry_run=None):
+        assert body == {"propagationPolicy": "Background"} and namespace == self.namespace
+        self.deleted.append((resource, name, dry_run))
 
     def get(self, resource, name=None, namespace=None, label_selector=None):
         if name is None:
-            assert label_selector == "app.kubernetes.io/part-of=tdses"
+            assert label_selector == "app.kubernetes.io/part-of=tdses" and namespace == self.namespace
             return {"items": self.live.get(resource, [])}
         if resource == "Namespace":
             raise NotFound()  # absent: the deploy applies it
@@ -239,48 +240,93 @@ def test_a_changed_job_the_api_server_refuses_is_named_with_what_to_do(rendered)
         deploy.apply(plan, Cluster(dynamic))
 
 
-def _live(name: str, manager: str = "tdses") -> dict:
-    return {"metadata": {"name": name, "managedFields": [{"manager": manager, "operation": "Apply"}]}}
+def _live(name: str, manager: str = "tdses", **spec) -> dict:
+    return {"metadata": {"name": name, "managedFields": [{"manager": manager, "operation": "Apply"}]}, "spec": spec}
+
+
+def _ready(kind, name):
+    if kind == "PersistentVolumeClaim":
+        return {"phase": "Bound"}
+    replicas = 2 if kind == "Deployment" else 1
+    return {"observedGeneration": 1, "readyReplicas": replicas, "updatedReplicas": replicas}
 
 
 def test_a_deploy_deletes_what_an_earlier_one_applied_and_the_plan_no_longer_has(rendered):
     plan = _plan(rendered)
     cli_scripts = next(o["metadata"]["name"] for o in plan.objects if o["metadata"]["name"].startswith("cli-scripts"))
-    dynamic = FakeDynamic(live={
+    ledger = [{"metadata": {"name": "ledger"}}]
+    dynamic = FakeDynamic(namespace="tdses-org1", live={
         "ConfigMap": [_live(cli_scripts), _live("cli-scripts-0ld0ld0ld0"), _live("theirs", manager="kubectl")],
-        "StatefulSet": [_live("peer0"), _live("peer2")],
-        "PersistentVolumeClaim": [_live("ledger-peer2")],
+        "StatefulSet": [_live("peer0", replicas=1, volumeClaimTemplates=ledger),
+                        _live("peer2", replicas=2, volumeClaimTemplates=ledger)],
     })
     out = io.StringIO()
     pruned = prune.prune(plan, Cluster(dynamic), out=out)
-    assert dynamic.deleted == [("ConfigMap", "cli-scripts-0ld0ld0ld0"), ("StatefulSet", "peer2")]
-    assert pruned.kept == ["PersistentVolumeClaim tdses-org1/ledger-peer2"] and pruned.refused == []
+    assert dynamic.deleted == [("ConfigMap", "cli-scripts-0ld0ld0ld0", None), ("StatefulSet", "peer2", None)]
+    assert pruned.kept == ["PersistentVolumeClaim tdses-org1/ledger-peer2-0",
+                           "PersistentVolumeClaim tdses-org1/ledger-peer2-1"] and pruned.refused == []
     assert "deleted StatefulSet tdses-org1/peer2: no longer in the plan" in out.getvalue()
 
 
-def test_a_server_dry_run_names_what_a_deploy_would_delete_and_deletes_nothing(rendered):
-    dynamic = FakeDynamic(live={"Deployment": [_live("gateway-old")]})
-    pruned = prune.prune(_plan(rendered), Cluster(dynamic), dry_run=True)
-    assert pruned.deleted == ["Deployment tdses-org1/gateway-old"] and dynamic.deleted == []
+def test_a_server_dry_run_has_each_delete_checked_and_deletes_nothing(rendered):
+    dynamic = FakeDynamic(namespace="tdses-org1", live={"Deployment": [_live("gateway-old")]})
+    out = io.StringIO()
+    pruned = prune.prune(_plan(rendered), Cluster(dynamic), out=out, dry_run=True)
+    assert pruned.deleted == ["Deployment tdses-org1/gateway-old"]
+    assert dynamic.deleted == [("Deployment", "gateway-old", "All")]
+    assert out.getvalue() == "would delete Deployment tdses-org1/gateway-old: no longer in the plan\n"
 
 
-def test_a_deployer_whose_role_predates_pruning_is_told_to_have_it_granted(rendered, state_dir, tmp_path, capsys):
-    class Forbidden(Exception):
-        status = 403
-        body = json.dumps({"code": 403, "reason": "Forbidden", "message": 'configmaps is forbidden: cannot list'})
+class Refused(Exception):
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.body = json.dumps({"code": status, "reason": "Forbidden" if status == 403 else "NotFound",
+                                "message": "configmaps is forbidden" if status == 403 else "not found"})
 
-    dynamic = FakeDynamic(lambda kind, name: {"observedGeneration": 1})
+
+def test_a_delete_refused_is_reported_one_already_gone_is_not_and_any_other_failure_stops(rendered):
+    dynamic = FakeDynamic(namespace="tdses-org1", live={"ConfigMap": [_live("a"), _live("b")]})
+    answers = iter([Refused(403), Refused(404)])
+
+    def delete(resource, name, namespace, body, dry_run=None):
+        raise next(answers)
+
+    dynamic.delete = delete
+    pruned = prune.prune(_plan(rendered), Cluster(dynamic))
+    assert pruned.refused == ["deleting ConfigMap tdses-org1/a failed: 403 Forbidden: configmaps is forbidden"]
+    assert pruned.deleted == ["ConfigMap tdses-org1/b"]  # gone already
+    dynamic.delete = mock.Mock(side_effect=Refused(500))
+    with pytest.raises(KubernetesError, match="deleting ConfigMap tdses-org1/a failed: 500"):
+        prune.prune(_plan(rendered), Cluster(dynamic))
+
+
+def test_a_deploy_prunes_only_once_it_is_ready(state_dir, tmp_path, capsys):
+    args = parse("deploy", "org3", "--variant", "raft", "--state-dir", str(state_dir), "--out", str(tmp_path / "out"),
+                 "--timeout", "0")
+    waiting = FakeDynamic(lambda kind, name: {"observedGeneration": 1}, namespace="tdses-org3",
+                          live={"ConfigMap": [_live("old")]})
+    assert cli._deploy(args, cluster=Cluster(waiting)) == 3
+    assert waiting.deleted == [] and "nothing pruned" in capsys.readouterr().err
+    ready = FakeDynamic(_ready, namespace="tdses-org3", live={"ConfigMap": [_live("old")]})
+    assert cli._deploy(args, cluster=Cluster(ready)) == 0
+    assert ready.deleted == [("ConfigMap", "old", None)]
+    assert "deleted ConfigMap tdses-org3/old: no longer in the plan" in capsys.readouterr().err
+
+
+def test_a_deployer_whose_role_predates_pruning_is_told_to_have_it_granted(state_dir, tmp_path, capsys):
+    dynamic = FakeDynamic(_ready, namespace="tdses-org3")
     listing = dynamic.get
 
     def get(resource, name=None, namespace=None, label_selector=None):
-        if name is None and resource in ("ConfigMap", "Job"):  # Job: not a kind of the plan, nor of the Role
-            raise Forbidden()
+        if name is None and resource in ("ConfigMap", "Job"):  # Job: a kind of the other variant only
+            raise Refused(403)
         return listing(resource, name, namespace, label_selector)
 
     dynamic.get = get
     args = parse("deploy", "org3", "--variant", "raft", "--state-dir", str(state_dir), "--out", str(tmp_path / "out"),
                  "--timeout", "0")
-    assert cli._deploy(args, cluster=Cluster(dynamic)) == 3
+    assert cli._deploy(args, cluster=Cluster(dynamic)) == 0
     err = capsys.readouterr().err
     assert "not pruned: the deployer may not list or delete these" in err and "`tdses k8s access org3`" in err
-    assert "ConfigMap: listing the ConfigMaps of tdses-org3 failed: 403 Forbidden" in err and "Job:" not in err
+    assert "listing the ConfigMaps of tdses-org3 failed: 403 Forbidden" in err
+    assert "listing the Jobs of tdses-org3 failed: 403 Forbidden" in err

@@ -3,8 +3,9 @@
 A cluster administrator applies these objects once per namespace (`tdses k8s access TARGET --variant V`):
 the Namespace itself (its PodSecurity labels are the administrator's to set), a ServiceAccount in it, a
 Role allowing exactly the kinds the namespace's manifests contain (get, create, patch: server-side apply; list,
-delete: pruning what a deploy before applied and the manifests no longer have) plus reading pods (to say why
-something is not ready), and read access to that one Namespace object.
+delete: pruning what a deploy before applied and the manifests no longer have), list and delete on the other
+kinds a deploy may have left (the other ordering variant's), reading pods (to say why something is not ready),
+and read access to that one Namespace object.
 Nothing cluster-wide can be changed with it, and the namespace's labels neither.
 """
 
@@ -14,6 +15,7 @@ from tdses.k8s.deploy import Plan
 
 ACCOUNT = "tdses-deployer"
 DEPLOY_VERBS = ["get", "list", "create", "patch", "delete"]
+PRUNE_VERBS = ["list", "delete"]  # on the kinds of RESOURCES the namespace's manifests do not have (any more)
 # Kind -> (API group, resource) of every kind that the overlays contain inside a namespace.
 RESOURCES = {
     "ConfigMap": ("", "configmaps"),
@@ -29,7 +31,8 @@ RESOURCES = {
 
 
 def rules(plan: Plan) -> list[dict]:
-    """The Role's rules: apply and prune for each kind of the plan (grouped by API group), read pods."""
+    """The Role's rules: apply and prune each kind of the plan, prune the other kinds a deploy may have left
+    (those of the other ordering variant), read pods; grouped by API group."""
     by_group: dict[str, list[str]] = {}
     for kind in sorted({o["kind"] for o in plan.objects if o["kind"] != "Namespace"}):
         if kind not in RESOURCES:
@@ -37,6 +40,11 @@ def rules(plan: Plan) -> list[dict]:
         group, resource = RESOURCES[kind]
         by_group.setdefault(group, []).append(resource)
     found = [{"apiGroups": [g], "resources": sorted(r), "verbs": DEPLOY_VERBS} for g, r in sorted(by_group.items())]
+    others: dict[str, list[str]] = {}
+    for group, resource in RESOURCES.values():
+        if resource not in by_group.get(group, ()):
+            others.setdefault(group, []).append(resource)
+    found += [{"apiGroups": [g], "resources": sorted(r), "verbs": PRUNE_VERBS} for g, r in sorted(others.items())]
     return found + [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
 
 

@@ -2,7 +2,7 @@
 
     tdses k8s init                                   credentials and channel artifacts, once
     tdses k8s render --out DIR [TARGET…]             the kustomize tree, for `kustomize build DIR/overlays/<o>`
-    tdses k8s deploy TARGET --variant kafka|raft     render → validate → apply → prune → wait (or --dry-run: the plan)
+    tdses k8s deploy TARGET --variant kafka|raft     render → validate → apply → wait → prune (or --dry-run: the plan)
     tdses k8s access TARGET --variant kafka|raft     the RBAC a cluster administrator grants a deployer
     tdses k8s cluster install|up|down|status         a local control plane with fake nodes, to rehearse on
 """
@@ -118,23 +118,29 @@ def _deploy(args: argparse.Namespace, cluster: Cluster | None = None) -> int:
     warnings = deploy.apply(plan, cluster, out=sys.stderr, dry_run=args.server_dry_run)
     if warnings:
         print("the API server warned:", *warnings, sep="\n  ", file=sys.stderr)
-    pruned = prune.prune(plan, cluster, out=sys.stderr, dry_run=args.server_dry_run)
-    if pruned.kept:
-        print("left over but kept, since they hold data (delete them once it is no longer needed):",
-              *pruned.kept, sep="\n  ", file=sys.stderr)
-    if pruned.refused:
-        print("not pruned: the deployer may not list or delete these (a cluster administrator runs "
-              f"`tdses k8s access {plan.target}` again to grant it):", *pruned.refused, sep="\n  ", file=sys.stderr)
     if args.server_dry_run:
+        _prune(plan, cluster, dry_run=True)
         print(f"{plan.overlay}: the API server accepts all {len(plan.objects)} objects (dry run, nothing changed)")
         return 4 if warnings else 0
     started = time.monotonic()
     waiting = deploy.wait_ready(plan, cluster, args.timeout, out=sys.stderr)
     if waiting:
         print(f"not ready after {time.monotonic() - started:.0f}s:", *waiting, sep="\n  ", file=sys.stderr)
+        print("nothing pruned: what an earlier deploy left is deleted once this one is ready", file=sys.stderr)
         return 3
+    _prune(plan, cluster)
     print(f"{plan.overlay} is ready in namespace {plan.namespace}; next:", *plan.bootstrap, sep="\n  ")
     return 0
+
+
+def _prune(plan: deploy.Plan, cluster: Cluster, dry_run: bool = False) -> None:
+    pruned = prune.prune(plan, cluster, out=sys.stderr, dry_run=dry_run)
+    if pruned.kept:
+        print("kept, since they hold data (delete them once it is no longer needed):", *pruned.kept, sep="\n  ",
+              file=sys.stderr)
+    if pruned.refused:
+        print(f"not pruned: the deployer may not list or delete these (a cluster administrator runs `tdses k8s "
+              f"access {plan.target}` again to grant it):", *pruned.refused, sep="\n  ", file=sys.stderr)
 
 
 def _access(args: argparse.Namespace, cluster: Cluster | None = None) -> int:

@@ -75,12 +75,14 @@ class Cluster:
         listed = found.to_dict() if hasattr(found, "to_dict") else found
         return listed.get("items") or []
 
-    def delete(self, obj: dict) -> None:
-        """Delete an object; what it owns (a Deployment's ReplicaSets and their pods) goes with it."""
+    def delete(self, obj: dict, dry_run: bool = False) -> None:
+        """Delete an object (with dry_run, only checked); what it owns (a Deployment's ReplicaSets and their
+        pods) goes with it."""
         meta = obj["metadata"]
+        options = {"dry_run": "All"} if dry_run else {}
         try:
             self.dynamic.delete(self._resource(obj), name=meta["name"], namespace=meta.get("namespace"),
-                                body={"propagationPolicy": "Background"})
+                                body={"propagationPolicy": "Background"}, **options)
         except Exception as exc:
             if getattr(exc, "status", None) == 404:
                 return  # gone already

@@ -1,5 +1,5 @@
-"""Deploy one namespace: render → build → validate → apply → prune (tdses.k8s.prune) → wait until ready,
-reporting what is not.
+"""Deploy one namespace: render → build → validate → apply → wait until ready, reporting what is not → prune
+(tdses.k8s.prune).
 
 The plan (the objects, in apply order, and the bootstrap steps that follow) is computed without a
 cluster, which is what `--dry-run` prints.
