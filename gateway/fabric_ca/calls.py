@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -28,10 +28,10 @@ class Call(Generic[T]):
 
     method: str
     endpoint: str
-    body: bytes
+    body: bytes = field(repr=False)  # a registration's may hold the secret
     parse: Callable[[Any], T]
     caller: Enrollment | None = None  # token authentication
-    basic_auth: tuple[str, str] | None = None  # enrollment ID and secret
+    basic_auth: tuple[str, str] | None = field(default=None, repr=False)  # enrollment ID and secret
 
 
 def encode(body: Mapping[str, Any]) -> bytes:

@@ -213,3 +213,25 @@ def test_the_api_server_refuses_a_bad_key_and_a_root_container_with_its_reason(l
     (waiting,) = deploy.wait_ready(plan, cluster, timeout=15)
     assert waiting.startswith("Deployment tdses-org1/root-gateway: 0/2 ready (")
     assert 'is forbidden: violates PodSecurity "restricted:v1.33": ' in waiting and "runAsUser=0" in waiting
+
+
+def test_init_keeps_every_key_and_secret_for_its_owner_alone(tmp_path):
+    import os
+    import stat
+
+    from tdses.k8s import credentials
+
+    root = tmp_path / "state"
+    args = parse("init", "--state-dir", str(root))
+    previous = os.umask(0o022)  # a usual shell's: what init makes must not depend on it
+    try:
+        assert cli.run(args) == 0  # cryptogen and configtxgen as `make tools` built them
+    finally:
+        os.umask(previous)
+    assert credentials.missing(cli._topology(args), State(root), "raft") == []
+    for path in [root, *root.rglob("*")]:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        if path.is_dir():
+            assert mode == 0o700, path
+        elif path.is_file():
+            assert mode & 0o077 == 0, f"{path}: {oct(mode)}"

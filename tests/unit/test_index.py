@@ -422,6 +422,22 @@ def test_reset_empties_the_index_and_a_rebuild_gives_the_same_rows(store):
     assert store.dump() == before
 
 
+async def test_a_follower_answers_from_what_a_rebuilt_index_holds_not_from_where_it_was(store):
+    from tdses.index.follower import Follower
+
+    class Reader:
+        async def blocks(self, start, stop=None):
+            for b in registry_blocks()[start:stop + 1]:
+                yield b
+
+    follower = Follower(lambda: store, Reader(), CC)
+    await follower.run(stop_at=3)
+    assert follower.current_block == 3
+    store.reset()  # `tdses index rebuild`, beside the gateway
+    await follower._follow(stop_at=1)  # it follows again, as after noticing the checkpoint went back
+    assert follower.current_block == 1 and store.current_block() == 1
+
+
 def test_the_store_says_which_services_changed_since_a_generation_even_when_another_follower_applied_them(tmp_path):
     one, other = IndexStore(tmp_path / "index.db"), IndexStore(tmp_path / "index.db")
     try:

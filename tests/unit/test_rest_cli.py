@@ -4,6 +4,7 @@ read safely, an edit sends only what it changes."""
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import threading
 
@@ -134,3 +135,21 @@ def test_a_call_s_method_must_be_an_http_method(method, tmp_path, capsys, monkey
     assert main(["call", "weather", "http://127.0.0.1:9/f", "--method", method, "--url", "http://127.0.0.1:9",
                  "--token-file", str(tmp_path / "token")]) == 2
     assert "is not an HTTP method" in capsys.readouterr().err
+
+
+def test_a_saved_token_is_never_readable_under_an_older_files_mode(tmp_path, monkeypatch):
+    import stat
+
+    from tdses.rest import cli as rest_cli
+
+    monkeypatch.setenv("TDSES_CONFIG_DIR", str(tmp_path / "config"))
+    (tmp_path / "config").mkdir(mode=0o755)
+    older = tmp_path / "config" / "credentials.json"
+    older.write_text("{}")
+    older.chmod(0o644)
+    with older.open() as someone_elses:  # opened while the mode let them
+        rest_cli._write_credentials({"url": "http://127.0.0.1:7070", "token": "tdses_secret"})
+        assert someone_elses.read() == "{}"
+    assert stat.S_IMODE(older.stat().st_mode) == 0o600 and stat.S_IMODE((tmp_path / "config").stat().st_mode) == 0o700
+    assert json.loads(older.read_text())["token"] == "tdses_secret"
+    assert [p.name for p in (tmp_path / "config").iterdir()] == ["credentials.json"]

@@ -108,6 +108,24 @@ def endorse_error(message: str, code=grpc.StatusCode.ABORTED) -> EndorseError:
     return EndorseError(code, "failed to endorse transaction", [detail], transaction_id="ab" * 32)
 
 
+def test_a_database_error_names_no_bound_value_a_secret_could_be(tmp_path):
+    import sqlalchemy.exc
+    from tdses.index.store import IndexStore
+
+    store = Store(tmp_path / "gateway.db")
+    secret = UserRecord("erin", "hash-of-a-secret-token", b"cert", b"sealed-private-key", custodial=True)
+    store.add_user(secret)
+    with pytest.raises(sqlalchemy.exc.IntegrityError) as raised:
+        store.add_user(secret)
+    assert "erin" not in str(raised.value) and "hash-of-a-secret-token" not in str(raised.value)
+    assert "hidden due to hide_parameters" in str(raised.value)
+    index = IndexStore(tmp_path / "index.db")
+    with pytest.raises(sqlalchemy.exc.StatementError) as raised:
+        with index.engine.connect() as db:
+            db.execute(sqlalchemy.text("SELECT :v FROM no_such_table"), {"v": "hash-of-a-secret-token"})
+    assert "hash-of-a-secret-token" not in str(raised.value)
+
+
 @pytest.mark.parametrize("message,status,code", [
     ("chaincode response 500, NOT_FOUND: service \"x\" does not exist", 404, "NOT_FOUND"),
     ("chaincode response 500, ALREADY_EXISTS: service \"x\" already exists", 409, "ALREADY_EXISTS"),
@@ -229,6 +247,29 @@ def test_secret_files_must_be_private_and_the_kek_32_bytes(tmp_path):
         read_secret(tmp_path / "empty")
 
 
+@pytest.mark.parametrize("uid, gid, mode, accepted", [
+    (0, 2000, 0o440, True),  # a Kubernetes Secret: root's, readable by the pod's fsGroup, which is ours
+    (0, 2000, 0o640, True),
+    (0, 2001, 0o440, False),  # a group this process is not in
+    (0, 2000, 0o460, False),  # the group may write it
+    (0, 2000, 0o444, False),  # others may read it
+    (1000, 2000, 0o440, False),  # not root's: a file of ours must be 0600
+])
+def test_a_pods_secret_may_be_readable_by_its_group_and_nothing_else_may(tmp_path, monkeypatch, uid, gid, mode,
+                                                                         accepted):
+    path = write(tmp_path / "admin-token", "secret", mode=0o600)
+    real = os.stat(path)
+    faked = os.stat_result((real.st_mode & ~0o777 | mode, *real[1:4], uid, gid, *real[6:]))
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: faked if p == path else os.lstat(p))
+    monkeypatch.setattr(os, "getuid", lambda: 1000)
+    monkeypatch.setattr(os, "getgroups", lambda: [1000, 2000])
+    if accepted:
+        assert read_secret(path) == b"secret"
+    else:
+        with pytest.raises(ConfigError, match="chmod 600"):
+            read_secret(path)
+
+
 def test_the_store_and_its_write_ahead_log_are_readable_by_their_owner_only(tmp_path):
     import os
     import stat as st
@@ -346,3 +387,14 @@ def test_events_resume_after_a_transaction_even_when_it_emitted_no_event():
     first_invalid = block(8, txs[1:], [MVCC, VALID, VALID])
     assert resume_point(first_invalid, "t2") == (8, None)  # nothing before it: every event of the block follows
     assert resume_point(b, "t9") is None
+
+
+def test_the_records_that_hold_secrets_show_none_of_them():
+    from fabric_ca.calls import Call
+    from tdses.rest.store.store import WebSession
+
+    shown = repr([UserRecord("erin", "token-hash", b"cert", b"sealed-key", custodial=True),
+                  WebSession("erin", "csrf-token", 1.0),
+                  Call("POST", "/api/v1/register", b'{"secret":"enrollment-secret"}', dict, basic_auth=("id", "pw"))])
+    assert "erin" in shown and not any(s in shown for s in ("token-hash", "sealed-key", "csrf-token",
+                                                            "enrollment-secret", "'pw'"))

@@ -188,6 +188,20 @@ async def test_sign_in_attempts_are_limited_per_address_and_per_name(gateway):
         assert (await sign_in(http)).status_code == 429
 
 
+async def test_a_password_typed_as_the_name_is_not_kept_as_a_rate_limit_key(gateway):
+    from sqlalchemy import select
+
+    from tdses.rest.store.tables import rate_buckets
+
+    application, _ = gateway
+    context = application.state.context
+    async with client(application) as http:
+        assert (await sign_in(http, name="hunter2 my-Secret!", password="")).status_code == 401
+    with context.store._engine.connect() as db:
+        keys = [row[0] for row in db.execute(select(rate_buckets.c.key))]
+    assert keys and not any("hunter2" in k for k in keys), keys
+
+
 async def test_behind_a_trusted_proxy_the_sign_in_limit_counts_the_client_the_proxy_names(tmp_path):
     application, _ = build_gateway(tmp_path, trusted_proxies=["127.0.0.0/8"])
     context = application.state.context
@@ -382,10 +396,10 @@ async def test_a_page_s_invalid_query_is_a_problem_page_not_json(gateway):
     application.state.context.store.set_password("alice", hash_password(PASSWORD))
     async with client(application) as http:
         await sign_in(http)
-        for path in ("/rights?block=abc", "/rights?block=-1", "/account?done=" + "x" * 30):
+        for path in ("/rights?block=abc", "/rights?block=-1", "/account?done=" + "x" * 30, "/new/mashup?q=a%00b"):
             answer = await http.get(path)
             assert answer.status_code == 422 and answer.headers["content-type"].startswith("text/html"), path
-            assert "block" in answer.text or "done" in answer.text
+            assert any(f"{name}:" in answer.text for name in ("block", "done", "q")), answer.text
 
 
 async def test_failures_sent_by_others_do_not_lock_out_a_browser_that_signed_in_before(gateway):
@@ -420,9 +434,10 @@ def test_my_rights_mark_calls_used_up_only_by_vouchers():
     assert [(service, bool(mark)) for service, mark in cells] == [("weather", True), ("maps", False)]
 
 
-def test_the_feed_reads_every_fact_between_two_blocks_however_many(tmp_path):
+def test_the_feed_reads_every_fact_between_two_blocks_however_many(tmp_path, monkeypatch):
     from tdses.index.blocks import index_block
     from tdses.index.store import IndexStore
+    from tdses.rest.web import account
     from tdses.rest.web.account import facts_between
     from tests.unit.test_index import CC, block, config_tx, endorser_tx, key, user
 
@@ -436,9 +451,20 @@ def test_the_feed_reads_every_fact_between_two_blocks_however_many(tmp_path):
         assert store.apply(index_block(block(0, [config_tx()]), CC))
         for number in range(1, 5):  # 70 registrations a block: more than one page of history each
             assert store.apply(registrations(number, [f"u{number}x{i}" for i in range(70)]))
-        facts = facts_between(store, 1, 3)  # not block 1, nor block 4 (applied after the feed read its height)
-        assert sorted({f["block"] for f in facts}) == [2, 3] and len(facts) == 140
+        facts, reached = facts_between(store, 1, 3)  # not block 1, nor 4 (applied after the feed read its height)
+        assert reached == 3 and [f["block"] for f in facts] == [2] * 70 + [3] * 70
         assert len({(f["tx_id"], f["seq"]) for f in facts}) == 140
+
+        # More than one poll reads: whole blocks, oldest first, and the next poll goes on from the last.
+        monkeypatch.setattr(account, "FEED_BATCH", 100)
+        polls, seen = [], 0
+        while seen < 4:
+            facts, seen = facts_between(store, seen, 4)
+            polls.append(sorted({f["block"] for f in facts}))
+        assert polls == [[1], [2], [3], [4]]
+        monkeypatch.setattr(account, "FEED_BATCH", 30)  # a block of 70 facts is read whole all the same
+        facts, reached = facts_between(store, 2, 4)
+        assert reached == 3 and len(facts) == 70 and len({(f["tx_id"], f["seq"]) for f in facts}) == 70
     finally:
         store.close()
 

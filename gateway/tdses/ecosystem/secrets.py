@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from tdses.secretfiles import write_private
 
 SECRETS_FILE = "programmableweb-developers.json"
 
@@ -42,9 +43,4 @@ class SecretStore:
 
     def put(self, name: str, org: str, secret: str) -> None:
         self.entries[name] = {"org": org, "secret": secret}
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.entries, f, indent=1, sort_keys=True)
-        os.replace(tmp, self.path)
+        write_private(self.path, json.dumps(self.entries, indent=1, sort_keys=True))

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,17 @@ from tdses.fabric.errors import NetworkError
 from tdses.fabric.topology import Node, Org, Topology, load
 
 MANIFEST = "network.json"
+
+
+@contextmanager
+def owner_only() -> Iterator[None]:
+    """Everything a network keeps (keys, CA databases, ledgers, configuration, logs) is its owner's alone: files
+    0600, directories 0700, also for the tools it runs (cryptogen, configtxgen)."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,8 @@ class Follower:
     async def _follow(self, stop_at: int | None) -> None:
         store = await self._store()
         start = await asyncio.to_thread(store.next_block)
+        if start - 1 < self.current_block:  # rebuilt meanwhile: what it holds is what it answers from
+            self.current_block = start - 1
         self._advance(start - 1)
         if stop_at is not None and start > stop_at:
             return

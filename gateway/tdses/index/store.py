@@ -15,6 +15,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, case, create_engine, delete, event, func, literal, select, update
+from sqlalchemy.pool import StaticPool
 
 from tdses import migrating
 from tdses.index import schema
@@ -41,9 +42,10 @@ def database_url(location: str | os.PathLike[str]) -> str:
 
 def _engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     path = database_file(url)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True,
+                           poolclass=StaticPool if url == "sqlite://" else None)
 
     @event.listens_for(engine, "connect")
     def _wal(connection, _record) -> None:
@@ -127,9 +129,11 @@ class IndexStore:
     def reset(self) -> None:
         """Empty every table; the next block to apply is 0."""
         with self._writer.begin() as db:
+            # The checkpoint first: on PostgreSQL its row lock waits for a block being applied meanwhile to commit,
+            # so that the deletes see its rows, and keeps out the next until this commits (apply re-checks it).
+            db.execute(update(schema.checkpoint).values(next_block=0))
             for table in reversed(schema.DATA_TABLES):
                 db.execute(delete(table))
-            db.execute(update(schema.checkpoint).values(next_block=0))
         self._reset_at = self.generation + 1
         self.generation += 1
 
@@ -292,6 +296,22 @@ class IndexStore:
         for row in rows:
             row["detail"] = json.loads(row["detail"]) if row["detail"] else {}
         return rows, next_cursor
+
+    def facts_of_blocks(self, kinds: tuple[str, ...], after: int, upto: int, limit: int,
+                        cursor: tuple[int, int, int] | None = None) -> list[dict[str, Any]]:
+        """Activity of the blocks after `after` up to `upto`, oldest first, at most limit rows, from past cursor
+        (a row's block, position and seq) when given."""
+        a = schema.activity
+        statement = select(a).where(a.c.kind.in_(kinds), a.c.block > after, a.c.block <= upto)
+        if cursor is not None:
+            block, position, seq = cursor
+            statement = statement.where(
+                (a.c.block > block) | ((a.c.block == block) & (a.c.position > position))
+                | ((a.c.block == block) & (a.c.position == position) & (a.c.seq > seq)))
+        rows = self._all(statement.order_by(a.c.block, a.c.position, a.c.seq).limit(limit))
+        for row in rows:
+            row["detail"] = json.loads(row["detail"]) if row["detail"] else {}
+        return rows
 
     def bucket(self, column, size: str):
         """A timestamp's period as text: hour 2026-11-30T15:00Z, day 2026-11-30, week its Monday, month 2026-11."""

@@ -15,7 +15,7 @@ import secrets
 from pathlib import Path
 
 from tdses.fabric import configtx, crypto
-from tdses.fabric.state import State
+from tdses.fabric.state import State, owner_only
 from tdses.fabric.topology import Org, Topology
 from tdses.k8s import kafka
 from tdses.k8s.errors import KubernetesError
@@ -42,15 +42,18 @@ def create(topology: Topology, state: State, binaries: dict[str, Path]) -> bool:
     if state.crypto.exists():
         raise KubernetesError(f"{state.root} holds partial material ({', '.join(missing(topology, state, 'raft'))}):"
                               f" remove it and run `tdses k8s init` again")
-    crypto.generate(topology, state, binaries["cryptogen"])
-    state.secrets.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for org in topology.all_orgs:
-        _write_secret(state.registrar_secret(org), secrets.token_urlsafe(24))
-    for org in topology.orgs:
-        _write_secret(gateway_admin_token(state, org), secrets.token_urlsafe(32))
-        _write_secret(gateway_key_encryption_key(state, org), base64.b64encode(secrets.token_bytes(32)).decode())
-    configtx.genesis_block(topology, state, binaries["configtxgen"])
-    kafka.write_artifacts(topology, state, binaries["configtxgen"])
+    state.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    state.root.chmod(0o700)
+    with owner_only():
+        crypto.generate(topology, state, binaries["cryptogen"])
+        state.secrets.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for org in topology.all_orgs:
+            _write_secret(state.registrar_secret(org), secrets.token_urlsafe(24))
+        for org in topology.orgs:
+            _write_secret(gateway_admin_token(state, org), secrets.token_urlsafe(32))
+            _write_secret(gateway_key_encryption_key(state, org), base64.b64encode(secrets.token_bytes(32)).decode())
+        configtx.genesis_block(topology, state, binaries["configtxgen"])
+        kafka.write_artifacts(topology, state, binaries["configtxgen"])
     return True
 
 

@@ -12,8 +12,6 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from jinja2 import Environment, StrictUndefined
 
 from tdses.fabric import configtx, crypto, gateways, kafka, nodes, packaging, systemchannel, toolchain
 from tdses.fabric.errors import NetworkError
-from tdses.fabric.state import State
+from tdses.fabric.state import State, owner_only
 from tdses.fabric.topology import Node, Topology, load, topology_path
 from tdses.local import channel, lifecycle, processes
 from tdses.local.admin import Admin
@@ -328,17 +326,6 @@ class Network:
 
 def _say(out, text: str) -> None:
     print(f"[network] {text}", file=out, flush=True)
-
-
-@contextmanager
-def owner_only() -> Iterator[None]:
-    """Everything a network keeps (keys, CA databases, ledgers, configuration, logs) is its owner's alone: files
-    0600, directories 0700, also for the tools it runs (cryptogen, configtxgen)."""
-    previous = os.umask(0o077)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 def init_state(state_dir: Path, topology_name: str, base_port: int | None) -> Network:

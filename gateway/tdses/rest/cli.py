@@ -22,6 +22,7 @@ import httpx
 from tdses.chaincode import ServiceStatus
 from tdses.rest.client import ApiClient, ApiError
 from tdses.rest.headers import ISSUES_SECRETS, MAX_KEY_LENGTH, valid_key
+from tdses.secretfiles import write_private
 
 EXIT_OK, EXIT_API, EXIT_USAGE = 0, 1, 2
 HTTP_METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 9110's token
@@ -304,11 +305,8 @@ def _read_credentials() -> dict[str, str]:
 
 def _write_credentials(values: dict[str, str]) -> Path:
     path = credentials_file()
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump(values, f)
-    os.chmod(path, 0o600)
+    write_private(path, json.dumps(values))
+    path.parent.chmod(0o700)  # the directory of the tokens saved
     return path
 
 

@@ -35,7 +35,7 @@ class Context:
     ca: OrgCA
     offline: OfflineSigning
     metrics: Metrics
-    admin_token_hash: str
+    admin_token_hash: str = field(repr=False)
     principals: Principals
     signin: RateLimiter  # web sign-in attempts, per client address and per name
     browser_key: bytes = field(repr=False)  # signs the web's known-browser cookies (web.sessions)

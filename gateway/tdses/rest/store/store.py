@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Engine, Float, bindparam, case, create_engine, delete, event, func, inspect, select, text, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import StaticPool
 
 from tdses import migrating
 from tdses.rest.store.tables import (
@@ -36,9 +37,9 @@ USERS_VERSION = select(users_version.c.version).where(users_version.c.id == 1)
 @dataclass(frozen=True)
 class UserRecord:
     name: str
-    token_hash: str
+    token_hash: str = field(repr=False)
     certificate: bytes
-    sealed_key: bytes | None
+    sealed_key: bytes | None = field(repr=False)
     custodial: bool
     state: str = PENDING
     created_at: float = 0.0
@@ -57,7 +58,7 @@ class PendingRecord:
 @dataclass(frozen=True)
 class WebSession:
     name: str
-    csrf: str
+    csrf: str = field(repr=False)
     expires_at: float
 
 
@@ -79,9 +80,10 @@ def store_url(location: str | os.PathLike[str]) -> str:
 
 def _engine(url: str, synchronous: str = "FULL") -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
     path = database_file(url)  # hashed tokens and encrypted keys
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True,
+                           poolclass=StaticPool if url == "sqlite://" else None)
 
     @event.listens_for(engine, "connect")
     def _wal(connection, _record) -> None:

@@ -29,19 +29,26 @@ PAYMENTS = ("purchase", "reward")
 FEED = PUBLIC + PAYMENTS
 FEED_LENGTH = 20
 FEED_POLL_SECONDS = 1.0
-FEED_PAGES = 20  # of 50 facts: what one poll of the feed reads at most
+FEED_BATCH = 1000  # facts one poll of the feed reads at most, unless one block has more
 
 
-def facts_between(store: IndexStore, after: int, upto: int) -> list[dict]:
-    """The feed's facts of the blocks after `after` up to `upto`, newest first (blocking: off the event loop)."""
-    rows: list[dict] = []
-    cursor = None
-    for _ in range(FEED_PAGES):
-        page_rows, cursor = store.history(kinds=FEED, limit=50, cursor=cursor)
-        rows += [r for r in page_rows if after < r["block"] <= upto]  # a block applied meanwhile: next poll
-        if cursor is None or page_rows[-1]["block"] <= after:
-            break
-    return rows
+def facts_between(store: IndexStore, after: int, upto: int) -> tuple[list[dict], int]:
+    """The feed's facts of the blocks after `after` up to `upto`, oldest first, and the block they reach: every
+    fact of each block they hold. At most FEED_BATCH facts, unless the first block has more; the rest are the next
+    poll's (blocking: off the event loop)."""
+    rows = store.facts_of_blocks(FEED, after, upto, FEED_BATCH + 1)
+    if len(rows) <= FEED_BATCH:
+        return rows, upto
+    last = rows[-1]["block"]
+    whole = [r for r in rows if r["block"] < last]  # the last block read may go on beyond the batch
+    if whole:
+        return whole, last - 1
+    while True:  # one block of more than a batch: all of it
+        more = store.facts_of_blocks(FEED, last - 1, last, FEED_BATCH,
+                                     (rows[-1]["block"], rows[-1]["position"], rows[-1]["seq"]))
+        rows += more
+        if len(more) < FEED_BATCH:
+            return rows, last
 
 
 def visible_facts(store: IndexStore, visitor: Visitor, rows: list[dict]) -> list[dict]:
@@ -130,11 +137,13 @@ async def activity_feed(request: Request, context: ContextDep, visitor: VisitorD
         while not await request.is_disconnected() and visitor_of(request, context) is not None:
             current = follower.current_block
             if current > seen and follower.store is not None:
-                rows = await off_loop(facts_between, follower.store, seen, current)
+                rows, reached = await off_loop(facts_between, follower.store, seen, current)
                 facts = await off_loop(visible_facts, follower.store, visitor, rows)
-                for fact in reversed(facts):
+                for fact in facts:
                     yield f"id: {fact['blockNumber']}\nevent: activity\ndata: {json.dumps(fact)}\n\n"
-                seen = current
+                seen = reached
+                if reached < current:
+                    continue  # more to read at once
             await asyncio.sleep(FEED_POLL_SECONDS)
 
     frames = events()

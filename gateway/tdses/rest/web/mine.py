@@ -13,7 +13,7 @@ from tdses.chaincode import Chaincode
 from tdses.index.search import ANY_STATUS, ServiceQuery
 from tdses.rest.api.deps import ContextDep, off_loop
 from tdses.rest.api.routes.services import spec
-from tdses.rest.models.fields import NAME_PATTERN
+from tdses.rest.models.fields import NAME_PATTERN, SEARCH_PATTERN
 from tdses.rest.models.requests import MashupCreate, ServiceCreate, ServicePatch
 from tdses.rest.problems import Problem
 from tdses.rest.services.context import Context
@@ -132,8 +132,9 @@ async def edit(request: Request, name: ServiceName, context: ContextDep, visitor
 
 
 @router.get("/new/mashup")
-async def new_mashup_page(request: Request, context: ContextDep, visitor: VisitorDep,
-                          q: Annotated[str | None, Query(max_length=200)] = None) -> Response:
+async def new_mashup_page(
+        request: Request, context: ContextDep, visitor: VisitorDep,
+        q: Annotated[str | None, Query(max_length=200, pattern=SEARCH_PATTERN)] = None) -> Response:
     """The component picker: available services matching q."""
     words = (q or "").strip() or None
     store = await index_at(context, None)

@@ -62,7 +62,9 @@ async def signin(request: Request, context: ContextDep) -> Response:
     # Each attempt is taken from both buckets before the password is checked: attempts sent together cannot all
     # pass a look that charges nothing.
     password_hash = context.store.password_hash(name) if NAME.fullmatch(name) else None
-    by_name = ("known:" if known_browser(context, request, name, password_hash) else "name:") + name[:64]
+    # What is typed as a name may be a password typed in the wrong field: only a valid name is kept as a key.
+    name_key = name if NAME.fullmatch(name) else "(not a name)"
+    by_name = ("known:" if known_browser(context, request, name, password_hash) else "name:") + name_key
     wait = max([context.signin.take(client_address(request.scope)), context.signin.take(by_name)])
     if wait > 0:
         retry_after = str(max(1, math.ceil(wait)))
