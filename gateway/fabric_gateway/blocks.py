@@ -76,6 +76,11 @@ class ChannelPeersCore:
         with self._lock:
             return self._committed.get(self.endpoints[index].address, -1) >= block_number
 
+    def newest(self) -> int:
+        """The newest block any of the peers is known to have committed (-1: none known yet)."""
+        with self._lock:
+            return max(self._committed.values(), default=-1)
+
     def record(self, index: int, block_number: int) -> None:
         address = self.endpoints[index].address
         with self._lock:

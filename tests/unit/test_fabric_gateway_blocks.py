@@ -163,6 +163,7 @@ def test_a_block_known_on_every_peer_costs_no_call(peers, signing):
     assert channel_peers.wait_for_block(signing, CHANNEL, 2) == []
     assert channel_peers.wait_for_block(signing, CHANNEL, 1) == []
     assert ahead.seeks == [4] and behind.seeks == [2]  # one stream each, from its newest block
+    assert channel_peers.newest() == 4  # what the peer ahead holds
     channel_peers.close()
 
 

@@ -438,6 +438,25 @@ async def test_a_follower_answers_from_what_a_rebuilt_index_holds_not_from_where
     assert follower.current_block == 1 and store.current_block() == 1
 
 
+async def test_a_follower_that_applied_blocks_since_its_last_failure_waits_briefly_again(store, monkeypatch):
+    from tdses.index import follower as following
+
+    class Reader:  # a peer that drops the stream after each block
+        async def blocks(self, start, stop=None):
+            yield registry_blocks()[start]
+            raise ConnectionError("stream reset")
+
+    waits = []
+
+    async def sleep(seconds):
+        waits.append(seconds)
+
+    monkeypatch.setattr(following.asyncio, "sleep", sleep)
+    follower = following.Follower(lambda: store, Reader(), CC)
+    await follower.run(stop_at=3)
+    assert follower.current_block == 3 and waits == [0.5] * 4
+
+
 def test_the_store_says_which_services_changed_since_a_generation_even_when_another_follower_applied_them(tmp_path):
     one, other = IndexStore(tmp_path / "index.db"), IndexStore(tmp_path / "index.db")
     try:
@@ -512,3 +531,65 @@ def test_relevance_pages_go_on_after_their_last_row_while_services_are_registere
         assert sorted(seen) == [f"s{i:03d}" for i in range(1, 120, 2)]  # each match once
     finally:
         store.close()
+
+
+async def test_the_reader_leaves_a_peer_that_falls_behind_when_another_holds_the_block_it_waits_for(caplog):
+    import asyncio
+    import logging
+
+    from fabric_gateway.aio.deliver import BlockReader
+
+    chain = registry_blocks()
+    closed = []
+
+    class Peers(BlockReader):
+        async def _stream(self, index, start, stop):
+            try:
+                for b in chain[start:stop + 1]:
+                    if index == 0 and b.header.number >= 2:
+                        await asyncio.Event().wait()  # peer 0 lost its orderer after block 1
+                    yield b
+            finally:
+                closed.append(index)
+
+    reader = Peers(["peer0:7051", "peer1:7051"], signing=None, channel_id="tdses", min_delay=0.01)
+    held = [len(chain) - 1]  # what the caller knows another peer holds
+    caplog.set_level(logging.INFO, logger="fabric_gateway")
+    got = [b.header.number async for b in reader.blocks(0, 3, stall=0.05,
+                                                         held_elsewhere=lambda n: n <= held[0])]
+    assert got == [0, 1, 2, 3] and closed[0] == 0
+    assert "reading block 2 from peer0:7051: no block 2 in 0.05 s, which another peer holds" in caplog.text
+    assert reader.endpoints[reader._config.attempt_order()[0]].address == "peer1:7051"  # now the one tried first
+
+    held[0] = 1  # nobody is known to hold block 2: peer 0 is waited for, not left
+    waiting = asyncio.ensure_future(anext(Peers(["peer0:7051", "peer1:7051"], signing=None, channel_id="tdses")
+                                          .blocks(2, 3, stall=0.05, held_elsewhere=lambda n: n <= held[0])))
+    done, _ = await asyncio.wait({waiting}, timeout=0.3)
+    assert not done
+    waiting.cancel()
+
+
+async def test_a_live_follower_leaves_a_peer_that_falls_behind(store, monkeypatch):
+    import asyncio
+
+    from fabric_gateway.aio.deliver import BlockReader
+    from tdses.index import follower as following
+
+    chain = registry_blocks()
+
+    class Peers(BlockReader):
+        async def _stream(self, index, start, stop):
+            for b in chain[start:stop + 1]:
+                if index == 0 and b.header.number >= 2:
+                    await asyncio.Event().wait()  # peer 0 lost its orderer after block 1
+                yield b
+            await asyncio.Event().wait()  # live: no block after the last
+
+    following_peers = following.Follower(lambda: store, Peers(["peer0:7051", "peer1:7051"], None, "tdses"), CC)
+    following_peers.held_elsewhere = lambda number: number < len(chain)
+    monkeypatch.setattr(following, "STALL_SECONDS", 0.05)
+    following_peers.start()
+    try:
+        assert await following_peers.wait_for_block(len(chain) - 1, timeout=5)
+    finally:
+        await following_peers.close()

@@ -6,14 +6,17 @@
 
 A peer that is down, restarts, or refuses is left for the next one; when none answers the reader waits (with
 backoff, up to max_delay) and tries again, always from the block after the last one it yielded: the caller
-sees each block once, in order, whatever the peers do.
+sees each block once, in order, whatever the peers do. A peer that answers but falls behind (it lost its
+orderer) is left too, when the caller says another peer holds the block it waits for:
+
+    reader.blocks(start=42, stall=10.0, held_elsewhere=lambda number: number <= newest_known_block())
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import grpc
 from fabric_protos.common import common_pb2
@@ -28,6 +31,10 @@ log = logging.getLogger("fabric_gateway")
 
 class DeliverRefusedError(Exception):
     """A peer answered the seek with a status instead of blocks (e.g. FORBIDDEN, NOT_FOUND)."""
+
+
+class BehindError(Exception):
+    """A peer sent no block for a while that another peer is known to hold."""
 
 
 class BlockReader:
@@ -77,14 +84,40 @@ class BlockReader:
         finally:
             call.cancel()
 
-    async def blocks(self, start: int = 0, stop: int = NEWEST) -> AsyncIterator[common_pb2.Block]:
-        """Blocks start..stop (inclusive; by default forever), each once and in order."""
+    async def _timed(self, blocks: AsyncIterator[common_pb2.Block], stall: float | None,
+                     held_elsewhere: Callable[[int], bool] | None, number: int) -> AsyncIterator[common_pb2.Block]:
+        """The stream's blocks; BehindError when block `number` (the next, then) takes longer than stall seconds
+        and held_elsewhere says another peer holds it. The stream is closed when this ends."""
+        next_block: asyncio.Future | None = None
+        try:
+            while True:
+                next_block = asyncio.ensure_future(anext(blocks, None))
+                if stall is not None and held_elsewhere is not None:
+                    while not (await asyncio.wait({next_block}, timeout=stall))[0]:
+                        if held_elsewhere(number):
+                            raise BehindError(f"no block {number} in {stall:g} s, which another peer holds")
+                block = await next_block
+                if block is None:
+                    return
+                yield block
+                number += 1
+        finally:
+            if next_block is not None and not next_block.done():
+                next_block.cancel()
+                await asyncio.gather(next_block, return_exceptions=True)
+            await blocks.aclose()
+
+    async def blocks(self, start: int = 0, stop: int = NEWEST, *, stall: float | None = None,
+                     held_elsewhere: Callable[[int], bool] | None = None) -> AsyncIterator[common_pb2.Block]:
+        """Blocks start..stop (inclusive; by default forever), each once and in order; see the module's doc for
+        stall and held_elsewhere."""
         next_number = start
         while next_number <= stop:
             for index in self._config.attempt_order():
                 address = self.endpoints[index].address
+                stream = self._timed(self._stream(index, next_number, stop), stall, held_elsewhere, next_number)
                 try:
-                    async for block in self._stream(index, next_number, stop):
+                    async for block in stream:
                         if block.header.number != next_number:
                             raise DeliverRefusedError(f"sent block {block.header.number}, not {next_number}")
                         self._config.mark_good(index)
@@ -93,11 +126,13 @@ class BlockReader:
                         next_number += 1
                     if next_number > stop:
                         return
-                except (grpc.RpcError, DeliverRefusedError) as error:
+                except (grpc.RpcError, DeliverRefusedError, BehindError) as error:
                     detail = f"{error.code().name}: {error.details()}" if isinstance(error, grpc.aio.AioRpcError) \
                         else str(error)
                     self.last_error = f"peer {address}: {detail}"
                     log.info("reading block %d from %s: %s", next_number, address, detail)
+                finally:
+                    await stream.aclose()
             self.failures += 1
             delay = min(self.max_delay, self.min_delay * 2 ** min(self.failures - 1, 16))
             log.warning("no peer delivered block %d (%s); trying again in %.1fs", next_number, self.last_error, delay)

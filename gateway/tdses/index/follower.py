@@ -23,6 +23,8 @@ from tdses.index.blocks import index_block
 from tdses.index.store import IndexStore
 
 log = logging.getLogger("tdses.index")
+# A peer that sends no block for this long while another peer of the channel holds it is left for the next one.
+STALL_SECONDS = 10.0
 LIVE_BLOCKS = 10  # an index at most this far behind the ledger is following it live, not catching up
 REFLECT_SECONDS = 2.0  # a write waits at most this long for its gateway's live index (a block takes milliseconds)
 
@@ -39,6 +41,10 @@ class Follower:
         self.current_block = -1
         self.last_error = ""
         self.last_applied_at: float | None = None
+        self.blocks_applied = 0  # by this follower or found applied by another, since it started
+        # Whether a peer of the channel is known to hold a block (the gateway's ChannelPeers): then a peer that
+        # does not send it is behind.
+        self.held_elsewhere: Callable[[int], bool] | None = None
         self._advanced = asyncio.Event()
         self._stuck_at = -2  # the block the index stayed at while a write waited for it in vain
         self._task: asyncio.Task | None = None
@@ -104,7 +110,12 @@ class Follower:
         self._advance(start - 1)
         if stop_at is not None and start > stop_at:
             return
-        blocks = self.reader.blocks(start) if stop_at is None else self.reader.blocks(start, stop_at)
+        if stop_at is not None:
+            blocks = self.reader.blocks(start, stop_at)
+        elif self.held_elsewhere is not None:
+            blocks = self.reader.blocks(start, stall=STALL_SECONDS, held_elsewhere=self.held_elsewhere)
+        else:
+            blocks = self.reader.blocks(start)
         try:
             async for block in blocks:
                 indexed = index_block(block, self.chaincode)
@@ -117,6 +128,7 @@ class Follower:
                     if checkpoint < indexed.number:
                         raise RuntimeError(f"the index's checkpoint went back to {checkpoint} (a rebuild?)")
                 self._advance(indexed.number)
+                self.blocks_applied += 1
                 self.last_error = ""
         finally:
             await blocks.aclose()
@@ -125,13 +137,15 @@ class Follower:
         """Follow the channel (until stop_at is applied, if given), retrying every failure with backoff."""
         failures = 0
         while stop_at is None or self.current_block < stop_at:
+            applied = self.blocks_applied
             try:
                 await self._follow(stop_at)
                 failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the gateway must keep serving whatever happens here
-                failures += 1
+                # A failure after blocks were applied is a new one: its wait starts short again.
+                failures = 1 if self.blocks_applied > applied else failures + 1
                 delay = min(self.max_delay, 0.5 * 2 ** min(failures - 1, 16))
                 self.last_error = f"{type(error).__name__}: {error}"
                 log.warning("index: %s; following again in %.1fs", self.last_error, delay,

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, case, create_engine, delete, event, func, literal
 from sqlalchemy.pool import StaticPool
 
 from tdses import migrating
+from tdses.databases import server_engine
 from tdses.index import schema
 from tdses.index.blocks import IndexBlock
 from tdses.index.projection import Projection, services_touched
@@ -42,7 +43,7 @@ def database_url(location: str | os.PathLike[str]) -> str:
 
 def _engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        return server_engine(url)
     path = database_file(url)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True,
                            poolclass=StaticPool if url == "sqlite://" else None)

@@ -35,12 +35,20 @@ class ServiceCards:
         self._store: IndexStore | None = None
         self._cards: dict[str, tuple[int, bytes]] = {}
 
-    def get(self, store: IndexStore, name: str) -> bytes | None:
+    def kept(self, store: IndexStore, name: str) -> bytes | None:
+        """The answer kept, if still current: no database read (on the event loop)."""
         if store is not self._store:  # the follower opened its store again: nothing kept is known to be current
             self._store, self._cards = store, {}
         kept = self._cards.get(name)
         if kept is not None and store.unchanged_since(name, kept[0]):
             return kept[1]
+        return None
+
+    def get(self, store: IndexStore, name: str) -> bytes | None:
+        """The answer, kept or read from the index (blocking: off the event loop)."""
+        body = self.kept(store, name)
+        if body is not None:
+            return body
         generation = store.generation  # before reading: a block applied meanwhile makes this entry stale
         card = store.service(name)
         if card is None:

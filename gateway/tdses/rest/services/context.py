@@ -59,6 +59,9 @@ class Context:
         metrics = Metrics()
         index = index_follower(settings, admin, metrics.registry)
         ledger = Ledger(settings, admin, index=index)
+        if index is not None and ledger.channel_peers is not None:  # known once a write waited for its block
+            channel_peers = ledger.channel_peers
+            index.held_elsewhere = lambda number: channel_peers.newest() >= number
         store = Store(settings.store, settings.token_cache_seconds)
         if store.url.startswith("sqlite"):
             store.release_unfinished_requests()  # one process per SQLite store: none of them is running

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
 from tdses import migrating
+from tdses.databases import server_engine
 from tdses.rest.store.tables import (
     idempotency, invitations, passwords, pending_transactions, rate_buckets, users, users_version, web_sessions,
 )
@@ -80,7 +81,7 @@ def store_url(location: str | os.PathLike[str]) -> str:
 
 def _engine(url: str, synchronous: str = "FULL") -> Engine:
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+        return server_engine(url)
     path = database_file(url)  # hashed tokens and encrypted keys
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True,
                            poolclass=StaticPool if url == "sqlite://" else None)

@@ -147,7 +147,8 @@ async def get_service(
     on a gateway without an index — is read from the ledger."""
     if index is not None:
         store = await index()
-        body = context.cards.get(store, name)  # kept, or a primary-key read: quicker here than in a worker thread
+        # Kept: answered here; else read in a worker thread (a database that is slow to answer stalls no one else).
+        body = context.cards.kept(store, name) or await off_loop(context.cards.get, store, name)
         if body is not None:
             return Response(body, media_type="application/json",
                             headers={INDEX_BLOCK_HEADER: response.headers[INDEX_BLOCK_HEADER]})
