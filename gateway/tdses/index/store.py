@@ -8,13 +8,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, case, create_engine, delete, event, func, literal, select, update
+from sqlalchemy import Engine, case, create_engine, delete, event, func, literal, select, text, update
 from sqlalchemy.pool import StaticPool
 
 from tdses import migrating
@@ -27,6 +28,7 @@ from tdses.index.search import (
 )
 from tdses.sqlitefiles import database_file, write_ahead_logging
 
+log = logging.getLogger("tdses.index")
 MIGRATIONS = Path(__file__).parent / "migrations"
 ORG_ACCOUNT_PREFIX = "org:"
 WRITER = "tdses_index_writer"
@@ -84,6 +86,13 @@ class IndexStore:
         self.dialect = self.engine.dialect.name
         self._writer = self.engine.execution_options(**{WRITER: True})
         migrate(self._writer)
+        if self.dialect == "postgresql":
+            with self.engine.connect() as db:
+                collation = db.execute(text("SELECT datcollate FROM pg_database WHERE datname = current_database()"))
+                collation = collation.scalar_one()
+            if collation.lower() not in ("c", "posix", "c.utf-8", "c.utf8"):  # code point order: as bytes
+                log.warning("the index's database sorts text by %s: names are ordered (sort=name, start, end) as "
+                            "the ledger and SQLite order them only with collation C (initdb --locale=C)", collation)
         # What changed when, for caches of services read from here (unchanged_since): a generation per block seen.
         self.generation = 0
         self._changed: dict[str, int] = {}
