@@ -558,7 +558,7 @@ async def test_the_reader_leaves_a_peer_that_falls_behind_when_another_holds_the
     got = [b.header.number async for b in reader.blocks(0, 3, stall=0.05,
                                                          held_elsewhere=lambda n: n <= held[0])]
     assert got == [0, 1, 2, 3] and closed[0] == 0
-    assert "reading block 2 from peer0:7051: no block 2 in 0.05 s, which another peer holds" in caplog.text
+    assert "reading block 2 from peer0:7051: no block 2 for 0.05 s while another peer held it" in caplog.text
     assert reader.endpoints[reader._config.attempt_order()[0]].address == "peer1:7051"  # now the one tried first
 
     held[0] = 1  # nobody is known to hold block 2: peer 0 is waited for, not left
@@ -593,3 +593,27 @@ async def test_a_live_follower_leaves_a_peer_that_falls_behind(store, monkeypatc
         assert await following_peers.wait_for_block(len(chain) - 1, timeout=5)
     finally:
         await following_peers.close()
+
+
+async def test_the_reader_keeps_a_peer_that_sends_the_block_soon_after_another_peer_holds_it(caplog):
+    import asyncio
+    import logging
+
+    from fabric_gateway.aio.deliver import BlockReader
+
+    chain = registry_blocks()
+    loop = asyncio.get_running_loop()
+    held_at = loop.time() + 0.25  # another peer commits block 2 then; peer 0 sends it 0.05 s later
+
+    class Peers(BlockReader):
+        async def _stream(self, index, start, stop):
+            for b in chain[start:stop + 1]:
+                if b.header.number == 2:
+                    await asyncio.sleep(held_at + 0.05 - loop.time())
+                yield b
+
+    caplog.set_level(logging.INFO, logger="fabric_gateway")
+    reader = Peers(["peer0:7051", "peer1:7051"], signing=None, channel_id="tdses")
+    got = [b.header.number async for b in reader.blocks(0, 3, stall=0.2,
+                                                         held_elsewhere=lambda n: n < 2 or loop.time() >= held_at)]
+    assert got == [0, 1, 2, 3] and "reading block" not in caplog.text

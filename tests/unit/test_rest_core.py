@@ -247,22 +247,26 @@ def test_secret_files_must_be_private_and_the_kek_32_bytes(tmp_path):
         read_secret(tmp_path / "empty")
 
 
-@pytest.mark.parametrize("uid, gid, mode, accepted", [
-    (0, 2000, 0o440, True),  # a Kubernetes Secret: root's, readable by the pod's fsGroup, which is ours
-    (0, 2000, 0o640, True),
-    (0, 2001, 0o440, False),  # a group this process is not in
-    (0, 2000, 0o460, False),  # the group may write it
-    (0, 2000, 0o444, False),  # others may read it
-    (1000, 2000, 0o440, False),  # not root's: a file of ours must be 0600
+@pytest.mark.parametrize("uid, gid, mode, volume, accepted", [
+    (0, 2000, 0o440, True, True),  # a Kubernetes Secret: root's, readable by the pod's fsGroup, which is ours
+    (0, 2000, 0o640, True, True),
+    (0, 2001, 0o440, True, False),  # a group this process is in, but not its own (a shared one like `users`)
+    (0, 2000, 0o440, False, False),  # not in a Secret volume
+    (0, 2000, 0o460, True, False),  # the group may write it
+    (0, 2000, 0o444, True, False),  # others may read it
+    (1000, 2000, 0o440, True, False),  # not root's: a file of ours must be 0600
 ])
 def test_a_pods_secret_may_be_readable_by_its_group_and_nothing_else_may(tmp_path, monkeypatch, uid, gid, mode,
-                                                                         accepted):
+                                                                         volume, accepted):
     path = write(tmp_path / "admin-token", "secret", mode=0o600)
+    if volume:  # how the kubelet lays a Secret out: the files behind a ..data symlink
+        (tmp_path / "..2026_12_03").mkdir()
+        (tmp_path / "..data").symlink_to("..2026_12_03")
     real = os.stat(path)
     faked = os.stat_result((real.st_mode & ~0o777 | mode, *real[1:4], uid, gid, *real[6:]))
     monkeypatch.setattr(os, "stat", lambda p, *a, **k: faked if p == path else os.lstat(p))
     monkeypatch.setattr(os, "getuid", lambda: 1000)
-    monkeypatch.setattr(os, "getgroups", lambda: [1000, 2000])
+    monkeypatch.setattr(os, "getegid", lambda: 2000)
     if accepted:
         assert read_secret(path) == b"secret"
     else:
@@ -398,3 +402,12 @@ def test_the_records_that_hold_secrets_show_none_of_them():
                   Call("POST", "/api/v1/register", b'{"secret":"enrollment-secret"}', dict, basic_auth=("id", "pw"))])
     assert "erin" in shown and not any(s in shown for s in ("token-hash", "sealed-key", "csrf-token",
                                                             "enrollment-secret", "'pw'"))
+
+
+def test_a_store_in_memory_is_refused_for_no_thread_could_share_it():
+    from tdses.index.store import IndexStore
+
+    with pytest.raises(ValueError, match="not :memory:"):
+        Store(":memory:")
+    with pytest.raises(ValueError, match="not :memory:"):
+        IndexStore(":memory:")

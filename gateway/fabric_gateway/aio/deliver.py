@@ -86,16 +86,19 @@ class BlockReader:
 
     async def _timed(self, blocks: AsyncIterator[common_pb2.Block], stall: float | None,
                      held_elsewhere: Callable[[int], bool] | None, number: int) -> AsyncIterator[common_pb2.Block]:
-        """The stream's blocks; BehindError when block `number` (the next, then) takes longer than stall seconds
-        and held_elsewhere says another peer holds it. The stream is closed when this ends."""
+        """The stream's blocks; BehindError when block `number` (the next, then) has not come stall seconds after
+        held_elsewhere first said another peer holds it. The stream is closed when this ends."""
         next_block: asyncio.Future | None = None
         try:
             while True:
                 next_block = asyncio.ensure_future(anext(blocks, None))
                 if stall is not None and held_elsewhere is not None:
-                    while not (await asyncio.wait({next_block}, timeout=stall))[0]:
-                        if held_elsewhere(number):
-                            raise BehindError(f"no block {number} in {stall:g} s, which another peer holds")
+                    held_since = None  # when another peer was first seen holding the block
+                    while not (await asyncio.wait({next_block}, timeout=min(stall, 1.0)))[0]:
+                        now = asyncio.get_running_loop().time()
+                        held_since = (held_since or now) if held_elsewhere(number) else None
+                        if held_since is not None and now - held_since >= stall:
+                            raise BehindError(f"no block {number} for {stall:g} s while another peer held it")
                 block = await next_block
                 if block is None:
                     return

@@ -15,8 +15,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, case, create_engine, delete, event, func, literal, select, text, update
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import (
+    Engine, case, create_engine, delete, event, func, literal, literal_column, select, text, update,
+)
 
 from tdses import migrating
 from tdses.databases import server_engine
@@ -40,15 +41,16 @@ def database_url(location: str | os.PathLike[str]) -> str:
     text_ = str(location)
     if "://" in text_:
         return text_
-    return "sqlite://" if text_ == ":memory:" else f"sqlite:///{Path(text_).resolve()}"
+    if text_ == ":memory:":  # one connection's: the follower's threads and the event loop would not share it
+        raise ValueError("the index needs a file or a database URL, not :memory:")
+    return f"sqlite:///{Path(text_).resolve()}"
 
 
 def _engine(url: str) -> Engine:
     if not url.startswith("sqlite"):
         return server_engine(url)
     path = database_file(url)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True,
-                           poolclass=StaticPool if url == "sqlite://" else None)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _wal(connection, _record) -> None:
@@ -88,11 +90,10 @@ class IndexStore:
         migrate(self._writer)
         if self.dialect == "postgresql":
             with self.engine.connect() as db:
-                collation = db.execute(text("SELECT datcollate FROM pg_database WHERE datname = current_database()"))
-                collation = collation.scalar_one()
-            if collation.lower() not in ("c", "posix", "c.utf-8", "c.utf8"):  # code point order: as bytes
-                log.warning("the index's database sorts text by %s: names are ordered (sort=name, start, end) as "
-                            "the ledger and SQLite order them only with collation C (initdb --locale=C)", collation)
+                as_bytes = db.execute(text("SELECT 'B' < 'a' AND 'a' < 'b'")).scalar_one()  # whatever the provider
+            if not as_bytes:
+                log.warning("the index's database does not sort text as bytes: names are ordered (sort=name, start, "
+                            "end) as the ledger and SQLite order them only with collation C (initdb --locale=C)")
         # What changed when, for caches of services read from here (unchanged_since): a generation per block seen.
         self.generation = 0
         self._changed: dict[str, int] = {}
@@ -312,7 +313,9 @@ class IndexStore:
         """Activity of the blocks after `after` up to `upto`, oldest first, at most limit rows, from past cursor
         (a row's block, position and seq) when given."""
         a = schema.activity
-        statement = select(a).where(a.c.kind.in_(kinds), a.c.block > after, a.c.block <= upto)
+        # On SQLite a unary + keeps the plan off the kind index: the block index finds the range, in order.
+        kind = literal_column("+index_activity.kind", a.c.kind.type) if self.dialect == "sqlite" else a.c.kind
+        statement = select(a).where(kind.in_(kinds), a.c.block > after, a.c.block <= upto)
         if cursor is not None:
             block, position, seq = cursor
             statement = statement.where(

@@ -306,7 +306,6 @@ def _read_credentials() -> dict[str, str]:
 def _write_credentials(values: dict[str, str]) -> Path:
     path = credentials_file()
     write_private(path, json.dumps(values))
-    path.parent.chmod(0o700)  # the directory of the tokens saved
     return path
 
 

@@ -168,13 +168,14 @@ class ConfigError(Exception):
 
 
 def read_secret(path: Path) -> bytes:
-    """A secret file's bytes; refused when others than its owner may read it. One exception: a file of root's
-    that only a group of this process may also read, as Kubernetes mounts a Secret for a pod that runs as another
-    user (defaultMode 0440, the group the pod's fsGroup)."""
+    """A secret file's bytes; refused when others than its owner may read it. One exception: a Secret as
+    Kubernetes mounts it for a pod that runs as another user than root: root's, in a volume's ..data directory,
+    readable by the pod's group only (defaultMode 0440; fsGroup = runAsGroup, this process's group)."""
     try:
         found = os.stat(path)
-        pod_secret = (found.st_uid == 0 != os.getuid() and found.st_gid in os.getgroups()
-                      and not found.st_mode & (stat.S_IWGRP | stat.S_IXGRP | stat.S_IRWXO))
+        pod_secret = (found.st_uid == 0 != os.getuid() and found.st_gid == os.getegid()
+                      and not found.st_mode & (stat.S_IWGRP | stat.S_IXGRP | stat.S_IRWXO)
+                      and (path.parent / "..data").is_symlink())
         if found.st_mode & (stat.S_IRWXG | stat.S_IRWXO) and not pod_secret:
             raise ConfigError(f"{path} is accessible by group or others: chmod 600 it")
         data = path.read_bytes()

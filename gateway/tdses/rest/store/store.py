@@ -14,7 +14,6 @@ from sqlalchemy import (
     Engine, Float, bindparam, case, create_engine, delete, event, func, inspect, select, text, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.pool import StaticPool
 
 from tdses import migrating
 from tdses.databases import server_engine
@@ -76,15 +75,16 @@ def store_url(location: str | os.PathLike[str]) -> str:
     text = str(location)
     if "://" in text:
         return text
-    return "sqlite://" if text == ":memory:" else f"sqlite:///{Path(text).resolve()}"
+    if text == ":memory:":  # one connection's: the gateway's threads and the event loop would not share it
+        raise ValueError("the gateway's store needs a file or a database URL, not :memory:")
+    return f"sqlite:///{Path(text).resolve()}"
 
 
 def _engine(url: str, synchronous: str = "FULL") -> Engine:
     if not url.startswith("sqlite"):
         return server_engine(url)
     path = database_file(url)  # hashed tokens and encrypted keys
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True,
-                           poolclass=StaticPool if url == "sqlite://" else None)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _wal(connection, _record) -> None:
@@ -123,8 +123,7 @@ class Store:
         migrate(self._engine)
         # Every request takes from a rate-limit bucket: those writes need not wait for the disk (a crash may
         # forget the last few, which only refills a bucket early), so they do not fsync.
-        shared = self._postgresql or self.url == "sqlite://"  # an in-memory database is one connection's
-        self._buckets = self._engine if shared else _engine(self.url, synchronous="NORMAL")
+        self._buckets = self._engine if self._postgresql else _engine(self.url, synchronous="NORMAL")
         self._take_rate = self._take_rate_statement()
 
     def close(self) -> None:

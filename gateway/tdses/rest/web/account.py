@@ -30,6 +30,7 @@ FEED = PUBLIC + PAYMENTS
 FEED_LENGTH = 20
 FEED_POLL_SECONDS = 1.0
 FEED_BATCH = 1000  # facts one poll of the feed reads at most, unless one block has more
+FEED_REPLAY_BLOCKS = 100  # how far back a feed (re)opened from an older block starts: not the whole history
 
 
 def facts_between(store: IndexStore, after: int, upto: int) -> tuple[list[dict], int]:
@@ -132,7 +133,7 @@ async def activity_feed(request: Request, context: ContextDep, visitor: VisitorD
         after = int(last_event_id)
 
     async def events() -> AsyncIterator[str]:
-        seen = follower.current_block if after is None else after
+        seen = follower.current_block if after is None else max(after, follower.current_block - FEED_REPLAY_BLOCKS)
         yield ": the registry's activity from block %d on\n\n" % (seen + 1)
         while not await request.is_disconnected() and visitor_of(request, context) is not None:
             current = follower.current_block
