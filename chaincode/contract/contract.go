@@ -23,7 +23,7 @@ type SmartContract struct {
 func (c *SmartContract) GetEvaluateTransactions() []string {
 	return []string{
 		"QueryUser", "QueryService", "QueryServiceByUser", "QueryServiceByRange", "QueryServiceByStatus",
-		"GetSpecCallTime", "GetCallTimesOfService", "BalanceOf", "TokenInfo", "WhoAmI", "QueryVoucherKeys",
+		"GetSpecCallTime", "GetSpecCallTimes", "GetCallTimesOfService", "BalanceOf", "TokenInfo", "WhoAmI", "QueryVoucherKeys",
 		"QueryServerGrant",
 	}
 }

@@ -47,6 +47,7 @@ func TestLedgerFailuresBecomeInternalErrors(t *testing.T) {
 		{c.alice, "QueryServiceByStatus", []string{"available", "1", ""}},
 		{c.alice, "CallService", []string{"maps", "2"}},
 		{c.alice, "GetSpecCallTime", []string{"weather", "alice"}},
+		{c.alice, "GetSpecCallTimes", []string{`[["weather","alice"],["nothing","alice"],["maps","bob"]]`}},
 		{c.alice, "GetCallTimesOfService", []string{"weather"}},
 		{c.dave, "ReduceCallTime", []string{"weather", "alice", "1"}},
 		{c.alice, "RewardService", []string{"weather", "1"}},

@@ -133,7 +133,7 @@ var fuzzFunctions = []string{
 	"GetSpecCallTime", "GetCallTimesOfService", "ReduceCallTime", "RewardService", "BalanceOf", "Transfer",
 	"TokenInfo", "AuthorizeServer", "RevokeServer", "QueryServiceByStatus", "Init", "SetContributionWeights",
 	"OrgTransfer", "CompactAccount", "CompactService", "BuyCalls", "WhoAmI", "SettleCalls", "UpdateVoucherKey",
-	"QueryVoucherKeys", "QueryServerGrant", "NoSuchFunction", "org.hyperledger.fabric:GetMetadata",
+	"QueryVoucherKeys", "QueryServerGrant", "GetSpecCallTimes", "NoSuchFunction", "org.hyperledger.fabric:GetMetadata",
 }
 
 // FuzzInvoke sends arbitrary arguments to every function through the whole chaincode: it must never panic,

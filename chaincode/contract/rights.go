@@ -1,6 +1,8 @@
 package contract
 
 import (
+	"encoding/json"
+
 	"github.com/hyperledger/fabric-contract-api-go/v2/contractapi"
 )
 
@@ -249,16 +251,70 @@ func (c *SmartContract) ReduceCallTime(ctx contractapi.TransactionContextInterfa
 
 // GetSpecCallTime returns one user's rights on one service (zeros if the user never bought any).
 func (c *SmartContract) GetSpecCallTime(ctx contractapi.TransactionContextInterface, service, user string) (*ServiceCallTime, error) {
-	if err := validateName("service", service); err != nil {
-		return nil, err
-	}
-	if err := validateName("user", user); err != nil {
+	if err := validateRightsQuery(service, user); err != nil {
 		return nil, err
 	}
 	t, err := beginQuery(ctx.GetStub())
 	if err != nil {
 		return nil, err
 	}
+	return t.rightsOf(service, user)
+}
+
+const (
+	maxRightsPerRead = 64
+	// pairs of valid names, with their quotes, commas and brackets
+	maxRightsQueriesLen = 2 + maxRightsPerRead*(2*maxNameLen+8)
+)
+
+// RightsAnswer is one answer of GetSpecCallTimes: the rights, or the error GetSpecCallTime returns for them.
+type RightsAnswer struct {
+	Error  string           `json:"error,omitempty" metadata:",optional"`
+	Rights *ServiceCallTime `json:"rights,omitempty" metadata:",optional"`
+}
+
+// GetSpecCallTimes answers several GetSpecCallTime calls in one evaluation, in the order asked: queriesJSON is a
+// JSON array of [service, user] pairs (1 to maxRightsPerRead). A pair that GetSpecCallTime refuses (an unknown
+// name, an invalid one) fails only its own answer. A gateway sends the reads its callers make at the same moment
+// as one proposal, so that building, signing and sending it is paid once for all of them.
+func (c *SmartContract) GetSpecCallTimes(ctx contractapi.TransactionContextInterface, queriesJSON string) ([]*RightsAnswer, error) {
+	if len(queriesJSON) > maxRightsQueriesLen {
+		return nil, invalidArg("queries must be at most %d bytes", maxRightsQueriesLen)
+	}
+	var queries [][]string
+	if err := json.Unmarshal([]byte(queriesJSON), &queries); err != nil {
+		return nil, invalidArg("queries must be a JSON array of [service, user] pairs: %s", jsonProblem(err))
+	}
+	if len(queries) == 0 || len(queries) > maxRightsPerRead {
+		return nil, invalidArg("queries must hold 1 to %d pairs, got %d", maxRightsPerRead, len(queries))
+	}
+	for i, q := range queries {
+		if len(q) != 2 {
+			return nil, invalidArg("query %d must be a [service, user] pair", i)
+		}
+	}
+	t, err := beginQuery(ctx.GetStub())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*RightsAnswer, len(queries))
+	reads := batchReads{t: t, services: map[string]error{}, users: map[string]error{}}
+	for i, q := range queries {
+		r, err := reads.rights(q[0], q[1])
+		if code := ErrorCode(err); err != nil && (code == "" || code == CodeInternal) {
+			return nil, err // the peer failed, not the query: no answer holds
+		}
+		if err != nil {
+			out[i] = &RightsAnswer{Error: err.Error()}
+		} else {
+			out[i] = &RightsAnswer{Rights: r}
+		}
+	}
+	return out, nil
+}
+
+// rightsOf reads a user's rights on a service, both of which must exist.
+func (t *txn) rightsOf(service, user string) (*ServiceCallTime, error) {
 	if _, err := t.loadService(service); err != nil {
 		return nil, err
 	}
@@ -267,6 +323,44 @@ func (c *SmartContract) GetSpecCallTime(ctx contractapi.TransactionContextInterf
 	}
 	r, _, err := t.loadRights(service, user)
 	return r, err
+}
+
+// batchReads answers GetSpecCallTime's queries within one query, reading each service and user record once:
+// the pairs of a batch often share a service (the callers of one service's server).
+type batchReads struct {
+	t        *txn
+	services map[string]error // a name read, and the error its load returned (nil: it exists)
+	users    map[string]error
+}
+
+func (b *batchReads) rights(service, user string) (*ServiceCallTime, error) {
+	if err := validateRightsQuery(service, user); err != nil {
+		return nil, err
+	}
+	if err := once(b.services, service, func() error { _, err := b.t.loadService(service); return err }); err != nil {
+		return nil, err
+	}
+	if err := once(b.users, user, func() error { _, err := b.t.loadUser(user); return err }); err != nil {
+		return nil, err
+	}
+	r, _, err := b.t.loadRights(service, user)
+	return r, err
+}
+
+func once(seen map[string]error, name string, load func() error) error {
+	err, ok := seen[name]
+	if !ok {
+		err = load()
+		seen[name] = err
+	}
+	return err
+}
+
+func validateRightsQuery(service, user string) error {
+	if err := validateName("service", service); err != nil {
+		return err
+	}
+	return validateName("user", user)
 }
 
 // GetCallTimesOfService returns how many calls of a service were bought and used and how often it was composed.

@@ -1,6 +1,8 @@
 package contract
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -201,6 +203,57 @@ func TestGetSpecCallTimeAndUsage(t *testing.T) {
 	n.requireCode(CodeInvalidArgument, c.alice, "GetCallTimesOfService", "a\x00b")
 	u := decode[ServiceUsage](t, n.mustEvaluate(c.alice, "GetCallTimesOfService", "weather"))
 	require.Equal(t, ServiceUsage{Service: "weather"}, u)
+}
+
+func TestGetSpecCallTimesAnswersEachPairAsGetSpecCallTime(t *testing.T) {
+	n, c := scenario(t)
+	n.publish(c.bob, "weather", 1)
+	n.mustSubmit(c.alice, "CallService", "weather", "3")
+	pairs := [][2]string{{"weather", "alice"}, {"weather", "carol"}, {"nothing", "carol"}, {"weather", "nobody"},
+		{"weather", ""}, {"a\x00b", "carol"}, {"weather", "alice"}}
+	queries, err := json.Marshal(pairs)
+	require.NoError(t, err)
+	answers := decode[[]RightsAnswer](t, n.mustEvaluate(c.alice, "GetSpecCallTimes", string(queries)))
+	require.Len(t, answers, len(pairs))
+	for i, p := range pairs {
+		one, err := n.evaluate(c.alice, "GetSpecCallTime", p[0], p[1])
+		if err != nil {
+			require.Nil(t, answers[i].Rights, "pair %d", i)
+			require.Equal(t, err.Error(), answers[i].Error, "pair %d", i)
+			continue
+		}
+		require.Empty(t, answers[i].Error, "pair %d", i)
+		require.Equal(t, decode[ServiceCallTime](t, one), *answers[i].Rights, "pair %d", i)
+	}
+	require.Equal(t, int64(3), answers[0].Rights.Remaining)
+	require.True(t, strings.HasPrefix(answers[2].Error, CodeNotFound+": "), answers[2].Error)
+	require.True(t, strings.HasPrefix(answers[4].Error, CodeInvalidArgument+": "), answers[4].Error)
+
+	// Each service and user record is read once per batch: a pair then costs one read of its rights.
+	one, _, err := n.endorse(c.alice, "GetSpecCallTime", "weather", "alice")
+	require.NoError(t, err)
+	three, _, err := n.endorse(c.alice, "GetSpecCallTimes", `[["weather","alice"],["weather","alice"],["weather","carol"]]`)
+	require.NoError(t, err)
+	require.Equal(t, one.ops+3, three.ops, "service and alice once, carol once, three rights")
+}
+
+func TestGetSpecCallTimesRefusesMalformedQueries(t *testing.T) {
+	n, c := scenario(t)
+	n.publish(c.bob, "weather", 1)
+	many := make([][2]string, maxRightsPerRead+1)
+	for i := range many {
+		many[i] = [2]string{"weather", "alice"}
+	}
+	tooMany, err := json.Marshal(many)
+	require.NoError(t, err)
+	full, err := json.Marshal(many[:maxRightsPerRead])
+	require.NoError(t, err)
+	require.Len(t, decode[[]RightsAnswer](t, n.mustEvaluate(c.alice, "GetSpecCallTimes", string(full))), maxRightsPerRead)
+	long := `[["weather","` + strings.Repeat("a", maxRightsQueriesLen) + `"]]`
+	for _, queries := range []string{"", "[]", "{}", `[["weather"]]`, `[["weather","alice","x"]]`, `[["weather",1]]`,
+		`[["weather","alice"]] x`, string(tooMany), long} {
+		n.requireCode(CodeInvalidArgument, c.alice, "GetSpecCallTimes", queries)
+	}
 }
 
 func TestRewardService(t *testing.T) {

@@ -75,6 +75,8 @@ CASES = [
     ("buy_calls", ("weather-api", 5, 0), {}, "submit", Fn.BUY_CALLS, ("weather-api", "5", "0")),  # free calls only
     ("reduce_calls", ("weather-api", "bob", 2), {}, "submit", Fn.REDUCE_CALLS, ("weather-api", "bob", "2")),
     ("rights", ("weather-api", "bob"), {}, "evaluate", Fn.GET_RIGHTS, ("weather-api", "bob")),
+    ("rights_of_many", ([("weather-api", "bob"), ("maps", "alice")],), {}, "evaluate", Fn.GET_RIGHTS_OF_MANY,
+     ('[["weather-api","bob"],["maps","alice"]]',)),
     ("service_usage", ("weather-api",), {}, "evaluate", Fn.GET_SERVICE_USAGE, ("weather-api",)),
     ("authorize_server", ("weather-api", "srv"), {}, "submit", Fn.AUTHORIZE_SERVER, ("weather-api", "srv")),
     ("revoke_server", ("weather-api", "srv"), {}, "submit", Fn.REVOKE_SERVER, ("weather-api", "srv")),

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
+from tdses.chaincode import RIGHTS_PER_READ
 from tdses.metering import voucher
 from tdses.rest.models import fields
 
@@ -47,6 +48,7 @@ def max_length(annotated) -> int:
     (fields.DEFAULT_PAGE_SIZE, "defaultPageSize"),
     (fields.MAX_SETTLEMENT, "maxVouchersPerSettlement"),
     (voucher.MAX_LENGTH, "maxVoucherLen"),
+    (RIGHTS_PER_READ, "maxRightsPerRead"),
     (voucher.MAX_COUNT, "maxVoucherCalls"),
     (max_length(fields.Category), "maxCategoryLen"),
     (max_length(fields.Text), "maxTextLen"),

@@ -167,6 +167,10 @@ class Chaincode:
         """One user's calls of a service: bought and used."""
         return await self._read(Fn.GET_RIGHTS, service, user)
 
+    async def rights_of_many(self, pairs: Sequence[tuple[str, str]]) -> Any:
+        """Several users' rights in one evaluation, in order: {"rights": …} or {"error": "CODE: message"} each."""
+        return await self._read(Fn.GET_RIGHTS_OF_MANY, pairs)
+
     async def service_usage(self, service: str) -> Any:
         """Calls bought and used by all users, and how often the service was composed."""
         return await self._read(Fn.GET_SERVICE_USAGE, service)

@@ -34,6 +34,7 @@ class Fn(StrEnum):
     BUY_CALLS_AT_ANY_PRICE = "CallService"  # the paper's name: it buys calls
     BUY_CALLS = "BuyCalls"  # with the most the buyer pays per call
     GET_RIGHTS = "GetSpecCallTime"
+    GET_RIGHTS_OF_MANY = "GetSpecCallTimes"  # several GetSpecCallTime in one evaluation
     GET_SERVICE_USAGE = "GetCallTimesOfService"
     REDUCE_CALLS = "ReduceCallTime"
     AUTHORIZE_SERVER = "AuthorizeServer"
@@ -43,6 +44,9 @@ class Fn(StrEnum):
     SETTLE_CALLS = "SettleCalls"
     UPDATE_VOUCHER_KEY = "UpdateVoucherKey"
     QUERY_VOUCHER_KEYS = "QueryVoucherKeys"
+
+
+RIGHTS_PER_READ = 64  # pairs one GetSpecCallTimes answers at most (maxRightsPerRead)
 
 
 class ServiceStatus(StrEnum):

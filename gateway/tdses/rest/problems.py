@@ -69,6 +69,12 @@ def internal_error() -> Problem:
     return Problem(500, "INTERNAL", "the gateway failed unexpectedly")
 
 
+def problem_from_refusal(message: str) -> Problem:
+    """The chaincode's refusal ("NOT_FOUND: service x does not exist") as the client sees it."""
+    code = error_code(message) or Code.INTERNAL
+    return Problem(CHAINCODE_STATUS.get(code, 502), code, message.removeprefix(f"{code}: "))
+
+
 def problem_from_fabric(error: FabricError, attempts: int | None = None) -> Problem:
     """What a failed evaluate/endorse/submit/commit means for the client (after fabric-samples' errors.ts:
     the chaincode's own refusals return at once, conflicts were already retried with fresh transactions,
@@ -84,10 +90,8 @@ def problem_from_fabric(error: FabricError, attempts: int | None = None) -> Prob
                        transactionId=tx_id, validationCode=error.code_name)
     if not isinstance(error, GatewayError):
         return Problem(502, "FABRIC_ERROR", "the Fabric client failed", transactionId=tx_id)
-    code = error_code(error)
-    if code is not None:
-        message = error.chaincode_message or code
-        return Problem(CHAINCODE_STATUS.get(code, 502), code, message.removeprefix(f"{code}: "))
+    if error_code(error) is not None:
+        return problem_from_refusal(error.chaincode_message)
     if error.code == grpc.StatusCode.DEADLINE_EXCEEDED:
         if isinstance(error, CommitStatusError):
             return Problem(504, "COMMIT_TIMEOUT", "the transaction was submitted but its commit was not seen in "
