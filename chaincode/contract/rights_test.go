@@ -2,6 +2,7 @@ package contract
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -249,6 +250,16 @@ func TestGetSpecCallTimesRefusesMalformedQueries(t *testing.T) {
 	full, err := json.Marshal(many[:maxRightsPerRead])
 	require.NoError(t, err)
 	require.Len(t, decode[[]RightsAnswer](t, n.mustEvaluate(c.alice, "GetSpecCallTimes", string(full))), maxRightsPerRead)
+	longest := make([][2]string, maxRightsPerRead) // the largest valid batch: 64 pairs of the longest names
+	for i := range longest {
+		longest[i] = [2]string{strings.Repeat("s", maxNameLen), fmt.Sprintf("%0*d", maxNameLen, i)}
+	}
+	largest, err := json.Marshal(longest)
+	require.NoError(t, err)
+	require.LessOrEqual(t, len(largest), maxRightsQueriesLen)
+	for _, a := range decode[[]RightsAnswer](t, n.mustEvaluate(c.alice, "GetSpecCallTimes", string(largest))) {
+		require.True(t, strings.HasPrefix(a.Error, CodeNotFound+": "), a.Error)
+	}
 	long := `[["weather","` + strings.Repeat("a", maxRightsQueriesLen) + `"]]`
 	for _, queries := range []string{"", "[]", "{}", `[["weather"]]`, `[["weather","alice","x"]]`, `[["weather",1]]`,
 		`[["weather","alice"]] x`, string(tooMany), long} {

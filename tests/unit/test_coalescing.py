@@ -8,7 +8,9 @@ import grpc
 import pytest
 from fabric_gateway import GatewayError
 
-from tdses.rest.services.coalescing import Coalescer, MalformedBatch, Refused
+from tdses.chaincode import Refused
+from tdses.rest.problems import problem_from_fabric, problem_from_refusal
+from tdses.rest.services.coalescing import Coalescer, MalformedBatch
 
 
 class Peer:
@@ -58,7 +60,7 @@ async def until(condition) -> None:
 
 
 def plain(results: list[object]) -> list[object]:
-    return [f"refused {r.message}" if isinstance(r, Refused) else r for r in results]
+    return [f"refused {r.chaincode_message}" if isinstance(r, Refused) else r for r in results]
 
 
 READS = [("weather", f"user{i}") for i in range(5)] + [("nothing", "alice"), ("weather", "alice")]
@@ -148,3 +150,23 @@ async def test_an_unexpected_failure_reaches_every_caller_and_none_waits_for_eve
     coalescer = Coalescer(Peer().one, broken, limit=64, in_flight=1000)
     results = await asyncio.wait_for(read_all(coalescer, READS), timeout=5)
     assert all(isinstance(r, RuntimeError) for r in results)
+
+
+async def test_a_batch_cancelled_while_out_cancels_its_reads_and_later_reads_still_go():
+    peer = Peer()
+    coalescer = Coalescer(peer.one, peer.many, limit=64, in_flight=1)
+    peer.open.clear()
+    reads = asyncio.ensure_future(read_all(coalescer, READS))
+    await until(lambda: len(peer.batches) == 1)
+    for task in list(coalescer.tasks):  # as when the gateway stops
+        task.cancel()
+    assert all(isinstance(r, asyncio.CancelledError) for r in await reads)
+    peer.open.set()
+    assert plain(await read_all(coalescer, READS)) == EXPECTED
+
+
+def test_a_refusal_read_from_a_batch_is_the_problem_the_plain_read_gave():
+    message = 'INVALID_ARGUMENT: voucher 0 is for service "chaincode response 9, NOT_FOUND: x", not "svc"'
+    plain_read = GatewayError(grpc.StatusCode.UNKNOWN, f"evaluate failed: chaincode response 500, {message}")
+    problems = [problem_from_refusal(Refused(message)), problem_from_fabric(plain_read)]
+    assert [(p.status, p.code, p.detail) for p in problems] == [(422, "INVALID_ARGUMENT", message[18:])] * 2

@@ -73,6 +73,15 @@ class Code(StrEnum):
     INTERNAL = "INTERNAL"
 
 
+class Refused(Exception):
+    """A refusal the chaincode answered inside a result (each pair's error in GetSpecCallTimes), read as a Fabric
+    error's: error_code(refused), refused.chaincode_message ("NOT_FOUND: service x does not exist")."""
+
+    def __init__(self, chaincode_message: str) -> None:
+        super().__init__(chaincode_message)
+        self.chaincode_message = chaincode_message
+
+
 # Every message of the chaincode starts with its code: "NOT_FOUND: service x does not exist".
 _ERROR_CODE = re.compile(r"^([A-Z][A-Z0-9_]*):\s")
 # How a gateway peer wraps what the chaincode answered (when handed the raw text rather than the error).

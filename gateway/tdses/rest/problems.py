@@ -10,7 +10,7 @@ import grpc
 from fastapi.responses import JSONResponse
 
 from fabric_gateway import CommitError, CommitStatusError, EndorseError, FabricError, GatewayError, SubmitError
-from tdses.chaincode import Code, error_code
+from tdses.chaincode import Code, Refused, error_code
 
 MEDIA_TYPE = "application/problem+json"
 
@@ -69,9 +69,10 @@ def internal_error() -> Problem:
     return Problem(500, "INTERNAL", "the gateway failed unexpectedly")
 
 
-def problem_from_refusal(message: str) -> Problem:
-    """The chaincode's refusal ("NOT_FOUND: service x does not exist") as the client sees it."""
-    code = error_code(message) or Code.INTERNAL
+def problem_from_refusal(refusal: FabricError | Refused) -> Problem:
+    """The chaincode's refusal, its chaincode_message "NOT_FOUND: service x does not exist", as the client sees it."""
+    code = error_code(refusal) or Code.INTERNAL
+    message = refusal.chaincode_message or code
     return Problem(CHAINCODE_STATUS.get(code, 502), code, message.removeprefix(f"{code}: "))
 
 
@@ -91,7 +92,7 @@ def problem_from_fabric(error: FabricError, attempts: int | None = None) -> Prob
     if not isinstance(error, GatewayError):
         return Problem(502, "FABRIC_ERROR", "the Fabric client failed", transactionId=tx_id)
     if error_code(error) is not None:
-        return problem_from_refusal(error.chaincode_message)
+        return problem_from_refusal(error)
     if error.code == grpc.StatusCode.DEADLINE_EXCEEDED:
         if isinstance(error, CommitStatusError):
             return Problem(504, "COMMIT_TIMEOUT", "the transaction was submitted but its commit was not seen in "

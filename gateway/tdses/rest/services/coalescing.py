@@ -4,11 +4,12 @@
     answer = await rights.read(("weather-api", "alice"))  # as read_rights(("weather-api", "alice")) would
 
 Under load most of a read's cost in the gateway is the Fabric call itself: building the proposal, signing it, and
-gRPC's call and completion. A read made while no proposal is out goes at once, alone, through the plain function
-(GetSpecCallTime): at low load nothing waits and nothing changes. Reads made while `in_flight` proposals are out
-wait for one of them to come back, then go together through the chaincode's batch function (GetSpecCallTimes), so
-that cost is paid once per batch instead of once per read; a full batch (`limit` reads) goes at once. Each caller
-gets its own answer: a refusal of its arguments fails only its read.
+gRPC's call and completion. Reads made while no proposal is out go at once: together if several were made in the
+same turn of the event loop, else alone through the plain function (GetSpecCallTime), so that at low load nothing
+waits. Reads made while `in_flight` proposals are out wait for one of them to come back, then go together through
+the chaincode's batch function (GetSpecCallTimes): that cost is paid once per batch instead of once per read. A
+full batch (`limit` reads) goes at once. Each caller gets its own answer: a refusal of its arguments (a Refused)
+fails only its read.
 
 If the batch as a whole fails because the peer or the network did (unreachable, timed out), every read of it fails
 with that error. If the chaincode refuses the batch itself (one without the batch function, during an upgrade) or
@@ -24,20 +25,11 @@ from typing import Any
 
 from fabric_gateway import FabricError
 
-from tdses.chaincode import error_code
+from tdses.chaincode import Refused, error_code
 
 log = logging.getLogger("tdses.rest")
 
 Args = tuple[str, ...]
-
-
-class Refused(Exception):
-    """One read of a batch that the chaincode refused: its coded message ("NOT_FOUND: …"), as the plain function
-    would have refused it."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class MalformedBatch(Exception):

@@ -26,13 +26,13 @@ from fabric_gateway.transaction import invocation_of, parse_envelope
 from fabric_protos.common import common_pb2, ledger_pb2
 from fabric_protos.peer import transaction_pb2
 
-from tdses.chaincode import RIGHTS_PER_READ, Fn, error_code
+from tdses.chaincode import RIGHTS_PER_READ, Fn, Refused, error_code
 from tdses.chaincode.calls import argument
 from tdses.index.follower import Follower
 from tdses.rest.config import Settings
 from tdses.rest.middleware import idempotency
 from tdses.rest.problems import Problem, problem_from_fabric, problem_from_refusal
-from tdses.rest.services.coalescing import Coalescer, MalformedBatch, Refused
+from tdses.rest.services.coalescing import Coalescer, MalformedBatch
 from tdses.rest.services.principal import PRINCIPALS_KEPT, Principal
 from tdses.retry import Committed, RetryPolicy
 
@@ -155,7 +155,7 @@ class Ledger:
         except FabricError as error:
             raise problem_from_fabric(error) from None
         except Refused as refused:
-            raise problem_from_refusal(refused.message) from None
+            raise problem_from_refusal(refused) from None
 
     # GetSpecCallTime looks at no caller: anyone on the channel may read anyone's rights. So the organization reads
     # them for every caller, and reads made at the same moment go to the peer as one proposal (coalescing.py).
