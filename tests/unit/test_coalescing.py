@@ -135,9 +135,11 @@ async def test_a_batch_the_chaincode_does_not_answer_is_read_one_at_a_time(peer,
 async def test_a_caller_that_goes_away_leaves_the_others_their_answers():
     peer = Peer()
     coalescer = Coalescer(peer.one, peer.many, limit=64, in_flight=1000)
+    peer.open.clear()
     reads = [asyncio.ensure_future(coalescer.read(args)) for args in READS]
-    await asyncio.sleep(0)
+    await until(lambda: peer.batches)  # the batch is out
     reads[0].cancel()
+    peer.open.set()
     results = await asyncio.gather(*reads, return_exceptions=True)
     assert isinstance(results[0], asyncio.CancelledError)
     assert plain(results[1:]) == EXPECTED[1:]

@@ -602,18 +602,21 @@ async def test_the_reader_keeps_a_peer_that_sends_the_block_soon_after_another_p
     from fabric_gateway.aio.deliver import BlockReader
 
     chain = registry_blocks()
-    loop = asyncio.get_running_loop()
-    held_at = loop.time() + 0.25  # another peer commits block 2 then; peer 0 sends it 0.05 s later
+    held = asyncio.Event()  # the reader has been told that another peer holds block 2
 
     class Peers(BlockReader):
         async def _stream(self, index, start, stop):
             for b in chain[start:stop + 1]:
                 if b.header.number == 2:
-                    await asyncio.sleep(held_at + 0.05 - loop.time())
+                    await held.wait()  # peer 0 sends block 2 just after another peer is known to hold it
                 yield b
+
+    def held_elsewhere(number: int) -> bool:
+        if number == 2:
+            held.set()
+        return True
 
     caplog.set_level(logging.INFO, logger="fabric_gateway")
     reader = Peers(["peer0:7051", "peer1:7051"], signing=None, channel_id="tdses")
-    got = [b.header.number async for b in reader.blocks(0, 3, stall=0.2,
-                                                         held_elsewhere=lambda n: n < 2 or loop.time() >= held_at)]
+    got = [b.header.number async for b in reader.blocks(0, 3, stall=0.5, held_elsewhere=held_elsewhere)]
     assert got == [0, 1, 2, 3] and "reading block" not in caplog.text

@@ -87,7 +87,7 @@ class Coalescer:
                 await self.alone(*batch[0])
             else:
                 await self.together(batch)
-        except Exception as error:  # unexpected: each caller's request fails as it would have on its own
+        except Exception as error:  # the peer's failure, or an unexpected one: every read of the batch fails with it
             for _, future in batch:
                 settle(future, error=error)
         finally:
@@ -103,9 +103,7 @@ class Coalescer:
                 raise MalformedBatch(f"{len(batch)} reads got {len(answers)} answers")
         except (FabricError, MalformedBatch) as error:
             if isinstance(error, FabricError) and error_code(error) is None:
-                for _, future in batch:  # the peer failed, not the chaincode: so would each read alone
-                    settle(future, error=error)
-                return
+                raise  # the peer failed, not the chaincode: so would each read alone
             if not self.warned:
                 self.warned = True
                 log.warning("reading one at a time: the batch read failed (%s)", error)
